@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using System.Globalization;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using HdrHistogram;
+using OrleansFeatures.TestInfrastructure;
+using OrleansFeatures.V1;
+
+// Lookup latency against its physical floor: the gateway runs as its own process (Release build) on loopback,
+// and the same client measures a no-op call (grpc.health.v1 Check, answered from a cache) and single-entity
+// lookups through the same server, interleaved in rounds so machine noise hits both alike.
+// Usage: dotnet run -c Release --project bench/OrleansFeatures.Bench [-- --calls 10000]
+var calls = 10_000;
+for (var i = 0; i < args.Length - 1; i++)
+{
+    if (args[i] == "--calls")
+    {
+        calls = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+    }
+}
+
+using var temp = new TempDirectory("orleansfeatures-bench");
+await using var gateway = new GatewayProcess(temp.Path);
+Console.WriteLine($"starting gateway ({GatewayProcess.GatewayDll})");
+await gateway.StartAsync();
+using var channel = GrpcChannel.ForAddress(gateway.GrpcAddress);
+var registry = new FeatureRegistry.FeatureRegistryClient(channel);
+var ingestion = new FeatureIngestion.FeatureIngestionClient(channel);
+var serving = new FeatureServing.FeatureServingClient(channel);
+var health = new Health.HealthClient(channel);
+
+var apply = new ApplyDefinitionsRequest();
+foreach (var path in Directory.GetFiles(RepositoryPaths.ExampleDefinitions, "*.yaml").Order(StringComparer.Ordinal))
+{
+    apply.Documents.Add(new DefinitionDocument { Name = Path.GetFileName(path), Yaml = await File.ReadAllTextAsync(path) });
+}
+
+await registry.ApplyDefinitionsAsync(apply);
+var users = 1_000;
+var now = DateTimeOffset.UtcNow;
+var random = new Random(7);
+string[] kinds = ["view", "click", "share", "bet"];
+string[] types = ["article", "video", "live_game"];
+for (var batch = 0; batch < 20; batch++)
+{
+    var push = new PushEventsRequest { Source = "engagement-events" };
+    for (var j = 0; j < 1_000; j++)
+    {
+        var e = new Event { EventId = $"b{batch}-{j}", EventTime = Timestamp.FromDateTimeOffset(now.AddSeconds(-random.Next(3_600))) };
+        e.Fields["user_id"] = new Value { StringValue = $"u{random.Next(users)}" };
+        e.Fields["content_id"] = new Value { StringValue = $"c{random.Next(200)}" };
+        e.Fields["content_type"] = new Value { StringValue = types[random.Next(types.Length)] };
+        e.Fields["kind"] = new Value { StringValue = kinds[random.Next(kinds.Length)] };
+        e.Fields["sport"] = new Value { StringValue = "football" };
+        e.Fields["watch_seconds"] = new Value { DoubleValue = random.Next(600) };
+        push.Events.Add(e);
+    }
+
+    var result = await ingestion.PushEventsAsync(push);
+    if (result.Accepted != push.Events.Count)
+    {
+        throw new InvalidOperationException($"seeding: {result.Accepted} of {push.Events.Count} accepted; first reason: {result.Results.FirstOrDefault(r => r.Reason.Length > 0)?.Reason}");
+    }
+}
+
+var lookupHistogram = new LongHistogram(TimeStamp.Seconds(10), 3);
+var noopHistogram = new LongHistogram(TimeStamp.Seconds(10), 3);
+var featureCount = 0;
+async Task LookupAsync(int i, LongHistogram? histogram)
+{
+    var request = new GetOnlineFeaturesRequest { EntityType = "user", FeatureService = "ranker_v3" };
+    request.EntityIds.Add($"u{i % users}");
+    var started = Stopwatch.GetTimestamp();
+    var response = await serving.GetOnlineFeaturesAsync(request);
+    histogram?.RecordValue(Stopwatch.GetTimestamp() - started);
+    featureCount = response.FeatureNames.Count;
+}
+
+async Task NoopAsync(LongHistogram? histogram)
+{
+    var started = Stopwatch.GetTimestamp();
+    await health.CheckAsync(new HealthCheckRequest());
+    histogram?.RecordValue(Stopwatch.GetTimestamp() - started);
+}
+
+for (var i = 0; i < 2_000; i++)
+{
+    await LookupAsync(i, null);
+    await NoopAsync(null);
+}
+
+var rounds = 10;
+var lookupElapsed = TimeSpan.Zero;
+var noopElapsed = TimeSpan.Zero;
+for (var round = 0; round < rounds; round++)
+{
+    var start = Stopwatch.GetTimestamp();
+    for (var i = 0; i < calls / rounds; i++)
+    {
+        await NoopAsync(noopHistogram);
+    }
+
+    noopElapsed += Stopwatch.GetElapsedTime(start);
+    start = Stopwatch.GetTimestamp();
+    for (var i = 0; i < calls / rounds; i++)
+    {
+        await LookupAsync((round * calls) + i, lookupHistogram);
+    }
+
+    lookupElapsed += Stopwatch.GetElapsedTime(start);
+}
+
+static string Ms(LongHistogram h, double percentile) =>
+    (h.GetValueAtPercentile(percentile) * 1000.0 / Stopwatch.Frequency).ToString("0.000", CultureInfo.InvariantCulture);
+
+Console.WriteLine();
+Console.WriteLine($"sequential calls on loopback, {calls} each, one client, gateway in its own process, {Environment.ProcessorCount} cores");
+Console.WriteLine($"{"call",-44} {"p50 ms",8} {"p99 ms",8} {"p99.9 ms",9} {"calls/s",9}");
+Console.WriteLine($"{"no-op (grpc.health.v1 Check, cached)",-44} {Ms(noopHistogram, 50),8} {Ms(noopHistogram, 99),8} {Ms(noopHistogram, 99.9),9} {calls / noopElapsed.TotalSeconds,9:0}");
+Console.WriteLine($"{$"lookup: 1 user x {featureCount} features (ranker_v3)",-44} {Ms(lookupHistogram, 50),8} {Ms(lookupHistogram, 99),8} {Ms(lookupHistogram, 99.9),9} {calls / lookupElapsed.TotalSeconds,9:0}");
+Console.WriteLine($"ratio lookup/no-op: p50 {(double)lookupHistogram.GetValueAtPercentile(50) / noopHistogram.GetValueAtPercentile(50):0.00}x, " +
+    $"p99 {(double)lookupHistogram.GetValueAtPercentile(99) / noopHistogram.GetValueAtPercentile(99):0.00}x, " +
+    $"throughput {noopElapsed.TotalSeconds / lookupElapsed.TotalSeconds:0.00}x");

@@ -1,0 +1,905 @@
+using System.Globalization;
+using OrleansFeatures.Core.Events;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace OrleansFeatures.Core.Definitions;
+
+/// <summary>
+/// Loads definition documents (YAML) into a validated <see cref="DefinitionSet"/>, collecting every error with its
+/// file, line, column and field path. The format is described in <c>core/Definitions/README.md</c>.
+/// </summary>
+public static class DefinitionLoader
+{
+    private static readonly string[] TopLevelKeys = ["entity", "key", "sources", "feature_views", "feature_services"];
+    private static readonly string[] SourceKeys = ["name", "timestamp_field", "event_id_field", "fields"];
+    private static readonly string[] ViewKeys = ["name", "version", "entity", "source", "key_field", "ttl", "allowed_lateness", "features"];
+    private static readonly string[] FeatureKeys = ["name", "type", "aggregation", "field", "latest", "window", "tile", "where"];
+    private static readonly string[] ServiceKeys = ["name", "features", "defaults"];
+    private static readonly TimeSpan DefaultLateness = TimeSpan.FromHours(1);
+
+    public static DefinitionLoadResult Load(IReadOnlyList<DefinitionDocument> documents)
+    {
+        var context = new LoadContext();
+        foreach (var document in documents)
+        {
+            ReadDocument(context, document);
+        }
+
+        var set = Resolve(context);
+        return context.Errors.Count == 0 ? new DefinitionLoadResult(set, []) : new DefinitionLoadResult(null, context.Errors);
+    }
+
+    private static void ReadDocument(LoadContext context, DefinitionDocument document)
+    {
+        var file = document.Name;
+        YamlStream stream = [];
+        try
+        {
+            stream.Load(new StringReader(document.Yaml));
+        }
+        catch (YamlException exception)
+        {
+            context.Error(file, exception.Start, "", $"YAML syntax error: {exception.InnerException?.Message ?? exception.Message}");
+            return;
+        }
+
+        foreach (var yaml in stream.Documents)
+        {
+            if (yaml.RootNode is YamlScalarNode { Value: null or "" })
+            {
+                continue;
+            }
+
+            if (yaml.RootNode is not YamlMappingNode root)
+            {
+                context.Error(file, yaml.RootNode.Start, "", "a definition document must be a mapping (entity, sources, feature_views, feature_services)");
+                continue;
+            }
+
+            var top = new Section(context, file, root, "", TopLevelKeys);
+            var fileEntity = top.String("entity");
+            if (fileEntity is not null)
+            {
+                var key = top.String("key", required: true);
+                if (key is not null && IsName(context, file, top.Location("entity"), "entity", fileEntity))
+                {
+                    context.Entities.Add(new Located<EntityTypeDefinition>(new EntityTypeDefinition(fileEntity, key, top.Location("entity")), "entity"));
+                }
+            }
+            else if (top.Has("key"))
+            {
+                top.ErrorAt("key", "key is given without entity");
+            }
+
+            foreach (var (node, path) in top.Sequence("sources"))
+            {
+                ReadSource(context, file, node, path);
+            }
+
+            foreach (var (node, path) in top.Sequence("feature_views"))
+            {
+                ReadView(context, file, node, path, fileEntity);
+            }
+
+            foreach (var (node, path) in top.Sequence("feature_services"))
+            {
+                ReadService(context, file, node, path);
+            }
+        }
+    }
+
+    private static void ReadSource(LoadContext context, string file, YamlNode node, string path)
+    {
+        if (!Section.TryCreate(context, file, node, path, SourceKeys, out var section))
+        {
+            return;
+        }
+
+        var name = section.String("name", required: true);
+        var timestampField = section.String("timestamp_field") ?? "ts";
+        var eventIdField = section.String("event_id_field") ?? "event_id";
+        var fields = new Dictionary<string, ScalarKind>(StringComparer.Ordinal);
+        if (section.Mapping("fields", required: true) is { } fieldMap)
+        {
+            foreach (var (keyNode, valueNode) in fieldMap.Children)
+            {
+                var fieldName = ((YamlScalarNode)keyNode).Value ?? "";
+                var typeText = (valueNode as YamlScalarNode)?.Value ?? "";
+                if (ParseType(typeText) is { } kind)
+                {
+                    fields[fieldName] = kind;
+                }
+                else
+                {
+                    context.Error(file, valueNode.Start, $"{path}.fields.{fieldName}", $"unknown type '{typeText}' (expected one of int64, double, string, bool)");
+                }
+            }
+        }
+
+        if (name is null || !IsName(context, file, section.Location("name"), $"{path}.name", name))
+        {
+            return;
+        }
+
+        if (!fields.ContainsKey(eventIdField) && section.Has("event_id_field"))
+        {
+            section.ErrorAt("event_id_field", $"field '{eventIdField}' is not declared in fields");
+        }
+
+        if (!fields.ContainsKey(timestampField) && section.Has("timestamp_field"))
+        {
+            section.ErrorAt("timestamp_field", $"field '{timestampField}' is not declared in fields");
+        }
+
+        context.Sources.Add(new Located<SourceDefinition>(new SourceDefinition(name, timestampField, eventIdField, fields, section.Location("name")), path));
+    }
+
+    private static void ReadView(LoadContext context, string file, YamlNode node, string path, string? fileEntity)
+    {
+        if (!Section.TryCreate(context, file, node, path, ViewKeys, out var section))
+        {
+            return;
+        }
+
+        var name = section.String("name", required: true);
+        var version = section.Integer("version") ?? 1;
+        if (version < 1)
+        {
+            section.ErrorAt("version", $"version must be 1 or more, was {version}");
+        }
+
+        var entity = section.String("entity") ?? fileEntity;
+        if (entity is null)
+        {
+            section.ErrorHere("entity", "the view names no entity and its file declares none");
+        }
+
+        var source = section.String("source", required: true);
+        var ttl = section.Duration("ttl");
+        var lateness = section.Duration("allowed_lateness", allowZero: true) ?? DefaultLateness;
+        var features = new List<RawFeature>();
+        var broken = false;
+        foreach (var (featureNode, featurePath) in section.Sequence("features", required: true))
+        {
+            if (ReadFeature(context, file, featureNode, featurePath) is { } feature)
+            {
+                features.Add(feature);
+            }
+            else
+            {
+                broken = true;
+            }
+        }
+
+        if (broken && name is not null)
+        {
+            // Already reported; references to this view's features would only repeat the error.
+            context.BrokenViews.Add(name);
+        }
+
+        if (name is null || !IsName(context, file, section.Location("name"), $"{path}.name", name) || entity is null || source is null)
+        {
+            return;
+        }
+
+        context.Views.Add(new RawView(file, path, name, version, entity, source, section.String("key_field"), ttl, lateness, features,
+            section.Location("name"), section.Location("source"), section.Location("key_field")));
+    }
+
+    private static RawFeature? ReadFeature(LoadContext context, string file, YamlNode node, string path)
+    {
+        if (!Section.TryCreate(context, file, node, path, FeatureKeys, out var section))
+        {
+            return null;
+        }
+
+        var name = section.String("name", required: true);
+        var latest = section.String("latest");
+        var aggregationText = section.String("aggregation");
+        AggregationKind aggregation;
+        if (latest is not null)
+        {
+            if (aggregationText is not null && aggregationText != "latest")
+            {
+                section.ErrorAt("aggregation", $"'latest: {latest}' and 'aggregation: {aggregationText}' conflict; give one");
+                return null;
+            }
+
+            aggregation = AggregationKind.Latest;
+        }
+        else if (aggregationText is null)
+        {
+            section.ErrorHere("aggregation", "a feature needs 'aggregation' (latest, count, sum, mean, min, max) or 'latest: <field>'");
+            return null;
+        }
+        else if (ParseAggregation(aggregationText) is { } parsed)
+        {
+            aggregation = parsed;
+        }
+        else
+        {
+            section.ErrorAt("aggregation", $"unknown aggregation '{aggregationText}' (expected one of latest, count, sum, mean, min, max)");
+            return null;
+        }
+
+        var field = latest ?? section.String("field");
+        var window = section.Duration("window");
+        var tile = section.Duration("tile");
+        FilterExpression? where = null;
+        if (section.String("where") is { } filterText)
+        {
+            try
+            {
+                where = FilterParser.Parse(filterText);
+            }
+            catch (FilterSyntaxException exception)
+            {
+                var at = section.Location("where");
+                context.Errors.Add(new DefinitionError(file, at.Line, at.Column, $"{path}.where", $"{exception.Message} at position {exception.Position + 1} of \"{filterText}\""));
+            }
+        }
+
+        var typeText = section.String("type");
+        ScalarKind? declaredType = null;
+        if (typeText is not null)
+        {
+            declaredType = ParseType(typeText);
+            if (declaredType is null)
+            {
+                section.ErrorAt("type", $"unknown type '{typeText}' (expected one of int64, double, string, bool)");
+            }
+        }
+
+        if (aggregation == AggregationKind.Latest)
+        {
+            if (window is not null)
+            {
+                section.ErrorAt("window", "latest features have no window");
+            }
+
+            if (tile is not null)
+            {
+                section.ErrorAt("tile", "latest features have no tile");
+            }
+        }
+        else
+        {
+            if (window is null && !section.Has("window"))
+            {
+                section.ErrorHere("window", $"{aggregationText} needs a window (e.g. 5m, 1h, 24h, 7d)");
+            }
+
+            if (aggregation == AggregationKind.Count && field is not null)
+            {
+                section.ErrorAt("field", "count counts events and takes no field; use where to count only some");
+            }
+
+            if (aggregation != AggregationKind.Count && field is null)
+            {
+                section.ErrorHere("field", $"{aggregationText} needs a numeric field");
+            }
+
+            if (window is { } w)
+            {
+                if (w.Ticks % TimeSpan.TicksPerSecond != 0)
+                {
+                    section.ErrorAt("window", $"window {DurationText.Format(w)} must be a whole number of seconds");
+                }
+                else if (tile is { } t && w.Ticks % t.Ticks != 0)
+                {
+                    section.ErrorAt("tile", $"tile {DurationText.Format(t)} does not divide window {DurationText.Format(w)} evenly");
+                }
+            }
+        }
+
+        return name is null ? null : new RawFeature(path, name, aggregation, field, window, tile, where, declaredType, section.Location("name"), section);
+    }
+
+    private static void ReadService(LoadContext context, string file, YamlNode node, string path)
+    {
+        if (!Section.TryCreate(context, file, node, path, ServiceKeys, out var section))
+        {
+            return;
+        }
+
+        var name = section.String("name", required: true);
+        var references = new List<(FeatureReference Reference, Mark Mark, string Path)>();
+        foreach (var (item, itemPath) in section.Sequence("features", required: true))
+        {
+            var text = (item as YamlScalarNode)?.Value;
+            if (FeatureReference.TryParse(text, out var reference))
+            {
+                references.Add((reference, item.Start, itemPath));
+            }
+            else
+            {
+                context.Error(file, item.Start, itemPath, $"'{text}' is not a feature reference of the form view:feature");
+            }
+        }
+
+        var defaults = new List<(string Text, YamlScalarNode Value, string Path)>();
+        if (section.Mapping("defaults") is { } defaultMap)
+        {
+            foreach (var (keyNode, valueNode) in defaultMap.Children)
+            {
+                var key = ((YamlScalarNode)keyNode).Value ?? "";
+                if (valueNode is YamlScalarNode scalar)
+                {
+                    defaults.Add((key, scalar, $"{path}.defaults.{key}"));
+                }
+                else
+                {
+                    context.Error(file, valueNode.Start, $"{path}.defaults.{key}", "a default must be a scalar value");
+                }
+            }
+        }
+
+        if (name is not null && IsName(context, file, section.Location("name"), $"{path}.name", name))
+        {
+            context.Services.Add(new RawService(file, path, name, references, defaults, section.Location("name")));
+        }
+    }
+
+    private static DefinitionSet Resolve(LoadContext context)
+    {
+        var entities = new Dictionary<string, EntityTypeDefinition>(StringComparer.Ordinal);
+        foreach (var (entity, path) in context.Entities)
+        {
+            if (!entities.TryAdd(entity.Name, entity))
+            {
+                context.Duplicate(entity.Location, path, "entity type", entity.Name, entities[entity.Name].Location);
+            }
+        }
+
+        var sources = new Dictionary<string, SourceDefinition>(StringComparer.Ordinal);
+        foreach (var (source, path) in context.Sources)
+        {
+            if (!sources.TryAdd(source.Name, source))
+            {
+                context.Duplicate(source.Location, $"{path}.name", "source", source.Name, sources[source.Name].Location);
+            }
+        }
+
+        var views = new Dictionary<string, FeatureViewDefinition>(StringComparer.Ordinal);
+        foreach (var raw in context.Views)
+        {
+            if (ResolveView(context, raw, entities, sources) is not { } view)
+            {
+                continue;
+            }
+
+            if (!views.TryAdd(view.Name, view))
+            {
+                context.Duplicate(view.Location, $"{raw.Path}.name", "feature view", view.Name, views[view.Name].Location);
+            }
+        }
+
+        var services = new Dictionary<string, FeatureServiceDefinition>(StringComparer.Ordinal);
+        foreach (var raw in context.Services)
+        {
+            if (ResolveService(context, raw, views) is not { } service)
+            {
+                continue;
+            }
+
+            if (!services.TryAdd(service.Name, service))
+            {
+                context.Duplicate(service.Location, $"{raw.Path}.name", "feature service", service.Name, services[service.Name].Location);
+            }
+        }
+
+        return new DefinitionSet(entities, sources, views, services);
+    }
+
+    private static FeatureViewDefinition? ResolveView(
+        LoadContext context,
+        RawView raw,
+        Dictionary<string, EntityTypeDefinition> entities,
+        Dictionary<string, SourceDefinition> sources)
+    {
+        var ok = true;
+        if (!entities.TryGetValue(raw.Entity, out var entity))
+        {
+            context.Errors.Add(new DefinitionError(raw.File, raw.Location.Line, raw.Location.Column, $"{raw.Path}.entity",
+                $"entity type '{raw.Entity}' is not defined (defined: {List(entities.Keys)})"));
+            ok = false;
+        }
+
+        if (!sources.TryGetValue(raw.Source, out var source))
+        {
+            context.Errors.Add(new DefinitionError(raw.File, raw.SourceLocation.Line, raw.SourceLocation.Column, $"{raw.Path}.source",
+                $"source '{raw.Source}' is not defined (defined: {List(sources.Keys)})"));
+            context.BrokenViews.Add(raw.Name);
+            return null;
+        }
+
+        var keyField = raw.KeyField ?? entity?.KeyField ?? "";
+        if (entity is not null && !source.Fields.ContainsKey(keyField))
+        {
+            var at = raw.KeyField is null ? raw.SourceLocation : raw.KeyFieldLocation;
+            context.Errors.Add(new DefinitionError(raw.File, at.Line, at.Column, $"{raw.Path}.{(raw.KeyField is null ? "source" : "key_field")}",
+                $"key field '{keyField}' of entity type '{raw.Entity}' is not a field of source '{source.Name}'"));
+            ok = false;
+        }
+
+        var features = new List<FeatureDefinition>(raw.Features.Count);
+        var names = new Dictionary<string, SourceLocation>(StringComparer.Ordinal);
+        foreach (var feature in raw.Features)
+        {
+            if (!names.TryAdd(feature.Name, feature.Location))
+            {
+                context.Duplicate(feature.Location, $"{feature.Path}.name", $"feature in view '{raw.Name}'", feature.Name, names[feature.Name]);
+                ok = false;
+                continue;
+            }
+
+            if (ResolveFeature(feature, source) is { } resolved)
+            {
+                features.Add(resolved);
+            }
+            else
+            {
+                ok = false;
+            }
+        }
+
+        if (!ok)
+        {
+            context.BrokenViews.Add(raw.Name);
+        }
+
+        return ok && entity is not null
+            ? new FeatureViewDefinition(raw.Name, raw.Version, entity.Name, source, keyField, raw.Ttl, raw.Lateness, features, raw.Location)
+            : null;
+    }
+
+    private static FeatureDefinition? ResolveFeature(RawFeature raw, SourceDefinition source)
+    {
+        var section = raw.Section;
+        var before = section.Context.Errors.Count;
+        ScalarKind type;
+        if (raw.Aggregation == AggregationKind.Count)
+        {
+            type = ScalarKind.Int64;
+        }
+        else if (raw.Field is not { } field || !source.Fields.TryGetValue(field, out var fieldType))
+        {
+            section.ErrorAt(raw.Aggregation == AggregationKind.Latest && section.Has("latest") ? "latest" : "field",
+                $"field '{raw.Field}' is not a field of source '{source.Name}' (fields: {List(source.Fields.Keys)})");
+            return null;
+        }
+        else if (raw.Aggregation == AggregationKind.Latest)
+        {
+            type = fieldType;
+        }
+        else if (fieldType is ScalarKind.Int64 or ScalarKind.Double)
+        {
+            type = ScalarKind.Double;
+        }
+        else
+        {
+            section.ErrorAt("field", $"{raw.Aggregation.ToString().ToLowerInvariant()} needs a numeric field; '{field}' is {EventSchema.KindName(fieldType)}");
+            return null;
+        }
+
+        if (raw.DeclaredType is { } declared && declared != type)
+        {
+            section.ErrorAt("type", $"type {EventSchema.KindName(declared)} does not match the computed type {EventSchema.KindName(type)}");
+        }
+
+        if (raw.Where is { } where)
+        {
+            CheckFilter(section, where, source);
+        }
+
+        return section.Context.Errors.Count > before
+            ? null
+            : new FeatureDefinition(raw.Name, type, raw.Aggregation, raw.Field, raw.Window, raw.Window is { } w ? raw.Tile ?? TileRule.DefaultTileFor(w) : null, raw.Where, raw.Location);
+    }
+
+    private static void CheckFilter(Section section, FilterExpression filter, SourceDefinition source)
+    {
+        switch (filter)
+        {
+            case ComparisonFilter comparison:
+                CheckOperand(section, comparison.Field, comparison.Literal, source, comparison.Operator);
+                break;
+            case InFilter inFilter:
+                foreach (var value in inFilter.Values)
+                {
+                    CheckOperand(section, inFilter.Field, value, source, "in");
+                }
+
+                break;
+            case AndFilter and:
+                CheckFilter(section, and.Left, source);
+                CheckFilter(section, and.Right, source);
+                break;
+            case OrFilter or:
+                CheckFilter(section, or.Left, source);
+                CheckFilter(section, or.Right, source);
+                break;
+            case NotFilter not:
+                CheckFilter(section, not.Inner, source);
+                break;
+        }
+    }
+
+    private static void CheckOperand(Section section, string field, ScalarValue literal, SourceDefinition source, string op)
+    {
+        if (!source.Fields.TryGetValue(field, out var kind))
+        {
+            section.ErrorAt("where", $"filter reads field '{field}', which source '{source.Name}' does not have (fields: {List(source.Fields.Keys)})");
+            return;
+        }
+
+        var numericField = kind is ScalarKind.Int64 or ScalarKind.Double;
+        var numericLiteral = literal.Kind is ScalarKind.Int64 or ScalarKind.Double;
+        if (numericField != numericLiteral || (!numericField && kind != literal.Kind))
+        {
+            section.ErrorAt("where", $"filter compares {EventSchema.KindName(kind)} field '{field}' with {EventSchema.KindName(literal.Kind)} {FilterText.Literal(literal)}");
+        }
+        else if (kind == ScalarKind.Bool && op is not ("==" or "!=" or "in"))
+        {
+            section.ErrorAt("where", $"bool field '{field}' supports only == and !=");
+        }
+    }
+
+    private static FeatureServiceDefinition? ResolveService(LoadContext context, RawService raw, Dictionary<string, FeatureViewDefinition> views)
+    {
+        var ok = true;
+        string? entityType = null;
+        var references = new List<FeatureReference>(raw.Features.Count);
+        var types = new Dictionary<FeatureReference, ScalarKind>();
+        foreach (var (reference, mark, path) in raw.Features)
+        {
+            if (context.BrokenViews.Contains(reference.View))
+            {
+                ok = false;
+                continue;
+            }
+
+            if (!views.TryGetValue(reference.View, out var view))
+            {
+                context.Error(raw.File, mark, path, $"feature view '{reference.View}' is not defined");
+                ok = false;
+                continue;
+            }
+
+            if (view.FindFeature(reference.Feature) is not { } feature)
+            {
+                context.Error(raw.File, mark, path, $"feature view '{reference.View}' has no feature '{reference.Feature}'");
+                ok = false;
+                continue;
+            }
+
+            entityType ??= view.EntityType;
+            if (view.EntityType != entityType)
+            {
+                context.Error(raw.File, mark, path, $"'{reference}' is a feature of entity type '{view.EntityType}', but this service serves '{entityType}'; a service serves one entity type");
+                ok = false;
+            }
+
+            if (references.Contains(reference))
+            {
+                context.Error(raw.File, mark, path, $"'{reference}' is listed twice");
+                ok = false;
+            }
+
+            references.Add(reference);
+            types[reference] = feature.Type;
+        }
+
+        var defaults = new Dictionary<FeatureReference, ScalarValue>();
+        foreach (var (text, node, path) in raw.Defaults)
+        {
+            if (FeatureReference.TryParse(text, out var target) && context.BrokenViews.Contains(target.View))
+            {
+                continue;
+            }
+
+            if (!FeatureReference.TryParse(text, out var reference) || !types.TryGetValue(reference, out var type))
+            {
+                context.Error(raw.File, node.Start, path, $"default for '{text}', which is not one of this service's features");
+                ok = false;
+                continue;
+            }
+
+            if (ParseLiteral(node.Value ?? "", type) is { } value)
+            {
+                defaults[reference] = value;
+            }
+            else
+            {
+                context.Error(raw.File, node.Start, path, $"default '{node.Value}' is not a {EventSchema.KindName(type)} (the type of '{reference}')");
+                ok = false;
+            }
+        }
+
+        if (references.Count == 0 && ok)
+        {
+            context.Errors.Add(new DefinitionError(raw.File, raw.Location.Line, raw.Location.Column, $"{raw.Path}.features", "a feature service needs at least one feature"));
+            ok = false;
+        }
+
+        return ok ? new FeatureServiceDefinition(raw.Name, entityType!, references, defaults, raw.Location) : null;
+    }
+
+    private static ScalarValue? ParseLiteral(string text, ScalarKind type) => type switch
+    {
+        ScalarKind.Int64 when long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i) => ScalarValue.FromInt64(i),
+        ScalarKind.Double when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => ScalarValue.FromDouble(d),
+        ScalarKind.Bool when text is "true" or "false" => ScalarValue.FromBool(text == "true"),
+        ScalarKind.String => ScalarValue.FromString(text),
+        _ => null,
+    };
+
+    /// <summary>Parses <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>1h</c>, <c>7d</c>.</summary>
+    public static TimeSpan? ParseDuration(string text)
+    {
+        var digits = 0;
+        while (digits < text.Length && char.IsAsciiDigit(text[digits]))
+        {
+            digits++;
+        }
+
+        if (digits == 0 || !long.TryParse(text.AsSpan(0, digits), NumberStyles.None, CultureInfo.InvariantCulture, out var amount) || amount > 100_000_000)
+        {
+            return null;
+        }
+
+        return text[digits..] switch
+        {
+            "ms" => TimeSpan.FromMilliseconds(amount),
+            "s" => TimeSpan.FromSeconds(amount),
+            "m" => TimeSpan.FromMinutes(amount),
+            "h" => TimeSpan.FromHours(amount),
+            "d" => TimeSpan.FromDays(amount),
+            _ => null,
+        };
+    }
+
+    private static ScalarKind? ParseType(string text) => text switch
+    {
+        "int64" => ScalarKind.Int64,
+        "double" => ScalarKind.Double,
+        "string" => ScalarKind.String,
+        "bool" => ScalarKind.Bool,
+        _ => null,
+    };
+
+    private static AggregationKind? ParseAggregation(string text) => text switch
+    {
+        "latest" => AggregationKind.Latest,
+        "count" => AggregationKind.Count,
+        "sum" => AggregationKind.Sum,
+        "mean" => AggregationKind.Mean,
+        "min" => AggregationKind.Min,
+        "max" => AggregationKind.Max,
+        _ => null,
+    };
+
+    private static bool IsName(LoadContext context, string file, SourceLocation at, string path, string name)
+    {
+        foreach (var c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
+            {
+                context.Errors.Add(new DefinitionError(file, at.Line, at.Column, path, $"name '{name}' may contain only letters, digits, '_', '-' and '.'"));
+                return false;
+            }
+        }
+
+        return name.Length > 0;
+    }
+
+    private static string List(IEnumerable<string> names)
+    {
+        var sorted = names.Order(StringComparer.Ordinal).ToList();
+        return sorted.Count == 0 ? "none" : string.Join(", ", sorted);
+    }
+
+    private sealed record Located<T>(T Value, string Path)
+    {
+        public void Deconstruct(out T value, out string path)
+        {
+            value = Value;
+            path = Path;
+        }
+    }
+
+    private sealed record RawFeature(
+        string Path, string Name, AggregationKind Aggregation, string? Field, TimeSpan? Window, TimeSpan? Tile,
+        FilterExpression? Where, ScalarKind? DeclaredType, SourceLocation Location, Section Section);
+
+    private sealed record RawView(
+        string File, string Path, string Name, int Version, string Entity, string Source, string? KeyField, TimeSpan? Ttl,
+        TimeSpan Lateness, List<RawFeature> Features, SourceLocation Location, SourceLocation SourceLocation, SourceLocation KeyFieldLocation);
+
+    private sealed record RawService(
+        string File, string Path, string Name, List<(FeatureReference Reference, Mark Mark, string Path)> Features,
+        List<(string Text, YamlScalarNode Value, string Path)> Defaults, SourceLocation Location);
+
+    private sealed class LoadContext
+    {
+        public List<DefinitionError> Errors { get; } = [];
+
+        public List<Located<EntityTypeDefinition>> Entities { get; } = [];
+
+        public List<Located<SourceDefinition>> Sources { get; } = [];
+
+        public List<RawView> Views { get; } = [];
+
+        public List<RawService> Services { get; } = [];
+
+        public HashSet<string> BrokenViews { get; } = new(StringComparer.Ordinal);
+
+        public void Error(string file, Mark mark, string path, string message) =>
+            Errors.Add(new DefinitionError(file, (int)mark.Line, (int)mark.Column, path, message));
+
+        public void Duplicate(SourceLocation at, string path, string what, string name, SourceLocation first) =>
+            Errors.Add(new DefinitionError(at.File, at.Line, at.Column, path, $"duplicate {what} '{name}' (first defined at {first})"));
+    }
+
+    /// <summary>Reads one YAML mapping, reporting unknown keys, missing required keys and values of the wrong shape.</summary>
+    private sealed class Section
+    {
+        private readonly string _file;
+        private readonly YamlMappingNode _node;
+        private readonly string _path;
+        private readonly Dictionary<string, (YamlNode Key, YamlNode Value)> _entries = new(StringComparer.Ordinal);
+
+        public Section(LoadContext context, string file, YamlMappingNode node, string path, string[] allowed)
+        {
+            Context = context;
+            _file = file;
+            _node = node;
+            _path = path;
+            foreach (var (key, value) in node.Children)
+            {
+                var name = (key as YamlScalarNode)?.Value ?? "";
+                if (Array.IndexOf(allowed, name) < 0)
+                {
+                    context.Error(file, key.Start, Join(name), $"unknown key '{name}' (expected one of {string.Join(", ", allowed)})");
+                    continue;
+                }
+
+                _entries[name] = (key, value);
+            }
+        }
+
+        public LoadContext Context { get; }
+
+        public static bool TryCreate(LoadContext context, string file, YamlNode node, string path, string[] allowed, out Section section)
+        {
+            if (node is YamlMappingNode mapping)
+            {
+                section = new Section(context, file, mapping, path, allowed);
+                return true;
+            }
+
+            context.Error(file, node.Start, path, "expected a mapping");
+            section = null!;
+            return false;
+        }
+
+        public bool Has(string key) => _entries.ContainsKey(key);
+
+        public SourceLocation Location(string key)
+        {
+            var mark = _entries.TryGetValue(key, out var entry) ? entry.Value.Start : _node.Start;
+            return new SourceLocation(_file, (int)mark.Line, (int)mark.Column);
+        }
+
+        public string? String(string key, bool required = false)
+        {
+            if (!_entries.TryGetValue(key, out var entry))
+            {
+                if (required)
+                {
+                    ErrorHere(key, $"'{key}' is required");
+                }
+
+                return null;
+            }
+
+            if (entry.Value is YamlScalarNode { Value: { Length: > 0 } value })
+            {
+                return value;
+            }
+
+            ErrorAt(key, $"'{key}' must be a non-empty text value");
+            return null;
+        }
+
+        public int? Integer(string key)
+        {
+            if (String(key) is not { } text)
+            {
+                return null;
+            }
+
+            if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+            {
+                return value;
+            }
+
+            ErrorAt(key, $"'{text}' is not a whole number");
+            return null;
+        }
+
+        public TimeSpan? Duration(string key, bool allowZero = false)
+        {
+            if (String(key) is not { } text)
+            {
+                return null;
+            }
+
+            if (ParseDuration(text) is { } duration && (allowZero || duration > TimeSpan.Zero))
+            {
+                return duration;
+            }
+
+            ErrorAt(key, $"bad duration '{text}' (expected a {(allowZero ? "" : "positive ")}whole number with a unit: ms, s, m, h or d, as in 90s, 5m, 24h, 7d)");
+            return null;
+        }
+
+        public YamlMappingNode? Mapping(string key, bool required = false)
+        {
+            if (!_entries.TryGetValue(key, out var entry))
+            {
+                if (required)
+                {
+                    ErrorHere(key, $"'{key}' is required");
+                }
+
+                return null;
+            }
+
+            if (entry.Value is YamlMappingNode mapping)
+            {
+                return mapping;
+            }
+
+            ErrorAt(key, $"'{key}' must be a mapping");
+            return null;
+        }
+
+        public IEnumerable<(YamlNode Node, string Path)> Sequence(string key, bool required = false)
+        {
+            if (!_entries.TryGetValue(key, out var entry))
+            {
+                if (required)
+                {
+                    ErrorHere(key, $"'{key}' is required");
+                }
+
+                yield break;
+            }
+
+            if (entry.Value is not YamlSequenceNode sequence)
+            {
+                ErrorAt(key, $"'{key}' must be a list");
+                yield break;
+            }
+
+            for (var i = 0; i < sequence.Children.Count; i++)
+            {
+                yield return (sequence.Children[i], $"{Join(key)}[{i}]");
+            }
+        }
+
+        /// <summary>An error about the value of <paramref name="key"/>, located at that value.</summary>
+        public void ErrorAt(string key, string message)
+        {
+            var mark = _entries.TryGetValue(key, out var entry) ? entry.Value.Start : _node.Start;
+            Context.Error(_file, mark, Join(key), message);
+        }
+
+        /// <summary>An error about a missing <paramref name="key"/>, located at the mapping that lacks it.</summary>
+        public void ErrorHere(string key, string message) => Context.Error(_file, _node.Start, Join(key), message);
+
+        private string Join(string key) => _path.Length == 0 ? key : $"{_path}.{key}";
+    }
+}

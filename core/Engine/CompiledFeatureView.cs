@@ -1,0 +1,90 @@
+using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Core.Events;
+
+namespace OrleansFeatures.Core.Engine;
+
+/// <summary>One feature prepared for the hot path: durations in milliseconds, tile width resolved.</summary>
+public sealed class CompiledFeature
+{
+    internal CompiledFeature(FeatureDefinition definition, int index)
+    {
+        Definition = definition;
+        Index = index;
+        Aggregation = definition.Aggregation;
+        Field = definition.Field;
+        Filter = definition.Where;
+        if (definition.Window is { } window)
+        {
+            var tile = definition.Tile ?? TileRule.DefaultTileFor(window);
+            WindowMs = (long)window.TotalMilliseconds;
+            TileMs = (long)tile.TotalMilliseconds;
+            if (TileMs <= 0 || WindowMs <= 0 || WindowMs % TileMs != 0)
+            {
+                throw new ArgumentException($"feature '{definition.Name}': tile {tile} must be positive and divide window {window}", nameof(definition));
+            }
+
+            TilesPerWindow = WindowMs / TileMs;
+        }
+
+        // Two features are the same computation when these agree; state carries over only between equal signatures.
+        Signature = string.Join('|', Aggregation, Field, WindowMs, TileMs, Filter?.ToString() ?? "");
+    }
+
+    public FeatureDefinition Definition { get; }
+
+    public int Index { get; }
+
+    public string Name => Definition.Name;
+
+    public AggregationKind Aggregation { get; }
+
+    public string? Field { get; }
+
+    public FilterExpression? Filter { get; }
+
+    /// <summary>0 for <see cref="AggregationKind.Latest"/>.</summary>
+    public long WindowMs { get; }
+
+    /// <summary>0 for <see cref="AggregationKind.Latest"/>.</summary>
+    public long TileMs { get; }
+
+    public long TilesPerWindow { get; }
+
+    public bool IsWindowed => WindowMs > 0;
+
+    public ScalarKind ResultKind => Definition.Type;
+
+    public string Signature { get; }
+}
+
+/// <summary>A feature view prepared for the engine: features indexed, durations in milliseconds.</summary>
+public sealed class CompiledFeatureView
+{
+    private readonly Dictionary<string, int> _indexByName = new(StringComparer.Ordinal);
+
+    public CompiledFeatureView(FeatureViewDefinition definition)
+    {
+        Definition = definition;
+        var features = new CompiledFeature[definition.Features.Count];
+        for (var i = 0; i < features.Length; i++)
+        {
+            features[i] = new CompiledFeature(definition.Features[i], i);
+            _indexByName[features[i].Name] = i;
+        }
+
+        Features = features;
+        AllowedLatenessMs = (long)definition.AllowedLateness.TotalMilliseconds;
+        TtlMs = definition.Ttl is { } ttl ? (long)ttl.TotalMilliseconds : null;
+    }
+
+    public FeatureViewDefinition Definition { get; }
+
+    public IReadOnlyList<CompiledFeature> Features { get; }
+
+    public long AllowedLatenessMs { get; }
+
+    public long? TtlMs { get; }
+
+    /// <summary>Index of the feature named <paramref name="name"/>, or -1.</summary>
+    public int IndexOf(string name) => _indexByName.TryGetValue(name, out var index) ? index : -1;
+}

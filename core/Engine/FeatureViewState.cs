@@ -1,0 +1,363 @@
+using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Core.Events;
+
+namespace OrleansFeatures.Core.Engine;
+
+/// <summary>
+/// The online state of one entity for one feature view: applies events on event time and answers reads at any
+/// query time not earlier than <c>watermark − allowed lateness</c>. See <c>core/Engine/README.md</c>.
+/// </summary>
+public sealed class FeatureViewState
+{
+    /// <summary>Default bound on de-duplication ids kept per view state.</summary>
+    public const int DefaultMaxSeenEvents = 100_000;
+
+    private readonly FeatureState[] _features;
+    private readonly Dictionary<string, long> _seen = new(StringComparer.Ordinal);
+    private readonly PriorityQueue<string, long> _seenByTime = new();
+    private readonly int _maxSeenEvents;
+
+    public FeatureViewState(CompiledFeatureView view, int maxSeenEvents = DefaultMaxSeenEvents)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSeenEvents, 1);
+        View = view;
+        _maxSeenEvents = maxSeenEvents;
+        _features = new FeatureState[view.Features.Count];
+        for (var i = 0; i < _features.Length; i++)
+        {
+            _features[i] = new FeatureState(view.Features[i]);
+        }
+    }
+
+    public CompiledFeatureView View { get; }
+
+    /// <summary>Greatest event time applied; <see cref="long.MinValue"/> before the first event.</summary>
+    public long Watermark { get; private set; } = long.MinValue;
+
+    /// <summary>Events older than this are late because their ids may have been evicted from the de-duplication set.</summary>
+    public long DedupHorizon { get; private set; } = long.MinValue;
+
+    public long AcceptedCount { get; private set; }
+
+    public long DuplicateCount { get; private set; }
+
+    public long LateCount { get; private set; }
+
+    /// <summary>Number of event ids currently kept for de-duplication.</summary>
+    public int SeenEventCount => _seen.Count;
+
+    /// <summary>Events older than this are dropped as late.</summary>
+    public long LatenessBound => Math.Max(
+        Watermark == long.MinValue ? long.MinValue : Watermark - View.AllowedLatenessMs,
+        DedupHorizon);
+
+    public ApplyOutcome Apply(FeatureEvent featureEvent)
+    {
+        var timestamp = featureEvent.TimestampMs;
+        if (timestamp < LatenessBound)
+        {
+            LateCount++;
+            return ApplyOutcome.Late;
+        }
+
+        if (_seen.ContainsKey(featureEvent.EventId))
+        {
+            DuplicateCount++;
+            return ApplyOutcome.Duplicate;
+        }
+
+        AcceptedCount++;
+        foreach (var feature in _features)
+        {
+            feature.Apply(featureEvent);
+        }
+
+        _seen.Add(featureEvent.EventId, timestamp);
+        _seenByTime.Enqueue(featureEvent.EventId, timestamp);
+        if (timestamp > Watermark)
+        {
+            Watermark = timestamp;
+            Evict();
+        }
+
+        if (_seen.Count > _maxSeenEvents)
+        {
+            ShrinkSeenEvents();
+        }
+
+        return ApplyOutcome.Accepted;
+    }
+
+    public FeatureReading Read(int featureIndex, long nowMs)
+    {
+        if (AcceptedCount == 0)
+        {
+            return new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0);
+        }
+
+        var reading = _features[featureIndex].Read(nowMs);
+        if (View.TtlMs is { } ttl && reading.Status == ReadingStatus.Present)
+        {
+            // Empty windows still age: their freshness is that of the view's newest event.
+            var age = reading.EventTimeMs > 0 ? reading.EventTimeMs : Watermark;
+            if (age < nowMs - ttl)
+            {
+                return new FeatureReading(ScalarValue.Null, ReadingStatus.Expired, reading.EventTimeMs);
+            }
+        }
+
+        return reading;
+    }
+
+    public FeatureViewSnapshot ToSnapshot()
+    {
+        var seen = new List<SeenEvent>(_seen.Count);
+        foreach (var (id, timestamp) in _seen)
+        {
+            seen.Add(new SeenEvent(id, timestamp));
+        }
+
+        var features = new List<FeatureSnapshot>(_features.Length);
+        foreach (var feature in _features)
+        {
+            features.Add(feature.ToSnapshot());
+        }
+
+        return new FeatureViewSnapshot
+        {
+            ViewVersion = View.Definition.Version,
+            Watermark = Watermark,
+            DedupHorizon = DedupHorizon,
+            Accepted = AcceptedCount,
+            Duplicates = DuplicateCount,
+            Late = LateCount,
+            SeenEvents = seen,
+            Features = features,
+        };
+    }
+
+    /// <summary>
+    /// Rebuilds state from a snapshot. Features are matched by name; a feature whose signature changed, or that is
+    /// new, starts empty (it counts events from now on).
+    /// </summary>
+    public static FeatureViewState Restore(CompiledFeatureView view, FeatureViewSnapshot snapshot, int maxSeenEvents = DefaultMaxSeenEvents)
+    {
+        var state = new FeatureViewState(view, maxSeenEvents)
+        {
+            Watermark = snapshot.Watermark,
+            DedupHorizon = snapshot.DedupHorizon,
+            AcceptedCount = snapshot.Accepted,
+            DuplicateCount = snapshot.Duplicates,
+            LateCount = snapshot.Late,
+        };
+        foreach (var seen in snapshot.SeenEvents)
+        {
+            if (state._seen.TryAdd(seen.EventId, seen.TimestampMs))
+            {
+                state._seenByTime.Enqueue(seen.EventId, seen.TimestampMs);
+            }
+        }
+
+        foreach (var feature in snapshot.Features)
+        {
+            var index = view.IndexOf(feature.Name);
+            if (index >= 0 && string.Equals(view.Features[index].Signature, feature.Signature, StringComparison.Ordinal))
+            {
+                state._features[index].Restore(feature);
+            }
+        }
+
+        return state;
+    }
+
+    /// <summary>Drops ids and tiles that no read at or after <see cref="LatenessBound"/> can need.</summary>
+    private void Evict()
+    {
+        var bound = LatenessBound;
+        while (_seenByTime.TryPeek(out var id, out var timestamp) && timestamp < bound)
+        {
+            _seenByTime.Dequeue();
+            _seen.Remove(id);
+        }
+
+        foreach (var feature in _features)
+        {
+            feature.Evict(bound);
+        }
+    }
+
+    private void ShrinkSeenEvents()
+    {
+        // Over the bound: forget the oldest ids and declare everything at or before them late, so a forgotten id
+        // can never be applied twice. Costs dropped events only for entities busier than the bound.
+        while (_seen.Count > _maxSeenEvents && _seenByTime.TryDequeue(out var id, out var timestamp))
+        {
+            _seen.Remove(id);
+            DedupHorizon = Math.Max(DedupHorizon, timestamp + 1);
+        }
+
+        Evict();
+    }
+
+    /// <summary>State of one feature: a latest value, or a sparse sorted list of non-empty tiles.</summary>
+    private sealed class FeatureState(CompiledFeature feature)
+    {
+        private readonly List<Tile> _tiles = [];
+        private ScalarValue _latest;
+        private long _latestTimestamp = long.MinValue;
+
+        public void Apply(FeatureEvent featureEvent)
+        {
+            if (feature.Filter is { } filter && !filter.Evaluate(featureEvent.Fields))
+            {
+                return;
+            }
+
+            if (feature.Aggregation == AggregationKind.Latest)
+            {
+                // Greatest event time wins; on a tie the later applied event wins.
+                if (feature.Field is { } latestField
+                    && featureEvent.Fields.TryGetValue(latestField, out var value)
+                    && !value.IsNull
+                    && featureEvent.TimestampMs >= _latestTimestamp)
+                {
+                    _latest = value;
+                    _latestTimestamp = featureEvent.TimestampMs;
+                }
+
+                return;
+            }
+
+            double number = 0;
+            if (feature.Aggregation != AggregationKind.Count
+                && (feature.Field is not { } field
+                    || !featureEvent.Fields.TryGetValue(field, out var fieldValue)
+                    || !fieldValue.TryGetNumber(out number)
+                    || double.IsNaN(number)))
+            {
+                return;
+            }
+
+            var index = FloorDiv(featureEvent.TimestampMs, feature.TileMs);
+            var position = Find(index);
+            if (position < _tiles.Count && _tiles[position].Index == index)
+            {
+                var tile = _tiles[position];
+                tile.Add(number, featureEvent.TimestampMs);
+                _tiles[position] = tile;
+            }
+            else
+            {
+                var tile = Tile.Create(index);
+                tile.Add(number, featureEvent.TimestampMs);
+                _tiles.Insert(position, tile);
+            }
+        }
+
+        public FeatureReading Read(long nowMs)
+        {
+            if (feature.Aggregation == AggregationKind.Latest)
+            {
+                return _latestTimestamp == long.MinValue
+                    ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0)
+                    : new FeatureReading(_latest, ReadingStatus.Present, _latestTimestamp);
+            }
+
+            var high = FloorDiv(nowMs, feature.TileMs);
+            var low = high - feature.TilesPerWindow + 1;
+            long count = 0;
+            double sum = 0, min = double.PositiveInfinity, max = double.NegativeInfinity;
+            var newest = 0L;
+            for (var i = Find(low); i < _tiles.Count; i++)
+            {
+                var tile = _tiles[i];
+                if (tile.Index > high)
+                {
+                    break;
+                }
+
+                count += tile.Count;
+                sum += tile.Sum;
+                if (tile.Min < min) min = tile.Min;
+                if (tile.Max > max) max = tile.Max;
+                if (tile.MaxTimestampMs > newest) newest = tile.MaxTimestampMs;
+            }
+
+            return feature.Aggregation switch
+            {
+                AggregationKind.Count => new FeatureReading(ScalarValue.FromInt64(count), ReadingStatus.Present, newest),
+                AggregationKind.Sum => new FeatureReading(ScalarValue.FromDouble(sum), ReadingStatus.Present, newest),
+                _ when count == 0 => new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0),
+                AggregationKind.Mean => new FeatureReading(ScalarValue.FromDouble(sum / count), ReadingStatus.Present, newest),
+                AggregationKind.Min => new FeatureReading(ScalarValue.FromDouble(min), ReadingStatus.Present, newest),
+                _ => new FeatureReading(ScalarValue.FromDouble(max), ReadingStatus.Present, newest),
+            };
+        }
+
+        public void Evict(long latenessBound)
+        {
+            if (!feature.IsWindowed || _tiles.Count == 0 || latenessBound == long.MinValue)
+            {
+                return;
+            }
+
+            // The earliest query time still answered exactly is latenessBound; its window starts at this tile.
+            var firstNeeded = FloorDiv(latenessBound, feature.TileMs) - feature.TilesPerWindow + 1;
+            var drop = Find(firstNeeded);
+            if (drop > 0)
+            {
+                _tiles.RemoveRange(0, drop);
+            }
+        }
+
+        public FeatureSnapshot ToSnapshot() => new()
+        {
+            Name = feature.Name,
+            Signature = feature.Signature,
+            LatestValue = _latest,
+            LatestTimestampMs = _latestTimestamp,
+            Tiles = [.. _tiles],
+        };
+
+        public void Restore(FeatureSnapshot snapshot)
+        {
+            _latest = snapshot.LatestValue;
+            _latestTimestamp = snapshot.LatestTimestampMs;
+            _tiles.Clear();
+            _tiles.AddRange(snapshot.Tiles);
+        }
+
+        /// <summary>Position of the first tile whose index is at least <paramref name="index"/>.</summary>
+        private int Find(long index)
+        {
+            // Events mostly arrive in order: check the end before searching.
+            var count = _tiles.Count;
+            if (count == 0 || _tiles[count - 1].Index < index)
+            {
+                return count;
+            }
+
+            int lo = 0, hi = count - 1;
+            while (lo < hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                if (_tiles[mid].Index < index)
+                {
+                    lo = mid + 1;
+                }
+                else
+                {
+                    hi = mid;
+                }
+            }
+
+            return lo;
+        }
+
+        private static long FloorDiv(long value, long divisor)
+        {
+            var quotient = Math.DivRem(value, divisor, out var remainder);
+            return remainder < 0 ? quotient - 1 : quotient;
+        }
+    }
+}

@@ -1,0 +1,138 @@
+using System.Globalization;
+using OrleansFeatures.Core.Definitions;
+
+namespace OrleansFeatures.Core.Events;
+
+/// <summary>
+/// Checks an incoming event against its source's declared fields and normalises it: Int64 values of Double
+/// fields become Double, undeclared fields are dropped, and the event id and time are resolved.
+/// </summary>
+public static class EventSchema
+{
+    /// <summary>Reads an event time field: Unix milliseconds (Int64 or Double) or an ISO-8601 string.</summary>
+    public static bool TryReadTimestamp(ScalarValue value, out long timestampMs)
+    {
+        switch (value.Kind)
+        {
+            case ScalarKind.Int64:
+                timestampMs = value.AsInt64;
+                return true;
+            case ScalarKind.Double when !double.IsNaN(value.AsDouble) && Math.Abs(value.AsDouble) < 1e15:
+                timestampMs = (long)value.AsDouble;
+                return true;
+            case ScalarKind.String when DateTimeOffset.TryParse(value.AsString, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed):
+                timestampMs = parsed.ToUnixTimeMilliseconds();
+                return true;
+            default:
+                timestampMs = 0;
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// Builds a validated event. <paramref name="eventId"/> and <paramref name="timestampMs"/> override the
+    /// source's id and time fields when given.
+    /// </summary>
+    /// <returns>Null with <paramref name="error"/> set when the event is invalid.</returns>
+    public static FeatureEvent? Normalize(
+        SourceDefinition source,
+        string? eventId,
+        long? timestampMs,
+        IReadOnlyDictionary<string, ScalarValue> fields,
+        out string? error)
+    {
+        var normalized = new Dictionary<string, ScalarValue>(fields.Count, StringComparer.Ordinal);
+        foreach (var (name, value) in fields)
+        {
+            if (!source.Fields.TryGetValue(name, out var declared) || value.IsNull)
+            {
+                continue;
+            }
+
+            if (value.Kind == declared)
+            {
+                normalized[name] = value;
+            }
+            else if (declared == ScalarKind.Double && value.Kind == ScalarKind.Int64)
+            {
+                normalized[name] = ScalarValue.FromDouble(value.AsInt64);
+            }
+            else if (name != source.TimestampField)
+            {
+                error = $"field '{name}' is {KindName(value.Kind)}, but source '{source.Name}' declares it {KindName(declared)}";
+                return null;
+            }
+        }
+
+        if (string.IsNullOrEmpty(eventId))
+        {
+            if (fields.TryGetValue(source.EventIdField, out var idValue) && idValue.Kind is ScalarKind.String or ScalarKind.Int64)
+            {
+                eventId = idValue.ToString();
+            }
+
+            if (string.IsNullOrEmpty(eventId))
+            {
+                error = $"event has no id: set event_id or field '{source.EventIdField}'";
+                return null;
+            }
+        }
+
+        if (timestampMs is null)
+        {
+            if (!fields.TryGetValue(source.TimestampField, out var timeValue))
+            {
+                error = $"event '{eventId}' has no time: set event_time or field '{source.TimestampField}'";
+                return null;
+            }
+
+            if (!TryReadTimestamp(timeValue, out var parsed))
+            {
+                error = $"event '{eventId}': field '{source.TimestampField}' is not a time (Unix milliseconds or ISO-8601): '{timeValue}'";
+                return null;
+            }
+
+            timestampMs = parsed;
+        }
+
+        if (timestampMs <= 0)
+        {
+            error = $"event '{eventId}': event time {timestampMs} is not after 1970-01-01";
+            return null;
+        }
+
+        error = null;
+        return new FeatureEvent(eventId, timestampMs.Value, normalized);
+    }
+
+    /// <summary>The entity id an event carries in <paramref name="keyField"/> (strings and integers qualify).</summary>
+    public static bool TryGetKey(FeatureEvent featureEvent, string keyField, out string key)
+    {
+        if (featureEvent.Fields.TryGetValue(keyField, out var value))
+        {
+            if (value.Kind == ScalarKind.String && value.AsString.Length > 0)
+            {
+                key = value.AsString;
+                return true;
+            }
+
+            if (value.Kind == ScalarKind.Int64)
+            {
+                key = value.AsInt64.ToString(CultureInfo.InvariantCulture);
+                return true;
+            }
+        }
+
+        key = "";
+        return false;
+    }
+
+    public static string KindName(ScalarKind kind) => kind switch
+    {
+        ScalarKind.Int64 => "int64",
+        ScalarKind.Double => "double",
+        ScalarKind.String => "string",
+        ScalarKind.Bool => "bool",
+        _ => "null",
+    };
+}

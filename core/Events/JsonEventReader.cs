@@ -1,0 +1,67 @@
+using System.Text.Json;
+
+namespace OrleansFeatures.Core.Events;
+
+/// <summary>
+/// Reads one event encoded as a flat JSON object (<c>{"user_id":"u1","kind":"click","ts":1700000000000}</c>):
+/// strings, numbers (integers become Int64, others Double), booleans and nulls. Nested objects and arrays are
+/// errors. Other encodings plug in by producing the same <see cref="RawEvent"/>.
+/// </summary>
+public static class JsonEventReader
+{
+    public static RawEvent? TryRead(ReadOnlySpan<byte> utf8Json, string? eventId, long? timestampMs, out string? error)
+    {
+        var fields = new Dictionary<string, ScalarValue>(StringComparer.Ordinal);
+        try
+        {
+            var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                error = "event is not a JSON object";
+                return null;
+            }
+
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+            {
+                var name = reader.GetString()!;
+                reader.Read();
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.String:
+                        fields[name] = ScalarValue.FromString(reader.GetString()!);
+                        break;
+                    case JsonTokenType.Number when reader.TryGetInt64(out var integer):
+                        fields[name] = ScalarValue.FromInt64(integer);
+                        break;
+                    case JsonTokenType.Number:
+                        fields[name] = ScalarValue.FromDouble(reader.GetDouble());
+                        break;
+                    case JsonTokenType.True:
+                    case JsonTokenType.False:
+                        fields[name] = ScalarValue.FromBool(reader.GetBoolean());
+                        break;
+                    case JsonTokenType.Null:
+                        break;
+                    default:
+                        error = $"field '{name}' is a JSON {reader.TokenType}; only strings, numbers, booleans and null are supported";
+                        return null;
+                }
+            }
+
+            // Reading past the object throws for trailing content, which the catch below reports.
+            if (reader.TokenType != JsonTokenType.EndObject || reader.Read())
+            {
+                error = "event is not valid JSON: the object is not closed";
+                return null;
+            }
+        }
+        catch (JsonException exception)
+        {
+            error = $"event is not valid JSON: {exception.Message}";
+            return null;
+        }
+
+        error = null;
+        return new RawEvent(eventId, timestampMs, fields);
+    }
+}

@@ -1,0 +1,80 @@
+using Grpc.AspNetCore.Server;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using OrleansFeatures.Gateway;
+using OrleansFeatures.Gateway.Demo;
+using OrleansFeatures.Gateway.Services;
+using OrleansFeatures.Grains.Diagnostics;
+using OrleansFeatures.Grains.Hosting;
+
+var builder = WebApplication.CreateBuilder(args);
+if (args.Contains("--demo", StringComparer.Ordinal))
+{
+    builder.Configuration["FeatureStore:Demo:Enabled"] = "true";
+}
+
+builder.Host.UseOrleans(silo => silo.AddFeatureStore(builder.Configuration));
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+builder.Services.AddSingleton(TimeProvider.System);
+
+builder.Services.AddOptions<GatewayLimits>().BindConfiguration(GatewayLimits.Section).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddGrpc();
+builder.Services.AddOptions<GrpcServiceOptions>().Configure<IOptions<GatewayLimits>>((grpc, limits) =>
+{
+    grpc.MaxReceiveMessageSize = limits.Value.MaxReceiveMessageBytes;
+    grpc.EnableDetailedErrors = false;
+});
+builder.Services.AddGrpcReflection();
+builder.Services.AddGrpcHealthChecks().AddCheck<RegistryHealthCheck>("registry", tags: ["ready"]);
+builder.Services.Configure<HealthCheckPublisherOptions>(o =>
+{
+    o.Delay = TimeSpan.FromSeconds(1);
+    o.Period = TimeSpan.FromSeconds(5);
+});
+builder.Services.Configure<Grpc.AspNetCore.HealthChecks.GrpcHealthChecksOptions>(o =>
+{
+    // grpc.health.v1 answers from the last published result (every 5 s), so probes never load the cluster.
+    o.UseHealthChecksCache = true;
+    o.Services.Map("", r => r.Tags.Contains("ready"));
+    o.Services.Map("orleansfeatures.v1.FeatureServing", r => r.Tags.Contains("ready"));
+});
+
+builder.Services.AddOptions<DemoOptions>().BindConfiguration(DemoOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddHostedService<DemoEventGenerator>();
+
+var otlpEndpoint = builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+builder.Services.AddOpenTelemetry()
+    .ConfigureResource(r => r.AddService("orleansfeatures-gateway"))
+    .WithMetrics(metrics =>
+    {
+        metrics.AddMeter(FeatureStoreMetrics.MeterName, "Microsoft.Orleans").AddAspNetCoreInstrumentation().AddPrometheusExporter();
+        if (!string.IsNullOrEmpty(otlpEndpoint))
+        {
+            metrics.AddOtlpExporter();
+        }
+    })
+    .WithTracing(tracing =>
+    {
+        tracing.AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application").AddAspNetCoreInstrumentation();
+        if (!string.IsNullOrEmpty(otlpEndpoint))
+        {
+            tracing.AddOtlpExporter();
+        }
+    });
+
+var app = builder.Build();
+app.MapGrpcService<FeatureServingService>();
+app.MapGrpcService<FeatureIngestionService>();
+app.MapGrpcService<FeatureRegistryService>();
+app.MapGrpcHealthChecksService();
+app.MapGrpcReflectionService();
+app.MapPrometheusScrapingEndpoint();
+app.MapHealthChecks("/healthz/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = r => r.Tags.Contains("ready") });
+app.MapGet("/healthz/live", () => Results.Ok("live"));
+app.Run();
+
+/// <summary>Exposed so end-to-end tests can reference the gateway assembly.</summary>
+public partial class Program;

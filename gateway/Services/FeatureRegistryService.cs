@@ -1,0 +1,248 @@
+using System.Globalization;
+using System.Text;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using DurationText = OrleansFeatures.Core.Definitions.DurationText;
+using FeatureServiceDefinition = OrleansFeatures.Core.Definitions.FeatureServiceDefinition;
+using FeatureViewDefinition = OrleansFeatures.Core.Definitions.FeatureViewDefinition;
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.Grains.Definitions;
+using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.V1;
+
+namespace OrleansFeatures.Gateway.Services;
+
+/// <summary>The admin API over the registry grain: apply, plan, list and get definitions.</summary>
+public sealed class FeatureRegistryService(
+    IGrainFactory grainFactory,
+    DefinitionCatalog catalog,
+    IOptions<GatewayLimits> limits) : FeatureRegistry.FeatureRegistryBase
+{
+    private const int ErrorsInMessage = 20;
+
+    private IRegistryGrain Registry => grainFactory.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey);
+
+    public override async Task<ApplyDefinitionsResponse> ApplyDefinitions(ApplyDefinitionsRequest request, ServerCallContext context)
+    {
+        var result = await Registry.Apply(ValidateDocuments(request), dryRun: false);
+        if (result.Errors.Count > 0)
+        {
+            throw RpcErrors.InvalidArgument(Describe("definitions are invalid", result.Errors.Select(e => e.Text)));
+        }
+
+        if (result.Rejections.Count > 0)
+        {
+            throw RpcErrors.FailedPrecondition(Describe("breaking changes rejected (bump the view's version to make them)", result.Rejections));
+        }
+
+        await catalog.EnsureAtLeastAsync(result.Version, context.CancellationToken);
+        return ToProto(result);
+    }
+
+    public override async Task<ApplyDefinitionsResponse> PlanDefinitions(ApplyDefinitionsRequest request, ServerCallContext context) =>
+        ToProto(await Registry.Apply(ValidateDocuments(request), dryRun: true));
+
+    public override async Task<GetDefinitionsResponse> GetDefinitions(GetDefinitionsRequest request, ServerCallContext context)
+    {
+        var snapshot = await Registry.GetSnapshot();
+        var response = new GetDefinitionsResponse { Version = snapshot.Version };
+        if (snapshot.Version > 0)
+        {
+            response.AppliedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(snapshot.AppliedAt);
+        }
+
+        foreach (var document in snapshot.Documents)
+        {
+            response.Documents.Add(new DefinitionDocument { Name = document.Name, Yaml = document.Yaml });
+        }
+
+        return response;
+    }
+
+    public override async Task<ListDefinitionsResponse> ListDefinitions(ListDefinitionsRequest request, ServerCallContext context)
+    {
+        var definitions = await catalog.RefreshAsync(context.CancellationToken);
+        var set = definitions.Set;
+        var response = new ListDefinitionsResponse { Version = definitions.Version };
+        if (definitions.Version > 0)
+        {
+            response.AppliedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(definitions.AppliedAt);
+        }
+
+        foreach (var entity in set.EntityTypes.Values.OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            response.EntityTypes.Add(new EntityTypeInfo { Name = entity.Name, KeyField = entity.KeyField });
+        }
+
+        foreach (var source in set.Sources.Values.OrderBy(s => s.Name, StringComparer.Ordinal))
+        {
+            var info = new SourceInfo { Name = source.Name, TimestampField = source.TimestampField, EventIdField = source.EventIdField };
+            foreach (var (field, kind) in source.Fields)
+            {
+                info.Fields[field] = EventSchema.KindName(kind);
+            }
+
+            response.Sources.Add(info);
+        }
+
+        foreach (var view in set.FeatureViews.Values.OrderBy(v => v.Name, StringComparer.Ordinal))
+        {
+            response.FeatureViews.Add(ToProto(view));
+        }
+
+        foreach (var service in set.FeatureServices.Values.OrderBy(s => s.Name, StringComparer.Ordinal))
+        {
+            response.FeatureServices.Add(ToProto(service));
+        }
+
+        return response;
+    }
+
+    public override async Task<FeatureViewInfo> GetFeatureView(GetFeatureViewRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrWhiteSpace(request.Name))
+        {
+            throw RpcErrors.InvalidArgument("name is required");
+        }
+
+        var definitions = await catalog.RefreshAsync(context.CancellationToken);
+        return definitions.Set.FeatureViews.TryGetValue(request.Name, out var view)
+            ? ToProto(view)
+            : throw RpcErrors.NotFound($"feature view '{request.Name}' is not defined");
+    }
+
+    public override async Task<FeatureServiceInfo> GetFeatureService(GetFeatureServiceRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrWhiteSpace(request.Name))
+        {
+            throw RpcErrors.InvalidArgument("name is required");
+        }
+
+        var definitions = await catalog.RefreshAsync(context.CancellationToken);
+        return definitions.Set.FeatureServices.TryGetValue(request.Name, out var service)
+            ? ToProto(service)
+            : throw RpcErrors.NotFound($"feature service '{request.Name}' is not defined");
+    }
+
+    private List<DefinitionDocumentDto> ValidateDocuments(ApplyDefinitionsRequest request)
+    {
+        if (request.Documents.Count == 0)
+        {
+            throw RpcErrors.InvalidArgument("documents must hold at least one definition document");
+        }
+
+        var max = limits.Value.MaxDefinitionDocuments;
+        if (request.Documents.Count > max)
+        {
+            throw RpcErrors.InvalidArgument($"documents has {request.Documents.Count} documents; the limit is {max} (FeatureStore:Limits:MaxDefinitionDocuments)");
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var documents = new List<DefinitionDocumentDto>(request.Documents.Count);
+        for (var i = 0; i < request.Documents.Count; i++)
+        {
+            var document = request.Documents[i];
+            if (string.IsNullOrWhiteSpace(document.Name))
+            {
+                throw RpcErrors.InvalidArgument($"documents[{i}].name is required");
+            }
+
+            if (!names.Add(document.Name))
+            {
+                throw RpcErrors.InvalidArgument($"documents[{i}].name '{document.Name}' appears twice");
+            }
+
+            documents.Add(new DefinitionDocumentDto(document.Name, document.Yaml));
+        }
+
+        return documents;
+    }
+
+    private static string Describe(string headline, IEnumerable<string> items)
+    {
+        var text = new StringBuilder(headline).Append(':');
+        var count = 0;
+        foreach (var item in items)
+        {
+            if (count++ < ErrorsInMessage)
+            {
+                text.Append("\n  ").Append(item);
+            }
+        }
+
+        if (count > ErrorsInMessage)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"\n  … and {count - ErrorsInMessage} more (PlanDefinitions lists them all)");
+        }
+
+        return text.ToString();
+    }
+
+    private static ApplyDefinitionsResponse ToProto(RegistryApplyResult result)
+    {
+        var response = new ApplyDefinitionsResponse { Applied = result.Applied, Version = result.Version };
+        foreach (var error in result.Errors)
+        {
+            response.Errors.Add(new DefinitionError
+            {
+                File = error.File, Line = error.Line, Column = error.Column, Field = error.Field, Message = error.Message,
+            });
+        }
+
+        foreach (var change in result.Changes)
+        {
+            response.Changes.Add(new DefinitionChange
+            {
+                Kind = change.Kind, ObjectType = change.ObjectType, Name = change.Name, Description = change.Description, Breaking = change.Breaking,
+            });
+        }
+
+        response.Rejections.Add(result.Rejections);
+        return response;
+    }
+
+    private static FeatureViewInfo ToProto(FeatureViewDefinition view)
+    {
+        var info = new FeatureViewInfo
+        {
+            Name = view.Name,
+            Version = view.Version,
+            EntityType = view.EntityType,
+            Source = view.Source.Name,
+            KeyField = view.KeyField,
+            Ttl = view.Ttl is { } ttl ? DurationText.Format(ttl) : "",
+            AllowedLateness = DurationText.Format(view.AllowedLateness),
+        };
+        foreach (var feature in view.Features)
+        {
+            info.Features.Add(new FeatureInfo
+            {
+                Name = feature.Name,
+                Type = EventSchema.KindName(feature.Type),
+                Aggregation = feature.Aggregation.ToString().ToLowerInvariant(),
+                Field = feature.Field ?? "",
+                Window = feature.Window is { } window ? DurationText.Format(window) : "",
+                Tile = feature.Tile is { } tile ? DurationText.Format(tile) : "",
+                Where = feature.Where?.ToString() ?? "",
+            });
+        }
+
+        return info;
+    }
+
+    private static FeatureServiceInfo ToProto(FeatureServiceDefinition service)
+    {
+        var info = new FeatureServiceInfo { Name = service.Name, EntityType = service.EntityType };
+        foreach (var reference in service.Features)
+        {
+            info.Features.Add(reference.ToString());
+        }
+
+        foreach (var (reference, value) in service.Defaults)
+        {
+            info.Defaults[reference.ToString()] = value.ToString();
+        }
+
+        return info;
+    }
+}

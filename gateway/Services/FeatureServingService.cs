@@ -1,0 +1,220 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.Grains.Definitions;
+using OrleansFeatures.Grains.Diagnostics;
+using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.V1;
+
+namespace OrleansFeatures.Gateway.Services;
+
+/// <summary>Online lookups: validates the request against the registry, reads every entity grain in parallel, applies service defaults.</summary>
+public sealed class FeatureServingService(
+    IGrainFactory grainFactory,
+    DefinitionCatalog catalog,
+    IOptions<GatewayLimits> limits,
+    TimeProvider timeProvider) : FeatureServing.FeatureServingBase
+{
+    private static readonly ConditionalWeakTable<ActiveDefinitions, ConcurrentDictionary<string, Columns>> ServiceColumns = new();
+
+    public override async Task<GetOnlineFeaturesResponse> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context)
+    {
+        ValidateShape(request, limits.Value);
+        var definitions = catalog.Current;
+        Columns columns;
+        try
+        {
+            columns = Resolve(definitions, request);
+        }
+        catch (RpcException notFound) when (notFound.StatusCode == StatusCode.NotFound)
+        {
+            // The registry may have changed through another silo since the last refresh: look once more.
+            var refreshed = await catalog.RefreshAsync(context.CancellationToken);
+            if (refreshed.Version == definitions.Version)
+            {
+                throw;
+            }
+
+            definitions = refreshed;
+            columns = Resolve(definitions, request);
+        }
+        var nowMs = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        var reads = new Task<FeatureValueDto[]>[request.EntityIds.Count];
+        for (var i = 0; i < reads.Length; i++)
+        {
+            var grain = grainFactory.GetGrain<IEntityGrain>(EntityKey.Format(request.EntityType, request.EntityIds[i]));
+            reads[i] = grain.Read(definitions.Version, columns.References, nowMs);
+        }
+
+        await Task.WhenAll(reads);
+        var response = new GetOnlineFeaturesResponse { RegistryVersion = definitions.Version };
+        response.FeatureNames.Add(columns.Names);
+        for (var i = 0; i < reads.Length; i++)
+        {
+            var entity = new EntityFeatures { EntityId = request.EntityIds[i] };
+            var values = reads[i].Result;
+            for (var f = 0; f < values.Length; f++)
+            {
+                entity.Values.Add(ToProto(values[f], columns.Defaults[f]));
+            }
+
+            response.Entities.Add(entity);
+        }
+
+        FeatureStoreMetrics.FeatureReads.Add((long)reads.Length * columns.Names.Length);
+        return response;
+    }
+
+    private static FeatureValue ToProto(FeatureValueDto value, ScalarValue? fallback)
+    {
+        if (value.Status == FeatureStatusKind.Present)
+        {
+            return new FeatureValue
+            {
+                Value = ValueMapping.ToProto(value.Value),
+                Status = FeatureStatus.Present,
+                EventTime = value.EventTimeMs > 0 ? ValueMapping.ToTimestamp(value.EventTimeMs) : null,
+            };
+        }
+
+        if (fallback is { } defaultValue)
+        {
+            return new FeatureValue { Value = ValueMapping.ToProto(defaultValue), Status = FeatureStatus.Defaulted };
+        }
+
+        return new FeatureValue
+        {
+            Value = new Value(),
+            Status = value.Status == FeatureStatusKind.Expired ? FeatureStatus.Expired : FeatureStatus.NotFound,
+            EventTime = value.EventTimeMs > 0 ? ValueMapping.ToTimestamp(value.EventTimeMs) : null,
+        };
+    }
+
+    private static void ValidateShape(GetOnlineFeaturesRequest request, GatewayLimits limits)
+    {
+        if (string.IsNullOrWhiteSpace(request.EntityType))
+        {
+            throw RpcErrors.InvalidArgument("entity_type is required");
+        }
+
+        if (request.EntityIds.Count == 0)
+        {
+            throw RpcErrors.InvalidArgument("entity_ids must name at least one entity");
+        }
+
+        if (request.EntityIds.Count > limits.MaxEntitiesPerRequest)
+        {
+            throw RpcErrors.InvalidArgument(
+                $"entity_ids has {request.EntityIds.Count} ids; the limit is {limits.MaxEntitiesPerRequest} (FeatureStore:Limits:MaxEntitiesPerRequest)");
+        }
+
+        for (var i = 0; i < request.EntityIds.Count; i++)
+        {
+            var id = request.EntityIds[i];
+            if (string.IsNullOrWhiteSpace(id))
+            {
+                throw RpcErrors.InvalidArgument($"entity_ids[{i}] is empty");
+            }
+
+            if (id.Length > limits.MaxEntityIdLength)
+            {
+                throw RpcErrors.InvalidArgument($"entity_ids[{i}] is {id.Length} characters; the limit is {limits.MaxEntityIdLength}");
+            }
+        }
+
+        var hasService = !string.IsNullOrEmpty(request.FeatureService);
+        if (hasService == (request.Features.Count > 0))
+        {
+            throw RpcErrors.InvalidArgument("set exactly one of features and feature_service");
+        }
+
+        if (request.Features.Count > limits.MaxFeaturesPerRequest)
+        {
+            throw RpcErrors.InvalidArgument(
+                $"features has {request.Features.Count} references; the limit is {limits.MaxFeaturesPerRequest} (FeatureStore:Limits:MaxFeaturesPerRequest)");
+        }
+    }
+
+    private static Columns Resolve(ActiveDefinitions definitions, GetOnlineFeaturesRequest request)
+    {
+        var set = definitions.Set;
+        if (!set.EntityTypes.ContainsKey(request.EntityType))
+        {
+            throw RpcErrors.NotFound($"entity_type '{request.EntityType}' is not defined");
+        }
+
+        if (request.Features.Count == 0)
+        {
+            if (!set.FeatureServices.TryGetValue(request.FeatureService, out var service))
+            {
+                throw RpcErrors.NotFound($"feature_service '{request.FeatureService}' is not defined");
+            }
+
+            if (!string.Equals(service.EntityType, request.EntityType, StringComparison.Ordinal))
+            {
+                throw RpcErrors.InvalidArgument(
+                    $"feature_service '{service.Name}' serves entity type '{service.EntityType}', not '{request.EntityType}'");
+            }
+
+            // A service's columns never change within one registry version, so they are built once per version.
+            var cache = ServiceColumns.GetValue(definitions, static _ => new ConcurrentDictionary<string, Columns>(StringComparer.Ordinal));
+            return cache.GetOrAdd(service.Name, static (_, s) => BuildColumns(s.Features, s.Defaults), service);
+        }
+
+        var references = new List<FeatureReference>(request.Features.Count);
+        for (var i = 0; i < request.Features.Count; i++)
+        {
+            var text = request.Features[i];
+            if (!FeatureReference.TryParse(text, out var reference))
+            {
+                throw RpcErrors.InvalidArgument($"features[{i}] '{text}' is not of the form view:feature");
+            }
+
+            if (!set.FeatureViews.TryGetValue(reference.View, out var view))
+            {
+                throw RpcErrors.NotFound($"features[{i}]: feature view '{reference.View}' is not defined");
+            }
+
+            if (!string.Equals(view.EntityType, request.EntityType, StringComparison.Ordinal))
+            {
+                throw RpcErrors.InvalidArgument(
+                    $"features[{i}]: feature view '{view.Name}' belongs to entity type '{view.EntityType}', not '{request.EntityType}'");
+            }
+
+            if (view.FindFeature(reference.Feature) is null)
+            {
+                throw RpcErrors.NotFound($"features[{i}]: feature view '{view.Name}' has no feature '{reference.Feature}'");
+            }
+
+            references.Add(reference);
+        }
+
+        return BuildColumns(references, null);
+    }
+
+    private static Columns BuildColumns(IReadOnlyList<FeatureReference> references, IReadOnlyDictionary<FeatureReference, ScalarValue>? defaults)
+    {
+        var views = new string[references.Count];
+        var features = new string[references.Count];
+        var names = new string[references.Count];
+        var fallbacks = new ScalarValue?[references.Count];
+        for (var i = 0; i < references.Count; i++)
+        {
+            views[i] = references[i].View;
+            features[i] = references[i].Feature;
+            names[i] = references[i].ToString();
+            if (defaults is not null && defaults.TryGetValue(references[i], out var fallback))
+            {
+                fallbacks[i] = fallback;
+            }
+        }
+
+        return new Columns(new FeatureRefList(views, features), names, fallbacks);
+    }
+}
+
+/// <summary>The resolved columns of a lookup: what to ask each grain for, what to call it, and what to default it to.</summary>
+public sealed record Columns(FeatureRefList References, string[] Names, ScalarValue?[] Defaults);

@@ -1,0 +1,40 @@
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.V1;
+
+namespace OrleansFeatures.Gateway.Services;
+
+/// <summary>Conversions between protobuf messages and the engine's scalar values.</summary>
+internal static class ValueMapping
+{
+    public static Value ToProto(ScalarValue value)
+    {
+        var proto = new Value();
+        switch (value.Kind)
+        {
+            case ScalarKind.Int64: proto.Int64Value = value.AsInt64; break;
+            case ScalarKind.Double: proto.DoubleValue = value.AsDouble; break;
+            case ScalarKind.String: proto.StringValue = value.AsString; break;
+            case ScalarKind.Bool: proto.BoolValue = value.AsBool; break;
+        }
+
+        return proto;
+    }
+
+    public static ScalarValue FromProto(Value? value) => value?.KindCase switch
+    {
+        Value.KindOneofCase.Int64Value => ScalarValue.FromInt64(value.Int64Value),
+        Value.KindOneofCase.DoubleValue => ScalarValue.FromDouble(value.DoubleValue),
+        Value.KindOneofCase.StringValue => ScalarValue.FromString(value.StringValue),
+        Value.KindOneofCase.BoolValue => ScalarValue.FromBool(value.BoolValue),
+        _ => ScalarValue.Null,
+    };
+
+    public static Timestamp ToTimestamp(long unixMs) => new()
+    {
+        Seconds = Math.DivRem(unixMs, 1000, out var remainder) - (remainder < 0 ? 1 : 0),
+        Nanos = (int)((remainder < 0 ? remainder + 1000 : remainder) * 1_000_000),
+    };
+
+    public static long ToUnixMs(Timestamp timestamp) => (timestamp.Seconds * 1000) + (timestamp.Nanos / 1_000_000);
+}

@@ -1,0 +1,89 @@
+using OrleansFeatures.Core.Events;
+
+namespace OrleansFeatures.Grains.Interfaces;
+
+/// <summary>
+/// One entity (a user, a game…) and the online state of every feature view of its type.
+/// Key: <c>{entityType}/{entityId}</c>, see <see cref="EntityKey"/>.
+/// </summary>
+public interface IEntityGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Applies events from <paramref name="source"/> to every view of this entity fed by it, and returns only
+    /// after the new state is durable. One outcome per event, in order.
+    /// </summary>
+    /// <param name="registryVersion">The registry version the caller routed with; the grain catches up to it first.</param>
+    Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events);
+
+    /// <summary>Reads features; <paramref name="features"/> are <c>view:feature</c> pairs already validated by the caller.</summary>
+    [Orleans.Concurrency.ReadOnly]
+    Task<FeatureValueDto[]> Read(long registryVersion, FeatureRefList features, long nowMs);
+}
+
+/// <summary>Builds and splits entity grain keys.</summary>
+public static class EntityKey
+{
+    public static string Format(string entityType, string entityId) => string.Concat(entityType, "/", entityId);
+
+    public static (string EntityType, string EntityId) Parse(string key)
+    {
+        var slash = key.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0)
+        {
+            throw new ArgumentException($"entity grain key '{key}' is not of the form type/id", nameof(key));
+        }
+
+        return (key[..slash], key[(slash + 1)..]);
+    }
+}
+
+/// <summary>An immutable list of feature references sent with every read (views and features in parallel arrays).</summary>
+[GenerateSerializer, Immutable, Alias("of.FeatureRefList")]
+public sealed class FeatureRefList(string[] views, string[] features)
+{
+    [Id(0)] public string[] Views { get; } = views;
+
+    [Id(1)] public string[] Features { get; } = features;
+
+    public int Count => Views.Length;
+}
+
+/// <summary>What happened to one event.</summary>
+[GenerateSerializer]
+public enum EventOutcomeKind
+{
+    /// <summary>Applied, and durable in grain state.</summary>
+    Accepted = 0,
+
+    /// <summary>Its id was applied before; ignored.</summary>
+    Duplicate = 1,
+
+    /// <summary>Older than the view's watermark minus its allowed lateness; counted and dropped.</summary>
+    Late = 2,
+
+    /// <summary>Invalid (reason given); neighbours are unaffected.</summary>
+    Rejected = 3,
+}
+
+[GenerateSerializer, Immutable, Alias("of.EventOutcome")]
+public readonly record struct EventOutcome([property: Id(0)] EventOutcomeKind Kind, [property: Id(1)] string? Reason)
+{
+    public static EventOutcome Accepted { get; } = new(EventOutcomeKind.Accepted, null);
+
+    public static EventOutcome Duplicate { get; } = new(EventOutcomeKind.Duplicate, null);
+}
+
+/// <summary>How a served value came to be.</summary>
+[GenerateSerializer]
+public enum FeatureStatusKind
+{
+    Present = 0,
+    NotFound = 1,
+    Expired = 2,
+}
+
+[GenerateSerializer, Immutable, Alias("of.FeatureValue")]
+public readonly record struct FeatureValueDto(
+    [property: Id(0)] ScalarValue Value,
+    [property: Id(1)] FeatureStatusKind Status,
+    [property: Id(2)] long EventTimeMs);

@@ -1,0 +1,60 @@
+namespace OrleansFeatures.Grains.Interfaces;
+
+/// <summary>
+/// The durable, versioned registry of definitions. One activation per cluster (key <see cref="DefaultKey"/>).
+/// Every apply replaces the whole set of definition documents, so the registry always equals a reviewed folder.
+/// </summary>
+public interface IRegistryGrain : IGrainWithStringKey
+{
+    const string DefaultKey = "default";
+
+    /// <summary>Validates and plans <paramref name="documents"/>; applies them unless <paramref name="dryRun"/> or the plan is rejected.</summary>
+    Task<RegistryApplyResult> Apply(List<DefinitionDocumentDto> documents, bool dryRun);
+
+    /// <summary>The current version and its documents.</summary>
+    [Orleans.Concurrency.ReadOnly]
+    Task<RegistrySnapshot> GetSnapshot();
+
+    [Orleans.Concurrency.ReadOnly]
+    Task<long> GetVersion();
+}
+
+[GenerateSerializer, Immutable, Alias("of.DefinitionDocument")]
+public sealed record DefinitionDocumentDto([property: Id(0)] string Name, [property: Id(1)] string Yaml);
+
+[GenerateSerializer, Immutable, Alias("of.RegistrySnapshot")]
+public sealed record RegistrySnapshot(
+    [property: Id(0)] long Version,
+    [property: Id(1)] DateTimeOffset AppliedAt,
+    [property: Id(2)] IReadOnlyList<DefinitionDocumentDto> Documents);
+
+[GenerateSerializer, Immutable, Alias("of.DefinitionErrorDto")]
+public sealed record DefinitionErrorDto(
+    [property: Id(0)] string File,
+    [property: Id(1)] int Line,
+    [property: Id(2)] int Column,
+    [property: Id(3)] string Field,
+    [property: Id(4)] string Message,
+    [property: Id(5)] string Text);
+
+[GenerateSerializer, Immutable, Alias("of.DefinitionChangeDto")]
+public sealed record DefinitionChangeDto(
+    [property: Id(0)] string Kind,
+    [property: Id(1)] string ObjectType,
+    [property: Id(2)] string Name,
+    [property: Id(3)] string Description,
+    [property: Id(4)] bool Breaking);
+
+/// <summary>What an apply (or a dry run) found and did.</summary>
+/// <param name="Applied">True when the registry now holds the submitted documents as <paramref name="Version"/>.</param>
+/// <param name="Version">The registry version after the call (unchanged when not applied).</param>
+/// <param name="Errors">Validation errors; any error means nothing was applied.</param>
+/// <param name="Changes">The plan: added, changed and removed objects.</param>
+/// <param name="Rejections">Breaking changes that were refused, each with its reason.</param>
+[GenerateSerializer, Immutable, Alias("of.RegistryApplyResult")]
+public sealed record RegistryApplyResult(
+    [property: Id(0)] bool Applied,
+    [property: Id(1)] long Version,
+    [property: Id(2)] IReadOnlyList<DefinitionErrorDto> Errors,
+    [property: Id(3)] IReadOnlyList<DefinitionChangeDto> Changes,
+    [property: Id(4)] IReadOnlyList<string> Rejections);

@@ -1,0 +1,35 @@
+using System.Diagnostics.Metrics;
+
+namespace OrleansFeatures.Grains.Diagnostics;
+
+/// <summary>Every instrument of the feature store, on the one <c>OrleansFeatures</c> meter.</summary>
+public static class FeatureStoreMetrics
+{
+    public const string MeterName = "OrleansFeatures";
+
+    public static readonly Meter Meter = new(MeterName);
+
+    public static readonly Counter<long> EventsAccepted = Meter.CreateCounter<long>(InstrumentNames.EventsAccepted, "{event}", "Events applied to entity state and made durable");
+    public static readonly Counter<long> EventsDuplicate = Meter.CreateCounter<long>(InstrumentNames.EventsDuplicate, "{event}", "Events ignored because their id was already applied");
+    public static readonly Counter<long> EventsLate = Meter.CreateCounter<long>(InstrumentNames.EventsLate, "{event}", "Events dropped because they were older than the allowed lateness");
+    public static readonly Counter<long> EventsRejected = Meter.CreateCounter<long>(InstrumentNames.EventsRejected, "{event}", "Events rejected by validation (reason in the response and the log)");
+    public static readonly Counter<long> FeatureReads = Meter.CreateCounter<long>(InstrumentNames.FeatureReads, "{feature}", "Feature values served");
+    public static readonly Counter<long> StorageFailures = Meter.CreateCounter<long>(InstrumentNames.StorageFailures, "{commit}", "Grain storage commits that failed");
+    public static readonly Histogram<double> StorageCommitDuration = Meter.CreateHistogram<double>(InstrumentNames.StorageCommitDuration, "ms", "Time to commit one group of grain state writes");
+    public static readonly Histogram<int> StorageWritesPerCommit = Meter.CreateHistogram<int>(InstrumentNames.StorageWritesPerCommit, "{write}", "Grain state writes grouped into one commit");
+    public static readonly Counter<long> BackgroundFailures = Meter.CreateCounter<long>(InstrumentNames.BackgroundFailures, "{failure}", "Failures in background loops (definition refresh, demo generator)");
+}
+
+/// <summary>Instrument names in one place, so dashboards and alerts have one list to follow.</summary>
+public static class InstrumentNames
+{
+    public const string EventsAccepted = "orleansfeatures.events.accepted";
+    public const string EventsDuplicate = "orleansfeatures.events.duplicate";
+    public const string EventsLate = "orleansfeatures.events.late";
+    public const string EventsRejected = "orleansfeatures.events.rejected";
+    public const string FeatureReads = "orleansfeatures.features.read";
+    public const string StorageFailures = "orleansfeatures.storage.failures";
+    public const string StorageCommitDuration = "orleansfeatures.storage.commit.duration";
+    public const string StorageWritesPerCommit = "orleansfeatures.storage.commit.writes";
+    public const string BackgroundFailures = "orleansfeatures.background.failures";
+}

@@ -1,0 +1,96 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using OrleansFeatures.Grains.Definitions;
+using OrleansFeatures.Grains.Ingestion;
+
+namespace OrleansFeatures.Grains.Hosting;
+
+/// <summary>Settings of a feature store silo, bound from the <c>FeatureStore</c> configuration section.</summary>
+public sealed class FeatureStoreSiloOptions
+{
+    public const string Section = "FeatureStore";
+
+    /// <summary>Orleans cluster id; silos with the same id form one cluster.</summary>
+    public string ClusterId { get; set; } = "orleansfeatures";
+
+    public string ServiceId { get; set; } = "orleansfeatures";
+
+    /// <summary><c>Localhost</c> (single node, the embedded default).</summary>
+    public string Clustering { get; set; } = "Localhost";
+
+    public int SiloPort { get; set; } = 11111;
+
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>Silo port of the first silo, which the others join under localhost clustering; 0 means this silo is the first.</summary>
+    public int PrimarySiloPort { get; set; }
+
+    /// <summary><c>Sqlite</c> (durable local file, the default) or <c>Memory</c> (tests and benchmarks only: nothing survives a restart).</summary>
+    public string Storage { get; set; } = "Sqlite";
+}
+
+/// <summary>Configures a silo to host the feature store's grains and services.</summary>
+public static class FeatureStoreSiloExtensions
+{
+    /// <summary>Adds grain storage, clustering and the services every feature store silo runs, from configuration.</summary>
+    public static ISiloBuilder AddFeatureStore(this ISiloBuilder silo, IConfiguration configuration)
+    {
+        var section = configuration.GetSection(FeatureStoreSiloOptions.Section);
+        var options = section.Get<FeatureStoreSiloOptions>() ?? new FeatureStoreSiloOptions();
+
+        switch (options.Clustering.ToLowerInvariant())
+        {
+            case "localhost":
+                var primary = options.PrimarySiloPort > 0 ? new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, options.PrimarySiloPort) : null;
+                silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, primary, options.ServiceId, options.ClusterId);
+                break;
+            case "none":
+                // The host (a test cluster) configures clustering itself.
+                break;
+            default:
+                throw new OrleansConfigurationException(
+                    $"FeatureStore:Clustering is '{options.Clustering}'; supported values are Localhost and None.");
+        }
+
+        switch (options.Storage.ToLowerInvariant())
+        {
+            case "sqlite":
+                if (options.PrimarySiloPort > 0 && options.PrimarySiloPort != options.SiloPort)
+                {
+                    // Each silo would keep its own file, and a grain moving between silos would lose its state.
+                    throw new OrleansConfigurationException(
+                        "FeatureStore:Storage is Sqlite, which is single-node; a silo joining a cluster (FeatureStore:PrimarySiloPort) needs shared grain storage.");
+                }
+
+                var sqlite = section.GetSection("Sqlite");
+                silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => sqlite.Bind(o));
+                break;
+            case "memory":
+                silo.AddMemoryGrainStorage(FeatureStoreStorage.Name);
+                break;
+            default:
+                throw new OrleansConfigurationException(
+                    $"FeatureStore:Storage is '{options.Storage}'; supported values are Sqlite and Memory.");
+        }
+
+        return silo.AddFeatureStoreServices(section.GetSection("Definitions"));
+    }
+
+    /// <summary>The services without storage or clustering, for hosts (such as test clusters) that bring their own.</summary>
+    public static ISiloBuilder AddFeatureStoreServices(this ISiloBuilder silo, IConfiguration? definitions = null)
+    {
+        var refresh = silo.Services.AddOptions<DefinitionRefreshOptions>();
+        if (definitions is not null)
+        {
+            refresh.Bind(definitions);
+        }
+
+        refresh.Validate(o => o.RefreshInterval > TimeSpan.Zero, "FeatureStore:Definitions:RefreshInterval must be positive");
+        silo.Services.AddSingleton<DefinitionCatalog>();
+        silo.Services.AddSingleton<EventRouter>();
+        silo.Services.AddHostedService<DefinitionRefreshService>();
+        return silo;
+    }
+}

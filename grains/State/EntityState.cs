@@ -1,0 +1,60 @@
+using Orleans;
+using OrleansFeatures.Core.Events;
+
+namespace OrleansFeatures.Grains.State;
+
+/// <summary>Persisted state of one entity grain: one record per feature view of its entity type.</summary>
+[GenerateSerializer, Alias("of.EntityState")]
+public sealed class EntityState
+{
+    [Id(0)] public Dictionary<string, ViewStateRecord> Views { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>Persisted form of the engine's <c>FeatureViewSnapshot</c>.</summary>
+[GenerateSerializer, Alias("of.ViewState")]
+public sealed class ViewStateRecord
+{
+    [Id(0)] public int ViewVersion { get; set; }
+
+    [Id(1)] public long Watermark { get; set; }
+
+    [Id(2)] public long DedupHorizon { get; set; }
+
+    [Id(3)] public long Accepted { get; set; }
+
+    [Id(4)] public long Duplicates { get; set; }
+
+    [Id(5)] public long Late { get; set; }
+
+    /// <summary>De-duplication ids and their event times, in parallel arrays (compact on disk).</summary>
+    [Id(6)] public string[] SeenIds { get; set; } = [];
+
+    [Id(7)] public long[] SeenTimestamps { get; set; } = [];
+
+    [Id(8)] public List<FeatureStateRecord> Features { get; set; } = [];
+}
+
+/// <summary>Persisted state of one feature: its latest value or its non-empty tiles (parallel arrays).</summary>
+[GenerateSerializer, Alias("of.FeatureState")]
+public sealed class FeatureStateRecord
+{
+    [Id(0)] public string Name { get; set; } = "";
+
+    [Id(1)] public string Signature { get; set; } = "";
+
+    [Id(2)] public ScalarValue LatestValue { get; set; }
+
+    [Id(3)] public long LatestTimestampMs { get; set; }
+
+    [Id(4)] public long[] TileIndexes { get; set; } = [];
+
+    [Id(5)] public long[] TileCounts { get; set; } = [];
+
+    [Id(6)] public double[] TileSums { get; set; } = [];
+
+    [Id(7)] public double[] TileMins { get; set; } = [];
+
+    [Id(8)] public double[] TileMaxes { get; set; } = [];
+
+    [Id(9)] public long[] TileMaxTimestamps { get; set; } = [];
+}

@@ -1,0 +1,296 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Orleans;
+using Orleans.Runtime;
+using Orleans.Storage;
+using OrleansFeatures.Grains.Diagnostics;
+
+namespace OrleansFeatures.Grains.Storage;
+
+/// <summary>
+/// Durable grain storage in one local SQLite file: the embedded default, so a single-node store
+/// survives a kill and restart with nothing to install.
+/// </summary>
+/// <remarks>
+/// Writes go through one writer loop that groups every pending write into a single transaction
+/// (group commit): a write completes only after its transaction is committed with
+/// <c>synchronous=FULL</c> in WAL mode, and one fsync serves every grain that wrote meanwhile.
+/// ETags are row versions; a stale ETag fails only that write with <see cref="InconsistentStateException"/>.
+/// </remarks>
+public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecycleParticipant<ISiloLifecycle>, IAsyncDisposable
+{
+    private readonly string _name;
+    private readonly SqliteGrainStorageOptions _options;
+    private readonly IGrainStorageSerializer _serializer;
+    private readonly ILogger<SqliteGrainStorage> _logger;
+    private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SemaphoreSlim _readLock = new(1, 1);
+    private readonly CancellationTokenSource _shutdown = new();
+    private string _connectionString = "";
+    private SqliteConnection? _readConnection;
+    private Task? _writerLoop;
+
+    public SqliteGrainStorage(string name, SqliteGrainStorageOptions options, ILogger<SqliteGrainStorage> logger)
+    {
+        _name = name;
+        _options = options;
+        _serializer = options.GrainStorageSerializer ?? throw new InvalidOperationException($"grain storage '{name}' has no serializer");
+        _logger = logger;
+    }
+
+    public void Participate(ISiloLifecycle lifecycle) =>
+        lifecycle.Subscribe($"{nameof(SqliteGrainStorage)}-{_name}", _options.InitStage, OpenAsync, CloseAsync);
+
+    /// <summary>Opens the database and starts the writer loop; public so tools and tests can use the store without a silo.</summary>
+    public async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        var fullPath = Path.GetFullPath(_options.DatabasePath);
+        Directory.CreateDirectory(Path.GetDirectoryName(fullPath)!);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = fullPath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+        }.ToString();
+
+        var writer = new SqliteConnection(_connectionString);
+        await writer.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(writer, """
+            PRAGMA journal_mode=WAL;
+            PRAGMA synchronous=FULL;
+            CREATE TABLE IF NOT EXISTS grain_state (
+                grain_type TEXT NOT NULL,
+                grain_id   TEXT NOT NULL,
+                version    INTEGER NOT NULL,
+                data       BLOB NOT NULL,
+                PRIMARY KEY (grain_type, grain_id)) WITHOUT ROWID;
+            """, cancellationToken).ConfigureAwait(false);
+
+        _readConnection = new SqliteConnection(_connectionString);
+        await _readConnection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        _writerLoop = Task.Run(() => RunWriterAsync(writer, _shutdown.Token), CancellationToken.None);
+        LogOpened(_logger, _name, fullPath);
+    }
+
+    public async Task CloseAsync(CancellationToken cancellationToken)
+    {
+        _writes.Writer.TryComplete();
+        if (_writerLoop is not null)
+        {
+            // Pending writes are drained, not dropped: the loop ends when the channel is empty.
+            await _writerLoop.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_readConnection is not null)
+        {
+            await _readConnection.DisposeAsync().ConfigureAwait(false);
+            _readConnection = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await CloseAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            _shutdown.Dispose();
+            _readLock.Dispose();
+        }
+    }
+
+    public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var connection = _readConnection ?? throw new InvalidOperationException($"grain storage '{_name}' is not open");
+        byte[]? data = null;
+        long version = 0;
+        await _readLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT version, data FROM grain_state WHERE grain_type = $type AND grain_id = $id";
+            command.Parameters.AddWithValue("$type", stateName);
+            command.Parameters.AddWithValue("$id", grainId.ToString());
+            using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+            if (await reader.ReadAsync().ConfigureAwait(false))
+            {
+                version = reader.GetInt64(0);
+                data = (byte[])reader.GetValue(1);
+            }
+        }
+        finally
+        {
+            _readLock.Release();
+        }
+
+        if (data is null)
+        {
+            grainState.ETag = null;
+            grainState.RecordExists = false;
+            grainState.State = Activator.CreateInstance<T>();
+            return;
+        }
+
+        grainState.State = _serializer.Deserialize<T>(new BinaryData(data)) ?? Activator.CreateInstance<T>();
+        grainState.ETag = version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        grainState.RecordExists = true;
+    }
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var data = _serializer.Serialize(grainState.State).ToArray();
+        var write = new PendingWrite(stateName, grainId.ToString(), ParseVersion(grainState.ETag), data);
+        await EnqueueAsync(write).ConfigureAwait(false);
+        grainState.ETag = write.NewVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        grainState.RecordExists = true;
+    }
+
+    public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var write = new PendingWrite(stateName, grainId.ToString(), ParseVersion(grainState.ETag), Data: null);
+        await EnqueueAsync(write).ConfigureAwait(false);
+        grainState.ETag = null;
+        grainState.RecordExists = false;
+        grainState.State = Activator.CreateInstance<T>();
+    }
+
+    private async Task EnqueueAsync(PendingWrite write)
+    {
+        if (!_writes.Writer.TryWrite(write))
+        {
+            throw new InvalidOperationException($"grain storage '{_name}' is closed; write of {write.GrainType}/{write.GrainId} refused");
+        }
+
+        await write.Completion.Task.ConfigureAwait(false);
+    }
+
+    private static long? ParseVersion(string? etag) =>
+        etag is null ? null : long.Parse(etag, System.Globalization.CultureInfo.InvariantCulture);
+
+    private async Task RunWriterAsync(SqliteConnection connection, CancellationToken cancellationToken)
+    {
+        var batch = new List<PendingWrite>(_options.MaxWritesPerCommit);
+        await using (connection.ConfigureAwait(false))
+        {
+            using var select = connection.CreateCommand();
+            select.CommandText = "SELECT version FROM grain_state WHERE grain_type = $type AND grain_id = $id";
+            var selectType = select.Parameters.Add("$type", SqliteType.Text);
+            var selectId = select.Parameters.Add("$id", SqliteType.Text);
+
+            using var upsert = connection.CreateCommand();
+            upsert.CommandText = """
+                INSERT INTO grain_state (grain_type, grain_id, version, data) VALUES ($type, $id, $version, $data)
+                ON CONFLICT (grain_type, grain_id) DO UPDATE SET version = excluded.version, data = excluded.data
+                """;
+            var upsertType = upsert.Parameters.Add("$type", SqliteType.Text);
+            var upsertId = upsert.Parameters.Add("$id", SqliteType.Text);
+            var upsertVersion = upsert.Parameters.Add("$version", SqliteType.Integer);
+            var upsertData = upsert.Parameters.Add("$data", SqliteType.Blob);
+
+            using var delete = connection.CreateCommand();
+            delete.CommandText = "DELETE FROM grain_state WHERE grain_type = $type AND grain_id = $id";
+            var deleteType = delete.Parameters.Add("$type", SqliteType.Text);
+            var deleteId = delete.Parameters.Add("$id", SqliteType.Text);
+
+            while (await _writes.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                batch.Clear();
+                while (batch.Count < _options.MaxWritesPerCommit && _writes.Reader.TryRead(out var next))
+                {
+                    batch.Add(next);
+                }
+
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var transaction = connection.BeginTransaction();
+                    select.Transaction = upsert.Transaction = delete.Transaction = transaction;
+                    foreach (var write in batch)
+                    {
+                        selectType.Value = write.GrainType;
+                        selectId.Value = write.GrainId;
+                        var stored = await select.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+                        long? storedVersion = stored is null or DBNull ? null : (long)stored;
+                        if (storedVersion != write.ExpectedVersion)
+                        {
+                            write.Rejected = new InconsistentStateException(
+                                $"grain storage '{_name}': stale ETag for {write.GrainType}/{write.GrainId}",
+                                storedVersion?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none",
+                                write.ExpectedVersion?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
+                            continue;
+                        }
+
+                        if (write.Data is null)
+                        {
+                            deleteType.Value = write.GrainType;
+                            deleteId.Value = write.GrainId;
+                            await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            write.NewVersion = (storedVersion ?? 0) + 1;
+                            upsertType.Value = write.GrainType;
+                            upsertId.Value = write.GrainId;
+                            upsertVersion.Value = write.NewVersion;
+                            upsertData.Value = write.Data;
+                            await upsert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception exception)
+                {
+                    FeatureStoreMetrics.StorageFailures.Add(1);
+                    LogCommitFailed(_logger, exception, _name, batch.Count);
+                    foreach (var write in batch)
+                    {
+                        write.Completion.TrySetException(exception);
+                    }
+
+                    continue;
+                }
+
+                FeatureStoreMetrics.StorageCommitDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                FeatureStoreMetrics.StorageWritesPerCommit.Record(batch.Count);
+                foreach (var write in batch)
+                {
+                    if (write.Rejected is { } rejected)
+                    {
+                        write.Completion.TrySetException(rejected);
+                    }
+                    else
+                    {
+                        write.Completion.TrySetResult();
+                    }
+                }
+            }
+        }
+    }
+
+    private static async Task ExecuteAsync(SqliteConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Grain storage '{Name}' opened SQLite database {Path}")]
+    private static partial void LogOpened(ILogger logger, string name, string path);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Grain storage '{Name}' failed to commit {Count} writes; every write in the batch failed")]
+    private static partial void LogCommitFailed(ILogger logger, Exception exception, string name, int count);
+
+    private sealed record PendingWrite(string GrainType, string GrainId, long? ExpectedVersion, byte[]? Data)
+    {
+        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public long NewVersion { get; set; }
+
+        public Exception? Rejected { get; set; }
+    }
+}

@@ -1,0 +1,193 @@
+using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.TestInfrastructure;
+
+namespace OrleansFeatures.Core.Tests.Definitions;
+
+public class DefinitionLoaderTests
+{
+    private const string Valid = """
+        entity: user
+        key: user_id
+        sources:
+          - name: clicks
+            fields: { event_id: string, ts: int64, user_id: string, kind: string, amount: double, flag: bool }
+        feature_views:
+          - name: activity
+            source: clicks
+            ttl: 7d
+            features:
+              - { name: last_kind, latest: kind }
+              - { name: clicks_1h, aggregation: count, window: 1h, where: "kind == 'click'" }
+              - { name: amount_24h, aggregation: sum, field: amount, window: 24h, tile: 30m }
+        feature_services:
+          - name: scorer
+            features: [activity:clicks_1h, activity:amount_24h]
+            defaults: { "activity:clicks_1h": 0 }
+        """;
+
+    [Fact]
+    public void Valid_definitions_load_with_defaults_filled_in()
+    {
+        var set = LoadOk(Valid);
+
+        var view = set.FeatureViews["activity"];
+        Assert.Equal(1, view.Version);
+        Assert.Equal("user", view.EntityType);
+        Assert.Equal("user_id", view.KeyField);
+        Assert.Equal(TimeSpan.FromHours(1), view.AllowedLateness);
+        Assert.Equal(TimeSpan.FromDays(7), view.Ttl);
+        Assert.Equal("ts", view.Source.TimestampField);
+        Assert.Equal(ScalarKind.String, view.Features[0].Type);
+        Assert.Equal(ScalarKind.Int64, view.Features[1].Type);
+        Assert.Equal(TimeSpan.FromMinutes(1), view.Features[1].Tile);
+        Assert.Equal(TimeSpan.FromMinutes(30), view.Features[2].Tile);
+        Assert.Equal("kind == 'click'", view.Features[1].Where!.ToString());
+        var service = set.FeatureServices["scorer"];
+        Assert.Equal("user", service.EntityType);
+        Assert.Equal(ScalarValue.FromInt64(0), service.Defaults[new FeatureReference("activity", "clicks_1h")]);
+    }
+
+    [Fact]
+    public void Example_definitions_load_without_errors()
+    {
+        var documents = Directory.GetFiles(RepositoryPaths.ExampleDefinitions, "*.yaml")
+            .Select(path => new DefinitionDocument(Path.GetFileName(path), File.ReadAllText(path)))
+            .ToList();
+
+        var result = DefinitionLoader.Load(documents);
+
+        Assert.True(result.Succeeded, string.Join("\n", result.Errors));
+        Assert.Contains("ranker_v3", result.Set!.FeatureServices.Keys);
+        Assert.Contains("live_win_probability_v1", result.Set.FeatureServices.Keys);
+    }
+
+    [Fact]
+    public void Unknown_aggregation_is_reported_with_file_line_and_field()
+    {
+        var error = SingleError(Valid.Replace("aggregation: sum", "aggregation: avg", StringComparison.Ordinal));
+
+        Assert.Equal("defs.yaml", error.File);
+        Assert.Equal(13, error.Line);
+        Assert.Equal("feature_views[0].features[2].aggregation", error.Field);
+        Assert.Contains("unknown aggregation 'avg'", error.Message, StringComparison.Ordinal);
+        Assert.StartsWith("defs.yaml:13:", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("window: 1h, where", "window: 1x, where", "feature_views[0].features[1].window", "bad duration '1x'")]
+    [InlineData("window: 1h, where", "window: 0s, where", "feature_views[0].features[1].window", "bad duration '0s'")]
+    [InlineData("tile: 30m", "tile: 7m", "feature_views[0].features[2].tile", "does not divide window 24h")]
+    [InlineData("aggregation: count, window: 1h, ", "aggregation: count, ", "feature_views[0].features[1].window", "needs a window")]
+    [InlineData("type: string, latest: kind }", "type: string, latest: kind, window: 1h }", "feature_views[0].features[0].window", "latest features have no window")]
+    [InlineData("field: amount", "field: kind", "feature_views[0].features[2].field", "needs a numeric field")]
+    [InlineData("field: amount", "field: money", "feature_views[0].features[2].field", "'money' is not a field of source 'clicks'")]
+    [InlineData("where: \"kind == 'click'\"", "where: \"colour == 'red'\"", "feature_views[0].features[1].where", "field 'colour', which source 'clicks' does not have")]
+    [InlineData("where: \"kind == 'click'\"", "where: \"kind == 3\"", "feature_views[0].features[1].where", "compares string field 'kind' with int64")]
+    [InlineData("where: \"kind == 'click'\"", "where: \"kind == 'click' and\"", "feature_views[0].features[1].where", "expected a field name")]
+    [InlineData("source: clicks", "source: taps", "feature_views[0].source", "source 'taps' is not defined")]
+    [InlineData("ttl: 7d", "ttl: 7d\n    colour: red", "feature_views[0].colour", "unknown key 'colour'")]
+    [InlineData("[activity:clicks_1h, activity:amount_24h]", "[activity:clicks_1h, activity:nope]", "feature_services[0].features[1]", "has no feature 'nope'")]
+    [InlineData("[activity:clicks_1h, activity:amount_24h]", "[activity:clicks_1h, other:x]", "feature_services[0].features[1]", "feature view 'other' is not defined")]
+    [InlineData("\"activity:clicks_1h\": 0", "\"activity:clicks_1h\": lots", "feature_services[0].defaults.activity:clicks_1h", "is not a int64")]
+    [InlineData("name: amount_24h", "name: clicks_1h", "feature_views[0].features[2].name", "duplicate feature in view 'activity' 'clicks_1h'")]
+    [InlineData("type: string, latest: kind", "type: double, latest: kind", "feature_views[0].features[0].type", "does not match")]
+    [InlineData("fields: { event_id", "fields: { session: uuid, event_id", "sources[0].fields.session", "unknown type 'uuid'")]
+    public void Each_invalid_definition_names_its_field(string find, string replace, string field, string message)
+    {
+        var yaml = Valid.Replace("{ name: last_kind, latest: kind }", "{ name: last_kind, type: string, latest: kind }", StringComparison.Ordinal);
+        Assert.Contains(find, yaml, StringComparison.Ordinal);
+
+        var errors = Errors(yaml.Replace(find, replace, StringComparison.Ordinal));
+
+        Assert.Contains(errors, e => e.Field == field && e.Message.Contains(message, StringComparison.Ordinal) && e.Line > 0);
+    }
+
+    [Fact]
+    public void Yaml_syntax_error_is_reported_with_its_line()
+    {
+        var error = SingleError("entity: user\nkey: [unclosed\n");
+
+        Assert.Equal("defs.yaml", error.File);
+        Assert.True(error.Line >= 2);
+        Assert.Contains("YAML syntax error", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Duplicate_view_across_files_names_both_places()
+    {
+        var other = """
+            feature_views:
+              - name: activity
+                entity: user
+                source: clicks
+                features:
+                  - { name: n, aggregation: count, window: 1h }
+            """;
+
+        var errors = DefinitionLoader.Load([new DefinitionDocument("defs.yaml", Valid), new DefinitionDocument("more.yaml", other)]).Errors;
+
+        var error = Assert.Single(errors);
+        Assert.Equal("more.yaml", error.File);
+        Assert.Contains("duplicate feature view 'activity' (first defined at defs.yaml:7", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Service_mixing_entity_types_is_rejected()
+    {
+        var games = """
+            entity: game
+            key: game_id
+            sources:
+              - name: scores
+                fields: { event_id: string, ts: int64, game_id: string, home: int64 }
+            feature_views:
+              - name: score
+                source: scores
+                features:
+                  - { name: home, latest: home }
+            feature_services:
+              - name: mixed
+                features: [activity:clicks_1h, score:home]
+            """;
+
+        var errors = DefinitionLoader.Load([new DefinitionDocument("defs.yaml", Valid), new DefinitionDocument("games.yaml", games)]).Errors;
+
+        Assert.Contains(errors, e => e.File == "games.yaml" && e.Message.Contains("serves one entity type", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Key_field_missing_from_the_source_is_rejected()
+    {
+        var errors = Errors(Valid.Replace("key: user_id", "key: member_id", StringComparison.Ordinal));
+
+        Assert.Contains(errors, e => e.Message.Contains("key field 'member_id'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Every_error_is_collected_not_just_the_first()
+    {
+        var broken = Valid
+            .Replace("aggregation: sum", "aggregation: avg", StringComparison.Ordinal)
+            .Replace("ttl: 7d", "ttl: forever", StringComparison.Ordinal)
+            .Replace("kind == 'click'", "colour == 'red'", StringComparison.Ordinal);
+
+        Assert.Equal(3, Errors(broken).Count);
+    }
+
+    private static DefinitionSet LoadOk(string yaml)
+    {
+        var result = DefinitionLoader.Load([new DefinitionDocument("defs.yaml", yaml)]);
+        Assert.True(result.Succeeded, string.Join("\n", result.Errors));
+        return result.Set!;
+    }
+
+    private static IReadOnlyList<DefinitionError> Errors(string yaml)
+    {
+        var result = DefinitionLoader.Load([new DefinitionDocument("defs.yaml", yaml)]);
+        Assert.False(result.Succeeded, "expected errors");
+        return result.Errors;
+    }
+
+    private static DefinitionError SingleError(string yaml) => Assert.Single(Errors(yaml));
+}

@@ -1,0 +1,113 @@
+using System.Text;
+using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Core.Events;
+
+namespace OrleansFeatures.Core.Tests.Events;
+
+public class EventSchemaTests
+{
+    private static readonly SourceDefinition Source = new(
+        "plays",
+        "ts",
+        "event_id",
+        new Dictionary<string, ScalarKind>
+        {
+            ["user_id"] = ScalarKind.String,
+            ["seconds"] = ScalarKind.Double,
+            ["count"] = ScalarKind.Int64,
+            ["ts"] = ScalarKind.Int64,
+            ["event_id"] = ScalarKind.String,
+        },
+        SourceLocation.None);
+
+    [Fact]
+    public void Id_and_time_come_from_fields_when_not_given()
+    {
+        var e = EventSchema.Normalize(Source, null, null, Fields(("event_id", S("e1")), ("ts", I(1_700_000_000_000)), ("user_id", S("u"))), out var error);
+
+        Assert.Null(error);
+        Assert.Equal("e1", e!.EventId);
+        Assert.Equal(1_700_000_000_000, e.TimestampMs);
+    }
+
+    [Fact]
+    public void Iso_8601_time_is_accepted()
+    {
+        var e = EventSchema.Normalize(Source, "e1", null, Fields(("ts", S("2026-11-24T10:00:00Z"))), out _);
+
+        Assert.Equal(DateTimeOffset.Parse("2026-11-24T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture).ToUnixTimeMilliseconds(), e!.TimestampMs);
+    }
+
+    [Fact]
+    public void Integer_given_for_a_double_field_is_widened()
+    {
+        var e = EventSchema.Normalize(Source, "e1", 1, Fields(("seconds", I(5))), out _);
+
+        Assert.Equal(ScalarValue.FromDouble(5), e!.Fields["seconds"]);
+    }
+
+    [Fact]
+    public void Wrong_type_for_a_declared_field_is_rejected_with_the_field_name()
+    {
+        var e = EventSchema.Normalize(Source, "e1", 1, Fields(("count", S("many"))), out var error);
+
+        Assert.Null(e);
+        Assert.Contains("'count'", error, StringComparison.Ordinal);
+        Assert.Contains("int64", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Undeclared_fields_are_dropped()
+    {
+        var e = EventSchema.Normalize(Source, "e1", 1, Fields(("extra", S("x")), ("user_id", S("u"))), out _);
+
+        Assert.False(e!.Fields.ContainsKey("extra"));
+        Assert.True(e.Fields.ContainsKey("user_id"));
+    }
+
+    [Theory]
+    [InlineData(null, 1L, "event_id")]
+    [InlineData("e1", null, "'ts'")]
+    [InlineData("e1", 0L, "not after 1970")]
+    public void Missing_id_or_time_is_rejected(string? id, long? time, string expected)
+    {
+        var e = EventSchema.Normalize(Source, id, time, Fields(), out var error);
+
+        Assert.Null(e);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Json_event_reads_flat_scalars()
+    {
+        var raw = JsonEventReader.TryRead(Encoding.UTF8.GetBytes("""{"user_id":"u1","count":3,"seconds":2.5,"ok":true,"none":null}"""), null, null, out var error);
+
+        Assert.Null(error);
+        Assert.Equal(ScalarValue.FromString("u1"), raw!.Fields["user_id"]);
+        Assert.Equal(ScalarValue.FromInt64(3), raw.Fields["count"]);
+        Assert.Equal(ScalarValue.FromDouble(2.5), raw.Fields["seconds"]);
+        Assert.Equal(ScalarValue.FromBool(true), raw.Fields["ok"]);
+        Assert.False(raw.Fields.ContainsKey("none"));
+    }
+
+    [Theory]
+    [InlineData("not json", "not valid JSON")]
+    [InlineData("[1,2]", "not a JSON object")]
+    [InlineData("""{"a":{"b":1}}""", "'a'")]
+    [InlineData("""{"a":1} {}""", "not valid JSON")]
+    [InlineData("""{"a":1""", "not valid JSON")]
+    public void Malformed_json_event_is_rejected_with_a_reason(string json, string expected)
+    {
+        var raw = JsonEventReader.TryRead(Encoding.UTF8.GetBytes(json), null, null, out var error);
+
+        Assert.Null(raw);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+
+    private static ScalarValue S(string value) => ScalarValue.FromString(value);
+
+    private static ScalarValue I(long value) => ScalarValue.FromInt64(value);
+
+    private static Dictionary<string, ScalarValue> Fields(params (string Name, ScalarValue Value)[] fields) =>
+        fields.ToDictionary(f => f.Name, f => f.Value);
+}

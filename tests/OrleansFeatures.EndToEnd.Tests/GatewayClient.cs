@@ -1,0 +1,30 @@
+using Grpc.Net.Client;
+using OrleansFeatures.TestInfrastructure;
+using OrleansFeatures.V1;
+
+namespace OrleansFeatures.EndToEnd.Tests;
+
+/// <summary>The three gRPC clients of one gateway process.</summary>
+internal sealed class GatewayClient : IDisposable
+{
+    private readonly GrpcChannel _channel;
+
+    public GatewayClient(GatewayProcess gateway)
+    {
+        _channel = GrpcChannel.ForAddress(gateway.GrpcAddress);
+        Serving = new FeatureServing.FeatureServingClient(_channel);
+        Ingestion = new FeatureIngestion.FeatureIngestionClient(_channel);
+        Registry = new FeatureRegistry.FeatureRegistryClient(_channel);
+        Health = new Grpc.Health.V1.Health.HealthClient(_channel);
+    }
+
+    public FeatureServing.FeatureServingClient Serving { get; }
+
+    public FeatureIngestion.FeatureIngestionClient Ingestion { get; }
+
+    public FeatureRegistry.FeatureRegistryClient Registry { get; }
+
+    public Grpc.Health.V1.Health.HealthClient Health { get; }
+
+    public void Dispose() => _channel.Dispose();
+}

@@ -1,0 +1,158 @@
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.TestInfrastructure;
+
+namespace OrleansFeatures.Grains.Tests;
+
+public class EntityGrainTests
+{
+    private const long Now = 1_800_000_000_000;
+
+    private static readonly FeatureRefList Features = new(
+        ["activity", "activity", "activity"],
+        ["last_kind", "clicks_1h", "amount_24h"]);
+
+    [Fact]
+    public async Task Events_are_applied_to_the_view_and_served()
+    {
+        using var temp = new TempDirectory();
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        var version = await ApplyAsync(cluster.Client);
+        var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
+
+        var outcomes = await grain.ApplyEvents(version, TestDefinitions.Source,
+        [
+            Click("e1", Now - 60_000, "click", 2.5),
+            Click("e2", Now - 30_000, "view", 1.0),
+            Click("e3", Now - 10_000, "click", 0.5),
+        ]);
+
+        Assert.All(outcomes, o => Assert.Equal(EventOutcomeKind.Accepted, o.Kind));
+        var values = await grain.Read(version, Features, Now);
+        Assert.Equal(ScalarValue.FromString("click"), values[0].Value);
+        Assert.Equal(Now - 10_000, values[0].EventTimeMs);
+        Assert.Equal(ScalarValue.FromInt64(2), values[1].Value);
+        Assert.Equal(ScalarValue.FromDouble(4.0), values[2].Value);
+        Assert.All(values, v => Assert.Equal(FeatureStatusKind.Present, v.Status));
+    }
+
+    [Fact]
+    public async Task Entity_without_events_reads_as_not_found()
+    {
+        using var temp = new TempDirectory();
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        var version = await ApplyAsync(cluster.Client);
+
+        var values = await cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "nobody")).Read(version, Features, Now);
+
+        Assert.All(values, v => Assert.Equal(FeatureStatusKind.NotFound, v.Status));
+    }
+
+    [Fact]
+    public async Task Duplicate_event_id_is_applied_once()
+    {
+        using var temp = new TempDirectory();
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        var version = await ApplyAsync(cluster.Client);
+        var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
+
+        await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e1", Now - 1_000, "click", 1)]);
+        var again = await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e1", Now - 1_000, "click", 1)]);
+
+        Assert.Equal(EventOutcomeKind.Duplicate, again[0].Kind);
+        var values = await grain.Read(version, Features, Now);
+        Assert.Equal(ScalarValue.FromInt64(1), values[1].Value);
+    }
+
+    [Fact]
+    public async Task Event_older_than_the_allowed_lateness_is_reported_late_and_not_counted()
+    {
+        using var temp = new TempDirectory();
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        var version = await ApplyAsync(cluster.Client);
+        var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
+
+        await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e1", Now, "view", 1)]);
+        var late = await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e0", Now - 2 * 3_600_000, "view", 5)]);
+
+        Assert.Equal(EventOutcomeKind.Late, late[0].Kind);
+        var values = await grain.Read(version, Features, Now);
+        Assert.Equal(ScalarValue.FromDouble(1), values[2].Value);
+    }
+
+    [Fact]
+    public async Task State_survives_a_silo_kill_and_restart()
+    {
+        using var temp = new TempDirectory();
+        var database = FeatureStoreCluster.NewDatabasePath(temp);
+        long version;
+        await using (var cluster = await FeatureStoreCluster.StartAsync(database))
+        {
+            version = await ApplyAsync(cluster.Client);
+            var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u7"));
+            for (var i = 0; i < 20; i++)
+            {
+                var outcome = await grain.ApplyEvents(version, TestDefinitions.Source, [Click($"e{i}", Now - (i * 1_000), i % 2 == 0 ? "click" : "view", 1)]);
+                Assert.Equal(EventOutcomeKind.Accepted, outcome[0].Kind);
+            }
+
+            // No graceful deactivation: whatever was acknowledged must already be on disk.
+            foreach (var silo in cluster.GetActiveSilos().ToList())
+            {
+                await cluster.KillSiloAsync(silo);
+            }
+        }
+
+        await using (var restarted = await FeatureStoreCluster.StartAsync(database))
+        {
+            Assert.Equal(version, await restarted.Client.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey).GetVersion());
+            var grain = restarted.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u7"));
+            var values = await grain.Read(version, Features, Now);
+            Assert.Equal(ScalarValue.FromInt64(10), values[1].Value);
+            Assert.Equal(ScalarValue.FromDouble(20), values[2].Value);
+            Assert.Equal(ScalarValue.FromString("click"), values[0].Value);
+
+            // Replays after the restart are still recognised as duplicates.
+            var replay = await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e3", Now - 3_000, "view", 1)]);
+            Assert.Equal(EventOutcomeKind.Duplicate, replay[0].Kind);
+        }
+    }
+
+    [Fact]
+    public async Task Grain_reactivates_with_its_state_on_the_surviving_silo_when_its_silo_is_killed()
+    {
+        using var temp = new TempDirectory();
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp), silos: 2);
+        var version = await ApplyAsync(cluster.Client);
+        var keys = Enumerable.Range(0, 12).Select(i => EntityKey.Format("user", $"k{i}")).ToList();
+        foreach (var key in keys)
+        {
+            await cluster.Client.GetGrain<IEntityGrain>(key).ApplyEvents(version, TestDefinitions.Source, [Click($"{key}-1", Now - 5_000, "click", 3)]);
+        }
+
+        var secondary = cluster.GetActiveSilos().Skip(1).First();
+        await cluster.KillSiloAsync(secondary);
+        await cluster.WaitForLivenessToStabilizeAsync(didKill: true);
+
+        foreach (var key in keys)
+        {
+            var values = await cluster.Client.GetGrain<IEntityGrain>(key).Read(version, Features, Now);
+            Assert.Equal(ScalarValue.FromInt64(1), values[1].Value);
+            Assert.Equal(ScalarValue.FromDouble(3), values[2].Value);
+        }
+    }
+
+    private static async Task<long> ApplyAsync(IGrainFactory grains)
+    {
+        var result = await grains.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey).Apply(TestDefinitions.Documents(), dryRun: false);
+        Assert.True(result.Applied, string.Join("; ", result.Errors.Select(e => e.Text).Concat(result.Rejections)));
+        return result.Version;
+    }
+
+    private static FeatureEvent Click(string id, long ts, string kind, double amount) => new(id, ts, new Dictionary<string, ScalarValue>
+    {
+        ["user_id"] = ScalarValue.FromString("u"),
+        ["kind"] = ScalarValue.FromString(kind),
+        ["amount"] = ScalarValue.FromDouble(amount),
+    });
+}

@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Configuration;
+using Orleans.TestingHost;
+using OrleansFeatures.Grains.Hosting;
+using OrleansFeatures.TestInfrastructure;
+
+namespace OrleansFeatures.Grains.Tests;
+
+/// <summary>An in-process Orleans test cluster whose silos keep grain state in one SQLite file the test owns.</summary>
+internal static class FeatureStoreCluster
+{
+    public static async Task<InProcessTestCluster> StartAsync(string databasePath, short silos = 1)
+    {
+        var builder = new InProcessTestClusterBuilder(silos);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = databasePath);
+            silo.AddFeatureStoreServices(new ConfigurationBuilder()
+                .AddInMemoryCollection(new Dictionary<string, string?> { ["RefreshInterval"] = "00:00:00.500" })
+                .Build());
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+
+    public static string NewDatabasePath(TempDirectory directory) => Path.Combine(directory.Path, "store.db");
+}

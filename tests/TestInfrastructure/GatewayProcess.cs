@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace OrleansFeatures.TestInfrastructure;
+
+/// <summary>
+/// The real gateway executable, started as a child process on free loopback ports with its SQLite file in a
+/// folder the test owns, so a test can kill it (SIGKILL) and start it again on the same data.
+/// </summary>
+public sealed class GatewayProcess : IAsyncDisposable
+{
+    private readonly string _dataDirectory;
+    private readonly string[] _extraArgs;
+    private readonly StringBuilder _output = new();
+    private Process? _process;
+
+    public GatewayProcess(string dataDirectory, params string[] extraArgs)
+    {
+        _dataDirectory = dataDirectory;
+        _extraArgs = extraArgs;
+        GrpcPort = FreePort.Next();
+        HttpPort = FreePort.Next();
+        SiloPort = FreePort.Next();
+        OrleansGatewayPort = FreePort.Next();
+    }
+
+    public int GrpcPort { get; }
+
+    public int HttpPort { get; }
+
+    public int SiloPort { get; }
+
+    public int OrleansGatewayPort { get; }
+
+    public Uri GrpcAddress => new($"http://127.0.0.1:{GrpcPort}");
+
+    /// <summary>Everything the process wrote to stdout and stderr, for failure messages.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public static string GatewayDll =>
+        Path.Combine(RepositoryPaths.Root, "gateway", "bin", RepositoryPaths.Configuration, "net10.0", "OrleansFeatures.Gateway.dll");
+
+    /// <summary>Starts the process and waits until its readiness endpoint answers.</summary>
+    public async Task StartAsync(TimeSpan? timeout = null)
+    {
+        if (!File.Exists(GatewayDll))
+        {
+            throw new FileNotFoundException($"gateway not built at {GatewayDll}", GatewayDll);
+        }
+
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = _dataDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(GatewayDll);
+        foreach (var arg in new[]
+        {
+            $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{GrpcPort}",
+            "--Kestrel:Endpoints:Grpc:Protocols=Http2",
+            $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{HttpPort}",
+            "--Kestrel:Endpoints:Http:Protocols=Http1",
+            $"--FeatureStore:SiloPort={SiloPort}",
+            $"--FeatureStore:GatewayPort={OrleansGatewayPort}",
+            $"--FeatureStore:Sqlite:DatabasePath={Path.Combine(_dataDirectory, "store.db")}",
+            "--FeatureStore:Definitions:RefreshInterval=00:00:01",
+            "--Logging:LogLevel:Default=Warning",
+        })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var arg in _extraArgs)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        _process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"gateway exited with code {_process.ExitCode} before it was ready:\n{Output}");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync(new Uri($"http://127.0.0.1:{HttpPort}/healthz/ready"));
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"gateway was not ready within the timeout:\n{Output}");
+    }
+
+    /// <summary>SIGKILL: no graceful shutdown, no flush; what was acknowledged must already be durable.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Graceful stop (SIGTERM) and wait for exit.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])?.WaitForExit();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+            await process.WaitForExitAsync(timeout.Token);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process?.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+}
