@@ -3,7 +3,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using OrleansFeatures.Grains.Definitions;
+using Microsoft.Extensions.Options;
 using OrleansFeatures.Grains.Ingestion;
+using OrleansFeatures.Streaming.Kafka;
 
 namespace OrleansFeatures.Grains.Hosting;
 
@@ -34,6 +36,9 @@ public sealed class FeatureStoreSiloOptions
 /// <summary>Configures a silo to host the feature store's grains and services.</summary>
 public static class FeatureStoreSiloExtensions
 {
+    /// <summary>Name of the Kafka-protocol stream provider.</summary>
+    public const string KafkaProviderName = "kafka";
+
     /// <summary>Adds grain storage, clustering and the services every feature store silo runs, from configuration.</summary>
     public static ISiloBuilder AddFeatureStore(this ISiloBuilder silo, IConfiguration configuration)
     {
@@ -75,7 +80,22 @@ public static class FeatureStoreSiloExtensions
                     $"FeatureStore:Storage is '{options.Storage}'; supported values are Sqlite and Memory.");
         }
 
+        var kafka = section.GetSection("Kafka");
+        if (!string.IsNullOrWhiteSpace(kafka["BootstrapServers"]))
+        {
+            silo.AddFeatureStoreKafka(o => kafka.Bind(o));
+        }
+
+        silo.Services.AddOptions<IngestionOptions>().Bind(section.GetSection("Ingestion"));
         return silo.AddFeatureStoreServices(section.GetSection("Definitions"));
+    }
+
+    /// <summary>Consumes the definitions' source topics through the Kafka-protocol stream provider.</summary>
+    public static ISiloBuilder AddFeatureStoreKafka(this ISiloBuilder silo, Action<KafkaStreamOptions> configure, Action<StreamPullingAgentOptions>? configurePulling = null)
+    {
+        silo.Services.AddKeyedSingleton<IKafkaMessageMapper, FeatureEventKafkaMapper>(KafkaProviderName);
+        silo.Services.AddSingleton(sp => new KafkaEventProducer(sp.GetRequiredService<IOptionsMonitor<KafkaStreamOptions>>().Get(KafkaProviderName)));
+        return silo.AddKafkaStreams(KafkaProviderName, configure, configurePulling);
     }
 
     /// <summary>The services without storage or clustering, for hosts (such as test clusters) that bring their own.</summary>
@@ -90,6 +110,8 @@ public static class FeatureStoreSiloExtensions
         refresh.Validate(o => o.RefreshInterval > TimeSpan.Zero, "FeatureStore:Definitions:RefreshInterval must be positive");
         silo.Services.AddSingleton<DefinitionCatalog>();
         silo.Services.AddSingleton<EventRouter>();
+        silo.Services.AddOptions<IngestionOptions>()
+            .Validate(o => o.ProducesToKafka || string.Equals(o.Mode, "Direct", StringComparison.OrdinalIgnoreCase), "FeatureStore:Ingestion:Mode must be Direct or Kafka");
         silo.Services.AddHostedService<DefinitionRefreshService>();
         return silo;
     }

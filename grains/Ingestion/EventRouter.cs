@@ -1,4 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
@@ -33,8 +35,15 @@ public sealed class UnknownSourceException(string source)
 /// entity type fed by the source, keyed by that view's key field), sends each entity grain its events in one
 /// call, and merges the per-grain outcomes into one result per event. Used by the push API and the demo generator.
 /// </summary>
-public sealed partial class EventRouter(IGrainFactory grainFactory, DefinitionCatalog catalog, ILogger<EventRouter> logger)
+public sealed partial class EventRouter(
+    IGrainFactory grainFactory,
+    DefinitionCatalog catalog,
+    IOptions<IngestionOptions> ingestion,
+    IServiceProvider services,
+    ILogger<EventRouter> logger)
 {
+    private KafkaEventProducer? _producer;
+
     /// <summary>Validates raw events (id/time may come from fields) and routes the valid ones.</summary>
     public async Task<RoutedEventResult[]> RouteAsync(string source, IReadOnlyList<RawEvent> events, CancellationToken cancellationToken)
     {
@@ -130,6 +139,12 @@ public sealed partial class EventRouter(IGrainFactory grainFactory, DefinitionCa
             }
         }
 
+        if (ingestion.Value.ProducesToKafka)
+        {
+            await ProduceAsync(source, targets[0].KeyField, events, results, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         var calls = new List<Task>(perGrain.Count);
         foreach (var (grainKey, indexes) in perGrain)
         {
@@ -142,6 +157,37 @@ public sealed partial class EventRouter(IGrainFactory grainFactory, DefinitionCa
             if (events[i] is not null)
             {
                 results[i] = merged[i].ToResult();
+            }
+        }
+    }
+
+    /// <summary>Kafka mode: each valid event goes to its source topic, keyed by its first entity id; acknowledged by the broker.</summary>
+    private async Task ProduceAsync(string source, string keyField, FeatureEvent?[] events, RoutedEventResult[] results, CancellationToken cancellationToken)
+    {
+        _producer ??= services.GetService<KafkaEventProducer>()
+            ?? throw new InvalidOperationException("FeatureStore:Ingestion:Mode is Kafka but no Kafka connection is configured (FeatureStore:Kafka:BootstrapServers)");
+        var sends = new List<(int Index, Task Send)>();
+        for (var i = 0; i < events.Length; i++)
+        {
+            if (events[i] is { } featureEvent)
+            {
+                EventSchema.TryGetKey(featureEvent, keyField, out var entityId);
+                sends.Add((i, _producer.ProduceAsync(source, entityId, featureEvent, cancellationToken)));
+            }
+        }
+
+        foreach (var (index, send) in sends)
+        {
+            try
+            {
+                await send.ConfigureAwait(false);
+                results[index] = new RoutedEventResult(RoutedEventStatus.Accepted, null);
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                FeatureStoreMetrics.BackgroundFailures.Add(1);
+                LogProduceFailed(logger, exception, source);
+                results[index] = new RoutedEventResult(RoutedEventStatus.Failed, $"not written to topic '{source}' ({exception.Message}); safe to retry");
             }
         }
     }
@@ -236,6 +282,9 @@ public sealed partial class EventRouter(IGrainFactory grainFactory, DefinitionCa
             : _late ? new(RoutedEventStatus.Late, "older than the view's watermark minus its allowed lateness")
             : new(RoutedEventStatus.Duplicate, null);
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Producing an event to topic {Topic} failed; reported as failed")]
+    private static partial void LogProduceFailed(ILogger logger, Exception exception, string topic);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} failed to apply {Count} events; they are reported as failed")]
     private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey, int count);

@@ -1,0 +1,328 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+using Orleans.Providers.Streams.Common;
+using Orleans.Streams;
+
+namespace OrleansFeatures.Streaming.Kafka;
+
+/// <summary>
+/// Reads one topic partition (one Orleans queue). A dedicated thread runs the blocking consumer and fills a
+/// bounded buffer, pausing the partition when the buffer is full; the pulling agent drains the buffer, and
+/// offsets are committed only once every event of every message up to them has been delivered.
+/// </summary>
+internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
+{
+    private readonly TopicPartition _partition;
+    private readonly KafkaStreamOptions _options;
+    private readonly IKafkaMessageMapper _mapper;
+    private readonly KafkaDeadLetterSink _deadLetters;
+    private readonly ILogger _logger;
+    private readonly Channel<ConsumeResult<byte[]?, byte[]?>> _buffer;
+    private readonly OffsetTracker _offsets = new();
+    private ConsumeResult<byte[]?, byte[]?>? _held;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly object _commitLock = new();
+    private long _commitRequested = -1;
+    private long _committed = -1;
+    private Thread? _consumeThread;
+    private Exception? _consumeFailure;
+
+    public KafkaQueueAdapterReceiver(
+        TopicPartition partition,
+        KafkaStreamOptions options,
+        IKafkaMessageMapper mapper,
+        KafkaDeadLetterSink deadLetters,
+        ILogger logger)
+    {
+        _partition = partition;
+        _options = options;
+        _mapper = mapper;
+        _deadLetters = deadLetters;
+        _logger = logger;
+        _buffer = Channel.CreateBounded<ConsumeResult<byte[]?, byte[]?>>(new BoundedChannelOptions(options.BufferedMessagesPerPartition)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    public Task Initialize(TimeSpan timeout)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _consumeThread = new Thread(() => ConsumeLoop(started))
+        {
+            IsBackground = true,
+            Name = $"kafka-{_partition.Topic}-{_partition.Partition.Value}",
+        };
+        _consumeThread.Start();
+        return started.Task.WaitAsync(timeout);
+    }
+
+    [Obsolete("Use the overload which accepts a CancellationToken.")]
+    public Task<IList<IBatchContainer>> GetQueueMessagesAsync(int maxCount) => GetQueueMessagesAsync(maxCount, CancellationToken.None);
+
+    public async Task<IList<IBatchContainer>> GetQueueMessagesAsync(int maxCount, CancellationToken cancellationToken)
+    {
+        if (_consumeFailure is { } failure)
+        {
+            throw new InvalidOperationException($"consumer of {_partition} stopped", failure);
+        }
+
+        var limit = maxCount is <= 0 or QueueAdapterConstants.UNLIMITED_GET_QUEUE_MSG ? 1_000 : maxCount;
+        var containers = new List<IBatchContainer>();
+        var open = new Dictionary<StreamId, (List<object> Events, List<long> Offsets, long FirstOffset)>();
+        var order = new List<StreamId>();
+        var read = 0;
+        while (read < limit && (TakeHeld() ?? (_buffer.Reader.TryRead(out var next) ? next : null)) is { } message)
+        {
+            var offset = message.Offset.Value;
+            KafkaMapping mapping;
+            try
+            {
+                mapping = await _mapper.MapAsync(message, cancellationToken);
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                mapping = KafkaMapping.DeadLetter($"mapper failed: {exception.GetType().Name}: {exception.Message}");
+            }
+
+            if (mapping.IsNotReady)
+            {
+                // Keep the message at the head of the partition and try again on the next pull.
+                _held = message;
+                break;
+            }
+
+            read++;
+
+            if (mapping.DeadLetterReason is { } reason)
+            {
+                // Poison: park it with its reason and move on; the partition never stalls on it.
+                await _deadLetters.SendAsync(message, reason, cancellationToken);
+                _offsets.Track(offset, 0);
+                continue;
+            }
+
+            // Group consecutive events of a stream so its consumer applies and persists them in one step.
+            var distinct = 0;
+            foreach (var mapped in mapping.Events)
+            {
+                if (!open.TryGetValue(mapped.StreamId, out var group))
+                {
+                    group = ([], [], offset);
+                    open[mapped.StreamId] = group;
+                    order.Add(mapped.StreamId);
+                }
+
+                group.Events.Add(mapped.Payload);
+                if (group.Offsets.Count == 0 || group.Offsets[^1] != offset)
+                {
+                    group.Offsets.Add(offset);
+                    distinct++;
+                }
+            }
+
+            _offsets.Track(offset, distinct);
+        }
+
+        foreach (var streamId in order)
+        {
+            var (events, offsets, first) = open[streamId];
+            containers.Add(new KafkaBatchContainer(streamId, events, [.. offsets], new EventSequenceTokenV2(first)));
+        }
+
+        KafkaStreamMetrics.MessagesRead.Add(read, new KeyValuePair<string, object?>("topic", _partition.Topic));
+        RequestCommit();
+        return containers;
+    }
+
+    [Obsolete("Use the overload which accepts a CancellationToken.")]
+    public Task MessagesDeliveredAsync(IList<IBatchContainer> messages) => MessagesDeliveredAsync(messages, CancellationToken.None);
+
+    public Task MessagesDeliveredAsync(IList<IBatchContainer> messages, CancellationToken cancellationToken)
+    {
+        foreach (var message in messages)
+        {
+            if (message is KafkaBatchContainer container)
+            {
+                foreach (var offset in container.Offsets)
+                {
+                    _offsets.Delivered(offset);
+                }
+            }
+        }
+
+        RequestCommit();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Called by the failure handler: never commit at or past this offset, so a restart replays it.</summary>
+    public void BlockCommitsAt(StreamSequenceToken token)
+    {
+        _offsets.Block(token.SequenceNumber);
+        LogCommitsBlocked(_logger, _partition.Topic, _partition.Partition.Value, token.SequenceNumber);
+    }
+
+    public async Task Shutdown(TimeSpan timeout)
+    {
+        RequestCommit();
+        await _stop.CancelAsync();
+        if (_consumeThread is { } thread)
+        {
+            await Task.Run(() => thread.Join(timeout), CancellationToken.None);
+        }
+
+        _stop.Dispose();
+    }
+
+    private ConsumeResult<byte[]?, byte[]?>? TakeHeld()
+    {
+        var held = _held;
+        _held = null;
+        return held;
+    }
+
+    private void RequestCommit()
+    {
+        if (_offsets.Committable is { } next)
+        {
+            Interlocked.Exchange(ref _commitRequested, next);
+        }
+    }
+
+    private void ConsumeLoop(TaskCompletionSource started)
+    {
+        var config = new ConsumerConfig(_options.ClientConfig())
+        {
+            GroupId = _options.ConsumerGroup,
+            EnableAutoCommit = false,
+            EnableAutoOffsetStore = false,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnablePartitionEof = false,
+        };
+        IConsumer<byte[]?, byte[]?> consumer;
+        try
+        {
+            consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
+                .SetErrorHandler((_, error) => LogKafkaError(_logger, _partition.Topic, _partition.Partition.Value, error.Code, error.Reason))
+                .SetLogHandler((_, log) => LogLibrdkafka(_logger, log.Facility, log.Message))
+                .Build();
+            // Orleans' queue balancer owns partitions: assign this one, resuming at the group's committed offset.
+            consumer.Assign(new TopicPartitionOffset(_partition, Offset.Stored));
+            started.TrySetResult();
+        }
+        catch (Exception exception)
+        {
+            _consumeFailure = exception;
+            started.TrySetException(exception);
+            return;
+        }
+
+        var paused = false;
+        var lastProgress = Stopwatch.GetTimestamp();
+        long consumed = 0;
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                CommitIfRequested(consumer);
+                if (paused && _buffer.Reader.Count < _options.BufferedMessagesPerPartition / 2)
+                {
+                    consumer.Resume([_partition]);
+                    paused = false;
+                    LogResumed(_logger, _partition.Topic, _partition.Partition.Value);
+                }
+
+                var result = consumer.Consume(_options.PollTimeout);
+                if (result?.Message is null)
+                {
+                    continue;
+                }
+
+                consumed++;
+                if (!_buffer.Writer.TryWrite(result))
+                {
+                    // Full: stop fetching this partition until the agent has drained half the buffer.
+                    consumer.Pause([_partition]);
+                    paused = true;
+                    KafkaStreamMetrics.PartitionPauses.Add(1);
+                    LogPaused(_logger, _partition.Topic, _partition.Partition.Value, _options.BufferedMessagesPerPartition);
+                    while (!_buffer.Writer.TryWrite(result) && !_stop.IsCancellationRequested)
+                    {
+                        CommitIfRequested(consumer);
+                        _stop.Token.WaitHandle.WaitOne(_options.PollTimeout);
+                    }
+                }
+
+                if (Stopwatch.GetElapsedTime(lastProgress) > TimeSpan.FromSeconds(30))
+                {
+                    LogProgress(_logger, _partition.Topic, _partition.Partition.Value, consumed, result.Offset.Value, Interlocked.Read(ref _committed));
+                    lastProgress = Stopwatch.GetTimestamp();
+                }
+            }
+
+            CommitIfRequested(consumer);
+        }
+        catch (Exception exception)
+        {
+            _consumeFailure = exception;
+            KafkaStreamMetrics.ConsumerFailures.Add(1);
+            LogConsumeFailed(_logger, exception, _partition.Topic, _partition.Partition.Value);
+        }
+        finally
+        {
+            consumer.Close();
+            consumer.Dispose();
+        }
+    }
+
+    private void CommitIfRequested(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        var requested = Interlocked.Read(ref _commitRequested);
+        if (requested <= _committed)
+        {
+            return;
+        }
+
+        try
+        {
+            consumer.Commit([new TopicPartitionOffset(_partition, new Offset(requested))]);
+            Interlocked.Exchange(ref _committed, requested);
+            KafkaStreamMetrics.CommittedOffset.Record(requested, new KeyValuePair<string, object?>("topic", _partition.Topic), new KeyValuePair<string, object?>("partition", _partition.Partition.Value));
+        }
+        catch (KafkaException exception)
+        {
+            // Retried on the next loop; a lost commit only means a larger replay after a restart.
+            KafkaStreamMetrics.CommitFailures.Add(1);
+            LogCommitFailed(_logger, exception, _partition.Topic, _partition.Partition.Value, requested);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka {Topic}[{Partition}]: {Code} {Reason}")]
+    private static partial void LogKafkaError(ILogger logger, string topic, int partition, Confluent.Kafka.ErrorCode code, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "librdkafka {Facility}: {Message}")]
+    private static partial void LogLibrdkafka(ILogger logger, string facility, string message);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kafka {Topic}[{Partition}] paused: {Buffered} messages buffered")]
+    private static partial void LogPaused(ILogger logger, string topic, int partition, int buffered);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kafka {Topic}[{Partition}] resumed")]
+    private static partial void LogResumed(ILogger logger, string topic, int partition);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kafka {Topic}[{Partition}]: {Consumed} consumed, at offset {Offset}, committed {Committed}")]
+    private static partial void LogProgress(ILogger logger, string topic, int partition, long consumed, long offset, long committed);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Kafka {Topic}[{Partition}]: consumer stopped")]
+    private static partial void LogConsumeFailed(ILogger logger, Exception exception, string topic, int partition);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka {Topic}[{Partition}]: commit of offset {Offset} failed; will retry")]
+    private static partial void LogCommitFailed(ILogger logger, Exception exception, string topic, int partition, long offset);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Kafka {Topic}[{Partition}]: delivery of offset {Offset} failed; commits stop there until restart so it is replayed")]
+    private static partial void LogCommitsBlocked(ILogger logger, string topic, int partition, long offset);
+}

@@ -1,0 +1,20 @@
+using System.Diagnostics.Metrics;
+
+namespace OrleansFeatures.Streaming.Kafka;
+
+/// <summary>Instruments of the Kafka stream provider, on the <c>OrleansFeatures.Kafka</c> meter.</summary>
+public static class KafkaStreamMetrics
+{
+    public const string MeterName = "OrleansFeatures.Kafka";
+
+    private static readonly Meter Meter = new(MeterName);
+
+    public static readonly Counter<long> MessagesRead = Meter.CreateCounter<long>("orleansfeatures.kafka.messages.read", "{message}", "Messages handed from partition buffers to Orleans");
+    public static readonly Counter<long> DeadLettered = Meter.CreateCounter<long>("orleansfeatures.kafka.messages.dead_lettered", "{message}", "Poison messages sent to the dead-letter topic");
+    public static readonly Counter<long> DeadLetterFailures = Meter.CreateCounter<long>("orleansfeatures.kafka.dead_letter.failures", "{message}", "Poison messages that could not be written to the dead-letter topic (logged with their offset)");
+    public static readonly Counter<long> DeliveryFailures = Meter.CreateCounter<long>("orleansfeatures.kafka.delivery.failures", "{batch}", "Batches Orleans gave up delivering; commits stop before them");
+    public static readonly Counter<long> PartitionPauses = Meter.CreateCounter<long>("orleansfeatures.kafka.partition.pauses", "{pause}", "Times a partition was paused because its buffer was full");
+    public static readonly Counter<long> ConsumerFailures = Meter.CreateCounter<long>("orleansfeatures.kafka.consumer.failures", "{failure}", "Partition consumers that stopped on an error");
+    public static readonly Counter<long> CommitFailures = Meter.CreateCounter<long>("orleansfeatures.kafka.commit.failures", "{failure}", "Offset commits that failed (retried)");
+    public static readonly Histogram<long> CommittedOffset = Meter.CreateHistogram<long>("orleansfeatures.kafka.committed_offset", "{offset}", "Offsets committed per partition");
+}

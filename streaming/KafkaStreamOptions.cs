@@ -1,0 +1,66 @@
+using Confluent.Kafka;
+using Orleans;
+
+namespace OrleansFeatures.Streaming.Kafka;
+
+/// <summary>
+/// Settings of a Kafka-protocol stream provider (Apache Kafka, Redpanda, Azure Event Hubs' Kafka endpoint), bound
+/// from <c>FeatureStore:Kafka</c>. Secrets (<see cref="SaslPassword"/>) are redacted from option logs.
+/// </summary>
+public sealed class KafkaStreamOptions
+{
+    /// <summary>Comma-separated <c>host:port</c> list; for Event Hubs <c>&lt;namespace&gt;.servicebus.windows.net:9093</c>.</summary>
+    public string BootstrapServers { get; set; } = "";
+
+    /// <summary>Topics to consume; each partition of each topic becomes one Orleans queue.</summary>
+    public List<string> Topics { get; set; } = [];
+
+    /// <summary>Consumer group under which offsets are committed (partitions are assigned by Orleans, not by the group).</summary>
+    public string ConsumerGroup { get; set; } = "orleansfeatures";
+
+    /// <summary>Where messages that cannot be mapped go, with the reason and source offset in headers; empty disables it.</summary>
+    public string DeadLetterTopic { get; set; } = "orleansfeatures-dead-letter";
+
+    /// <summary>Messages buffered per partition before the partition is paused (back-pressure).</summary>
+    public int BufferedMessagesPerPartition { get; set; } = 20_000;
+
+    /// <summary>How long one blocking consume call waits for a message before checking for commits and shutdown.</summary>
+    public TimeSpan PollTimeout { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>How long start-up waits for topic metadata.</summary>
+    public TimeSpan MetadataTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary><c>Plaintext</c> (default), <c>Ssl</c>, <c>SaslPlaintext</c> or <c>SaslSsl</c> (Event Hubs).</summary>
+    public SecurityProtocol SecurityProtocol { get; set; } = SecurityProtocol.Plaintext;
+
+    /// <summary><c>Plain</c> for Event Hubs.</summary>
+    public SaslMechanism? SaslMechanism { get; set; }
+
+    /// <summary><c>$ConnectionString</c> for Event Hubs.</summary>
+    public string? SaslUsername { get; set; }
+
+    /// <summary>The Event Hubs connection string or SASL password. Read from configuration or environment; never logged.</summary>
+    [Redact]
+    public string? SaslPassword { get; set; }
+
+    /// <summary>Further librdkafka settings applied to consumers and producers, e.g. <c>socket.keepalive.enable</c>.</summary>
+    public Dictionary<string, string> Properties { get; set; } = [];
+
+    internal ClientConfig ClientConfig()
+    {
+        var config = new ClientConfig
+        {
+            BootstrapServers = BootstrapServers,
+            SecurityProtocol = SecurityProtocol,
+            SaslMechanism = SaslMechanism,
+            SaslUsername = SaslUsername,
+            SaslPassword = SaslPassword,
+        };
+        foreach (var (key, value) in Properties)
+        {
+            config.Set(key, value);
+        }
+
+        return config;
+    }
+}

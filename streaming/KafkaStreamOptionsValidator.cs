@@ -1,0 +1,45 @@
+using Confluent.Kafka;
+using Orleans.Runtime;
+
+namespace OrleansFeatures.Streaming.Kafka;
+
+/// <summary>Fails silo start-up on a bad Kafka configuration, naming the setting.</summary>
+internal sealed class KafkaStreamOptionsValidator(KafkaStreamOptions options, string name) : IConfigurationValidator
+{
+    public void ValidateConfiguration()
+    {
+        var prefix = $"Kafka stream provider '{name}'";
+        if (string.IsNullOrWhiteSpace(options.BootstrapServers))
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:BootstrapServers is required (host:port[,host:port]).");
+        }
+
+        if (options.Topics.Count == 0 || options.Topics.Any(string.IsNullOrWhiteSpace))
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:Topics must list at least one topic, with no empty names.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.ConsumerGroup))
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:ConsumerGroup is required; offsets are committed under it.");
+        }
+
+        if (options.BufferedMessagesPerPartition is < 10 or > 10_000_000)
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:BufferedMessagesPerPartition must be between 10 and 10000000, was {options.BufferedMessagesPerPartition}.");
+        }
+
+        if (options.PollTimeout <= TimeSpan.Zero || options.PollTimeout > TimeSpan.FromSeconds(5))
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:PollTimeout must be between 0 and 5 seconds, was {options.PollTimeout}.");
+        }
+
+        var sasl = options.SecurityProtocol is SecurityProtocol.SaslSsl or SecurityProtocol.SaslPlaintext;
+        if (sasl && (options.SaslMechanism is null || string.IsNullOrEmpty(options.SaslUsername) || string.IsNullOrEmpty(options.SaslPassword)))
+        {
+            throw new OrleansConfigurationException(
+                $"{prefix}: FeatureStore:Kafka:SecurityProtocol is {options.SecurityProtocol}, which needs SaslMechanism, SaslUsername and SaslPassword " +
+                "(for Event Hubs: Plain, $ConnectionString and the connection string).");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text;
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Streaming.Kafka;
+using OrleansFeatures.TestInfrastructure;
+using static OrleansFeatures.Streaming.Tests.KafkaFixture;
+
+namespace OrleansFeatures.Streaming.Tests;
+
+public sealed class KafkaIngestionTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Events_from_a_plain_producer_become_servable_features()
+    {
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        var expected = await ProduceAsync(kafka, 0, 200, users: 10);
+        await using var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"));
+        var version = await ApplyDefinitionsAsync(cluster.Client);
+
+        await AssertFeaturesAsync(cluster.Client, version, expected, Timeout);
+        await ProduceAsync(kafka, 200, 100, users: 10, expected);
+        await AssertFeaturesAsync(cluster.Client, version, expected, Timeout);
+    }
+
+    [Fact]
+    public async Task Poison_messages_go_to_the_dead_letter_topic_and_neighbours_are_applied()
+    {
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        await kafka.ProduceJsonAsync(Topic, "u1", Json("a", "u1", Base + 1, 2));
+        await kafka.ProduceJsonAsync(Topic, "u1", "{not json");
+        await kafka.ProduceJsonAsync(Topic, "u1", """{"event_id":"b","ts":1800000000002,"user_id":"u1","seconds":"many"}""");
+        await kafka.ProduceJsonAsync(Topic, "u1", """{"ts":1800000000003,"user_id":"u1","seconds":1}""");
+        await kafka.ProduceJsonAsync(Topic, "u1", Json("c", "u1", Base + 4, 3));
+        await kafka.ProduceJsonAsync(Topic, "u1", """{"user_id":"u1","seconds":4}""", ("event_id", "d"), ("event_time", "1800000000005"));
+        await using var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"));
+        var version = await ApplyDefinitionsAsync(cluster.Client);
+
+        await AssertFeaturesAsync(cluster.Client, version, new() { ["u1"] = (3, 9) }, Timeout);
+        var dead = kafka.ReadAll(DeadLetters, expected: 3, Timeout);
+
+        Assert.Equal(3, dead.Count);
+        var reasons = dead.Select(d => Header(d, KafkaDeadLetterSink.ReasonHeader)).ToList();
+        Assert.Contains(reasons, r => r.Contains("not valid JSON", StringComparison.Ordinal));
+        Assert.Contains(reasons, r => r.Contains("'seconds'", StringComparison.Ordinal));
+        Assert.Contains(reasons, r => r.Contains("no id", StringComparison.Ordinal));
+        Assert.All(dead, d =>
+        {
+            Assert.Equal(Topic, Header(d, KafkaDeadLetterSink.TopicHeader));
+            Assert.True(long.TryParse(Header(d, KafkaDeadLetterSink.OffsetHeader), out _));
+        });
+    }
+
+    [Fact]
+    public async Task A_restarted_silo_resumes_from_committed_offsets_with_nothing_lost_or_doubled()
+    {
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        var database = Path.Combine(temp.Path, "store.db");
+        var expected = await ProduceAsync(kafka, 0, 300, users: 12);
+        long version;
+        await using (var cluster = await StartAsync(kafka, database))
+        {
+            version = await ApplyDefinitionsAsync(cluster.Client);
+            var producing = ProduceAsync(kafka, 300, 300, users: 12, expected);
+            // Stop abruptly while events are still flowing.
+            await Poll.UntilAsync(
+                () => cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u0")).Read(version, Features, Base + 1_000_000_000),
+                v => v[0].Status == FeatureStatusKind.Present && v[0].Value.AsInt64 >= 10,
+                Timeout,
+                "some events to be applied");
+            await producing;
+            foreach (var silo in cluster.GetActiveSilos().ToList())
+            {
+                await cluster.KillSiloAsync(silo);
+            }
+        }
+
+        await ProduceAsync(kafka, 600, 100, users: 12, expected);
+        await using var restarted = await StartAsync(kafka, database);
+        await AssertFeaturesAsync(restarted.Client, version, expected, Timeout);
+    }
+
+    [Fact]
+    public async Task Two_silos_split_the_partitions_and_lose_nothing_when_one_is_killed()
+    {
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        var expected = await ProduceAsync(kafka, 0, 200, users: 16);
+        await using var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"), silos: 2);
+        var version = await ApplyDefinitionsAsync(cluster.Client);
+        await AssertFeaturesAsync(cluster.Client, version, expected, Timeout);
+
+        var producing = ProduceAsync(kafka, 200, 400, users: 16, expected);
+        await cluster.KillSiloAsync(cluster.GetActiveSilos().Skip(1).First());
+        await producing;
+        await cluster.WaitForLivenessToStabilizeAsync(didKill: true);
+
+        await AssertFeaturesAsync(cluster.Client, version, expected, TimeSpan.FromSeconds(120));
+    }
+
+    private static string Header(Confluent.Kafka.ConsumeResult<byte[]?, byte[]?> result, string name) =>
+        result.Message.Headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : "";
+}
