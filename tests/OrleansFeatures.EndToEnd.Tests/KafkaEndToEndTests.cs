@@ -1,0 +1,101 @@
+using System.Globalization;
+using OrleansFeatures.TestInfrastructure;
+using OrleansFeatures.V1;
+
+namespace OrleansFeatures.EndToEnd.Tests;
+
+/// <summary>The gateway process consuming a Kafka-protocol topic (librdkafka's mock cluster), read over gRPC.</summary>
+public sealed class KafkaEndToEndTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Topic_events_are_servable_over_grpc_and_a_killed_gateway_resumes_exactly()
+    {
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        var start = DateTimeOffset.UtcNow.AddMinutes(-30).ToUnixTimeMilliseconds();
+        var expected = new Dictionary<string, long>();
+        async Task ProduceAsync(int from, int count)
+        {
+            var sends = new List<Task>();
+            for (var i = from; i < from + count; i++)
+            {
+                var user = $"k{i % 5}";
+                var json = string.Create(CultureInfo.InvariantCulture,
+                    $$"""{"event_id":"m{{i}}","ts":{{start + i}},"user_id":"{{user}}","sport":"tennis","kind":"view","seconds":1}""");
+                sends.Add(kafka.ProduceJsonAsync("plays", user, json));
+                expected[user] = expected.GetValueOrDefault(user) + 1;
+            }
+
+            await Task.WhenAll(sends);
+        }
+
+        await ProduceAsync(0, 100);
+        string[] kafkaArgs =
+        [
+            $"--FeatureStore:Kafka:BootstrapServers={kafka.BootstrapServers}",
+            "--FeatureStore:Kafka:Topics:0=plays",
+            "--FeatureStore:Kafka:DeadLetterTopic=plays-dead",
+        ];
+        var gateway = new GatewayProcess(temp.Path, kafkaArgs);
+        await gateway.StartAsync();
+        using (var client = new GatewayClient(gateway))
+        {
+            await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
+            await AssertCountsAsync(client, expected);
+            await ProduceAsync(100, 200);
+            await gateway.KillAsync();
+        }
+
+        await gateway.DisposeAsync();
+        await ProduceAsync(300, 50);
+        await using var restarted = new GatewayProcess(temp.Path, kafkaArgs);
+        await restarted.StartAsync();
+        using var after = new GatewayClient(restarted);
+        await AssertCountsAsync(after, expected);
+    }
+
+    [Fact]
+    public async Task Push_in_kafka_mode_goes_through_the_topic_to_the_grains()
+    {
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        var now = DateTimeOffset.UtcNow;
+        // The topic must exist before the gateway reads its partitions.
+        await kafka.ProduceJsonAsync("plays", "seed", string.Create(CultureInfo.InvariantCulture,
+            $$"""{"event_id":"seed","ts":{{now.ToUnixTimeMilliseconds()}},"user_id":"seed","sport":"x","kind":"view","seconds":1}"""));
+        await using var gateway = new GatewayProcess(
+            temp.Path,
+            $"--FeatureStore:Kafka:BootstrapServers={kafka.BootstrapServers}",
+            "--FeatureStore:Kafka:Topics:0=plays",
+            "--FeatureStore:Ingestion:Mode=Kafka");
+        await gateway.StartAsync();
+        using var client = new GatewayClient(gateway);
+        await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
+
+        var push = await client.Ingestion.PushEventsAsync(Events.Push(
+            Events.Play("p1", "pushed", now.AddSeconds(-3), "golf", "click", 5),
+            Events.Play("p2", "pushed", now.AddSeconds(-2), "golf", "view", 7),
+            Events.Play("p1", "pushed", now.AddSeconds(-3), "golf", "click", 5)));
+
+        Assert.Equal(3, push.Accepted);
+        await AssertCountsAsync(client, new() { ["pushed"] = 2, ["seed"] = 1 });
+    }
+
+    private static async Task AssertCountsAsync(GatewayClient client, Dictionary<string, long> expected)
+    {
+        var request = new GetOnlineFeaturesRequest { EntityType = "user" };
+        request.EntityIds.Add(expected.Keys);
+        request.Features.Add("user_plays:plays_1h");
+        var response = await Poll.UntilAsync(
+            async () => await client.Serving.GetOnlineFeaturesAsync(request),
+            r => r.Entities.Select((e, i) => e.Values[0].Value.Int64Value >= expected[request.EntityIds[i]]).All(ok => ok),
+            Timeout,
+            "every user's count to reach the produced count");
+        for (var i = 0; i < request.EntityIds.Count; i++)
+        {
+            Assert.Equal(expected[request.EntityIds[i]], response.Entities[i].Values[0].Value.Int64Value);
+        }
+    }
+}
