@@ -9,6 +9,7 @@ using OrleansFeatures.Gateway.Demo;
 using OrleansFeatures.Gateway.Services;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Hosting;
+using OrleansFeatures.Streaming.Kafka;
 
 var builder = WebApplication.CreateBuilder(args);
 if (args.Contains("--demo", StringComparer.Ordinal))
@@ -50,7 +51,7 @@ builder.Services.AddOpenTelemetry()
     .ConfigureResource(r => r.AddService("orleansfeatures-gateway"))
     .WithMetrics(metrics =>
     {
-        metrics.AddMeter(FeatureStoreMetrics.MeterName, "Microsoft.Orleans").AddAspNetCoreInstrumentation().AddPrometheusExporter();
+        metrics.AddMeter(FeatureStoreMetrics.MeterName, KafkaStreamMetrics.MeterName, "Microsoft.Orleans").AddAspNetCoreInstrumentation().AddPrometheusExporter();
         if (!string.IsNullOrEmpty(otlpEndpoint))
         {
             metrics.AddOtlpExporter();

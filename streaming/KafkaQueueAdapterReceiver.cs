@@ -22,6 +22,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
     private readonly ILogger _logger;
     private readonly Channel<ConsumeResult<byte[]?, byte[]?>> _buffer;
     private readonly OffsetTracker _offsets = new();
+    private const int MaxMessagesPerPull = 4_096;
     private ConsumeResult<byte[]?, byte[]?>? _held;
     private readonly CancellationTokenSource _stop = new();
     private readonly object _commitLock = new();
@@ -77,7 +78,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         var open = new Dictionary<StreamId, (List<object> Events, List<long> Offsets, long FirstOffset)>();
         var order = new List<StreamId>();
         var read = 0;
-        while (read < limit && (TakeHeld() ?? (_buffer.Reader.TryRead(out var next) ? next : null)) is { } message)
+        while (order.Count < limit && read < MaxMessagesPerPull && (TakeHeld() ?? (_buffer.Reader.TryRead(out var next) ? next : null)) is { } message)
         {
             var offset = message.Offset.Value;
             KafkaMapping mapping;
@@ -93,6 +94,15 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
             if (mapping.IsNotReady)
             {
                 // Keep the message at the head of the partition and try again on the next pull.
+                _held = message;
+                break;
+            }
+
+            // The pulling agent sizes maxCount to the room left in its cache, and one message can feed several
+            // streams: never return more containers than asked for, or the cache overflows and drops them.
+            var newStreams = mapping.Events.Select(e => e.StreamId).Distinct().Count(id => !open.ContainsKey(id));
+            if (order.Count > 0 && order.Count + newStreams > limit)
+            {
                 _held = message;
                 break;
             }
@@ -203,6 +213,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
             EnableAutoOffsetStore = false,
             AutoOffsetReset = AutoOffsetReset.Earliest,
             EnablePartitionEof = false,
+            FetchWaitMaxMs = (int)_options.FetchWaitMax.TotalMilliseconds,
         };
         IConsumer<byte[]?, byte[]?> consumer;
         try

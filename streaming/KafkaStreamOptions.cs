@@ -24,8 +24,22 @@ public sealed class KafkaStreamOptions
     /// <summary>Messages buffered per partition before the partition is paused (back-pressure).</summary>
     public int BufferedMessagesPerPartition { get; set; } = 20_000;
 
+    /// <summary>
+    /// Batches the Orleans queue cache of one partition holds between pulling and delivery; reading pauses when it
+    /// is full. Orleans' cache cursors walk it linearly, so a larger cache costs more per stream woken.
+    /// </summary>
+    public int CacheSize { get; set; } = 16_384;
+
     /// <summary>How long one blocking consume call waits for a message before checking for commits and shutdown.</summary>
     public TimeSpan PollTimeout { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// Longest time the broker holds a fetch that has no data yet (librdkafka <c>fetch.wait.max.ms</c>, whose own
+    /// default is 500 ms). Brokers answer early when data arrives, but some (librdkafka's mock cluster, and brokers
+    /// under some proxies) hold the full wait, which then becomes event-to-servable latency; 50 ms costs at most
+    /// 20 empty fetches per second per idle partition.
+    /// </summary>
+    public TimeSpan FetchWaitMax { get; set; } = TimeSpan.FromMilliseconds(50);
 
     /// <summary>How long start-up waits for topic metadata.</summary>
     public TimeSpan MetadataTimeout { get; set; } = TimeSpan.FromSeconds(15);

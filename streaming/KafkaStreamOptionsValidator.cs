@@ -34,6 +34,16 @@ internal sealed class KafkaStreamOptionsValidator(KafkaStreamOptions options, st
             throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:PollTimeout must be between 0 and 5 seconds, was {options.PollTimeout}.");
         }
 
+        if (options.CacheSize is < 100 or > 1_000_000)
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:CacheSize must be between 100 and 1000000, was {options.CacheSize}.");
+        }
+
+        if (options.FetchWaitMax < TimeSpan.FromMilliseconds(1) || options.FetchWaitMax > TimeSpan.FromSeconds(5))
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:FetchWaitMax must be between 1 ms and 5 seconds, was {options.FetchWaitMax}.");
+        }
+
         var sasl = options.SecurityProtocol is SecurityProtocol.SaslSsl or SecurityProtocol.SaslPlaintext;
         if (sasl && (options.SaslMechanism is null || string.IsNullOrEmpty(options.SaslUsername) || string.IsNullOrEmpty(options.SaslPassword)))
         {

@@ -33,7 +33,8 @@ public static class KafkaStreamsSiloBuilderExtensions
                 o.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(10);
                 configurePulling?.Invoke(o);
             }));
-            configurator.Configure<SimpleQueueCacheOptions>(ob => ob.Configure(o => o.CacheSize = 16_384));
+            configurator.Configure<SimpleQueueCacheOptions>(ob => ob.Configure<IOptionsMonitor<KafkaStreamOptions>>(
+                (o, kafka) => o.CacheSize = kafka.Get(name).CacheSize));
         });
         return builder;
     }

@@ -1,0 +1,235 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using Grpc.Net.Client;
+using HdrHistogram;
+using OrleansFeatures.TestInfrastructure;
+using OrleansFeatures.V1;
+
+/// <summary>
+/// Topic → durable grain state throughput and event-to-servable freshness, against baselines in the same run:
+/// a bare librdkafka consumer reading the same backlog (the floor for throughput) and the push API (freshness).
+/// </summary>
+internal static class KafkaIngestBenchmark
+{
+    private const string Topic = "engagement-events";
+    private const int Partitions = 4;
+
+    public static async Task RunAsync(string[] args)
+    {
+        var events = 200_000;
+        var users = 20_000;
+        for (var i = 1; i < args.Length - 1; i++)
+        {
+            if (args[i] == "--events") events = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            if (args[i] == "--users") users = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+        }
+
+        using var kafka = new MockKafkaCluster();
+        Console.WriteLine($"producing {events} events for {users} users to {Topic} (mock cluster, 4 partitions)");
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var produceTimer = Stopwatch.StartNew();
+        for (var i = 0; i < events; i++)
+        {
+            var user = $"u{i % users}";
+            var json = string.Create(CultureInfo.InvariantCulture,
+                $$"""{"event_id":"b{{i}}","ts":{{now - 600_000 + (i % 600_000)}},"user_id":"{{user}}","content_id":"c{{i % 500}}","content_type":"video","kind":"view","sport":"football","watch_seconds":{{i % 300}}}""");
+            kafka.Producer.Produce(Topic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(user), Value = Encoding.UTF8.GetBytes(json) });
+            if (i % 10_000 == 0)
+            {
+                kafka.Producer.Poll(TimeSpan.Zero);
+            }
+        }
+
+        kafka.Producer.Flush(TimeSpan.FromMinutes(2));
+        Console.WriteLine($"produced in {produceTimer.Elapsed.TotalSeconds:0.0} s");
+
+        var floor = BareConsumerRate(kafka.BootstrapServers, events);
+
+        using var temp = new TempDirectory("orleansfeatures-bench-kafka");
+        // Any --FeatureStore:... argument goes to the gateway, e.g. --FeatureStore:Storage=Memory to take SQLite out.
+        string[] gatewayArgs =
+        [
+            $"--FeatureStore:Kafka:BootstrapServers={kafka.BootstrapServers}",
+            $"--FeatureStore:Kafka:Topics:0={Topic}",
+            "--FeatureStore:Kafka:ConsumerGroup=bench",
+            .. args.Where(a => a.StartsWith("--FeatureStore:", StringComparison.Ordinal)),
+        ];
+        await using var gateway = new GatewayProcess(temp.Path, gatewayArgs);
+        await gateway.StartAsync();
+        using var channel = GrpcChannel.ForAddress(gateway.GrpcAddress);
+        var registry = new FeatureRegistry.FeatureRegistryClient(channel);
+        var serving = new FeatureServing.FeatureServingClient(channel);
+        var ingestion = new FeatureIngestion.FeatureIngestionClient(channel);
+
+        // Consumption starts when definitions exist: the clock starts at apply and stops when every offset is
+        // committed, i.e. every event is in durable grain state.
+        var apply = new ApplyDefinitionsRequest();
+        foreach (var path in Directory.GetFiles(RepositoryPaths.ExampleDefinitions, "*.yaml").Order(StringComparer.Ordinal))
+        {
+            apply.Documents.Add(new DefinitionDocument { Name = Path.GetFileName(path), Yaml = await File.ReadAllTextAsync(path) });
+        }
+
+        var ingestTimer = Stopwatch.StartNew();
+        await registry.ApplyDefinitionsAsync(apply);
+        (TimeSpan First, long FirstCommitted, TimeSpan Last) progress;
+        try
+        {
+            progress = await WaitForCommittedAsync(kafka.BootstrapServers, "bench", events, ingestTimer, TimeSpan.FromMinutes(10));
+        }
+        catch (TimeoutException)
+        {
+            using var http = new HttpClient();
+            var metrics = await http.GetStringAsync(new Uri($"http://127.0.0.1:{gateway.HttpPort}/metrics"));
+            Console.WriteLine(string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("orleansfeatures", StringComparison.Ordinal))));
+            Console.WriteLine(gateway.Output[^Math.Min(20_000, gateway.Output.Length)..]);
+            throw;
+        }
+
+        var (first, firstCommitted, last) = progress;
+        var ingestSeconds = last.TotalSeconds;
+        var steadyRate = (events - firstCommitted) / (last - first).TotalSeconds;
+
+        var topicFreshness = await FreshnessAsync(serving, samples: 300, async id =>
+        {
+            var json = string.Create(CultureInfo.InvariantCulture,
+                $$"""{"event_id":"{{id}}","ts":{{DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}},"user_id":"{{id}}","content_id":"c1","content_type":"video","kind":"click","sport":"tennis","watch_seconds":1}""");
+            await kafka.ProduceJsonAsync(Topic, id, json);
+        });
+        var pushFreshness = await FreshnessAsync(serving, samples: 300, async id =>
+        {
+            var e = new Event { EventId = id, EventTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) };
+            e.Fields["user_id"] = new Value { StringValue = id };
+            e.Fields["content_id"] = new Value { StringValue = "c1" };
+            e.Fields["content_type"] = new Value { StringValue = "video" };
+            e.Fields["kind"] = new Value { StringValue = "click" };
+            e.Fields["sport"] = new Value { StringValue = "tennis" };
+            e.Fields["watch_seconds"] = new Value { DoubleValue = 1 };
+            var push = new PushEventsRequest { Source = Topic };
+            push.Events.Add(e);
+            await ingestion.PushEventsAsync(push);
+        });
+
+        Console.WriteLine();
+        Console.WriteLine($"Kafka ingestion on {Environment.ProcessorCount} cores, {events} events, {users} users + 500 content items; gateway args: {string.Join(' ', gatewayArgs.Skip(3))}");
+        Console.WriteLine($"  bare librdkafka consumer (floor):          {floor,10:0} events/s");
+        Console.WriteLine($"  topic -> durable grain state, whole run:   {events / ingestSeconds,10:0} events/s  ({ingestSeconds:0.0} s from apply, incl. definition refresh and first activations)");
+        Console.WriteLine($"  topic -> durable grain state, steady:      {steadyRate,10:0} events/s  (first commit at {first.TotalSeconds:0.0} s to last; {steadyRate / floor:0.000}x of the floor)");
+        Console.WriteLine($"  freshness, topic -> servable:   p50 {Ms(topicFreshness, 50)} ms  p99 {Ms(topicFreshness, 99)} ms");
+        Console.WriteLine($"  freshness, push -> servable:    p50 {Ms(pushFreshness, 50)} ms  p99 {Ms(pushFreshness, 99)} ms  (baseline)");
+    }
+
+    // The floor: one plain consumer assigned every partition (no group join), timed from its first message to its
+    // last, doing nothing with the events.
+    private static double BareConsumerRate(string bootstrap, int events)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = "bench-floor",
+            EnableAutoCommit = false,
+            FetchWaitMaxMs = 50,
+        }).Build();
+        consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset(Topic, p, Offset.Beginning)));
+        var deadline = Stopwatch.StartNew();
+        long first = 0;
+        var read = 0;
+        while (read < events && deadline.Elapsed < TimeSpan.FromMinutes(2))
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { Message: not null })
+            {
+                if (read++ == 0)
+                {
+                    first = Stopwatch.GetTimestamp();
+                }
+            }
+        }
+
+        consumer.Close();
+        return (read - 1) / Stopwatch.GetElapsedTime(first).TotalSeconds;
+    }
+
+    // Polls the group's committed offsets: an offset is committed only once every event before it is in durable
+    // grain state. Returns when the first offset was committed and when the last one was.
+    private static async Task<(TimeSpan First, long FirstCommitted, TimeSpan Last)> WaitForCommittedAsync(
+        string bootstrap, string group, int events, Stopwatch clock, TimeSpan timeout)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = group }).Build();
+        var partitions = Enumerable.Range(0, Partitions).Select(p => new TopicPartition(Topic, p)).ToList();
+        TimeSpan? first = null;
+        long firstCommitted = 0;
+        long committed = 0;
+        var lastReport = TimeSpan.Zero;
+        var lastChange = TimeSpan.Zero;
+        long previous = -1;
+        while (clock.Elapsed < timeout)
+        {
+            committed = consumer.Committed(partitions, TimeSpan.FromSeconds(5)).Sum(o => Math.Max(0, o.Offset.Value));
+            if (committed > 0 && first is null)
+            {
+                first = clock.Elapsed;
+                firstCommitted = committed;
+            }
+
+            if (committed >= events)
+            {
+                return (first!.Value, firstCommitted, clock.Elapsed);
+            }
+
+            if (committed != previous)
+            {
+                previous = committed;
+                lastChange = clock.Elapsed;
+            }
+            else if (clock.Elapsed - lastChange > TimeSpan.FromSeconds(90))
+            {
+                throw new TimeoutException($"committed offsets stuck at {committed} of {events} for 90 s");
+            }
+
+            if (clock.Elapsed - lastReport > TimeSpan.FromSeconds(5))
+            {
+                lastReport = clock.Elapsed;
+                Console.WriteLine($"  {clock.Elapsed.TotalSeconds:0}s: {committed} of {events} offsets committed");
+            }
+
+            await Task.Delay(10);
+        }
+
+        throw new TimeoutException($"only {committed} of {events} offsets committed within {timeout}");
+    }
+
+    private static async Task<LongHistogram> FreshnessAsync(FeatureServing.FeatureServingClient serving, int samples, Func<string, Task> send)
+    {
+        var histogram = new LongHistogram(TimeStamp.Seconds(60), 3);
+        for (var i = 0; i < samples; i++)
+        {
+            var id = $"fresh-{Guid.NewGuid():N}";
+            var request = new GetOnlineFeaturesRequest { EntityType = "user" };
+            request.EntityIds.Add(id);
+            request.Features.Add("user_engagement:clicks_5m");
+            var started = Stopwatch.GetTimestamp();
+            await send(id);
+            while (true)
+            {
+                var response = await serving.GetOnlineFeaturesAsync(request);
+                if (response.Entities[0].Values[0].Value.Int64Value >= 1)
+                {
+                    break;
+                }
+
+                if (Stopwatch.GetElapsedTime(started) > TimeSpan.FromSeconds(30))
+                {
+                    throw new TimeoutException($"event {id} not servable after 30 s");
+                }
+            }
+
+            histogram.RecordValue(Stopwatch.GetTimestamp() - started);
+        }
+
+        return histogram;
+    }
+
+    private static string Ms(LongHistogram h, double percentile) =>
+        (h.GetValueAtPercentile(percentile) * 1000.0 / Stopwatch.Frequency).ToString("0.0", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging.Abstractions;
+using Orleans.Runtime;
+using Orleans.Streams;
+using OrleansFeatures.Streaming.Kafka;
+using OrleansFeatures.TestInfrastructure;
+
+namespace OrleansFeatures.Streaming.Tests;
+
+public class KafkaQueueAdapterReceiverTests
+{
+    [Fact]
+    public async Task A_pull_never_returns_more_containers_than_asked_for_when_messages_feed_several_streams()
+    {
+        // The pulling agent asks for no more than its cache has room for; returning more overflowed the cache,
+        // dropped the surplus and stalled offset commits for good (found by the ingestion benchmark).
+        const string topic = "fan-out";
+        const int messages = 50;
+        using var kafka = new MockKafkaCluster();
+        for (var i = 0; i < messages; i++)
+        {
+            await kafka.ProduceJsonAsync(topic, $"k{i}", "{}");
+        }
+
+        var partitions = kafka.ReadAll(topic, messages, TimeSpan.FromSeconds(30)).GroupBy(m => m.Partition.Value).ToList();
+        var busiest = partitions.OrderByDescending(p => p.Count()).First();
+        var options = new KafkaStreamOptions { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "" };
+        using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
+        var receiver = new KafkaQueueAdapterReceiver(new TopicPartition(topic, busiest.Key), options, new FanOutMapper(streamsPerMessage: 3), deadLetters, NullLogger.Instance);
+        await receiver.Initialize(TimeSpan.FromSeconds(30));
+
+        var seen = new List<StreamId>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (seen.Count < busiest.Count() * 3 && DateTime.UtcNow < deadline)
+        {
+            var batch = await receiver.GetQueueMessagesAsync(4, CancellationToken.None);
+            Assert.InRange(batch.Count, 0, 4);
+            seen.AddRange(batch.Select(c => c.StreamId));
+            await receiver.MessagesDeliveredAsync(batch, CancellationToken.None);
+            if (batch.Count == 0)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        await receiver.Shutdown(TimeSpan.FromSeconds(10));
+        var expected = busiest.SelectMany(m => Enumerable.Range(0, 3).Select(s => FanOutMapper.Stream(Encoding.UTF8.GetString(m.Message.Key!), s)));
+        Assert.Equal(expected.Order(), seen.Order());
+        Assert.Equal(busiest.Max(m => m.Offset.Value) + 1, Committed(kafka, topic, busiest.Key));
+    }
+
+    private static long Committed(MockKafkaCluster kafka, string topic, int partition)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = "receiver-test" }).Build();
+        return consumer.Committed([new TopicPartition(topic, partition)], TimeSpan.FromSeconds(10)).Single().Offset.Value;
+    }
+
+    private sealed class FanOutMapper(int streamsPerMessage) : IKafkaMessageMapper
+    {
+        public static StreamId Stream(string key, int index) =>
+            StreamId.Create("fan-out", string.Create(CultureInfo.InvariantCulture, $"{key}/{index}"));
+
+        public ValueTask<KafkaMapping> MapAsync(ConsumeResult<byte[]?, byte[]?> message, CancellationToken cancellationToken)
+        {
+            var key = Encoding.UTF8.GetString(message.Message.Key!);
+            return ValueTask.FromResult(KafkaMapping.Of(
+                [.. Enumerable.Range(0, streamsPerMessage).Select(i => new KafkaMappedEvent(Stream(key, i), key))]));
+        }
+
+        public (string Topic, Message<byte[]?, byte[]?> Message) ToMessage(StreamId streamId, object payload) =>
+            throw new NotSupportedException();
+    }
+}
