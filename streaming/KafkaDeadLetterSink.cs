@@ -25,7 +25,7 @@ public sealed partial class KafkaDeadLetterSink : IDisposable
     {
         _options = options;
         _logger = logger;
-        _producer = new Lazy<IProducer<byte[]?, byte[]?>>(() => new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(options.ClientConfig())
+        _producer = new Lazy<IProducer<byte[]?, byte[]?>>(() => new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(options.CreateClientConfig())
         {
             Acks = Acks.All,
             EnableIdempotence = true,

@@ -15,7 +15,7 @@ internal sealed class KafkaQueueAdapter(
     KafkaDeadLetterSink deadLetters,
     ILoggerFactory loggerFactory) : IQueueAdapter, IDisposable
 {
-    private readonly Lazy<IProducer<byte[]?, byte[]?>> _producer = new(() => new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(options.ClientConfig())
+    private readonly Lazy<IProducer<byte[]?, byte[]?>> _producer = new(() => new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(options.CreateClientConfig())
     {
         Acks = Acks.All,
         EnableIdempotence = true,

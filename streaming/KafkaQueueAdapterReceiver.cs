@@ -206,7 +206,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
     private void ConsumeLoop(TaskCompletionSource started)
     {
-        var config = new ConsumerConfig(_options.ClientConfig())
+        var config = new ConsumerConfig(_options.CreateClientConfig())
         {
             GroupId = _options.ConsumerGroup,
             EnableAutoCommit = false,

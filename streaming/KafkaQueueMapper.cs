@@ -39,7 +39,7 @@ internal sealed class KafkaQueueMapper : IConsistentRingStreamQueueMapper
     /// <summary>Reads every partition of <see cref="KafkaStreamOptions.Topics"/> from the brokers.</summary>
     public static List<TopicPartition> DiscoverPartitions(KafkaStreamOptions options)
     {
-        using var admin = new AdminClientBuilder(new AdminClientConfig(options.ClientConfig())).Build();
+        using var admin = new AdminClientBuilder(new AdminClientConfig(options.CreateClientConfig())).Build();
         var partitions = new List<TopicPartition>();
         foreach (var topic in options.Topics.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {

@@ -60,7 +60,8 @@ public sealed class KafkaStreamOptions
     /// <summary>Further librdkafka settings applied to consumers and producers, e.g. <c>socket.keepalive.enable</c>.</summary>
     public Dictionary<string, string> Properties { get; set; } = [];
 
-    internal ClientConfig ClientConfig()
+    /// <summary>The connection settings (servers, security, extra properties) shared by every consumer, producer and admin client.</summary>
+    public ClientConfig CreateClientConfig()
     {
         var config = new ClientConfig
         {

@@ -73,7 +73,7 @@ public static class FeatureStoreSiloExtensions
                 silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => sqlite.Bind(o));
                 break;
             case "memory":
-                silo.AddMemoryGrainStorage(FeatureStoreStorage.Name);
+                silo.AddFeatureStoreMemoryStorage(FeatureStoreStorage.Name);
                 break;
             default:
                 throw new OrleansConfigurationException(

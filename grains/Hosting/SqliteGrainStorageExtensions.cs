@@ -30,6 +30,20 @@ public static class SqliteGrainStorageExtensions
     }
 }
 
+/// <summary>Orleans' in-memory grain storage with the same binary serializer as SQLite (tests and benchmarks).</summary>
+public static class MemoryGrainStorageExtensions
+{
+    public static ISiloBuilder AddFeatureStoreMemoryStorage(this ISiloBuilder builder, string name)
+    {
+        builder.AddMemoryGrainStorage(name);
+        // Orleans' default storage serializer is JSON, which cannot round-trip the engine's value types; registered
+        // after Orleans' own defaults, so it wins.
+        builder.Services.AddTransient<IPostConfigureOptions<MemoryGrainStorageOptions>>(sp =>
+            new PostConfigureOptions<MemoryGrainStorageOptions>(name, o => o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<OrleansGrainStorageSerializer>(sp)));
+        return builder;
+    }
+}
+
 internal sealed class SqliteGrainStorageOptionsValidator(SqliteGrainStorageOptions options, string name) : IConfigurationValidator
 {
     public void ValidateConfiguration()

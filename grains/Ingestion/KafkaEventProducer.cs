@@ -24,22 +24,12 @@ public sealed class KafkaEventProducer : IDisposable
 
     public KafkaEventProducer(KafkaStreamOptions options)
     {
-        var config = new ProducerConfig(new ClientConfig(new Dictionary<string, string>()))
+        var config = new ProducerConfig(options.CreateClientConfig())
         {
-            BootstrapServers = options.BootstrapServers,
-            SecurityProtocol = options.SecurityProtocol,
-            SaslMechanism = options.SaslMechanism,
-            SaslUsername = options.SaslUsername,
-            SaslPassword = options.SaslPassword,
             Acks = Acks.All,
             EnableIdempotence = true,
             LingerMs = 1,
         };
-        foreach (var (key, value) in options.Properties)
-        {
-            config.Set(key, value);
-        }
-
         _producer = new ProducerBuilder<byte[]?, byte[]?>(config).Build();
     }
 

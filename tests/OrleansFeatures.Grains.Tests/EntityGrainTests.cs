@@ -37,6 +37,20 @@ public class EntityGrainTests
     }
 
     [Fact]
+    public async Task Memory_storage_persists_state_with_the_binary_serializer()
+    {
+        // Orleans' memory storage defaults to a JSON serializer that cannot write the engine's values.
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
+        var version = await ApplyAsync(cluster.Client);
+        var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
+
+        var outcomes = await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e1", Now - 60_000, "click", 2.5)]);
+
+        Assert.Equal(EventOutcomeKind.Accepted, Assert.Single(outcomes).Kind);
+        Assert.Equal(ScalarValue.FromString("click"), (await grain.Read(version, Features, Now))[0].Value);
+    }
+
+    [Fact]
     public async Task Entity_without_events_reads_as_not_found()
     {
         using var temp = new TempDirectory();

@@ -8,12 +8,21 @@ namespace OrleansFeatures.Grains.Tests;
 /// <summary>An in-process Orleans test cluster whose silos keep grain state in one SQLite file the test owns.</summary>
 internal static class FeatureStoreCluster
 {
-    public static async Task<InProcessTestCluster> StartAsync(string databasePath, short silos = 1)
+    /// <param name="databasePath">The SQLite file; null keeps state in Orleans' memory storage instead.</param>
+    public static async Task<InProcessTestCluster> StartAsync(string? databasePath, short silos = 1)
     {
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = databasePath);
+            if (databasePath is null)
+            {
+                silo.AddFeatureStoreMemoryStorage(FeatureStoreStorage.Name);
+            }
+            else
+            {
+                silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = databasePath);
+            }
+
             silo.AddFeatureStoreServices(new ConfigurationBuilder()
                 .AddInMemoryCollection(new Dictionary<string, string?> { ["RefreshInterval"] = "00:00:00.500" })
                 .Build());
