@@ -48,13 +48,13 @@ internal static class KafkaIngestBenchmark
         var floor = BareConsumerRate(kafka.BootstrapServers, events);
 
         using var temp = new TempDirectory("orleansfeatures-bench-kafka");
-        // Any --FeatureStore:... argument goes to the gateway, e.g. --FeatureStore:Storage=Memory to take SQLite out.
+        // Any --FeatureStore:... or --Logging:... argument goes to the gateway, e.g. --FeatureStore:Storage=Memory to take SQLite out.
         string[] gatewayArgs =
         [
             $"--FeatureStore:Kafka:BootstrapServers={kafka.BootstrapServers}",
             $"--FeatureStore:Kafka:Topics:0={Topic}",
             "--FeatureStore:Kafka:ConsumerGroup=bench",
-            .. args.Where(a => a.StartsWith("--FeatureStore:", StringComparison.Ordinal)),
+            .. args.Where(a => a.StartsWith("--FeatureStore:", StringComparison.Ordinal) || a.StartsWith("--Logging:", StringComparison.Ordinal)),
         ];
         await using var gateway = new GatewayProcess(temp.Path, gatewayArgs);
         await gateway.StartAsync();
