@@ -65,11 +65,7 @@ internal static class KafkaIngestBenchmark
 
         // Consumption starts when definitions exist: the clock starts at apply and stops when every offset is
         // committed, i.e. every event is in durable grain state.
-        var apply = new ApplyDefinitionsRequest();
-        foreach (var path in Directory.GetFiles(RepositoryPaths.ExampleDefinitions, "*.yaml").Order(StringComparer.Ordinal))
-        {
-            apply.Documents.Add(new DefinitionDocument { Name = Path.GetFileName(path), Yaml = await File.ReadAllTextAsync(path) });
-        }
+        var apply = await ExampleDefinitions.RequestAsync();
 
         var ingestTimer = Stopwatch.StartNew();
         await registry.ApplyDefinitionsAsync(apply);

@@ -36,11 +36,7 @@ var ingestion = new FeatureIngestion.FeatureIngestionClient(channel);
 var serving = new FeatureServing.FeatureServingClient(channel);
 var health = new Health.HealthClient(channel);
 
-var apply = new ApplyDefinitionsRequest();
-foreach (var path in Directory.GetFiles(RepositoryPaths.ExampleDefinitions, "*.yaml").Order(StringComparer.Ordinal))
-{
-    apply.Documents.Add(new DefinitionDocument { Name = Path.GetFileName(path), Yaml = await File.ReadAllTextAsync(path) });
-}
+var apply = await ExampleDefinitions.RequestAsync();
 
 await registry.ApplyDefinitionsAsync(apply);
 var users = 1_000;
