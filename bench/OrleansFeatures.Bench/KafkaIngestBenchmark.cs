@@ -93,6 +93,7 @@ internal static class KafkaIngestBenchmark
                 $$"""{"event_id":"{{id}}","ts":{{DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}},"user_id":"{{id}}","content_id":"c1","content_type":"video","kind":"click","sport":"tennis","watch_seconds":1}""");
             await kafka.ProduceJsonAsync(Topic, id, json);
         });
+        var consumerLatency = BareConsumerLatency(kafka, samples: 300);
         var pushFreshness = await FreshnessAsync(serving, samples: 300, async id =>
         {
             var e = new Event { EventId = id, EventTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) };
@@ -114,6 +115,7 @@ internal static class KafkaIngestBenchmark
         Console.WriteLine($"  topic -> durable grain state, steady:      {steadyRate,10:0} events/s  (first commit at {first.TotalSeconds:0.0} s to last; {steadyRate / floor:0.000}x of the floor)");
         Console.WriteLine($"  freshness, topic -> servable:   p50 {Ms(topicFreshness, 50)} ms  p99 {Ms(topicFreshness, 99)} ms");
         Console.WriteLine($"  freshness, push -> servable:    p50 {Ms(pushFreshness, 50)} ms  p99 {Ms(pushFreshness, 99)} ms  (baseline)");
+        Console.WriteLine($"  latency, produce -> bare consumer: p50 {Ms(consumerLatency, 50)} ms  p99 {Ms(consumerLatency, 99)} ms  (floor: same broker, same fetch wait)");
     }
 
     // The floor: one plain consumer assigned every partition (no group join), timed from its first message to its
@@ -144,6 +146,49 @@ internal static class KafkaIngestBenchmark
 
         consumer.Close();
         return (read - 1) / Stopwatch.GetElapsedTime(first).TotalSeconds;
+    }
+
+    // The floor for topic freshness: one event at a time from a plain producer to a plain consumer that waits at the
+    // end of the topic with the provider's fetch wait (50 ms); nothing else is done with it.
+    private static LongHistogram BareConsumerLatency(MockKafkaCluster kafka, int samples)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        {
+            BootstrapServers = kafka.BootstrapServers,
+            GroupId = "bench-latency",
+            EnableAutoCommit = false,
+            FetchWaitMaxMs = 50,
+        }).Build();
+        consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset(Topic, p, Offset.End)));
+        while (consumer.Consume(TimeSpan.FromMilliseconds(500)) is not null)
+        {
+            // Drain whatever the freshness samples left, so each sample below waits for its own message.
+        }
+
+        var histogram = new LongHistogram(TimeStamp.Seconds(60), 3);
+        for (var i = 0; i < samples; i++)
+        {
+            var key = $"latency-{i}";
+            var started = Stopwatch.GetTimestamp();
+            kafka.Producer.Produce(Topic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(key), Value = Encoding.UTF8.GetBytes("{}") });
+            while (true)
+            {
+                if (consumer.Consume(TimeSpan.FromSeconds(30)) is { Message.Key: { } got } && Encoding.UTF8.GetString(got) == key)
+                {
+                    break;
+                }
+
+                if (Stopwatch.GetElapsedTime(started) > TimeSpan.FromSeconds(30))
+                {
+                    throw new TimeoutException($"message {key} not consumed after 30 s");
+                }
+            }
+
+            histogram.RecordValue(Stopwatch.GetTimestamp() - started);
+        }
+
+        consumer.Close();
+        return histogram;
     }
 
     // Polls the group's committed offsets: an offset is committed only once every event before it is in durable
