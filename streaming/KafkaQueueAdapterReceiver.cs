@@ -15,6 +15,7 @@ namespace OrleansFeatures.Streaming.Kafka;
 /// </summary>
 internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 {
+    private const int MaxMessagesPerPull = 4_096;
     private readonly TopicPartition _partition;
     private readonly KafkaStreamOptions _options;
     private readonly IKafkaMessageMapper _mapper;
@@ -22,7 +23,6 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
     private readonly ILogger _logger;
     private readonly Channel<ConsumeResult<byte[]?, byte[]?>> _buffer;
     private readonly OffsetTracker _offsets = new();
-    private const int MaxMessagesPerPull = 4_096;
     private ConsumeResult<byte[]?, byte[]?>? _held;
     private readonly CancellationTokenSource _stop = new();
     private readonly object _commitLock = new();
@@ -100,8 +100,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
             // The pulling agent sizes maxCount to the room left in its cache, and one message can feed several
             // streams: never return more containers than asked for, or the cache overflows and drops them.
-            var newStreams = mapping.Events.Select(e => e.StreamId).Distinct().Count(id => !open.ContainsKey(id));
-            if (order.Count > 0 && order.Count + newStreams > limit)
+            if (order.Count > 0 && order.Count + CountNewStreams(mapping.Events, open) > limit)
             {
                 _held = message;
                 break;
@@ -187,6 +186,33 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         }
 
         _stop.Dispose();
+    }
+
+    // Streams of one message that no container of this pull has yet (without allocating: messages feed a few streams).
+    private static int CountNewStreams<T>(IReadOnlyList<KafkaMappedEvent> events, Dictionary<StreamId, T> open)
+    {
+        var count = 0;
+        for (var i = 0; i < events.Count; i++)
+        {
+            var id = events[i].StreamId;
+            if (open.ContainsKey(id))
+            {
+                continue;
+            }
+
+            var repeated = false;
+            for (var j = 0; j < i && !repeated; j++)
+            {
+                repeated = events[j].StreamId == id;
+            }
+
+            if (!repeated)
+            {
+                count++;
+            }
+        }
+
+        return count;
     }
 
     private ConsumeResult<byte[]?, byte[]?>? TakeHeld()
