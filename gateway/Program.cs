@@ -51,7 +51,8 @@ builder.Services.AddOpenTelemetry()
     .ConfigureResource(r => r.AddService("orleansfeatures-gateway"))
     .WithMetrics(metrics =>
     {
-        metrics.AddMeter(FeatureStoreMetrics.MeterName, KafkaStreamMetrics.MeterName, "Microsoft.Orleans").AddAspNetCoreInstrumentation().AddPrometheusExporter();
+        // System.Runtime: GC pauses, heap sizes, thread-pool queue length (built into .NET 9+).
+        metrics.AddMeter(FeatureStoreMetrics.MeterName, KafkaStreamMetrics.MeterName, "Microsoft.Orleans", "System.Runtime").AddAspNetCoreInstrumentation().AddPrometheusExporter();
         if (!string.IsNullOrEmpty(otlpEndpoint))
         {
             metrics.AddOtlpExporter();

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Threading.Channels;
+using System.Collections.Concurrent;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
@@ -15,15 +15,21 @@ namespace OrleansFeatures.Streaming.Kafka;
 /// </summary>
 internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 {
-    private const int MaxMessagesPerPull = 4_096;
     private readonly TopicPartition _partition;
     private readonly KafkaStreamOptions _options;
     private readonly IKafkaMessageMapper _mapper;
     private readonly KafkaDeadLetterSink _deadLetters;
     private readonly ILogger _logger;
-    private readonly Channel<ConsumeResult<byte[]?, byte[]?>> _buffer;
+    // Lock-free hand-off from the consume thread to the pulling agent (a locked channel was a third of the pull's
+    // CPU under a backlog, both threads contending per message); _buffered counts it for back-pressure.
+    private readonly ConcurrentQueue<ConsumeResult<byte[]?, byte[]?>> _buffer = new();
+    private int _buffered;
     private readonly OffsetTracker _offsets = new();
     private ConsumeResult<byte[]?, byte[]?>? _held;
+    // Reused by every pull (one agent turn at a time): built fresh, these grew onto the large-object heap under a
+    // backlog and each pull's garbage forced full collections.
+    private readonly Dictionary<StreamId, (List<object> Events, List<long> Offsets, long FirstOffset)> _open = [];
+    private readonly List<StreamId> _order = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly object _commitLock = new();
     private long _commitRequested = -1;
@@ -43,12 +49,6 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         _mapper = mapper;
         _deadLetters = deadLetters;
         _logger = logger;
-        _buffer = Channel.CreateBounded<ConsumeResult<byte[]?, byte[]?>>(new BoundedChannelOptions(options.BufferedMessagesPerPartition)
-        {
-            SingleReader = true,
-            SingleWriter = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
     }
 
     public Task Initialize(TimeSpan timeout)
@@ -74,11 +74,12 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         }
 
         var limit = maxCount is <= 0 or QueueAdapterConstants.UNLIMITED_GET_QUEUE_MSG ? 1_000 : maxCount;
-        var containers = new List<IBatchContainer>();
-        var open = new Dictionary<StreamId, (List<object> Events, List<long> Offsets, long FirstOffset)>();
-        var order = new List<StreamId>();
+        var open = _open;
+        var order = _order;
+        open.Clear();
+        order.Clear();
         var read = 0;
-        while (order.Count < limit && read < MaxMessagesPerPull && (TakeHeld() ?? (_buffer.Reader.TryRead(out var next) ? next : null)) is { } message)
+        while (order.Count < limit && read < _options.MaxMessagesPerPull && (TakeHeld() ?? TakeBuffered()) is { } message)
         {
             var offset = message.Offset.Value;
             KafkaMapping mapping;
@@ -138,11 +139,15 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
             _offsets.Track(offset, distinct);
         }
 
+        var containers = new List<IBatchContainer>(order.Count);
         foreach (var streamId in order)
         {
             var (events, offsets, first) = open[streamId];
             containers.Add(new KafkaBatchContainer(streamId, events, [.. offsets], new EventSequenceTokenV2(first)));
         }
+
+        open.Clear();
+        order.Clear();
 
         KafkaStreamMetrics.MessagesRead.Add(read, new KeyValuePair<string, object?>("topic", _partition.Topic));
         RequestCommit();
@@ -215,6 +220,17 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         return count;
     }
 
+    private ConsumeResult<byte[]?, byte[]?>? TakeBuffered()
+    {
+        if (!_buffer.TryDequeue(out var message))
+        {
+            return null;
+        }
+
+        Interlocked.Decrement(ref _buffered);
+        return message;
+    }
+
     private ConsumeResult<byte[]?, byte[]?>? TakeHeld()
     {
         var held = _held;
@@ -267,8 +283,14 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
             while (!_stop.IsCancellationRequested)
             {
                 CommitIfRequested(consumer);
-                if (paused && _buffer.Reader.Count < _options.BufferedMessagesPerPartition / 2)
+                if (paused)
                 {
+                    if (Volatile.Read(ref _buffered) >= _options.BufferedMessagesPerPartition / 2)
+                    {
+                        _stop.Token.WaitHandle.WaitOne(_options.PollTimeout);
+                        continue;
+                    }
+
                     consumer.Resume([_partition]);
                     paused = false;
                     LogResumed(_logger, _partition.Topic, _partition.Partition.Value);
@@ -281,18 +303,14 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
                 }
 
                 consumed++;
-                if (!_buffer.Writer.TryWrite(result))
+                _buffer.Enqueue(result);
+                if (Interlocked.Increment(ref _buffered) >= _options.BufferedMessagesPerPartition)
                 {
                     // Full: stop fetching this partition until the agent has drained half the buffer.
                     consumer.Pause([_partition]);
                     paused = true;
                     KafkaStreamMetrics.PartitionPauses.Add(1);
                     LogPaused(_logger, _partition.Topic, _partition.Partition.Value, _options.BufferedMessagesPerPartition);
-                    while (!_buffer.Writer.TryWrite(result) && !_stop.IsCancellationRequested)
-                    {
-                        CommitIfRequested(consumer);
-                        _stop.Token.WaitHandle.WaitOne(_options.PollTimeout);
-                    }
                 }
 
                 if (Stopwatch.GetElapsedTime(lastProgress) > TimeSpan.FromSeconds(30))

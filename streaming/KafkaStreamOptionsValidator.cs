@@ -29,14 +29,19 @@ internal sealed class KafkaStreamOptionsValidator(KafkaStreamOptions options, st
             throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:BufferedMessagesPerPartition must be between 10 and 10000000, was {options.BufferedMessagesPerPartition}.");
         }
 
+        if (options.MaxMessagesPerPull is < 1 or > 1_000_000)
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:MaxMessagesPerPull must be between 1 and 1000000, was {options.MaxMessagesPerPull}.");
+        }
+
         if (options.PollTimeout <= TimeSpan.Zero || options.PollTimeout > TimeSpan.FromSeconds(5))
         {
             throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:PollTimeout must be between 0 and 5 seconds, was {options.PollTimeout}.");
         }
 
-        if (options.CacheSize is < 100 or > 1_000_000)
+        if (options.CacheSize is < 100 or > 10_000_000)
         {
-            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:CacheSize must be between 100 and 1000000, was {options.CacheSize}.");
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:CacheSize must be between 100 and 10000000, was {options.CacheSize}.");
         }
 
         if (options.FetchWaitMax < TimeSpan.FromMilliseconds(1) || options.FetchWaitMax > TimeSpan.FromSeconds(5))

@@ -11,7 +11,8 @@ public static class JsonEventReader
 {
     public static RawEvent? TryRead(ReadOnlySpan<byte> utf8Json, string? eventId, long? timestampMs, out string? error)
     {
-        var fields = new Dictionary<string, ScalarValue>(StringComparer.Ordinal);
+        // Presized: growing the dictionary field by field was a visible share of stream ingestion CPU.
+        var fields = new Dictionary<string, ScalarValue>(8, StringComparer.Ordinal);
         try
         {
             var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });

@@ -51,6 +51,64 @@ public class KafkaQueueAdapterReceiverTests
         Assert.Equal(busiest.Max(m => m.Offset.Value) + 1, Committed(kafka, topic, busiest.Key));
     }
 
+    [Fact]
+    public async Task A_full_buffer_pauses_the_partition_and_every_message_still_arrives_once_in_order()
+    {
+        const string topic = "back-pressure";
+        const int messages = 120;
+        using var kafka = new MockKafkaCluster();
+        for (var i = 0; i < messages; i++)
+        {
+            await kafka.ProduceJsonAsync(topic, $"k{i}", "{}");
+        }
+
+        var busiest = kafka.ReadAll(topic, messages, TimeSpan.FromSeconds(30)).GroupBy(m => m.Partition.Value).OrderByDescending(p => p.Count()).First();
+        var options = new KafkaStreamOptions
+        {
+            BootstrapServers = kafka.BootstrapServers,
+            Topics = [topic],
+            ConsumerGroup = "receiver-test",
+            DeadLetterTopic = "",
+            BufferedMessagesPerPartition = 10,
+            MaxMessagesPerPull = 7,
+        };
+        long pauses = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == KafkaStreamMetrics.MeterName && instrument.Name == "orleansfeatures.kafka.partition.pauses")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref pauses, value));
+        listener.Start();
+
+        using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
+        var receiver = new KafkaQueueAdapterReceiver(new TopicPartition(topic, busiest.Key), options, new FanOutMapper(streamsPerMessage: 1), deadLetters, NullLogger.Instance);
+        await receiver.Initialize(TimeSpan.FromSeconds(30));
+        await Task.Delay(500); // let the consume thread fill the buffer and pause the partition
+
+        var seen = new List<StreamId>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (seen.Count < busiest.Count() && DateTime.UtcNow < deadline)
+        {
+            var batch = await receiver.GetQueueMessagesAsync(1_000, CancellationToken.None);
+            Assert.InRange(batch.Count, 0, options.MaxMessagesPerPull);
+            seen.AddRange(batch.Select(c => c.StreamId));
+            await receiver.MessagesDeliveredAsync(batch, CancellationToken.None);
+            if (batch.Count == 0)
+            {
+                await Task.Delay(10);
+            }
+        }
+
+        await receiver.Shutdown(TimeSpan.FromSeconds(10));
+        Assert.Equal(busiest.OrderBy(m => m.Offset.Value).Select(m => FanOutMapper.Stream(Encoding.UTF8.GetString(m.Message.Key!), 0)), seen);
+        Assert.True(Interlocked.Read(ref pauses) > 0, "the partition was never paused although its buffer holds 10 messages");
+        Assert.Equal(busiest.Max(m => m.Offset.Value) + 1, Committed(kafka, topic, busiest.Key));
+    }
+
     private static long Committed(MockKafkaCluster kafka, string topic, int partition)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = "receiver-test" }).Build();

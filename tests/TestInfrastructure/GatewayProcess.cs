@@ -32,6 +32,21 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     public int OrleansGatewayPort { get; }
 
+    /// <summary>Peak resident memory of the gateway process so far (Linux VmHWM), or 0 when it is not running.</summary>
+    public long PeakWorkingSetBytes
+    {
+        get
+        {
+            if (_process is not { HasExited: false } process)
+            {
+                return 0;
+            }
+
+            process.Refresh();
+            return process.PeakWorkingSet64;
+        }
+    }
+
     public Uri GrpcAddress => new($"http://127.0.0.1:{GrpcPort}");
 
     /// <summary>Everything the process wrote to stdout and stderr, for failure messages.</summary>

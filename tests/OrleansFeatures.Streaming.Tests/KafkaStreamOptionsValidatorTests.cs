@@ -1,0 +1,44 @@
+using Confluent.Kafka;
+using Orleans.Runtime;
+using OrleansFeatures.Streaming.Kafka;
+
+namespace OrleansFeatures.Streaming.Tests;
+
+public class KafkaStreamOptionsValidatorTests
+{
+    private static KafkaStreamOptions Valid() => new() { BootstrapServers = "127.0.0.1:9092", Topics = ["events"] };
+
+    [Fact]
+    public void Defaults_with_servers_and_a_topic_are_valid() =>
+        new KafkaStreamOptionsValidator(Valid(), "kafka").ValidateConfiguration();
+
+    [Theory]
+    [InlineData("BootstrapServers")]
+    [InlineData("Topics")]
+    [InlineData("BufferedMessagesPerPartition")]
+    [InlineData("MaxMessagesPerPull")]
+    [InlineData("CacheSize")]
+    [InlineData("FetchWaitMax")]
+    [InlineData("SaslPassword")]
+    public void A_bad_setting_fails_start_up_naming_the_setting(string setting)
+    {
+        var options = Valid();
+        switch (setting)
+        {
+            case "BootstrapServers": options.BootstrapServers = " "; break;
+            case "Topics": options.Topics = []; break;
+            case "BufferedMessagesPerPartition": options.BufferedMessagesPerPartition = 0; break;
+            case "MaxMessagesPerPull": options.MaxMessagesPerPull = 0; break;
+            case "CacheSize": options.CacheSize = 10; break;
+            case "FetchWaitMax": options.FetchWaitMax = TimeSpan.Zero; break;
+            case "SaslPassword":
+                options.SecurityProtocol = SecurityProtocol.SaslSsl;
+                options.SaslMechanism = SaslMechanism.Plain;
+                options.SaslUsername = "$ConnectionString";
+                break;
+        }
+
+        var error = Assert.Throws<OrleansConfigurationException>(() => new KafkaStreamOptionsValidator(options, "kafka").ValidateConfiguration());
+        Assert.Contains(setting == "SaslPassword" ? "SaslPassword" : $"FeatureStore:Kafka:{setting}", error.Message, StringComparison.Ordinal);
+    }
+}
