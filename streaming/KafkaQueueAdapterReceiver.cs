@@ -256,6 +256,8 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
             AutoOffsetReset = AutoOffsetReset.Earliest,
             EnablePartitionEof = false,
             FetchWaitMaxMs = (int)_options.FetchWaitMax.TotalMilliseconds,
+            // The topic is known (one partition per receiver): skip marshalling its name for every message.
+            ConsumeResultFields = "headers,timestamp",
         };
         IConsumer<byte[]?, byte[]?> consumer;
         try
@@ -303,6 +305,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
                 }
 
                 consumed++;
+                result.Topic = _partition.Topic;
                 _buffer.Enqueue(result);
                 if (Interlocked.Increment(ref _buffered) >= _options.BufferedMessagesPerPartition)
                 {

@@ -68,15 +68,25 @@ internal static class KafkaIngestBenchmark
         var baseline = await AcceptedAsync(http);
         var gcBefore = await MetricSumAsync(http, "dotnet_gc_pause_time_seconds_total");
         var gcCountBefore = await MetricSumAsync(http, "dotnet_gc_collections_total");
+        var gatewayCpuBefore = gateway.CpuTime;
+        var benchCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         clock.Restart();
         var samplerTask = timeline ? SampleAcceptedAsync(http, clock, sampling.Token) : Task.FromResult(new List<(TimeSpan At, double Accepted)>());
+        // Serving while the store works through the backlog: one client looking up random users back to back.
+        var lookupsUnderLoad = new LongHistogram(TimeStamp.Seconds(60), 3);
+        var lookupTask = LookupLoopAsync(serving, users, lookupsUnderLoad, sampling.Token);
         Produce(kafka, warm, measured, users, now);
         var warmSeconds = (await WaitForCommittedOrDumpAsync(kafka, gateway, http, events, clock)).TotalSeconds;
+        var gatewayCpu = (gateway.CpuTime - gatewayCpuBefore).TotalSeconds;
+        var benchCpu = (Process.GetCurrentProcess().TotalProcessorTime - benchCpuBefore).TotalSeconds;
         await sampling.CancelAsync();
+        await lookupTask;
         var samples = (await samplerTask).Select(s => (s.At, s.Accepted - baseline)).ToList();
         samples.Add((clock.Elapsed, await AcceptedAsync(http) - baseline));
         if (timeline)
         {
+            var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            Console.WriteLine(string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("orleansfeatures_events_", StringComparison.Ordinal))));
             // Gaps between samples show the store too busy to answer /metrics (GC, long pulls).
             foreach (var (at, durable) in samples)
             {
@@ -115,6 +125,8 @@ internal static class KafkaIngestBenchmark
         Console.WriteLine($"  bare librdkafka consumer (floor):             {floor,10:0} events/s");
         Console.WriteLine($"  cold: topic -> durable grain state:           {warm / coldSeconds,10:0} events/s  ({warm} events in {coldSeconds:0.0} s from apply, incl. definition refresh and every first activation)");
         Console.WriteLine($"  warm: topic -> durable grain state:           {warmRate,10:0} events/s  ({measured} events in {warmSeconds:0.00} s, first produce to last commit; {warmRate / floor:0.000}x of the floor)");
+        Console.WriteLine($"  warm: gateway CPU per event:                  {gatewayCpu * 1e6 / measured,10:0.0} us     ({gatewayCpu:0.00} CPU-s = {gatewayCpu / warmSeconds:0.00} cores; the producer and mock broker in this process took {benchCpu:0.00} CPU-s)");
+        Console.WriteLine($"  warm: lookups meanwhile (one client):         p50 {Ms(lookupsUnderLoad, 50)} ms  p99 {Ms(lookupsUnderLoad, 99)} ms  max {Ms(lookupsUnderLoad, 100)} ms  ({lookupsUnderLoad.TotalCount} lookups)");
         Console.WriteLine($"  gateway peak resident memory:                 {peakMemoryMb,10:0} MiB  (warm phase: {gcCount:0} GCs, {gcPause:0.00} s paused)");
         Console.WriteLine($"  freshness, topic -> servable:   p50 {Ms(topicFreshness, 50)} ms  p99 {Ms(topicFreshness, 99)} ms");
         Console.WriteLine($"  freshness, push -> servable:    p50 {Ms(pushFreshness, 50)} ms  p99 {Ms(pushFreshness, 99)} ms  (baseline)");
@@ -288,8 +300,17 @@ internal static class KafkaIngestBenchmark
         return samples;
     }
 
-    private static Task<double> AcceptedAsync(HttpClient http, CancellationToken cancellationToken = default) =>
-        MetricSumAsync(http, "orleansfeatures_events_accepted_total", "path=\"stream\"", cancellationToken);
+    // Entity events the grains have finished with (accepted, late, duplicate or rejected), i.e. durable where they change state.
+    private static async Task<double> AcceptedAsync(HttpClient http, CancellationToken cancellationToken = default)
+    {
+        double total = 0;
+        foreach (var outcome in (string[])["accepted", "late", "duplicate", "rejected"])
+        {
+            total += await MetricSumAsync(http, $"orleansfeatures_events_{outcome}_total", "path=\"stream\"", cancellationToken);
+        }
+
+        return total;
+    }
 
     // Sum of every series of a Prometheus metric (optionally only those whose labels contain a given text).
     private static async Task<double> MetricSumAsync(HttpClient http, string name, string? label = null, CancellationToken cancellationToken = default)
@@ -299,6 +320,29 @@ internal static class KafkaIngestBenchmark
             .Where(l => (l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal))
                 && (label is null || l.Contains(label, StringComparison.Ordinal)))
             .Sum(l => double.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture));
+    }
+
+    private static async Task LookupLoopAsync(FeatureServing.FeatureServingClient serving, int users, LongHistogram histogram, CancellationToken cancellationToken)
+    {
+        var random = new Random(7);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var request = new GetOnlineFeaturesRequest { EntityType = "user" };
+            request.EntityIds.Add($"u{random.Next(users)}");
+            request.Features.Add("user_engagement:clicks_5m");
+            request.Features.Add("user_engagement:watch_seconds_24h");
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await serving.GetOnlineFeaturesAsync(request, cancellationToken: cancellationToken);
+            }
+            catch (Grpc.Core.RpcException exception) when (exception.StatusCode == Grpc.Core.StatusCode.Cancelled)
+            {
+                break;
+            }
+
+            histogram.RecordValue(Stopwatch.GetTimestamp() - started);
+        }
     }
 
     private static async Task<LongHistogram> FreshnessAsync(FeatureServing.FeatureServingClient serving, int samples, Func<string, Task> send)

@@ -47,6 +47,21 @@ public sealed class GatewayProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>CPU time (user + system) the gateway process has used so far.</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            if (_process is not { HasExited: false } process)
+            {
+                return TimeSpan.Zero;
+            }
+
+            process.Refresh();
+            return process.TotalProcessorTime;
+        }
+    }
+
     public Uri GrpcAddress => new($"http://127.0.0.1:{GrpcPort}");
 
     /// <summary>Everything the process wrote to stdout and stderr, for failure messages.</summary>
