@@ -31,7 +31,10 @@ public static class EventSchema
 
     /// <summary>
     /// Builds a validated event. <paramref name="eventId"/> and <paramref name="timestampMs"/> override the
-    /// source's id and time fields when given.
+    /// source's id and time fields when given. With <paramref name="fieldsOwned"/> the caller hands
+    /// <paramref name="fields"/> over (a dictionary nobody else holds) and it is normalised in place instead of
+    /// copied: stream ingestion keeps every event in memory until it is applied, so one dictionary per event
+    /// instead of two is a visible share of its garbage.
     /// </summary>
     /// <returns>Null with <paramref name="error"/> set when the event is invalid.</returns>
     public static FeatureEvent? Normalize(
@@ -39,28 +42,25 @@ public static class EventSchema
         string? eventId,
         long? timestampMs,
         IReadOnlyDictionary<string, ScalarValue> fields,
-        out string? error)
+        out string? error,
+        bool fieldsOwned = false)
     {
-        var normalized = new Dictionary<string, ScalarValue>(fields.Count, StringComparer.Ordinal);
+        var changes = false;
         foreach (var (name, value) in fields)
         {
             if (!source.Fields.TryGetValue(name, out var declared) || value.IsNull)
             {
-                continue;
+                changes = true; // dropped
             }
+            else if (value.Kind != declared)
+            {
+                if (!(declared == ScalarKind.Double && value.Kind == ScalarKind.Int64) && name != source.TimestampField)
+                {
+                    error = $"field '{name}' is {KindName(value.Kind)}, but source '{source.Name}' declares it {KindName(declared)}";
+                    return null;
+                }
 
-            if (value.Kind == declared)
-            {
-                normalized[name] = value;
-            }
-            else if (declared == ScalarKind.Double && value.Kind == ScalarKind.Int64)
-            {
-                normalized[name] = ScalarValue.FromDouble(value.AsInt64);
-            }
-            else if (name != source.TimestampField)
-            {
-                error = $"field '{name}' is {KindName(value.Kind)}, but source '{source.Name}' declares it {KindName(declared)}";
-                return null;
+                changes = true; // widened to Double, or a time field in another form (read below, then dropped)
             }
         }
 
@@ -101,8 +101,69 @@ public static class EventSchema
             return null;
         }
 
+        IReadOnlyDictionary<string, ScalarValue> normalized;
+        if (fieldsOwned && fields is Dictionary<string, ScalarValue> owned)
+        {
+            if (changes)
+            {
+                NormalizeInPlace(source, owned);
+            }
+
+            normalized = owned;
+        }
+        else
+        {
+            normalized = NormalizedCopy(source, fields);
+        }
+
         error = null;
         return new FeatureEvent(eventId, timestampMs.Value, normalized);
+    }
+
+    // Only called once every field is known to be valid: keeps declared fields of their declared kind, widens
+    // Int64 to Double where declared, drops the rest.
+    private static Dictionary<string, ScalarValue> NormalizedCopy(SourceDefinition source, IReadOnlyDictionary<string, ScalarValue> fields)
+    {
+        var normalized = new Dictionary<string, ScalarValue>(fields.Count, StringComparer.Ordinal);
+        foreach (var (name, value) in fields)
+        {
+            if (source.Fields.TryGetValue(name, out var declared) && !value.IsNull)
+            {
+                if (value.Kind == declared)
+                {
+                    normalized[name] = value;
+                }
+                else if (declared == ScalarKind.Double && value.Kind == ScalarKind.Int64)
+                {
+                    normalized[name] = ScalarValue.FromDouble(value.AsInt64);
+                }
+            }
+        }
+
+        return normalized;
+    }
+
+    private static void NormalizeInPlace(SourceDefinition source, Dictionary<string, ScalarValue> fields)
+    {
+        // Removing while enumerating a Dictionary is allowed; values are rewritten through a ref, not the indexer.
+        foreach (var (name, value) in fields)
+        {
+            if (!source.Fields.TryGetValue(name, out var declared) || value.IsNull)
+            {
+                fields.Remove(name);
+            }
+            else if (value.Kind != declared)
+            {
+                if (declared == ScalarKind.Double && value.Kind == ScalarKind.Int64)
+                {
+                    System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(fields, name) = ScalarValue.FromDouble(value.AsInt64);
+                }
+                else
+                {
+                    fields.Remove(name);
+                }
+            }
+        }
     }
 
     /// <summary>The entity id an event carries in <paramref name="keyField"/> (strings and integers qualify).</summary>

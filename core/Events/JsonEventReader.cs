@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 
 namespace OrleansFeatures.Core.Events;
@@ -9,6 +10,14 @@ namespace OrleansFeatures.Core.Events;
 /// </summary>
 public static class JsonEventReader
 {
+    // Field names repeat in every event of a source: one shared string per name instead of one per event keeps
+    // the events buffered for stream delivery smaller. Bounded, so arbitrary names cannot grow it without limit.
+    private const int MaxPooledNames = 4_096;
+    private const int MaxPooledNameBytes = 64;
+    private static readonly ConcurrentDictionary<string, string> Names = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> NameLookup =
+        Names.GetAlternateLookup<ReadOnlySpan<char>>();
+
     public static RawEvent? TryRead(ReadOnlySpan<byte> utf8Json, string? eventId, long? timestampMs, out string? error)
     {
         // Presized: growing the dictionary field by field was a visible share of stream ingestion CPU.
@@ -24,7 +33,7 @@ public static class JsonEventReader
 
             while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
             {
-                var name = reader.GetString()!;
+                var name = ReadName(ref reader);
                 reader.Read();
                 switch (reader.TokenType)
                 {
@@ -64,5 +73,29 @@ public static class JsonEventReader
 
         error = null;
         return new RawEvent(eventId, timestampMs, fields);
+    }
+
+    private static string ReadName(ref Utf8JsonReader reader)
+    {
+        if (reader.HasValueSequence || reader.ValueSpan.Length > MaxPooledNameBytes)
+        {
+            return reader.GetString()!;
+        }
+
+        // Unescaped text is never longer than its UTF-8 encoding, so the buffer always fits.
+        Span<char> buffer = stackalloc char[MaxPooledNameBytes];
+        var chars = buffer[..reader.CopyString(buffer)];
+        if (NameLookup.TryGetValue(chars, out var pooled))
+        {
+            return pooled;
+        }
+
+        var name = new string(chars);
+        if (Names.Count < MaxPooledNames)
+        {
+            Names.TryAdd(name, name);
+        }
+
+        return name;
     }
 }

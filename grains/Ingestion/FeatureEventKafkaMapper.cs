@@ -66,7 +66,8 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
             return KafkaMapping.DeadLetter(error!);
         }
 
-        var featureEvent = EventSchema.Normalize(source, raw.EventId, raw.TimestampMs, raw.Fields, out error);
+        // The reader made the fields for this event alone: normalise them in place.
+        var featureEvent = EventSchema.Normalize(source, raw.EventId, raw.TimestampMs, raw.Fields, out error, fieldsOwned: true);
         if (featureEvent is null)
         {
             return KafkaMapping.DeadLetter(error!);

@@ -77,6 +77,45 @@ public class EventSchemaTests
         Assert.Contains(expected, error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("""{"event_id":"e1","ts":1700000000000,"user_id":"u","seconds":5,"count":2,"extra":"x","none":null}""")]
+    [InlineData("""{"event_id":"e1","ts":"2026-11-24T10:00:00Z","user_id":"u"}""")]
+    [InlineData("""{"event_id":"e1","ts":1700000000000,"seconds":2.5}""")]
+    [InlineData("""{"event_id":"e1","ts":1700000000000,"count":"many"}""")]
+    [InlineData("""{"ts":1700000000000,"count":1}""")]
+    public void Normalising_owned_fields_in_place_gives_the_same_event_as_a_copy(string json)
+    {
+        var copied = EventSchema.Normalize(Source, null, null, Read(json), out var copyError);
+        var owned = EventSchema.Normalize(Source, null, null, Read(json), out var ownedError, fieldsOwned: true);
+
+        Assert.Equal(copyError, ownedError);
+        Assert.Equal(copied?.EventId, owned?.EventId);
+        Assert.Equal(copied?.TimestampMs, owned?.TimestampMs);
+        Assert.Equal(copied?.Fields.OrderBy(f => f.Key, StringComparer.Ordinal), owned?.Fields.OrderBy(f => f.Key, StringComparer.Ordinal));
+
+        static IReadOnlyDictionary<string, ScalarValue> Read(string json) => JsonEventReader.TryRead(Encoding.UTF8.GetBytes(json), null, null, out _)!.Fields;
+    }
+
+    [Fact]
+    public void Json_events_share_one_string_per_field_name()
+    {
+        var first = JsonEventReader.TryRead(Encoding.UTF8.GetBytes("""{"shared_name":1}"""), null, null, out _)!;
+        var second = JsonEventReader.TryRead(Encoding.UTF8.GetBytes("""{"shared_name":2}"""), null, null, out _)!;
+
+        Assert.Same(first.Fields.Keys.Single(), second.Fields.Keys.Single());
+    }
+
+    [Fact]
+    public void Escaped_and_long_field_names_are_read_exactly()
+    {
+        var longName = new string('n', 100);
+        var raw = JsonEventReader.TryRead(Encoding.UTF8.GetBytes($$"""{"café":1,"{{longName}}":2}"""), null, null, out var error)!;
+
+        Assert.Null(error);
+        Assert.Equal(ScalarValue.FromInt64(1), raw.Fields["café"]);
+        Assert.Equal(ScalarValue.FromInt64(2), raw.Fields[longName]);
+    }
+
     [Fact]
     public void Json_event_reads_flat_scalars()
     {
