@@ -28,7 +28,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
     private ConsumeResult<byte[]?, byte[]?>? _held;
     // Reused by every pull (one agent turn at a time): built fresh, these grew onto the large-object heap under a
     // backlog and each pull's garbage forced full collections.
-    private readonly Dictionary<StreamId, (List<object> Events, List<long> Offsets, long FirstOffset)> _open = [];
+    private readonly Dictionary<StreamId, (List<object> Events, List<long> Offsets, long FirstOffset, int FirstIndex)> _open = [];
     private readonly List<StreamId> _order = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly object _commitLock = new();
@@ -119,11 +119,15 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
             // Group consecutive events of a stream so its consumer applies and persists them in one step.
             var distinct = 0;
-            foreach (var mapped in mapping.Events)
+            for (var index = 0; index < mapping.Events.Count; index++)
             {
+                var mapped = mapping.Events[index];
                 if (!open.TryGetValue(mapped.StreamId, out var group))
                 {
-                    group = ([], [], offset);
+                    // The token is (offset, index of the stream within the message): unique and increasing in the
+                    // order the batches enter the cache. With the offset alone, two streams first seen in the same
+                    // message shared a token, and Orleans' cache started the older one's cursor past its batch.
+                    group = ([], [], offset, index);
                     open[mapped.StreamId] = group;
                     order.Add(mapped.StreamId);
                 }
@@ -142,8 +146,8 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         var containers = new List<IBatchContainer>(order.Count);
         foreach (var streamId in order)
         {
-            var (events, offsets, first) = open[streamId];
-            containers.Add(new KafkaBatchContainer(streamId, events, [.. offsets], new EventSequenceTokenV2(first)));
+            var (events, offsets, first, index) = open[streamId];
+            containers.Add(new KafkaBatchContainer(streamId, events, [.. offsets], new EventSequenceTokenV2(first, index)));
         }
 
         open.Clear();

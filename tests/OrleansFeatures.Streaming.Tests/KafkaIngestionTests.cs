@@ -26,6 +26,66 @@ public sealed class KafkaIngestionTests
     }
 
     [Fact]
+    public async Task A_message_feeding_two_entity_types_is_applied_to_both_exactly_once()
+    {
+        // Each message feeds a user and a room stream; both batches of one message once shared a sequence token,
+        // and Orleans' cache then started the older stream's cursor past its own batch: silently lost events.
+        const string users = """
+            entity: user
+            key: user_id
+            sources:
+              - name: plays
+                fields: { event_id: string, ts: int64, user_id: string, room_id: string, seconds: double }
+            feature_views:
+              - name: plays
+                source: plays
+                allowed_lateness: 30d
+                features:
+                  - { name: n, aggregation: count, window: 30d }
+            """;
+        const string rooms = """
+            entity: room
+            key: room_id
+            feature_views:
+              - name: room_plays
+                source: plays
+                allowed_lateness: 30d
+                features:
+                  - { name: n, aggregation: count, window: 30d }
+            """;
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        var expected = new Dictionary<(string Type, string Id), long>();
+        var sends = new List<Task>();
+        for (var i = 0; i < 600; i++)
+        {
+            var (user, room) = ($"u{i % 37}", $"r{i % 11}");
+            sends.Add(kafka.ProduceJsonAsync(Topic, user, $$"""{"event_id":"e{{i}}","ts":{{Base + i}},"user_id":"{{user}}","room_id":"{{room}}","seconds":1}"""));
+            expected[("user", user)] = expected.GetValueOrDefault(("user", user)) + 1;
+            expected[("room", room)] = expected.GetValueOrDefault(("room", room)) + 1;
+        }
+
+        await Task.WhenAll(sends);
+        await using var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"));
+        var registry = cluster.Client.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey);
+        var applied = await registry.Apply([new DefinitionDocumentDto("users.yaml", users), new DefinitionDocumentDto("rooms.yaml", rooms)], dryRun: false);
+        Assert.True(applied.Applied, string.Join("; ", applied.Errors.Select(e => e.Text).Concat(applied.Rejections)));
+        var version = await registry.GetVersion();
+
+        foreach (var ((type, id), count) in expected)
+        {
+            var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format(type, id));
+            var view = type == "user" ? "plays" : "room_plays";
+            var values = await Poll.UntilAsync(
+                () => grain.Read(version, new FeatureRefList([view], ["n"]), Base + 1_000_000_000),
+                v => v[0].Status == FeatureStatusKind.Present && v[0].Value.AsInt64 >= count,
+                Timeout,
+                $"{type} {id} to count {count} events");
+            Assert.Equal(ScalarValue.FromInt64(count), values[0].Value);
+        }
+    }
+
+    [Fact]
     public async Task Poison_messages_go_to_the_dead_letter_topic_and_neighbours_are_applied()
     {
         using var kafka = new MockKafkaCluster();
