@@ -103,6 +103,19 @@ internal static class KafkaIngestBenchmark
                 Console.WriteLine($"    {at.TotalSeconds,6:0.00} s: {durable,8:0} entity events durable");
             }
         }
+        // Every message feeds one user and one content entity, all ids unique and inside the lateness bound: the
+        // grains must have finished with exactly twice as many entity events, or the figure measured lost work.
+        var applied = await AcceptedAsync(http);
+        for (var wait = Stopwatch.StartNew(); applied < 2.0 * events && wait.Elapsed < TimeSpan.FromSeconds(10); applied = await AcceptedAsync(http))
+        {
+            await Task.Delay(200);
+        }
+
+        if (applied != 2.0 * events)
+        {
+            throw new InvalidOperationException($"the grains finished {applied} entity events, expected {2 * events}: events were lost or doubled");
+        }
+
         var floor = BareConsumerRate(kafka.BootstrapServers);
         var warmRate = measured / warmSeconds;
         var gcPause = await MetricSumAsync(http, "dotnet_gc_pause_time_seconds_total") - gcBefore;
