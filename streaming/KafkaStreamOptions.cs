@@ -21,7 +21,10 @@ public sealed class KafkaStreamOptions
     /// <summary>Where messages that cannot be mapped go, with the reason and source offset in headers; empty disables it.</summary>
     public string DeadLetterTopic { get; set; } = "orleansfeatures-dead-letter";
 
-    /// <summary>Messages buffered per partition before the partition is paused (back-pressure).</summary>
+    /// <summary>
+    /// Messages buffered per partition before the partition is paused (back-pressure). Every partition a silo owns
+    /// fills its buffer during a backlog: size it as a per-silo budget divided by the partitions one silo may own.
+    /// </summary>
     public int BufferedMessagesPerPartition { get; set; } = 100_000;
 
     /// <summary>

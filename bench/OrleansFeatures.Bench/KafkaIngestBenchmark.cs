@@ -366,8 +366,9 @@ internal static class KafkaIngestBenchmark
             {
                 await serving.GetOnlineFeaturesAsync(request, cancellationToken: cancellationToken);
             }
-            catch (Grpc.Core.RpcException exception) when (exception.StatusCode == Grpc.Core.StatusCode.Cancelled)
+            catch (Grpc.Core.RpcException) when (cancellationToken.IsCancellationRequested)
             {
+                // Stopping aborts the call in flight, reported as Cancelled or (HTTP/2 reset) Unavailable.
                 break;
             }
 
