@@ -6,7 +6,7 @@ using Orleans.Streams;
 namespace OrleansFeatures.Streaming.Kafka;
 
 /// <summary>
-/// Consecutive events of one stream from one partition, delivered together so the consumer can apply and persist
+/// The events of one stream from one pull of one partition, delivered together so the consumer can apply and persist
 /// them in one step. <see cref="Offsets"/> are the source message offsets, used to commit once delivered.
 /// </summary>
 [GenerateSerializer, Alias("of.kafka.BatchContainer")]

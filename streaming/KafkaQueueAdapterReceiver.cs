@@ -117,7 +117,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
                 continue;
             }
 
-            // Group consecutive events of a stream so its consumer applies and persists them in one step.
+            // Group the pull's events per stream so its consumer applies and persists them in one step.
             var distinct = 0;
             for (var index = 0; index < mapping.Events.Count; index++)
             {
