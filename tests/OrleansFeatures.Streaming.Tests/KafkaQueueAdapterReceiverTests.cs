@@ -17,15 +17,8 @@ public class KafkaQueueAdapterReceiverTests
         // The pulling agent asks for no more than its cache has room for; returning more overflowed the cache,
         // dropped the surplus and stalled offset commits for good (found by the ingestion benchmark).
         const string topic = "fan-out";
-        const int messages = 50;
         using var kafka = new MockKafkaCluster();
-        for (var i = 0; i < messages; i++)
-        {
-            await kafka.ProduceJsonAsync(topic, $"k{i}", "{}");
-        }
-
-        var partitions = kafka.ReadAll(topic, messages, TimeSpan.FromSeconds(30)).GroupBy(m => m.Partition.Value).ToList();
-        var busiest = partitions.OrderByDescending(p => p.Count()).First();
+        var busiest = await ProduceToBusiestPartitionAsync(kafka, topic, messages: 50);
         var options = new KafkaStreamOptions { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "" };
         using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
         var receiver = new KafkaQueueAdapterReceiver(new TopicPartition(topic, busiest.Key), options, new FanOutMapper(streamsPerMessage: 3), deadLetters, NullLogger.Instance);
@@ -55,14 +48,8 @@ public class KafkaQueueAdapterReceiverTests
     public async Task A_full_buffer_pauses_the_partition_and_every_message_still_arrives_once_in_order()
     {
         const string topic = "back-pressure";
-        const int messages = 120;
         using var kafka = new MockKafkaCluster();
-        for (var i = 0; i < messages; i++)
-        {
-            await kafka.ProduceJsonAsync(topic, $"k{i}", "{}");
-        }
-
-        var busiest = kafka.ReadAll(topic, messages, TimeSpan.FromSeconds(30)).GroupBy(m => m.Partition.Value).OrderByDescending(p => p.Count()).First();
+        var busiest = await ProduceToBusiestPartitionAsync(kafka, topic, messages: 120);
         var options = new KafkaStreamOptions
         {
             BootstrapServers = kafka.BootstrapServers,
@@ -107,6 +94,17 @@ public class KafkaQueueAdapterReceiverTests
         Assert.Equal(busiest.OrderBy(m => m.Offset.Value).Select(m => FanOutMapper.Stream(Encoding.UTF8.GetString(m.Message.Key!), 0)), seen);
         Assert.True(Interlocked.Read(ref pauses) > 0, "the partition was never paused although its buffer holds 10 messages");
         Assert.Equal(busiest.Max(m => m.Offset.Value) + 1, Committed(kafka, topic, busiest.Key));
+    }
+
+    // Produces messages keyed k0, k1, ... and returns those of the partition that received the most.
+    private static async Task<IGrouping<int, ConsumeResult<byte[]?, byte[]?>>> ProduceToBusiestPartitionAsync(MockKafkaCluster kafka, string topic, int messages)
+    {
+        for (var i = 0; i < messages; i++)
+        {
+            await kafka.ProduceJsonAsync(topic, $"k{i}", "{}");
+        }
+
+        return kafka.ReadAll(topic, messages, TimeSpan.FromSeconds(30)).GroupBy(m => m.Partition.Value).OrderByDescending(p => p.Count()).First();
     }
 
     private static long Committed(MockKafkaCluster kafka, string topic, int partition)
