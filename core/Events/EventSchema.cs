@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using OrleansFeatures.Core.Definitions;
 
 namespace OrleansFeatures.Core.Events;
@@ -9,6 +10,12 @@ namespace OrleansFeatures.Core.Events;
 /// </summary>
 public static class EventSchema
 {
+    private static readonly ConditionalWeakTable<SourceDefinition, FieldLayout> Layouts = new();
+
+    /// <summary>The slot layout of a source's declared fields, made once per source definition.</summary>
+    public static FieldLayout LayoutOf(SourceDefinition source) =>
+        Layouts.GetValue(source, static s => new FieldLayout(s.Fields.Keys));
+
     /// <summary>Reads an event time field: Unix milliseconds (Int64 or Double) or an ISO-8601 string.</summary>
     public static bool TryReadTimestamp(ScalarValue value, out long timestampMs)
     {
@@ -31,10 +38,8 @@ public static class EventSchema
 
     /// <summary>
     /// Builds a validated event. <paramref name="eventId"/> and <paramref name="timestampMs"/> override the
-    /// source's id and time fields when given. With <paramref name="fieldsOwned"/> the caller hands
-    /// <paramref name="fields"/> over (a dictionary nobody else holds) and it is normalised in place instead of
-    /// copied: stream ingestion keeps every event in memory until it is applied, so one dictionary per event
-    /// instead of two is a visible share of its garbage.
+    /// source's id and time fields when given. The event's fields are a <see cref="SchemaFields"/> in the
+    /// source's layout.
     /// </summary>
     /// <returns>Null with <paramref name="error"/> set when the event is invalid.</returns>
     public static FeatureEvent? Normalize(
@@ -42,25 +47,30 @@ public static class EventSchema
         string? eventId,
         long? timestampMs,
         IReadOnlyDictionary<string, ScalarValue> fields,
-        out string? error,
-        bool fieldsOwned = false)
+        out string? error)
     {
-        var changes = false;
+        var layout = LayoutOf(source);
+        var values = new ScalarValue[layout.Names.Count];
         foreach (var (name, value) in fields)
         {
-            if (!source.Fields.TryGetValue(name, out var declared) || value.IsNull)
+            if (!layout.TryGetSlot(name, out var slot) || value.IsNull)
             {
-                changes = true; // dropped
+                continue;
             }
-            else if (value.Kind != declared)
-            {
-                if (!(declared == ScalarKind.Double && value.Kind == ScalarKind.Int64) && name != source.TimestampField)
-                {
-                    error = $"field '{name}' is {KindName(value.Kind)}, but source '{source.Name}' declares it {KindName(declared)}";
-                    return null;
-                }
 
-                changes = true; // widened to Double, or a time field in another form (read below, then dropped)
+            var declared = source.Fields[name];
+            if (value.Kind == declared)
+            {
+                values[slot] = value;
+            }
+            else if (declared == ScalarKind.Double && value.Kind == ScalarKind.Int64)
+            {
+                values[slot] = ScalarValue.FromDouble(value.AsInt64);
+            }
+            else if (name != source.TimestampField)
+            {
+                error = $"field '{name}' is {KindName(value.Kind)}, but source '{source.Name}' declares it {KindName(declared)}";
+                return null;
             }
         }
 
@@ -101,69 +111,8 @@ public static class EventSchema
             return null;
         }
 
-        IReadOnlyDictionary<string, ScalarValue> normalized;
-        if (fieldsOwned && fields is Dictionary<string, ScalarValue> owned)
-        {
-            if (changes)
-            {
-                NormalizeInPlace(source, owned);
-            }
-
-            normalized = owned;
-        }
-        else
-        {
-            normalized = NormalizedCopy(source, fields);
-        }
-
         error = null;
-        return new FeatureEvent(eventId, timestampMs.Value, normalized);
-    }
-
-    // Only called once every field is known to be valid: keeps declared fields of their declared kind, widens
-    // Int64 to Double where declared, drops the rest.
-    private static Dictionary<string, ScalarValue> NormalizedCopy(SourceDefinition source, IReadOnlyDictionary<string, ScalarValue> fields)
-    {
-        var normalized = new Dictionary<string, ScalarValue>(fields.Count, StringComparer.Ordinal);
-        foreach (var (name, value) in fields)
-        {
-            if (source.Fields.TryGetValue(name, out var declared) && !value.IsNull)
-            {
-                if (value.Kind == declared)
-                {
-                    normalized[name] = value;
-                }
-                else if (declared == ScalarKind.Double && value.Kind == ScalarKind.Int64)
-                {
-                    normalized[name] = ScalarValue.FromDouble(value.AsInt64);
-                }
-            }
-        }
-
-        return normalized;
-    }
-
-    private static void NormalizeInPlace(SourceDefinition source, Dictionary<string, ScalarValue> fields)
-    {
-        // Removing while enumerating a Dictionary is allowed; values are rewritten through a ref, not the indexer.
-        foreach (var (name, value) in fields)
-        {
-            if (!source.Fields.TryGetValue(name, out var declared) || value.IsNull)
-            {
-                fields.Remove(name);
-            }
-            else if (value.Kind != declared)
-            {
-                if (declared == ScalarKind.Double && value.Kind == ScalarKind.Int64)
-                {
-                    System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(fields, name) = ScalarValue.FromDouble(value.AsInt64);
-                }
-                else
-                {
-                    fields.Remove(name);
-                }
-            }
-        }
+        return new FeatureEvent(eventId, timestampMs.Value, new SchemaFields(layout, values));
     }
 
     /// <summary>The entity id an event carries in <paramref name="keyField"/> (strings and integers qualify).</summary>

@@ -66,8 +66,7 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
             return KafkaMapping.DeadLetter(error!);
         }
 
-        // The reader made the fields for this event alone: normalise them in place.
-        var featureEvent = EventSchema.Normalize(source, raw.EventId, raw.TimestampMs, raw.Fields, out error, fieldsOwned: true);
+        var featureEvent = EventSchema.Normalize(source, raw.EventId, raw.TimestampMs, raw.Fields, out error);
         if (featureEvent is null)
         {
             return KafkaMapping.DeadLetter(error!);

@@ -1,0 +1,86 @@
+using System.Collections;
+using System.Diagnostics.CodeAnalysis;
+
+namespace OrleansFeatures.Core.Events;
+
+/// <summary>The declared fields of one source, each with a fixed slot: shared by every event of the source.</summary>
+public sealed class FieldLayout
+{
+    private readonly Dictionary<string, int> _slots;
+
+    public FieldLayout(IEnumerable<string> names)
+    {
+        Names = [.. names];
+        _slots = new Dictionary<string, int>(Names.Count, StringComparer.Ordinal);
+        for (var i = 0; i < Names.Count; i++)
+        {
+            _slots.Add(Names[i], i);
+        }
+    }
+
+    public IReadOnlyList<string> Names { get; }
+
+    public bool TryGetSlot(string name, out int slot) => _slots.TryGetValue(name, out slot);
+}
+
+/// <summary>
+/// The fields of a normalised event as one array laid out by its source's <see cref="FieldLayout"/>; a null value
+/// is an absent field. Events wait in memory between a topic and their grain, so this is about a third the size
+/// of a dictionary per event and one object instead of several.
+/// </summary>
+public sealed class SchemaFields : IReadOnlyDictionary<string, ScalarValue>
+{
+    private readonly FieldLayout _layout;
+    private readonly ScalarValue[] _values;
+
+    /// <param name="values">One value per slot of <paramref name="layout"/>; owned by this instance from now on.</param>
+    public SchemaFields(FieldLayout layout, ScalarValue[] values)
+    {
+        ArgumentOutOfRangeException.ThrowIfNotEqual(values.Length, layout.Names.Count, nameof(values));
+        _layout = layout;
+        _values = values;
+        foreach (var value in values)
+        {
+            if (!value.IsNull)
+            {
+                Count++;
+            }
+        }
+    }
+
+    public int Count { get; }
+
+    public ScalarValue this[string key] =>
+        TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"the event has no field '{key}'");
+
+    public IEnumerable<string> Keys => this.Select(pair => pair.Key);
+
+    public IEnumerable<ScalarValue> Values => this.Select(pair => pair.Value);
+
+    public bool ContainsKey(string key) => TryGetValue(key, out _);
+
+    public bool TryGetValue(string key, [MaybeNullWhen(false)] out ScalarValue value)
+    {
+        if (_layout.TryGetSlot(key, out var slot) && !_values[slot].IsNull)
+        {
+            value = _values[slot];
+            return true;
+        }
+
+        value = default;
+        return false;
+    }
+
+    public IEnumerator<KeyValuePair<string, ScalarValue>> GetEnumerator()
+    {
+        for (var i = 0; i < _values.Length; i++)
+        {
+            if (!_values[i].IsNull)
+            {
+                yield return new KeyValuePair<string, ScalarValue>(_layout.Names[i], _values[i]);
+            }
+        }
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+}
