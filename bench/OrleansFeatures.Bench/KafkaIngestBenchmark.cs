@@ -89,6 +89,8 @@ internal static class KafkaIngestBenchmark
         var warmSeconds = (await WaitForCommittedOrDumpAsync(kafka, gateway, http, events, clock)).TotalSeconds;
         var gatewayCpu = (gateway.CpuTime - gatewayCpuBefore).TotalSeconds;
         var benchCpu = (Process.GetCurrentProcess().TotalProcessorTime - benchCpuBefore).TotalSeconds;
+        var gcPause = await MetricSumAsync(http, "dotnet_gc_pause_time_seconds_total") - gcBefore;
+        var gcCount = await MetricSumAsync(http, "dotnet_gc_collections_total") - gcCountBefore;
         await sampling.CancelAsync();
         await lookupTask;
         var samples = (await samplerTask).Select(s => (s.At, s.Accepted - baseline)).ToList();
@@ -118,8 +120,6 @@ internal static class KafkaIngestBenchmark
 
         var floor = BareConsumerRate(kafka.BootstrapServers);
         var warmRate = measured / warmSeconds;
-        var gcPause = await MetricSumAsync(http, "dotnet_gc_pause_time_seconds_total") - gcBefore;
-        var gcCount = await MetricSumAsync(http, "dotnet_gc_collections_total") - gcCountBefore;
         var peakMemoryMb = gateway.PeakWorkingSetBytes / (1024.0 * 1024.0);
 
         var topicFreshness = await FreshnessAsync(serving, samples: 300, async id =>
