@@ -330,27 +330,23 @@ internal static class KafkaIngestBenchmark
         return samples;
     }
 
-    // Entity events the grains have finished with (accepted, late, duplicate or rejected), i.e. durable where they change state.
+    // Entity events the grains have finished with (accepted, late, duplicate or rejected), i.e. durable where they
+    // change state; one scrape for all four counters.
     private static async Task<double> AcceptedAsync(HttpClient http, CancellationToken cancellationToken = default)
     {
-        double total = 0;
-        foreach (var outcome in (string[])["accepted", "late", "duplicate", "rejected"])
-        {
-            total += await MetricSumAsync(http, $"orleansfeatures_events_{outcome}_total", "path=\"stream\"", cancellationToken);
-        }
-
-        return total;
+        var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), cancellationToken);
+        return ((string[])["accepted", "late", "duplicate", "rejected"]).Sum(outcome => MetricSum(metrics, $"orleansfeatures_events_{outcome}_total", "path=\"stream\""));
     }
 
+    private static async Task<double> MetricSumAsync(HttpClient http, string name) =>
+        MetricSum(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative)), name);
+
     // Sum of every series of a Prometheus metric (optionally only those whose labels contain a given text).
-    private static async Task<double> MetricSumAsync(HttpClient http, string name, string? label = null, CancellationToken cancellationToken = default)
-    {
-        var text = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), cancellationToken);
-        return text.Split('\n')
+    private static double MetricSum(string metrics, string name, string? label = null) =>
+        metrics.Split('\n')
             .Where(l => (l.StartsWith(name + "{", StringComparison.Ordinal) || l.StartsWith(name + " ", StringComparison.Ordinal))
                 && (label is null || l.Contains(label, StringComparison.Ordinal)))
             .Sum(l => double.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture));
-    }
 
     private static async Task LookupLoopAsync(FeatureServing.FeatureServingClient serving, int users, LongHistogram histogram, CancellationToken cancellationToken)
     {
