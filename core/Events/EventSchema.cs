@@ -14,7 +14,7 @@ public static class EventSchema
 
     /// <summary>The slot layout of a source's declared fields, made once per source definition.</summary>
     public static FieldLayout LayoutOf(SourceDefinition source) =>
-        Layouts.GetValue(source, static s => new FieldLayout(s.Fields.Keys));
+        Layouts.GetValue(source, static s => new FieldLayout(s.Fields));
 
     /// <summary>Reads an event time field: Unix milliseconds (Int64 or Double) or an ISO-8601 string.</summary>
     public static bool TryReadTimestamp(ScalarValue value, out long timestampMs)
@@ -58,7 +58,7 @@ public static class EventSchema
                 continue;
             }
 
-            var declared = source.Fields[name];
+            var declared = layout.Kinds[slot];
             if (value.Kind == declared)
             {
                 values[slot] = value;

@@ -8,9 +8,10 @@ public sealed class FieldLayout
 {
     private readonly Dictionary<string, int> _slots;
 
-    public FieldLayout(IEnumerable<string> names)
+    public FieldLayout(IReadOnlyDictionary<string, ScalarKind> fields)
     {
-        Names = [.. names];
+        Names = [.. fields.Keys];
+        Kinds = [.. fields.Values];
         _slots = new Dictionary<string, int>(Names.Count, StringComparer.Ordinal);
         for (var i = 0; i < Names.Count; i++)
         {
@@ -19,6 +20,9 @@ public sealed class FieldLayout
     }
 
     public IReadOnlyList<string> Names { get; }
+
+    /// <summary>The declared kind of each slot.</summary>
+    public IReadOnlyList<ScalarKind> Kinds { get; }
 
     public bool TryGetSlot(string name, out int slot) => _slots.TryGetValue(name, out slot);
 }
