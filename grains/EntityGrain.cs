@@ -212,9 +212,18 @@ public sealed partial class EntityGrain(
                 continue;
             }
 
-            if (state.State.Views.TryGetValue(name, out var stored) && stored.ViewVersion == compiled.Definition.Version)
+            if (state.State.Views.TryGetValue(name, out var packed))
             {
-                _views[name] = new LiveView(EngineStateMapper.Restore(compiled, stored));
+                if (EngineStateMapper.PackedViewVersion(packed) == compiled.Definition.Version)
+                {
+                    _views[name] = new LiveView(EngineStateMapper.Unpack(compiled, packed));
+                    continue;
+                }
+            }
+            else if (state.State.LegacyViews.TryGetValue(name, out var stored) && stored.ViewVersion == compiled.Definition.Version)
+            {
+                // Written by a version before 2026-11-25; the next write stores it in the packed form.
+                _views[name] = new LiveView(EngineStateMapper.Restore(compiled, stored)) { Dirty = true };
                 continue;
             }
 
@@ -238,9 +247,11 @@ public sealed partial class EntityGrain(
         {
             if (view.Dirty)
             {
-                state.State.Views[name] = EngineStateMapper.ToRecord(view.State);
+                state.State.Views[name] = EngineStateMapper.Pack(view.State);
             }
         }
+
+        state.State.LegacyViews.Clear();
 
         // Views removed from the definitions are dropped from storage on the next write.
         foreach (var name in state.State.Views.Keys.ToList())

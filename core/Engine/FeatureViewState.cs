@@ -7,7 +7,7 @@ namespace OrleansFeatures.Core.Engine;
 /// The online state of one entity for one feature view: applies events on event time and answers reads at any
 /// query time not earlier than <c>watermark − allowed lateness</c>. See <c>core/Engine/README.md</c>.
 /// </summary>
-public sealed class FeatureViewState
+public sealed partial class FeatureViewState
 {
     /// <summary>Default bound on de-duplication ids kept per view state.</summary>
     public const int DefaultMaxSeenEvents = 100_000;
@@ -200,7 +200,7 @@ public sealed class FeatureViewState
     }
 
     /// <summary>State of one feature: a latest value, or a sparse sorted list of non-empty tiles.</summary>
-    private sealed class FeatureState(CompiledFeature feature)
+    private sealed partial class FeatureState(CompiledFeature feature)
     {
         private readonly List<Tile> _tiles = [];
         private ScalarValue _latest;

@@ -20,7 +20,7 @@ public static class SqliteGrainStorageExtensions
             new SqliteGrainStorageOptionsValidator(sp.GetRequiredService<IOptionsMonitor<SqliteGrainStorageOptions>>().Get(name), name));
         // Orleans' binary serializer: version tolerant through [Id]s and never embeds CLR type names for [Alias]ed state.
         builder.Services.AddTransient<IPostConfigureOptions<SqliteGrainStorageOptions>>(sp =>
-            new PostConfigureOptions<SqliteGrainStorageOptions>(name, o => o.GrainStorageSerializer ??= ActivatorUtilities.CreateInstance<OrleansGrainStorageSerializer>(sp)));
+            new PostConfigureOptions<SqliteGrainStorageOptions>(name, o => o.GrainStorageSerializer ??= ActivatorUtilities.CreateInstance<BinaryGrainStorageSerializer>(sp)));
         builder.Services.AddGrainStorage(name, static (services, providerName) =>
             new SqliteGrainStorage(
                 providerName,
@@ -39,7 +39,7 @@ public static class MemoryGrainStorageExtensions
         // Orleans' default storage serializer is JSON, which cannot round-trip the engine's value types; registered
         // after Orleans' own defaults, so it wins.
         builder.Services.AddTransient<IPostConfigureOptions<MemoryGrainStorageOptions>>(sp =>
-            new PostConfigureOptions<MemoryGrainStorageOptions>(name, o => o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<OrleansGrainStorageSerializer>(sp)));
+            new PostConfigureOptions<MemoryGrainStorageOptions>(name, o => o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<BinaryGrainStorageSerializer>(sp)));
         return builder;
     }
 }

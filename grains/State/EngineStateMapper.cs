@@ -1,10 +1,38 @@
+using System.Buffers;
 using OrleansFeatures.Core.Engine;
 
 namespace OrleansFeatures.Grains.State;
 
-/// <summary>Maps the engine's plain snapshots to and from the persisted records.</summary>
+/// <summary>Maps the engine's view states to and from their persisted forms.</summary>
 internal static class EngineStateMapper
 {
+    /// <summary>Buffers above this are not kept for the next write on the thread (a rare, very busy entity).</summary>
+    private const int RetainedBufferBytes = 1 << 20;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    /// <summary>The persisted form of a view state (see <c>FeatureViewState.WriteTo</c>).</summary>
+    public static byte[] Pack(FeatureViewState state)
+    {
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        state.WriteTo(buffer);
+        var packed = buffer.WrittenSpan.ToArray();
+        if (buffer.Capacity > RetainedBufferBytes)
+        {
+            t_buffer = null;
+        }
+
+        return packed;
+    }
+
+    public static int PackedViewVersion(byte[] packed) => FeatureViewState.ReadViewVersion(packed);
+
+    public static FeatureViewState Unpack(CompiledFeatureView view, byte[] packed) =>
+        FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(packed));
+
+    /// <summary>The field-by-field record written before 2026-11-25; kept so tests can write state in that format.</summary>
     public static ViewStateRecord ToRecord(FeatureViewState state)
     {
         var snapshot = state.ToSnapshot();
@@ -58,6 +86,7 @@ internal static class EngineStateMapper
         return record;
     }
 
+    /// <summary>Restores a view from a record in the format written before 2026-11-25.</summary>
     public static FeatureViewState Restore(CompiledFeatureView view, ViewStateRecord record)
     {
         var seen = new List<SeenEvent>(record.SeenIds.Length);

@@ -3,14 +3,24 @@ using OrleansFeatures.Core.Events;
 
 namespace OrleansFeatures.Grains.State;
 
-/// <summary>Persisted state of one entity grain: one record per feature view of its entity type.</summary>
+/// <summary>Persisted state of one entity grain: one entry per feature view of its entity type.</summary>
 [GenerateSerializer, Alias("of.EntityState")]
 public sealed class EntityState
 {
-    [Id(0)] public Dictionary<string, ViewStateRecord> Views { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>
+    /// Views as field-by-field records, the format written before 2026-11-25. Still read on activation, so state
+    /// written by an older version loads; emptied by the next write.
+    /// </summary>
+    [Id(0)] public Dictionary<string, ViewStateRecord> LegacyViews { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Each view's state in the engine's compact binary form (<c>FeatureViewState.WriteTo</c>): one byte array per
+    /// view, so the serializer copies a few buffers instead of tracking every id and tile array as an object.
+    /// </summary>
+    [Id(1)] public Dictionary<string, byte[]> Views { get; set; } = new(StringComparer.Ordinal);
 }
 
-/// <summary>Persisted form of the engine's <c>FeatureViewSnapshot</c>.</summary>
+/// <summary>Persisted form of the engine's <c>FeatureViewSnapshot</c> before 2026-11-25 (read only).</summary>
 [GenerateSerializer, Alias("of.ViewState")]
 public sealed class ViewStateRecord
 {

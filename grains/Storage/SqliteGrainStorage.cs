@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -142,7 +143,11 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var data = _serializer.Serialize(grainState.State).ToArray();
+        var serialized = _serializer.Serialize(grainState.State).ToMemory();
+        // The default serializer hands over an exactly sized array: store it as is rather than copying it.
+        var data = MemoryMarshal.TryGetArray(serialized, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : serialized.ToArray();
         var write = new PendingWrite(stateName, grainId.ToString(), ParseVersion(grainState.ETag), data);
         await EnqueueAsync(write).ConfigureAwait(false);
         grainState.ETag = write.NewVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -1,4 +1,10 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Runtime;
+using Orleans.Storage;
+using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Grains.Definitions;
+using OrleansFeatures.Grains.State;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.TestInfrastructure;
 
@@ -154,6 +160,40 @@ public class EntityGrainTests
             Assert.Equal(ScalarValue.FromInt64(1), values[1].Value);
             Assert.Equal(ScalarValue.FromDouble(3), values[2].Value);
         }
+    }
+
+    [Fact]
+    public async Task State_persisted_in_the_record_format_of_earlier_versions_loads_and_is_rewritten_packed()
+    {
+        using var temp = new TempDirectory();
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        var version = await ApplyAsync(cluster.Client);
+        var services = cluster.Silos[0].ServiceProvider;
+        var view = (await services.GetRequiredService<DefinitionCatalog>().EnsureAtLeastAsync(version)).FindView("activity")!;
+        var old = new FeatureViewState(view);
+        old.Apply(Click("old-1", Now - 60_000, "click", 2));
+        old.Apply(Click("old-2", Now - 50_000, "view", 3));
+        var key = EntityKey.Format("user", "from-an-older-version");
+        var grainId = GrainId.Create("entity", key);
+        var storage = services.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name);
+        var legacy = new EntityState();
+        legacy.LegacyViews["activity"] = EngineStateMapper.ToRecord(old);
+        await storage.WriteStateAsync("entity", grainId, new GrainState<EntityState>(legacy));
+
+        var grain = cluster.Client.GetGrain<IEntityGrain>(key);
+        var values = await grain.Read(version, Features, Now);
+        Assert.Equal(ScalarValue.FromInt64(1), values[1].Value);
+        Assert.Equal(ScalarValue.FromDouble(5), values[2].Value);
+
+        var outcomes = await grain.ApplyEvents(version, TestDefinitions.Source, [Click("old-1", Now - 60_000, "click", 2), Click("new-1", Now - 1_000, "click", 1)]);
+        Assert.Equal([EventOutcomeKind.Duplicate, EventOutcomeKind.Accepted], outcomes.Select(o => o.Kind));
+        var stored = new GrainState<EntityState>(new EntityState());
+        await storage.ReadStateAsync("entity", grainId, stored);
+        var readBack = stored.State!;
+        Assert.Empty(readBack.LegacyViews);
+        var rewritten = EngineStateMapper.Unpack(view, readBack.Views["activity"]);
+        Assert.Equal(ScalarValue.FromInt64(2), rewritten.Read(1, Now).Value);
+        Assert.Equal(3, rewritten.SeenEventCount);
     }
 
     private static async Task<long> ApplyAsync(IGrainFactory grains)

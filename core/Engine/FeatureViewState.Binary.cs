@@ -1,0 +1,305 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using OrleansFeatures.Core.Events;
+
+namespace OrleansFeatures.Core.Engine;
+
+/// <summary>
+/// The persisted form of a view state: one compact, versioned byte string written straight from the live state.
+/// A general-purpose serializer tracks every string and array of the state as an object and copies it through a
+/// snapshot first; entity grains persist after every batch, so this path is hot. Layout (little-endian):
+/// <code>
+/// format(1) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
+/// seenCount(varint) { id(str) timestamp(i64) }*
+/// featureCount(varint) { name(str) signature(str) latest(scalar) latestTimestamp(i64)
+///                        tileCount(varint) { index count (i64) sum min max (f64) maxTimestamp(i64) }* }*
+/// str = byteLength(varint) UTF-8; scalar = kind(u8) then i64 bits | f64 | str | nothing (null)
+/// </code>
+/// </summary>
+public sealed partial class FeatureViewState
+{
+    /// <summary>First byte of every persisted view state; a reader refuses any other.</summary>
+    public const byte BinaryFormat = 1;
+
+    private const int TileBytes = 6 * sizeof(long);
+
+    /// <summary>Appends this state's persisted form to <paramref name="output"/>.</summary>
+    public void WriteTo(IBufferWriter<byte> output)
+    {
+        var writer = new StateWriter(output);
+        writer.Byte(BinaryFormat);
+        writer.Int32(View.Definition.Version);
+        writer.Int64(Watermark);
+        writer.Int64(DedupHorizon);
+        writer.Int64(AcceptedCount);
+        writer.Int64(DuplicateCount);
+        writer.Int64(LateCount);
+        writer.VarUInt((uint)_seen.Count);
+        foreach (var (id, timestamp) in _seen)
+        {
+            writer.String(id);
+            writer.Int64(timestamp);
+        }
+
+        writer.VarUInt((uint)_features.Length);
+        foreach (var feature in _features)
+        {
+            feature.WriteTo(ref writer);
+        }
+    }
+
+    /// <summary>The view version a persisted state was written for, without decoding the rest.</summary>
+    public static int ReadViewVersion(ReadOnlySpan<byte> data)
+    {
+        var reader = new StateReader(data);
+        reader.Format();
+        return reader.Int32();
+    }
+
+    /// <summary>Decodes a persisted state written by <see cref="WriteTo"/>; throws <see cref="InvalidDataException"/> if it is not one.</summary>
+    public static FeatureViewSnapshot ReadSnapshot(ReadOnlySpan<byte> data)
+    {
+        var reader = new StateReader(data);
+        reader.Format();
+        var viewVersion = reader.Int32();
+        var watermark = reader.Int64();
+        var dedupHorizon = reader.Int64();
+        var accepted = reader.Int64();
+        var duplicates = reader.Int64();
+        var late = reader.Int64();
+        var seenCount = reader.Count(minimumBytesEach: 1 + sizeof(long));
+        var seen = new List<SeenEvent>(seenCount);
+        for (var i = 0; i < seenCount; i++)
+        {
+            seen.Add(new SeenEvent(reader.String(), reader.Int64()));
+        }
+
+        var featureCount = reader.Count(minimumBytesEach: 12);
+        var features = new List<FeatureSnapshot>(featureCount);
+        for (var i = 0; i < featureCount; i++)
+        {
+            var name = reader.String();
+            var signature = reader.String();
+            var latest = reader.Scalar();
+            var latestTimestamp = reader.Int64();
+            var tileCount = reader.Count(minimumBytesEach: TileBytes);
+            var tiles = new List<Tile>(tileCount);
+            for (var t = 0; t < tileCount; t++)
+            {
+                tiles.Add(new Tile
+                {
+                    Index = reader.Int64(),
+                    Count = reader.Int64(),
+                    Sum = reader.Double(),
+                    Min = reader.Double(),
+                    Max = reader.Double(),
+                    MaxTimestampMs = reader.Int64(),
+                });
+            }
+
+            features.Add(new FeatureSnapshot
+            {
+                Name = name,
+                Signature = signature,
+                LatestValue = latest,
+                LatestTimestampMs = latestTimestamp,
+                Tiles = tiles,
+            });
+        }
+
+        reader.End();
+        return new FeatureViewSnapshot
+        {
+            ViewVersion = viewVersion,
+            Watermark = watermark,
+            DedupHorizon = dedupHorizon,
+            Accepted = accepted,
+            Duplicates = duplicates,
+            Late = late,
+            SeenEvents = seen,
+            Features = features,
+        };
+    }
+
+    private sealed partial class FeatureState
+    {
+        public void WriteTo(ref StateWriter writer)
+        {
+            writer.String(feature.Name);
+            writer.String(feature.Signature);
+            writer.Scalar(_latest);
+            writer.Int64(_latestTimestamp);
+            writer.VarUInt((uint)_tiles.Count);
+            foreach (var tile in _tiles)
+            {
+                var span = writer.Take(TileBytes);
+                BinaryPrimitives.WriteInt64LittleEndian(span, tile.Index);
+                BinaryPrimitives.WriteInt64LittleEndian(span[8..], tile.Count);
+                BinaryPrimitives.WriteDoubleLittleEndian(span[16..], tile.Sum);
+                BinaryPrimitives.WriteDoubleLittleEndian(span[24..], tile.Min);
+                BinaryPrimitives.WriteDoubleLittleEndian(span[32..], tile.Max);
+                BinaryPrimitives.WriteInt64LittleEndian(span[40..], tile.MaxTimestampMs);
+                writer.Advance(TileBytes);
+            }
+        }
+    }
+
+    private ref struct StateWriter(IBufferWriter<byte> output)
+    {
+        public Span<byte> Take(int bytes) => output.GetSpan(bytes);
+
+        public readonly void Advance(int bytes) => output.Advance(bytes);
+
+        public void Byte(byte value)
+        {
+            Take(1)[0] = value;
+            Advance(1);
+        }
+
+        public void Int32(int value)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(Take(sizeof(int)), value);
+            Advance(sizeof(int));
+        }
+
+        public void Int64(long value)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(Take(sizeof(long)), value);
+            Advance(sizeof(long));
+        }
+
+        public void VarUInt(uint value)
+        {
+            var span = Take(5);
+            var length = 0;
+            while (value >= 0x80)
+            {
+                span[length++] = (byte)(value | 0x80);
+                value >>= 7;
+            }
+
+            span[length++] = (byte)value;
+            Advance(length);
+        }
+
+        public void String(string value)
+        {
+            // Reserve the worst case, write the bytes after a 5-byte length slot, then close the gap.
+            var span = Take(5 + Encoding.UTF8.GetMaxByteCount(value.Length));
+            var length = Encoding.UTF8.GetBytes(value, span[5..]);
+            var prefix = 0;
+            var remaining = (uint)length;
+            Span<byte> lengthBytes = stackalloc byte[5];
+            while (remaining >= 0x80)
+            {
+                lengthBytes[prefix++] = (byte)(remaining | 0x80);
+                remaining >>= 7;
+            }
+
+            lengthBytes[prefix++] = (byte)remaining;
+            span.Slice(5, length).CopyTo(span[prefix..]);
+            lengthBytes[..prefix].CopyTo(span);
+            Advance(prefix + length);
+        }
+
+        public void Scalar(ScalarValue value)
+        {
+            Byte((byte)value.Kind);
+            switch (value.Kind)
+            {
+                case ScalarKind.Int64: Int64(value.AsInt64); break;
+                case ScalarKind.Double: Int64(BitConverter.DoubleToInt64Bits(value.AsDouble)); break;
+                case ScalarKind.Bool: Byte(value.AsBool ? (byte)1 : (byte)0); break;
+                case ScalarKind.String: String(value.AsString); break;
+            }
+        }
+    }
+
+    private ref struct StateReader(ReadOnlySpan<byte> data)
+    {
+        private readonly ReadOnlySpan<byte> _data = data;
+        private int _position;
+
+        public void Format()
+        {
+            var format = Byte();
+            if (format != BinaryFormat)
+            {
+                throw new InvalidDataException($"persisted view state has format {format}; this version reads format {BinaryFormat}");
+            }
+        }
+
+        public byte Byte() => Take(1)[0];
+
+        public int Int32() => BinaryPrimitives.ReadInt32LittleEndian(Take(sizeof(int)));
+
+        public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Take(sizeof(long)));
+
+        public double Double() => BinaryPrimitives.ReadDoubleLittleEndian(Take(sizeof(double)));
+
+        public uint VarUInt()
+        {
+            uint value = 0;
+            for (var shift = 0; shift < 35; shift += 7)
+            {
+                var b = Byte();
+                value |= (uint)(b & 0x7F) << shift;
+                if (b < 0x80)
+                {
+                    return value;
+                }
+            }
+
+            throw new InvalidDataException("persisted view state has a malformed length");
+        }
+
+        /// <summary>A count of items, checked against the bytes left so a corrupt count cannot allocate gigabytes.</summary>
+        public int Count(int minimumBytesEach)
+        {
+            var count = VarUInt();
+            if (count > (uint)(_data.Length - _position) / (uint)minimumBytesEach)
+            {
+                throw new InvalidDataException($"persisted view state claims {count} items in {_data.Length - _position} bytes");
+            }
+
+            return (int)count;
+        }
+
+        public string String() => Encoding.UTF8.GetString(Take(Count(minimumBytesEach: 1)));
+
+        public ScalarValue Scalar()
+        {
+            var kind = (ScalarKind)Byte();
+            return kind switch
+            {
+                ScalarKind.Null => ScalarValue.Null,
+                ScalarKind.Int64 => ScalarValue.FromInt64(Int64()),
+                ScalarKind.Double => ScalarValue.FromDouble(BitConverter.Int64BitsToDouble(Int64())),
+                ScalarKind.Bool => ScalarValue.FromBool(Byte() != 0),
+                ScalarKind.String => ScalarValue.FromString(String()),
+                _ => throw new InvalidDataException($"persisted view state has an unknown value kind {(byte)kind}"),
+            };
+        }
+
+        public readonly void End()
+        {
+            if (_position != _data.Length)
+            {
+                throw new InvalidDataException($"persisted view state has {_data.Length - _position} unread bytes");
+            }
+        }
+
+        private ReadOnlySpan<byte> Take(int bytes)
+        {
+            if (bytes > _data.Length - _position)
+            {
+                throw new InvalidDataException($"persisted view state is truncated at byte {_position} of {_data.Length}");
+            }
+
+            var span = _data.Slice(_position, bytes);
+            _position += bytes;
+            return span;
+        }
+    }
+}

@@ -1,0 +1,121 @@
+using System.Buffers;
+using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Core.Engine;
+using OrleansFeatures.Core.Events;
+using static OrleansFeatures.Core.Tests.Engine.TestViews;
+
+namespace OrleansFeatures.Core.Tests.Engine;
+
+public class FeatureViewStateBinaryTests
+{
+    private const long T0 = 1_800_000_000_000;
+
+    [Fact]
+    public void Binary_round_trip_keeps_values_counters_and_duplicates()
+    {
+        var view = View(TimeSpan.FromHours(1), null, 3,
+            Feature("n", AggregationKind.Count, window: TimeSpan.FromHours(1)),
+            Feature("s", AggregationKind.Sum, window: TimeSpan.FromHours(24)),
+            Feature("last", AggregationKind.Latest, field: "tag"));
+        var state = new FeatureViewState(view);
+        state.Apply(Event("a", T0, tag: "x", amount: 2.5));
+        state.Apply(Event("b", T0 + 61_000, tag: "ü-ß-日本", amount: -1));
+        state.Apply(Event("b", T0 + 61_000));
+        state.Apply(Event("c", T0 - (3 * 3_600_000)));
+
+        var restored = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(Write(state)));
+
+        for (var f = 0; f < view.Features.Count; f++)
+        {
+            Assert.Equal(state.Read(f, T0 + 61_000), restored.Read(f, T0 + 61_000));
+        }
+
+        Assert.Equal((state.Watermark, state.DedupHorizon, state.AcceptedCount, state.DuplicateCount, state.LateCount, state.SeenEventCount),
+            (restored.Watermark, restored.DedupHorizon, restored.AcceptedCount, restored.DuplicateCount, restored.LateCount, restored.SeenEventCount));
+        Assert.Equal(3, FeatureViewState.ReadViewVersion(Write(state)));
+        Assert.Equal(ApplyOutcome.Duplicate, restored.Apply(Event("a", T0, tag: "x")));
+    }
+
+    [Fact]
+    public void Binary_round_trip_keeps_every_value_kind_of_a_latest_feature()
+    {
+        var view = View(Feature("last", AggregationKind.Latest, field: "tag"));
+        foreach (var value in new[] { ScalarValue.FromInt64(long.MinValue), ScalarValue.FromDouble(double.NaN), ScalarValue.FromBool(true), ScalarValue.FromString(""), ScalarValue.FromString(new string('x', 300)) })
+        {
+            var state = new FeatureViewState(view);
+            state.Apply(new FeatureEvent("e", T0, new Dictionary<string, ScalarValue> { ["tag"] = value }));
+
+            var restored = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(Write(state)));
+
+            Assert.Equal(value, restored.Read(0, T0).Value);
+        }
+    }
+
+    [Fact]
+    public void Binary_snapshot_equals_the_object_snapshot()
+    {
+        var random = new Random(5);
+        var view = View(TimeSpan.FromMinutes(30), null, 1,
+            Feature("n", AggregationKind.Count, window: TimeSpan.FromMinutes(5)),
+            Feature("max", AggregationKind.Max, window: TimeSpan.FromHours(1)));
+        var state = new FeatureViewState(view);
+        for (var i = 0; i < 500; i++)
+        {
+            state.Apply(Event($"e{random.Next(400)}", T0 + random.Next(0, 7_200_000), amount: random.NextDouble() * 100));
+        }
+
+        var expected = state.ToSnapshot();
+        var actual = FeatureViewState.ReadSnapshot(Write(state));
+
+        Assert.Equal(expected.SeenEvents.OrderBy(e => e.EventId, StringComparer.Ordinal), actual.SeenEvents.OrderBy(e => e.EventId, StringComparer.Ordinal));
+        Assert.Equal(expected.Features.Select(f => (f.Name, f.Signature, f.LatestValue, f.LatestTimestampMs)), actual.Features.Select(f => (f.Name, f.Signature, f.LatestValue, f.LatestTimestampMs)));
+        Assert.Equal(expected.Features.SelectMany(f => f.Tiles), actual.Features.SelectMany(f => f.Tiles));
+    }
+
+    [Fact]
+    public void Truncated_or_extended_data_is_refused_not_misread()
+    {
+        var state = new FeatureViewState(View(Feature("n", AggregationKind.Count)));
+        state.Apply(Event("a", T0));
+        var data = Write(state);
+
+        for (var length = 0; length < data.Length; length++)
+        {
+            Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data.AsSpan(0, length)));
+        }
+
+        Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot([.. data, 0]));
+    }
+
+    [Fact]
+    public void Unknown_format_is_refused_with_its_number()
+    {
+        var state = new FeatureViewState(View(Feature("n", AggregationKind.Count)));
+        var data = Write(state);
+        data[0] = 9;
+
+        var error = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data));
+
+        Assert.Contains("format 9", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Corrupt_count_cannot_allocate_more_than_the_data_holds()
+    {
+        var state = new FeatureViewState(View(Feature("n", AggregationKind.Count)));
+        var data = Write(state);
+        // The seen-id count follows the 1 + 4 + 5 × 8 header bytes; claim 2^28 ids.
+        byte[] corrupt = [.. data[..45], 0x80, 0x80, 0x80, 0x80, 0x01, .. data[46..]];
+
+        var error = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(corrupt));
+
+        Assert.Contains("claims 268435456 items", error.Message, StringComparison.Ordinal);
+    }
+
+    private static byte[] Write(FeatureViewState state)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        state.WriteTo(buffer);
+        return buffer.WrittenSpan.ToArray();
+    }
+}
