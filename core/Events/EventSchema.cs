@@ -49,70 +49,27 @@ public static class EventSchema
         IReadOnlyDictionary<string, ScalarValue> fields,
         out string? error)
     {
-        var layout = LayoutOf(source);
-        var values = new ScalarValue[layout.Names.Count];
+        var sink = new LayoutSink(source);
         foreach (var (name, value) in fields)
         {
-            if (!layout.TryGetSlot(name, out var slot) || value.IsNull)
+            if (!value.IsNull)
             {
-                continue;
-            }
-
-            var declared = layout.Kinds[slot];
-            if (value.Kind == declared)
-            {
-                values[slot] = value;
-            }
-            else if (declared == ScalarKind.Double && value.Kind == ScalarKind.Int64)
-            {
-                values[slot] = ScalarValue.FromDouble(value.AsInt64);
-            }
-            else if (name != source.TimestampField)
-            {
-                error = $"field '{name}' is {KindName(value.Kind)}, but source '{source.Name}' declares it {KindName(declared)}";
-                return null;
+                sink.Add(name, value);
             }
         }
 
-        if (string.IsNullOrEmpty(eventId))
-        {
-            if (fields.TryGetValue(source.EventIdField, out var idValue) && idValue.Kind is ScalarKind.String or ScalarKind.Int64)
-            {
-                eventId = idValue.ToString();
-            }
+        return sink.Finish(eventId, timestampMs, out error);
+    }
 
-            if (string.IsNullOrEmpty(eventId))
-            {
-                error = $"event has no id: set event_id or field '{source.EventIdField}'";
-                return null;
-            }
-        }
-
-        if (timestampMs is null)
-        {
-            if (!fields.TryGetValue(source.TimestampField, out var timeValue))
-            {
-                error = $"event '{eventId}' has no time: set event_time or field '{source.TimestampField}'";
-                return null;
-            }
-
-            if (!TryReadTimestamp(timeValue, out var parsed))
-            {
-                error = $"event '{eventId}': field '{source.TimestampField}' is not a time (Unix milliseconds or ISO-8601): '{timeValue}'";
-                return null;
-            }
-
-            timestampMs = parsed;
-        }
-
-        if (timestampMs <= 0)
-        {
-            error = $"event '{eventId}': event time {timestampMs} is not after 1970-01-01";
-            return null;
-        }
-
-        error = null;
-        return new FeatureEvent(eventId, timestampMs.Value, new SchemaFields(layout, values));
+    /// <summary>
+    /// Reads a flat JSON event (see <see cref="JsonEventReader"/>) straight into the source's layout: the same
+    /// result and errors as <see cref="JsonEventReader.TryRead"/> followed by <see cref="Normalize"/>, without the
+    /// intermediate dictionary (the hot path of stream ingestion).
+    /// </summary>
+    public static FeatureEvent? ReadJson(SourceDefinition source, ReadOnlySpan<byte> utf8Json, string? eventId, long? timestampMs, out string? error)
+    {
+        var sink = new LayoutSink(source);
+        return JsonEventReader.TryReadFields(utf8Json, ref sink, out error) ? sink.Finish(eventId, timestampMs, out error) : null;
     }
 
     /// <summary>The entity id an event carries in <paramref name="keyField"/> (strings and integers qualify).</summary>
@@ -145,4 +102,111 @@ public static class EventSchema
         ScalarKind.Bool => "bool",
         _ => "null",
     };
+
+    /// <summary>
+    /// Collects an event's fields into its source's slots (the last value of a repeated field wins) and keeps the
+    /// id and time fields aside, then checks the declared kinds and resolves the id and time.
+    /// </summary>
+    private struct LayoutSink : JsonEventReader.IFieldSink
+    {
+        private readonly SourceDefinition _source;
+        private readonly FieldLayout _layout;
+        private readonly ScalarValue[] _values;
+        private ScalarValue _idValue;
+        private ScalarValue _timeValue;
+
+        public LayoutSink(SourceDefinition source)
+        {
+            _source = source;
+            _layout = LayoutOf(source);
+            _values = new ScalarValue[_layout.Names.Count];
+        }
+
+        public void Add(string name, ScalarValue value)
+        {
+            if (_layout.TryGetSlot(name, out var slot))
+            {
+                _values[slot] = value;
+            }
+
+            if (name == _source.EventIdField)
+            {
+                _idValue = value;
+            }
+
+            if (name == _source.TimestampField)
+            {
+                _timeValue = value;
+            }
+        }
+
+        public readonly FeatureEvent? Finish(string? eventId, long? timestampMs, out string? error)
+        {
+            for (var slot = 0; slot < _values.Length; slot++)
+            {
+                var value = _values[slot];
+                var declared = _layout.Kinds[slot];
+                if (value.IsNull || value.Kind == declared)
+                {
+                    continue;
+                }
+
+                var name = _layout.Names[slot];
+                if (declared == ScalarKind.Double && value.Kind == ScalarKind.Int64)
+                {
+                    _values[slot] = ScalarValue.FromDouble(value.AsInt64);
+                }
+                else if (name == _source.TimestampField)
+                {
+                    // A time field may be written in any form TryReadTimestamp reads; it is not kept as a value.
+                    _values[slot] = ScalarValue.Null;
+                }
+                else
+                {
+                    error = $"field '{name}' is {KindName(value.Kind)}, but source '{_source.Name}' declares it {KindName(declared)}";
+                    return null;
+                }
+            }
+
+            if (string.IsNullOrEmpty(eventId))
+            {
+                if (_idValue.Kind is ScalarKind.String or ScalarKind.Int64)
+                {
+                    eventId = _idValue.ToString();
+                }
+
+                if (string.IsNullOrEmpty(eventId))
+                {
+                    error = $"event has no id: set event_id or field '{_source.EventIdField}'";
+                    return null;
+                }
+            }
+
+            if (timestampMs is null)
+            {
+                if (_timeValue.IsNull)
+                {
+                    error = $"event '{eventId}' has no time: set event_time or field '{_source.TimestampField}'";
+                    return null;
+                }
+
+                if (!TryReadTimestamp(_timeValue, out var parsed))
+                {
+                    error = $"event '{eventId}': field '{_source.TimestampField}' is not a time (Unix milliseconds or ISO-8601): '{_timeValue}'";
+                    return null;
+                }
+
+                timestampMs = parsed;
+            }
+
+            if (timestampMs <= 0)
+            {
+                error = $"event '{eventId}': event time {timestampMs} is not after 1970-01-01";
+                return null;
+            }
+
+            error = null;
+            return new FeatureEvent(eventId, timestampMs.Value, new SchemaFields(_layout, _values));
+        }
+    }
 }

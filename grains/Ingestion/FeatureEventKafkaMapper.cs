@@ -60,24 +60,19 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
             headerTime = time;
         }
 
-        var raw = JsonEventReader.TryRead(value, headerId, headerTime, out var error);
-        if (raw is null)
-        {
-            return KafkaMapping.DeadLetter(error!);
-        }
-
-        var featureEvent = EventSchema.Normalize(source, raw.EventId, raw.TimestampMs, raw.Fields, out error);
+        var featureEvent = EventSchema.ReadJson(source, value, headerId, headerTime, out var error);
         if (featureEvent is null)
         {
             return KafkaMapping.DeadLetter(error!);
         }
 
         var messageKey = message.Message.Key is { Length: > 0 } key ? Encoding.UTF8.GetString(key) : null;
-        var events = new List<KafkaMappedEvent>(2);
+        var views = definitions.ViewsFedBy(source.Name);
+        var events = new List<KafkaMappedEvent>(views.Count);
         var streamed = new StreamedEvent(source.Name, definitions.Version, featureEvent);
-        foreach (var view in definitions.ViewsFedBy(source.Name))
+        for (var v = 0; v < views.Count; v++)
         {
-            var definition = view.Definition;
+            var definition = views[v].Definition;
             if (!EventSchema.TryGetKey(featureEvent, definition.KeyField, out var entityId))
             {
                 if (messageKey is null)
@@ -89,7 +84,7 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
             }
 
             var streamId = StreamId.Create(StreamedEvent.Namespace, EntityKey.Format(definition.EntityType, entityId));
-            if (!events.Exists(e => e.StreamId == streamId))
+            if (!Contains(events, streamId))
             {
                 events.Add(new KafkaMappedEvent(streamId, streamed));
             }
@@ -140,6 +135,20 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
                 { EventTimeHeader, Encoding.UTF8.GetBytes(featureEvent.TimestampMs.ToString(CultureInfo.InvariantCulture)) },
             },
         };
+    }
+
+    // Two views of one entity type map a message to the same stream once. A loop, not a lambda: this runs per message.
+    private static bool Contains(List<KafkaMappedEvent> events, StreamId streamId)
+    {
+        foreach (var mapped in events)
+        {
+            if (mapped.StreamId == streamId)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static string? Header(ConsumeResult<byte[]?, byte[]?> message, string name) =>

@@ -147,6 +147,39 @@ public class EventSchemaTests
         Assert.Contains(expected, error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("""{"event_id":"e1","ts":1700000000000,"user_id":"u","seconds":5,"count":2,"extra":"x","none":null}""", null, null)]
+    [InlineData("""{"event_id":7,"ts":"2026-11-24T10:00:00Z","seconds":1.5}""", null, null)]
+    [InlineData("""{"ts":1700000000000,"user_id":"u"}""", "from-header", null)]
+    [InlineData("""{"user_id":"u"}""", "e1", 1700000000000L)]
+    [InlineData("""{"user_id":"u","user_id":"v","seconds":1,"seconds":null}""", "e1", 5L)]
+    [InlineData("""{"user_id":"u"}""", null, 5L)]
+    [InlineData("""{"event_id":"e1","user_id":"u"}""", null, null)]
+    [InlineData("""{"event_id":"e1","ts":true}""", null, null)]
+    [InlineData("""{"event_id":"e1","ts":-5}""", null, null)]
+    [InlineData("""{"count":"many","event_id":"e1","ts":1}""", null, null)]
+    [InlineData("""{"count":2.5,"event_id":"e1","ts":1}""", null, null)]
+    [InlineData("""{"event_id":"","ts":1}""", null, null)]
+    [InlineData("""{"event_id":"e1","ts":1,"nested":[1]}""", null, null)]
+    [InlineData("""not json""", "e1", 1L)]
+    public void Reading_json_into_the_layout_matches_reading_then_normalising(string json, string? eventId, long? timestampMs)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        var raw = JsonEventReader.TryRead(bytes, eventId, timestampMs, out var readError);
+        string? expectedError = readError;
+        var expected = raw is null ? null : EventSchema.Normalize(Source, raw.EventId, raw.TimestampMs, raw.Fields, out expectedError);
+
+        var actual = EventSchema.ReadJson(Source, bytes, eventId, timestampMs, out var actualError);
+
+        Assert.Equal(expectedError, actualError);
+        Assert.Equal(expected is null, actual is null);
+        if (expected is not null && actual is not null)
+        {
+            Assert.Equal((expected.EventId, expected.TimestampMs), (actual.EventId, actual.TimestampMs));
+            Assert.Equal(expected.Fields.OrderBy(f => f.Key, StringComparer.Ordinal), actual.Fields.OrderBy(f => f.Key, StringComparer.Ordinal));
+        }
+    }
+
     private static ScalarValue S(string value) => ScalarValue.FromString(value);
 
     private static ScalarValue I(long value) => ScalarValue.FromInt64(value);
