@@ -69,6 +69,7 @@ public sealed class KafkaEndToEndTests
             "--FeatureStore:Kafka:SaslUsername=$ConnectionString",
             $"--FeatureStore:Kafka:SaslPassword={secret}",
             "--Logging:LogLevel:Default=Information",
+            "--Logging:LogLevel:Orleans.Runtime.SiloOptionsLogger=Information", // appsettings.json quiets it
             "--Logging:LogLevel:OrleansFeatures=Debug");
         await gateway.StartAsync();
         using var client = new GatewayClient(gateway);
