@@ -78,6 +78,7 @@ internal static class KafkaIngestBenchmark
         var baseline = await AcceptedAsync(http);
         var gcBefore = await MetricSumAsync(http, "dotnet_gc_pause_time_seconds_total");
         var gcCountBefore = await MetricSumAsync(http, "dotnet_gc_collections_total");
+        var allocatedBefore = await MetricSumAsync(http, "dotnet_gc_heap_total_allocated_bytes_total");
         var gatewayCpuBefore = gateway.CpuTime;
         var benchCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         clock.Restart();
@@ -91,6 +92,7 @@ internal static class KafkaIngestBenchmark
         var benchCpu = (Process.GetCurrentProcess().TotalProcessorTime - benchCpuBefore).TotalSeconds;
         var gcPause = await MetricSumAsync(http, "dotnet_gc_pause_time_seconds_total") - gcBefore;
         var gcCount = await MetricSumAsync(http, "dotnet_gc_collections_total") - gcCountBefore;
+        var allocated = await MetricSumAsync(http, "dotnet_gc_heap_total_allocated_bytes_total") - allocatedBefore;
         await sampling.CancelAsync();
         await lookupTask;
         var samples = (await samplerTask).Select(s => (s.At, s.Accepted - baseline)).ToList();
@@ -150,7 +152,7 @@ internal static class KafkaIngestBenchmark
         Console.WriteLine($"  warm: topic -> durable grain state:           {warmRate,10:0} events/s  ({measured} events in {warmSeconds:0.00} s, first produce to last commit; {warmRate / floor:0.000}x of the floor)");
         Console.WriteLine($"  warm: gateway CPU per event:                  {gatewayCpu * 1e6 / measured,10:0.0} us     ({gatewayCpu:0.00} CPU-s = {gatewayCpu / warmSeconds:0.00} cores; the producer and mock broker in this process took {benchCpu:0.00} CPU-s)");
         Console.WriteLine($"  warm: lookups meanwhile (one client):         p50 {Ms(lookupsUnderLoad, 50)} ms  p99 {Ms(lookupsUnderLoad, 99)} ms  max {Ms(lookupsUnderLoad, 100)} ms  ({lookupsUnderLoad.TotalCount} lookups)");
-        Console.WriteLine($"  gateway peak resident memory:                 {peakMemoryMb,10:0} MiB  (warm phase: {gcCount:0} GCs, {gcPause:0.00} s paused)");
+        Console.WriteLine($"  gateway peak resident memory:                 {peakMemoryMb,10:0} MiB  (warm phase: {gcCount:0} GCs, {gcPause:0.00} s paused, {allocated / measured / 1024:0.0} KiB allocated per event)");
         Console.WriteLine($"  freshness, topic -> servable:   p50 {Ms(topicFreshness, 50)} ms  p99 {Ms(topicFreshness, 99)} ms");
         Console.WriteLine($"  freshness, push -> servable:    p50 {Ms(pushFreshness, 50)} ms  p99 {Ms(pushFreshness, 99)} ms  (baseline)");
         Console.WriteLine($"  latency, produce -> bare consumer: p50 {Ms(consumerLatency, 50)} ms  p99 {Ms(consumerLatency, 99)} ms  (floor: same broker, same fetch wait)");
