@@ -203,7 +203,8 @@ internal sealed partial class StreamIndexedQueueCache : IQueueCache
 /// </summary>
 internal sealed class StreamQueue(StreamId streamId)
 {
-    private Entry[] _entries = new Entry[2];
+    private const int InitialCapacity = 2;
+    private Entry[] _entries = new Entry[InitialCapacity];
     private int _first;
     private int _length;
 
@@ -265,6 +266,13 @@ internal sealed class StreamQueue(StreamId streamId)
         _first = (_first + 1) % _entries.Length;
         _length--;
         Head++;
+        if (_length == 0 && _entries.Length > InitialCapacity)
+        {
+            // A hot stream that once queued many batches does not keep a large array for as long as it has a cursor.
+            _entries = new Entry[InitialCapacity];
+            _first = 0;
+        }
+
         return removed;
     }
 

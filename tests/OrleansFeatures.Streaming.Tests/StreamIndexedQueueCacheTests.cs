@@ -143,6 +143,35 @@ public class StreamIndexedQueueCacheTests
     }
 
     [Fact]
+    public void A_cursor_keeps_its_place_while_its_streams_queue_wraps_grows_and_empties()
+    {
+        var cache = NewCache();
+        var reader = cache.GetCacheCursor(A, null);
+        var read = new List<long>();
+        long offset = 0;
+        foreach (var burst in new[] { 1, 3, 2, 7, 1, 16, 5 })
+        {
+            for (var i = 0; i < burst; i++)
+            {
+                Add(cache, Batch(A, offset++));
+            }
+
+            // Read all but one, so the queue keeps a batch across bursts and its ring wraps around.
+            for (var i = 0; i < burst - 1 && reader.MoveNext(); i++)
+            {
+                read.Add(Current(reader));
+            }
+
+            Purge(cache);
+        }
+
+        read.AddRange(Drain(reader));
+        Assert.Equal(Enumerable.Range(0, (int)offset).Select(i => (long)i), read);
+        Assert.Equal(8, Purge(cache).Count);
+        Assert.Equal(0, cache.Count);
+    }
+
+    [Fact]
     public void A_batch_is_purged_only_after_every_cursor_of_its_stream_has_moved_past_it()
     {
         var cache = NewCache();
