@@ -1,28 +1,25 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Orleans.Configuration;
 using Orleans.Runtime;
-using Orleans.Providers.Streams.Common;
 using Orleans.Streams;
 
 namespace OrleansFeatures.Streaming.Kafka;
 
-/// <summary>Builds the Kafka queue adapter, its queue mapper (from broker metadata), cache and failure handler.</summary>
+/// <summary>Builds the Kafka queue adapter, its queue mapper (from broker metadata), stream-indexed cache and failure handler.</summary>
 internal sealed class KafkaQueueAdapterFactory : IQueueAdapterFactory
 {
     private readonly string _name;
     private readonly KafkaStreamOptions _options;
     private readonly IKafkaMessageMapper _messageMapper;
     private readonly ILoggerFactory _loggerFactory;
-    private readonly SimpleQueueAdapterCache _cache;
+    private readonly StreamIndexedQueueAdapterCache _cache;
     private readonly Lazy<KafkaQueueMapper> _queueMapper;
     private KafkaQueueAdapter? _adapter;
 
     public KafkaQueueAdapterFactory(
         string name,
         KafkaStreamOptions options,
-        SimpleQueueCacheOptions cacheOptions,
         IKafkaMessageMapper messageMapper,
         ILoggerFactory loggerFactory)
     {
@@ -30,7 +27,7 @@ internal sealed class KafkaQueueAdapterFactory : IQueueAdapterFactory
         _options = options;
         _messageMapper = messageMapper;
         _loggerFactory = loggerFactory;
-        _cache = new SimpleQueueAdapterCache(cacheOptions, name, loggerFactory);
+        _cache = new StreamIndexedQueueAdapterCache(options.CacheSize, name, loggerFactory);
         _queueMapper = new Lazy<KafkaQueueMapper>(() => new KafkaQueueMapper(name, KafkaQueueMapper.DiscoverPartitions(options)));
     }
 
@@ -38,7 +35,6 @@ internal sealed class KafkaQueueAdapterFactory : IQueueAdapterFactory
         new(
             name,
             services.GetRequiredService<IOptionsMonitor<KafkaStreamOptions>>().Get(name),
-            services.GetRequiredService<IOptionsMonitor<SimpleQueueCacheOptions>>().Get(name),
             services.GetRequiredKeyedService<IKafkaMessageMapper>(name),
             services.GetRequiredService<ILoggerFactory>());
 

@@ -1,10 +1,11 @@
 using Confluent.Kafka;
+using Orleans.Configuration;
 using Orleans.Runtime;
 
 namespace OrleansFeatures.Streaming.Kafka;
 
 /// <summary>Fails silo start-up on a bad Kafka configuration, naming the setting.</summary>
-internal sealed class KafkaStreamOptionsValidator(KafkaStreamOptions options, string name) : IConfigurationValidator
+internal sealed class KafkaStreamOptionsValidator(KafkaStreamOptions options, string name, StreamPullingAgentOptions? pulling = null) : IConfigurationValidator
 {
     public void ValidateConfiguration()
     {
@@ -47,6 +48,16 @@ internal sealed class KafkaStreamOptionsValidator(KafkaStreamOptions options, st
         if (options.FetchWaitMax < TimeSpan.FromMilliseconds(1) || options.FetchWaitMax > TimeSpan.FromSeconds(5))
         {
             throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:FetchWaitMax must be between 1 ms and 5 seconds, was {options.FetchWaitMax}.");
+        }
+
+        if (pulling is { BatchContainerBatchSize: > 1 })
+        {
+            // The queue cache reports a batch delivered once its cursor moves past it; with several batches per
+            // delivery the agent moves past batches that are still being delivered, and offsets would be committed
+            // before their events are durable. One pull already groups each stream's events into one batch.
+            throw new OrleansConfigurationException(
+                $"{prefix}: StreamPullingAgentOptions.BatchContainerBatchSize must be 1, was {pulling.BatchContainerBatchSize}; " +
+                "each batch already holds all of one entity's events from a pull.");
         }
 
         var sasl = options.SecurityProtocol is SecurityProtocol.SaslSsl or SecurityProtocol.SaslPlaintext;

@@ -22,7 +22,10 @@ public static class KafkaStreamsSiloBuilderExtensions
     {
         builder.Services.AddOptions<KafkaStreamOptions>(name).Configure(configure);
         builder.Services.AddTransient<IConfigurationValidator>(sp =>
-            new KafkaStreamOptionsValidator(sp.GetRequiredService<IOptionsMonitor<KafkaStreamOptions>>().Get(name), name));
+            new KafkaStreamOptionsValidator(
+                sp.GetRequiredService<IOptionsMonitor<KafkaStreamOptions>>().Get(name),
+                name,
+                sp.GetRequiredService<IOptionsMonitor<StreamPullingAgentOptions>>().Get(name)));
         builder.Services.ConfigureNamedOptionForLogging<KafkaStreamOptions>(name);
         builder.AddPersistentStreams(name, KafkaQueueAdapterFactory.Create, configurator =>
         {
@@ -33,8 +36,6 @@ public static class KafkaStreamsSiloBuilderExtensions
                 o.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(10);
                 configurePulling?.Invoke(o);
             }));
-            configurator.Configure<SimpleQueueCacheOptions>(ob => ob.Configure<IOptionsMonitor<KafkaStreamOptions>>(
-                (o, kafka) => o.CacheSize = kafka.Get(name).CacheSize));
         });
         return builder;
     }

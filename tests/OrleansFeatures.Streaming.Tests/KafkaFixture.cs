@@ -4,6 +4,7 @@ using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains;
 using OrleansFeatures.Grains.Hosting;
 using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Streaming.Kafka;
 using OrleansFeatures.TestInfrastructure;
 
 namespace OrleansFeatures.Streaming.Tests;
@@ -32,7 +33,7 @@ internal static class KafkaFixture
 
     public static readonly FeatureRefList Features = new(["plays", "plays"], ["n", "seconds"]);
 
-    public static async Task<InProcessTestCluster> StartAsync(MockKafkaCluster kafka, string database, short silos = 1)
+    public static async Task<InProcessTestCluster> StartAsync(MockKafkaCluster kafka, string database, short silos = 1, Action<KafkaStreamOptions>? configure = null)
     {
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
@@ -45,6 +46,7 @@ internal static class KafkaFixture
                 o.Topics = [Topic];
                 o.ConsumerGroup = "feature-store-tests";
                 o.DeadLetterTopic = DeadLetters;
+                configure?.Invoke(o);
             });
         });
         var cluster = builder.Build();

@@ -86,6 +86,22 @@ public sealed class KafkaIngestionTests
     }
 
     [Fact]
+    public async Task A_backlog_many_times_the_cache_size_is_applied_exactly_once()
+    {
+        // The smallest cache (100 batches, 10 per pull) against a backlog of 1,500 events over 300 users on 4
+        // partitions: the pulling agent keeps filling the cache up to pressure and must purge its way on. With a
+        // cache whose GetMaxAddCount() answers the room left, this stalls within seconds: at 0 the 10.4.2 agent
+        // skips its read, and the purge inside it, for good.
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        var expected = await ProduceAsync(kafka, 0, 1_500, users: 300);
+        await using var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"), configure: o => o.CacheSize = 100);
+        var version = await ApplyDefinitionsAsync(cluster.Client);
+
+        await AssertFeaturesAsync(cluster.Client, version, expected, TimeSpan.FromSeconds(120));
+    }
+
+    [Fact]
     public async Task Poison_messages_go_to_the_dead_letter_topic_and_neighbours_are_applied()
     {
         using var kafka = new MockKafkaCluster();

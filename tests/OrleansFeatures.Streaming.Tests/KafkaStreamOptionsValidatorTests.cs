@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using Orleans.Configuration;
 using Orleans.Runtime;
 using OrleansFeatures.Streaming.Kafka;
 
@@ -40,5 +41,16 @@ public class KafkaStreamOptionsValidatorTests
 
         var error = Assert.Throws<OrleansConfigurationException>(() => new KafkaStreamOptionsValidator(options, "kafka").ValidateConfiguration());
         Assert.Contains(setting == "SaslPassword" ? "SaslPassword" : $"FeatureStore:Kafka:{setting}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Several_batches_per_delivery_fail_start_up_because_the_cache_would_report_them_delivered_too_early()
+    {
+        var pulling = new StreamPullingAgentOptions { BatchContainerBatchSize = 4 };
+
+        var error = Assert.Throws<OrleansConfigurationException>(() => new KafkaStreamOptionsValidator(Valid(), "kafka", pulling).ValidateConfiguration());
+
+        Assert.Contains("BatchContainerBatchSize", error.Message, StringComparison.Ordinal);
+        new KafkaStreamOptionsValidator(Valid(), "kafka", new StreamPullingAgentOptions()).ValidateConfiguration();
     }
 }
