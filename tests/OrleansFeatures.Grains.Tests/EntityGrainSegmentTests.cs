@@ -5,6 +5,7 @@ using Orleans.TestingHost;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
+using OrleansFeatures.Grains.Hosting;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.Grains.State;
 using OrleansFeatures.TestInfrastructure;
@@ -140,6 +141,36 @@ public class EntityGrainSegmentTests
         Assert.All(replay, o => Assert.Equal(EventOutcomeKind.Duplicate, o.Kind));
     }
 
+    [Fact]
+    public async Task A_failed_segment_write_fails_the_call_and_the_replay_counts_once()
+    {
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null, configure: silo =>
+        {
+            silo.AddFeatureStoreMemoryStorage("inner");
+            silo.Services.AddSingleton(sp => new SegmentFailingStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
+            silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<SegmentFailingStorage>());
+        });
+        var version = await ApplyAsync(cluster.Client);
+        const string key = "user/unlucky";
+        const int events = 600;
+        var grain = cluster.Client.GetGrain<IEntityGrain>(key);
+        await ApplyInBatchesAsync(grain, version, 500);
+        var storage = cluster.Silos[0].ServiceProvider.GetRequiredService<SegmentFailingStorage>();
+
+        // The 6th batch seals: the segment is stored but its write reports failure, so the batch is not acknowledged.
+        storage.FailSegmentWrites = true;
+        var last = Enumerable.Range(500, Batch).Select(i => EventAt(i, events)).ToArray();
+        await Assert.ThrowsAnyAsync<Exception>(() => grain.ApplyEvents(version, TestDefinitions.Source, last));
+        storage.FailSegmentWrites = false;
+
+        // The sender retries: nothing of the batch was durable, so it is accepted, once, and sealed into segment 0.
+        Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, last), o => Assert.Equal(EventOutcomeKind.Accepted, o.Kind));
+        Assert.Equal(events, (await ReadSegmentAsync(cluster, key, 0))!.Count);
+        await cluster.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        await AssertCountsAsync(grain, version, events);
+        Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, [EventAt(0, events), EventAt(599, events)]), o => Assert.Equal(EventOutcomeKind.Duplicate, o.Kind));
+    }
+
     private static async Task ApplyInBatchesAsync(IEntityGrain grain, long version, int events)
     {
         for (var start = 0; start < events; start += Batch)
@@ -190,4 +221,23 @@ public class EntityGrainSegmentTests
         ["kind"] = ScalarValue.FromString(kind),
         ["amount"] = ScalarValue.FromDouble(amount),
     });
+}
+
+/// <summary>Storage that stores segment states and then reports the write as failed (an acknowledgement lost) while told to.</summary>
+internal sealed class SegmentFailingStorage(IGrainStorage inner) : IGrainStorage
+{
+    public volatile bool FailSegmentWrites;
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        await inner.WriteStateAsync(stateName, grainId, grainState);
+        if (FailSegmentWrites && stateName.StartsWith("entity.seen.", StringComparison.Ordinal))
+        {
+            throw new IOException($"simulated: {stateName} stored, but its write reported failure");
+        }
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
 }
