@@ -1,6 +1,8 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans;
 using Orleans.Runtime;
+using Orleans.Storage;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using Orleans.Streams;
@@ -22,15 +24,28 @@ public sealed partial class EntityGrain(
     DefinitionCatalog catalog,
     ILogger<EntityGrain> logger) : Grain, IEntityGrain, IStreamSubscriptionObserver, IAsyncBatchObserver<StreamedEvent>
 {
+    /// <summary>A view seals its open de-duplication ids into a segment once it holds this many (see PersistAsync).</summary>
+    internal const int SealThreshold = 512;
+
     private readonly Dictionary<string, LiveView> _views = new(StringComparer.Ordinal);
+
+    /// <summary>ETags of segment states this activation read or wrote, by state name; storage rejects stale ones.</summary>
+    private readonly Dictionary<string, string?> _segmentETags = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _syncLock = new(1, 1);
+    private IGrainStorage? _storage;
     private string _entityType = "";
     private long _syncedVersion = -1;
+
+    private IGrainStorage Storage => _storage ??= ServiceProvider.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name);
+
+    /// <summary>Name of the grain state holding segment <paramref name="number"/> of <paramref name="view"/>'s de-duplication ids.</summary>
+    internal static string SegmentStateName(string view, int number) => $"entity.seen.{view}.{number}";
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_entityType, _) = EntityKey.Parse(this.GetPrimaryKeyString());
         var definitions = catalog.Current.Version > 0 ? catalog.Current : await catalog.RefreshAsync(cancellationToken);
-        SyncViews(definitions);
+        await SyncViewsAsync(definitions);
     }
 
     public Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events) =>
@@ -102,7 +117,7 @@ public sealed partial class EntityGrain(
 
     private async Task<EventOutcome[]> ApplyAsync(long registryVersion, string source, FeatureEvent[] events)
     {
-        SyncViews(await catalog.EnsureAtLeastAsync(registryVersion));
+        await SyncViewsAsync(await catalog.EnsureAtLeastAsync(registryVersion));
         var outcomes = new EventOutcome[events.Length];
         var changed = false;
         for (var i = 0; i < events.Length; i++)
@@ -150,7 +165,7 @@ public sealed partial class EntityGrain(
     {
         if (registryVersion > _syncedVersion)
         {
-            SyncViews(await catalog.EnsureAtLeastAsync(registryVersion));
+            await SyncViewsAsync(await catalog.EnsureAtLeastAsync(registryVersion));
         }
 
         var values = new FeatureValueDto[features.Count];
@@ -185,15 +200,33 @@ public sealed partial class EntityGrain(
 
     /// <summary>
     /// Aligns in-memory views with the definitions: restores persisted state of views whose version still
-    /// matches, starts new views empty, and forgets views that were removed or replaced by a new version.
+    /// matches (main state plus the segments it references), starts new views empty, and forgets views that were
+    /// removed or replaced by a new version.
     /// </summary>
-    private void SyncViews(ActiveDefinitions definitions)
+    private async Task SyncViewsAsync(ActiveDefinitions definitions)
     {
         if (definitions.Version == _syncedVersion)
         {
             return;
         }
 
+        // Reads are read-only calls and may interleave; restoring awaits storage, so one sync at a time.
+        await _syncLock.WaitAsync();
+        try
+        {
+            if (definitions.Version != _syncedVersion)
+            {
+                await SyncViewsLockedAsync(definitions);
+            }
+        }
+        finally
+        {
+            _syncLock.Release();
+        }
+    }
+
+    private async Task SyncViewsLockedAsync(ActiveDefinitions definitions)
+    {
         var wanted = definitions.ViewsOfEntityType(_entityType);
         var keep = new HashSet<string>(StringComparer.Ordinal);
         foreach (var compiled in wanted)
@@ -208,26 +241,30 @@ public sealed partial class EntityGrain(
             if (_views.TryGetValue(name, out live) && live.State.View.Definition.Version == compiled.Definition.Version)
             {
                 // Same version, recompiled (a non-breaking change such as a new feature or TTL): carry state over.
-                _views[name] = new LiveView(EngineStateMapper.Rebind(live.State, compiled)) { Dirty = live.Dirty };
+                _views[name] = live.With(EngineStateMapper.Rebind(live.State, compiled));
                 continue;
             }
 
+            // Segment numbers continue after those of any stored state, even one of an older version: its
+            // segments are deleted only once this view's next write no longer references them.
+            state.State.SeenSegments.TryGetValue(name, out var segments);
+            var nextSegment = segments?.NextNumber ?? 0;
             if (state.State.Views.TryGetValue(name, out var packed))
             {
                 if (EngineStateMapper.PackedViewVersion(packed) == compiled.Definition.Version)
                 {
-                    _views[name] = new LiveView(EngineStateMapper.Unpack(compiled, packed));
+                    _views[name] = await RestoreAsync(name, compiled, packed, segments);
                     continue;
                 }
             }
             else if (state.State.LegacyViews.TryGetValue(name, out var stored) && stored.ViewVersion == compiled.Definition.Version)
             {
                 // Written by a version before 2026-11-25; the next write stores it in the packed form.
-                _views[name] = new LiveView(EngineStateMapper.Restore(compiled, stored)) { Dirty = true };
+                _views[name] = new LiveView(EngineStateMapper.Restore(compiled, stored), nextSegment) { Dirty = true };
                 continue;
             }
 
-            _views[name] = new LiveView(new FeatureViewState(compiled));
+            _views[name] = new LiveView(new FeatureViewState(compiled), nextSegment);
         }
 
         foreach (var name in _views.Keys.ToList())
@@ -241,13 +278,82 @@ public sealed partial class EntityGrain(
         _syncedVersion = definitions.Version;
     }
 
+    /// <summary>A view from its main state and the segments that state references; segments already expired are not read.</summary>
+    private async Task<LiveView> RestoreAsync(string name, CompiledFeatureView compiled, byte[] packed, SeenSegmentList? segments)
+    {
+        var restored = EngineStateMapper.Unpack(compiled, packed);
+        var live = new LiveView(restored, segments?.NextNumber ?? 0);
+        if (segments is null)
+        {
+            return live;
+        }
+
+        live.Segments.AddRange(segments.Segments);
+        var bound = restored.LatenessBound;
+        var reads = new List<Task<SeenSegmentState>>();
+        foreach (var segment in segments.Segments)
+        {
+            if (segment.MaxTimestampMs >= bound)
+            {
+                reads.Add(ReadSegmentAsync(name, segment.Number));
+            }
+        }
+
+        foreach (var segment in await Task.WhenAll(reads))
+        {
+            restored.AddSealedSeenEvents(FeatureViewState.ReadSeenSegment(segment.Data));
+        }
+
+        return live;
+    }
+
+    private async Task<SeenSegmentState> ReadSegmentAsync(string view, int number)
+    {
+        var stateName = SegmentStateName(view, number);
+        var stored = new GrainState<SeenSegmentState>(new SeenSegmentState());
+        await Storage.ReadStateAsync(stateName, this.GetGrainId(), stored);
+        if (!stored.RecordExists || stored.State is null)
+        {
+            // The main state is written only after its segments are durable, so this is lost or tampered data.
+            // Refuse to activate rather than forget ids and count replays twice.
+            throw new InvalidDataException($"entity {this.GetPrimaryKeyString()}: segment {stateName} referenced by its state is missing");
+        }
+
+        _segmentETags[stateName] = stored.ETag;
+        return stored.State;
+    }
+
+    /// <summary>
+    /// Makes the applied events durable. Commit-point order: (1) views with enough open ids seal them into a
+    /// segment, written and awaited first; (2) the main state, which references the new segments and no longer holds
+    /// their ids, is written: the commit point; (3) segments no longer referenced (expired, or of removed views) are
+    /// deleted. A crash before (2) leaves an unreferenced segment, ignored on restore and overwritten by the next
+    /// seal of the same number; a crash after (2) leaves garbage only.
+    /// </summary>
     private async Task PersistAsync()
     {
+        try
+        {
+            await SealSegmentsAsync();
+        }
+        catch (Exception exception)
+        {
+            // Nothing was sealed in memory, so the ids are still written with the main state; fail the call all the
+            // same, like a failed main write, so nothing is acknowledged on a storage that just failed.
+            LogPersistFailed(logger, exception, this.GetPrimaryKeyString());
+            DeactivateOnIdle();
+            throw;
+        }
+
+        var referencedBefore = ReferencedSegments();
         foreach (var (name, view) in _views)
         {
             if (view.Dirty)
             {
+                var bound = view.State.LatenessBound;
+                view.Segments.RemoveAll(s => s.MaxTimestampMs < bound);
                 state.State.Views[name] = EngineStateMapper.Pack(view.State);
+                state.State.SeenSegments[name] = new SeenSegmentList { NextNumber = view.NextSegment, Segments = [.. view.Segments] };
             }
         }
 
@@ -259,6 +365,14 @@ public sealed partial class EntityGrain(
             if (!_views.ContainsKey(name))
             {
                 state.State.Views.Remove(name);
+            }
+        }
+
+        foreach (var name in state.State.SeenSegments.Keys.ToList())
+        {
+            if (!state.State.Views.ContainsKey(name))
+            {
+                state.State.SeenSegments.Remove(name);
             }
         }
 
@@ -279,6 +393,100 @@ public sealed partial class EntityGrain(
         {
             view.Dirty = false;
         }
+
+        if (referencedBefore.Count > 0)
+        {
+            referencedBefore.ExceptWith(ReferencedSegments());
+            await DeleteSegmentsAsync(referencedBefore);
+        }
+    }
+
+    /// <summary>Writes a segment for every dirty view with enough open ids; seals them in memory only once all are durable.</summary>
+    private async Task SealSegmentsAsync()
+    {
+        List<(LiveView View, int Count, long MaxTimestampMs, Task Write)>? seals = null;
+        foreach (var (name, view) in _views)
+        {
+            if (!view.Dirty || view.State.OpenSeenCount < SealThreshold)
+            {
+                continue;
+            }
+
+            var data = view.State.EncodeSeenSegment(out var count, out var maxTimestamp);
+            if (count > 0)
+            {
+                (seals ??= []).Add((view, count, maxTimestamp, WriteSegmentAsync(SegmentStateName(name, view.NextSegment), data)));
+            }
+        }
+
+        if (seals is null)
+        {
+            return;
+        }
+
+        await Task.WhenAll(seals.Select(s => s.Write));
+        foreach (var (view, count, maxTimestamp, _) in seals)
+        {
+            view.State.SealOpenSeenEvents(count);
+            view.Segments.Add(new SeenSegmentRef { Number = view.NextSegment, MaxTimestampMs = maxTimestamp });
+            view.NextSegment++;
+        }
+    }
+
+    private async Task WriteSegmentAsync(string stateName, byte[] data)
+    {
+        // An unreferenced segment of this number may exist (written before a crash, or its delete failed): take its
+        // ETag, or storage refuses the write as stale.
+        var etag = await SegmentETagAsync(stateName);
+        var segment = new GrainState<SeenSegmentState>(new SeenSegmentState { Data = data }) { ETag = etag };
+        await Storage.WriteStateAsync(stateName, this.GetGrainId(), segment);
+        _segmentETags[stateName] = segment.ETag;
+    }
+
+    private async Task DeleteSegmentsAsync(HashSet<string> stateNames)
+    {
+        foreach (var stateName in stateNames)
+        {
+            try
+            {
+                var segment = new GrainState<SeenSegmentState>(new SeenSegmentState()) { ETag = await SegmentETagAsync(stateName) };
+                await Storage.ClearStateAsync(stateName, this.GetGrainId(), segment);
+                _segmentETags.Remove(stateName);
+            }
+            catch (Exception exception)
+            {
+                // The events are durable and the segment unreferenced: a leftover row, not a correctness problem.
+                _segmentETags.Remove(stateName);
+                LogSegmentDeleteFailed(logger, exception, this.GetPrimaryKeyString(), stateName);
+            }
+        }
+    }
+
+    private async Task<string?> SegmentETagAsync(string stateName)
+    {
+        if (_segmentETags.TryGetValue(stateName, out var etag))
+        {
+            return etag;
+        }
+
+        var stored = new GrainState<SeenSegmentState>(new SeenSegmentState());
+        await Storage.ReadStateAsync(stateName, this.GetGrainId(), stored);
+        return stored.RecordExists ? stored.ETag : null;
+    }
+
+    /// <summary>State names of the segments the main state (as it stands in memory) references.</summary>
+    private HashSet<string> ReferencedSegments()
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (view, list) in state.State.SeenSegments)
+        {
+            foreach (var segment in list.Segments)
+            {
+                names.Add(SegmentStateName(view, segment.Number));
+            }
+        }
+
+        return names;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Entity {Key}: its event stream reported an error")]
@@ -287,12 +495,23 @@ public sealed partial class EntityGrain(
     [LoggerMessage(Level = LogLevel.Error, Message = "Entity {Key} failed to persist its state; deactivating so it reloads from storage")]
     private static partial void LogPersistFailed(ILogger logger, Exception exception, string key);
 
-    private sealed class LiveView(FeatureViewState state)
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Entity {Key} could not delete its unreferenced segment {Segment}; it stays as a leftover row")]
+    private static partial void LogSegmentDeleteFailed(ILogger logger, Exception exception, string key, string segment);
+
+    private sealed class LiveView(FeatureViewState state, int nextSegment)
     {
         public FeatureViewState State { get; } = state;
 
         public bool Dirty { get; set; }
 
         public bool HasEvents => State.AcceptedCount > 0;
+
+        /// <summary>Sealed segments the view's ids rely on besides its open ids (written to the main state with them).</summary>
+        public List<SeenSegmentRef> Segments { get; private init; } = [];
+
+        public int NextSegment { get; set; } = nextSegment;
+
+        /// <summary>The same view with its state moved onto a recompiled view; segments and dirtiness carry over.</summary>
+        public LiveView With(FeatureViewState rebound) => new(rebound, NextSegment) { Dirty = Dirty, Segments = Segments };
     }
 }

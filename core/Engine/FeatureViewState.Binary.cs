@@ -16,11 +16,20 @@ namespace OrleansFeatures.Core.Engine;
 ///                        tileCount(varint) { index count (i64) sum min max (f64) maxTimestamp(i64) }* }*
 /// str = byteLength(varint) UTF-8; scalar = kind(u8) then i64 bits | f64 | str | nothing (null)
 /// </code>
+/// Format 2 holds only the open ids (accepted since the last seal, see <see cref="OpenSeenCount"/>); the sealed
+/// ones live in segments (<see cref="EncodeSeenSegment"/>) the caller stores and references itself. Format 1,
+/// which held every id, still reads: its ids come back as open ids. A segment is
+/// <c>segmentFormat(1) count(varint) { id(str) timestamp(i64) }*</c>.
 /// </summary>
 public sealed partial class FeatureViewState
 {
-    /// <summary>First byte of every persisted view state; a reader refuses any other.</summary>
-    public const byte BinaryFormat = 1;
+    /// <summary>First byte of every persisted view state written now; a reader accepts this and format 1.</summary>
+    public const byte BinaryFormat = 2;
+
+    /// <summary>First byte of every sealed segment of seen ids; distinct from view-state formats so neither misreads as the other.</summary>
+    public const byte SeenSegmentFormat = 0x53;
+
+    private const byte FirstBinaryFormat = 1;
 
     private const int TileBytes = 6 * sizeof(long);
 
@@ -35,17 +44,74 @@ public sealed partial class FeatureViewState
         writer.Int64(AcceptedCount);
         writer.Int64(DuplicateCount);
         writer.Int64(LateCount);
-        writer.VarUInt((uint)_seen.Count);
-        foreach (var (id, timestamp) in _seen)
-        {
-            writer.String(id);
-            writer.Int64(timestamp);
-        }
+        DropExpiredOpenIds();
+        WriteSeenEvents(ref writer, _open, _open.Count);
 
         writer.VarUInt((uint)_features.Length);
         foreach (var feature in _features)
         {
             feature.WriteTo(ref writer);
+        }
+    }
+
+    /// <summary>
+    /// Encodes the open ids (those <see cref="WriteTo"/> would write) as a segment, without sealing them: once the
+    /// caller has stored the segment durably it calls <see cref="SealOpenSeenEvents"/> with <paramref name="count"/>,
+    /// and only then do later writes leave those ids out. If storing fails, nothing changed here.
+    /// </summary>
+    /// <param name="count">Open ids in the segment, to pass to <see cref="SealOpenSeenEvents"/>.</param>
+    /// <param name="maxTimestampMs">Greatest event time in the segment (<see cref="long.MinValue"/> if empty): once the
+    /// lateness bound passes it, no id of the segment is needed any more.</param>
+    public byte[] EncodeSeenSegment(out int count, out long maxTimestampMs)
+    {
+        DropExpiredOpenIds();
+        count = _open.Count;
+        maxTimestampMs = long.MinValue;
+        foreach (var seen in _open)
+        {
+            maxTimestampMs = Math.Max(maxTimestampMs, seen.TimestampMs);
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(16 + (count * 32));
+        var writer = new StateWriter(buffer);
+        writer.Byte(SeenSegmentFormat);
+        WriteSeenEvents(ref writer, _open, count);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// Marks the first <paramref name="count"/> open ids as sealed (stored in a segment the caller references): they
+    /// stay in the de-duplication set but <see cref="WriteTo"/> no longer writes them.
+    /// </summary>
+    public void SealOpenSeenEvents(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _open.Count);
+        _open.RemoveRange(0, count);
+    }
+
+    /// <summary>Decodes a segment written by <see cref="EncodeSeenSegment"/>; throws <see cref="InvalidDataException"/> if it is not one.</summary>
+    public static List<SeenEvent> ReadSeenSegment(ReadOnlySpan<byte> data)
+    {
+        var reader = new StateReader(data);
+        var format = reader.Byte();
+        if (format != SeenSegmentFormat)
+        {
+            throw new InvalidDataException($"seen-id segment has format {format}; this version reads format {SeenSegmentFormat}");
+        }
+
+        var seen = reader.SeenEvents();
+        reader.End();
+        return seen;
+    }
+
+    private static void WriteSeenEvents(ref StateWriter writer, List<SeenEvent> events, int count)
+    {
+        writer.VarUInt((uint)count);
+        for (var i = 0; i < count; i++)
+        {
+            writer.String(events[i].EventId);
+            writer.Int64(events[i].TimestampMs);
         }
     }
 
@@ -68,12 +134,7 @@ public sealed partial class FeatureViewState
         var accepted = reader.Int64();
         var duplicates = reader.Int64();
         var late = reader.Int64();
-        var seenCount = reader.Count(minimumBytesEach: 1 + sizeof(long));
-        var seen = new List<SeenEvent>(seenCount);
-        for (var i = 0; i < seenCount; i++)
-        {
-            seen.Add(new SeenEvent(reader.String(), reader.Int64()));
-        }
+        var seen = reader.SeenEvents();
 
         var featureCount = reader.Count(minimumBytesEach: 12);
         var features = new List<FeatureSnapshot>(featureCount);
@@ -224,10 +285,22 @@ public sealed partial class FeatureViewState
         public void Format()
         {
             var format = Byte();
-            if (format != BinaryFormat)
+            if (format is not (BinaryFormat or FirstBinaryFormat))
             {
-                throw new InvalidDataException($"persisted view state has format {format}; this version reads format {BinaryFormat}");
+                throw new InvalidDataException($"persisted view state has format {format}; this version reads formats {FirstBinaryFormat} and {BinaryFormat}");
             }
+        }
+
+        public List<SeenEvent> SeenEvents()
+        {
+            var count = Count(minimumBytesEach: 1 + sizeof(long));
+            var seen = new List<SeenEvent>(count);
+            for (var i = 0; i < count; i++)
+            {
+                seen.Add(new SeenEvent(String(), Int64()));
+            }
+
+            return seen;
         }
 
         public byte Byte() => Take(1)[0];

@@ -15,6 +15,9 @@ public sealed partial class FeatureViewState
     private readonly FeatureState[] _features;
     private readonly Dictionary<string, long> _seen = new(StringComparer.Ordinal);
     private readonly PriorityQueue<string, long> _seenByTime = new();
+
+    /// <summary>Ids accepted since the last seal, in order: the only ids <see cref="WriteTo"/> persists.</summary>
+    private readonly List<SeenEvent> _open = [];
     private readonly int _maxSeenEvents;
 
     public FeatureViewState(CompiledFeatureView view, int maxSeenEvents = DefaultMaxSeenEvents)
@@ -46,6 +49,12 @@ public sealed partial class FeatureViewState
     /// <summary>Number of event ids currently kept for de-duplication.</summary>
     public int SeenEventCount => _seen.Count;
 
+    /// <summary>
+    /// Ids accepted since the last seal (<see cref="SealOpenSeenEvents"/>): the ids the next <see cref="WriteTo"/>
+    /// persists, less any that have fallen behind the lateness bound meanwhile.
+    /// </summary>
+    public int OpenSeenCount => _open.Count;
+
     /// <summary>Events older than this are dropped as late.</summary>
     public long LatenessBound => Math.Max(
         Watermark == long.MinValue ? long.MinValue : Watermark - View.AllowedLatenessMs,
@@ -74,6 +83,7 @@ public sealed partial class FeatureViewState
 
         _seen.Add(featureEvent.EventId, timestamp);
         _seenByTime.Enqueue(featureEvent.EventId, timestamp);
+        _open.Add(new SeenEvent(featureEvent.EventId, timestamp));
         if (timestamp > Watermark)
         {
             Watermark = timestamp;
@@ -83,6 +93,12 @@ public sealed partial class FeatureViewState
         if (_seen.Count > _maxSeenEvents)
         {
             ShrinkSeenEvents();
+        }
+
+        if (_open.Count > (2 * _seen.Count) + 64)
+        {
+            // Never sealed (an engine used without segments): drop expired open ids so the list stays bounded.
+            DropExpiredOpenIds();
         }
 
         return ApplyOutcome.Accepted;
@@ -138,9 +154,18 @@ public sealed partial class FeatureViewState
 
     /// <summary>
     /// Rebuilds state from a snapshot. Features are matched by name; a feature whose signature changed, or that is
-    /// new, starts empty (it counts events from now on).
+    /// new, starts empty (it counts events from now on). The snapshot's ids become open ids (see
+    /// <see cref="OpenSeenCount"/>): they are written again by the next <see cref="WriteTo"/> until sealed.
     /// </summary>
-    public static FeatureViewState Restore(CompiledFeatureView view, FeatureViewSnapshot snapshot, int maxSeenEvents = DefaultMaxSeenEvents)
+    public static FeatureViewState Restore(CompiledFeatureView view, FeatureViewSnapshot snapshot, int maxSeenEvents = DefaultMaxSeenEvents) =>
+        Restore(view, snapshot, sealedSeenEvents: [], maxSeenEvents);
+
+    /// <summary>
+    /// Rebuilds state from a persisted main snapshot (whose ids are the open ones) plus the ids of the segments
+    /// sealed before it (<see cref="ReadSeenSegment"/>). Sealed ids older than the lateness bound are skipped: an
+    /// event that old is late, so its id is never consulted.
+    /// </summary>
+    public static FeatureViewState Restore(CompiledFeatureView view, FeatureViewSnapshot snapshot, IEnumerable<SeenEvent> sealedSeenEvents, int maxSeenEvents = DefaultMaxSeenEvents)
     {
         var state = new FeatureViewState(view, maxSeenEvents)
         {
@@ -155,8 +180,11 @@ public sealed partial class FeatureViewState
             if (state._seen.TryAdd(seen.EventId, seen.TimestampMs))
             {
                 state._seenByTime.Enqueue(seen.EventId, seen.TimestampMs);
+                state._open.Add(seen);
             }
         }
+
+        state.AddSealedSeenEvents(sealedSeenEvents);
 
         foreach (var feature in snapshot.Features)
         {
@@ -168,6 +196,54 @@ public sealed partial class FeatureViewState
         }
 
         return state;
+    }
+
+    /// <summary>
+    /// Adds ids of sealed segments to the de-duplication set (not to the open ids): part of a restore, before any
+    /// event is applied. Ids older than the lateness bound are skipped.
+    /// </summary>
+    public void AddSealedSeenEvents(IEnumerable<SeenEvent> sealedSeenEvents)
+    {
+        var bound = LatenessBound;
+        foreach (var seen in sealedSeenEvents)
+        {
+            if (seen.TimestampMs >= bound && _seen.TryAdd(seen.EventId, seen.TimestampMs))
+            {
+                _seenByTime.Enqueue(seen.EventId, seen.TimestampMs);
+            }
+        }
+
+        if (_seen.Count > _maxSeenEvents)
+        {
+            ShrinkSeenEvents();
+        }
+    }
+
+    /// <summary>
+    /// The same state on a recompiled view of the same version (a non-breaking definition change); open and sealed
+    /// ids stay as they are, so sealed segments remain valid.
+    /// </summary>
+    public FeatureViewState Rebind(CompiledFeatureView view)
+    {
+        var rebound = Restore(view, ToSnapshot(), _maxSeenEvents);
+        rebound._open.Clear();
+        rebound._open.AddRange(_open);
+        return rebound;
+    }
+
+    private void DropExpiredOpenIds()
+    {
+        var bound = LatenessBound;
+        var kept = 0;
+        for (var i = 0; i < _open.Count; i++)
+        {
+            if (_open[i].TimestampMs >= bound)
+            {
+                _open[kept++] = _open[i];
+            }
+        }
+
+        _open.RemoveRange(kept, _open.Count - kept);
     }
 
     /// <summary>Drops ids and tiles that no read at or after <see cref="LatenessBound"/> can need.</summary>

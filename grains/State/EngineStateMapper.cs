@@ -136,6 +136,5 @@ internal static class EngineStateMapper
     }
 
     /// <summary>Moves live state onto a recompiled view of the same version (a non-breaking definition change).</summary>
-    public static FeatureViewState Rebind(FeatureViewState state, CompiledFeatureView view) =>
-        FeatureViewState.Restore(view, state.ToSnapshot());
+    public static FeatureViewState Rebind(FeatureViewState state, CompiledFeatureView view) => state.Rebind(view);
 }

@@ -18,6 +18,39 @@ public sealed class EntityState
     /// view, so the serializer copies a few buffers instead of tracking every id and tile array as an object.
     /// </summary>
     [Id(1)] public Dictionary<string, byte[]> Views { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Per view, the sealed segments of de-duplication ids its entry in <see cref="Views"/> relies on: the commit
+    /// record. A segment is stored as its own grain state (<see cref="SeenSegmentState"/>) before the main state that
+    /// references it; a segment no entry references is ignored on restore.
+    /// </summary>
+    [Id(2)] public Dictionary<string, SeenSegmentList> SeenSegments { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>The sealed segments of one view and the number the next one gets.</summary>
+[GenerateSerializer, Alias("of.SeenSegmentList")]
+public sealed class SeenSegmentList
+{
+    /// <summary>Number of the next segment; numbers of referenced segments are never reused.</summary>
+    [Id(0)] public int NextNumber { get; set; }
+
+    [Id(1)] public List<SeenSegmentRef> Segments { get; set; } = [];
+}
+
+/// <summary>A referenced segment: its number and its greatest event time (it expires once the lateness bound passes that).</summary>
+[GenerateSerializer, Alias("of.SeenSegmentRef")]
+public struct SeenSegmentRef
+{
+    [Id(0)] public int Number;
+
+    [Id(1)] public long MaxTimestampMs;
+}
+
+/// <summary>One sealed segment of a view's de-duplication ids (<c>FeatureViewState.EncodeSeenSegment</c>), stored as its own grain state.</summary>
+[GenerateSerializer, Alias("of.SeenSegment")]
+public sealed class SeenSegmentState
+{
+    [Id(0)] public byte[] Data { get; set; } = [];
 }
 
 /// <summary>Persisted form of the engine's <c>FeatureViewSnapshot</c> before 2026-11-25 (read only).</summary>

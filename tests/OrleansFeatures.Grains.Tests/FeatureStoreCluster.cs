@@ -9,7 +9,8 @@ namespace OrleansFeatures.Grains.Tests;
 internal static class FeatureStoreCluster
 {
     /// <param name="databasePath">The SQLite file; null keeps state in Orleans' memory storage instead.</param>
-    public static async Task<InProcessTestCluster> StartAsync(string? databasePath, short silos = 1)
+    /// <param name="configure">Further silo configuration, applied after the storage (tests that wrap it).</param>
+    public static async Task<InProcessTestCluster> StartAsync(string? databasePath, short silos = 1, Action<ISiloBuilder>? configure = null)
     {
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
@@ -26,6 +27,7 @@ internal static class FeatureStoreCluster
             silo.AddFeatureStoreServices(new ConfigurationBuilder()
                 .AddInMemoryCollection(new Dictionary<string, string?> { ["RefreshInterval"] = "00:00:00.500" })
                 .Build());
+            configure?.Invoke(silo);
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
