@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
+using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
 
 namespace OrleansFeatures.Core.Engine;
@@ -13,31 +14,52 @@ namespace OrleansFeatures.Core.Engine;
 /// format(1) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
 /// seenCount(varint) { id(str) timestamp(i64) }*
 /// featureCount(varint) { name(str) signature(str) latest(scalar) latestTimestamp(i64)
-///                        tileCount(varint) { index count (i64) sum min max (f64) maxTimestamp(i64) }* }*
+///                        tiles }*
+/// tiles (format 3) = stored(u8: 1 sum, 2 min, 4 max) tileCount(varint)
+///                    { indexDelta(zigzag varint) count(varint) maxTimestampDelta(zigzag varint) sum? min? max? (f64) }*
+/// tiles (formats 1, 2) = tileCount(varint) { index count (i64) sum min max (f64) maxTimestamp(i64) }*
 /// str = byteLength(varint) UTF-8; scalar = kind(u8) then i64 bits | f64 | str | nothing (null)
 /// </code>
-/// Format 2 holds only the open ids (accepted since the last seal, see <see cref="OpenSeenCount"/>); the sealed
-/// ones live in segments (<see cref="EncodeSeenSegment"/>) the caller stores and references itself. Format 1,
-/// which held every id, still reads: its ids come back as open ids. A segment is
+/// Formats 2 and 3 hold only the open ids (accepted since the last seal, see <see cref="OpenSeenCount"/>); the
+/// sealed ones live in segments (<see cref="EncodeSeenSegment"/>) the caller stores and references itself. Format
+/// 1, which held every id, still reads: its ids come back as open ids. Format 3 stores each tile in ~5 bytes plus
+/// only the numbers its feature's aggregation reads (a count reads none, a sum or mean the sum, a min the min, a
+/// max the max), deltas from the previous tile as varints; the numbers not stored read back as 0, which is what
+/// a count's tiles hold anyway. Formats 1 and 2 spent 48 bytes on every tile, and tiles are kept for the lateness
+/// window plus the feature's window, so they were most of a busy entity's write. A segment is
 /// <c>segmentFormat(1) count(varint) { id(str) timestamp(i64) }*</c>.
 /// </summary>
 public sealed partial class FeatureViewState
 {
-    /// <summary>First byte of every persisted view state written now; a reader accepts this and format 1.</summary>
-    public const byte BinaryFormat = 2;
+    /// <summary>First byte of every persisted view state written now; a reader accepts this and formats 1 and 2.</summary>
+    public const byte BinaryFormat = 3;
 
     /// <summary>First byte of every sealed segment of seen ids; distinct from view-state formats so neither misreads as the other.</summary>
     public const byte SeenSegmentFormat = 0x53;
 
     private const byte FirstBinaryFormat = 1;
 
+    private const byte FixedTileFormat = 2;
+
     private const int TileBytes = 6 * sizeof(long);
 
+    private const byte StoredSum = 1;
+    private const byte StoredMin = 2;
+    private const byte StoredMax = 4;
+
     /// <summary>Appends this state's persisted form to <paramref name="output"/>.</summary>
-    public void WriteTo(IBufferWriter<byte> output)
+    public void WriteTo(IBufferWriter<byte> output) => WriteTo(output, BinaryFormat);
+
+    /// <summary>Writes any format this version reads; the older ones only so tests can check they still read.</summary>
+    internal void WriteTo(IBufferWriter<byte> output, byte format)
     {
+        if (format is < FirstBinaryFormat or > BinaryFormat)
+        {
+            throw new ArgumentOutOfRangeException(nameof(format), format, $"formats {FirstBinaryFormat} to {BinaryFormat} exist");
+        }
+
         var writer = new StateWriter(output);
-        writer.Byte(BinaryFormat);
+        writer.Byte(format);
         writer.Int32(View.Definition.Version);
         writer.Int64(Watermark);
         writer.Int64(DedupHorizon);
@@ -45,12 +67,24 @@ public sealed partial class FeatureViewState
         writer.Int64(DuplicateCount);
         writer.Int64(LateCount);
         DropExpiredOpenIds();
-        WriteSeenEvents(ref writer, _open, _open.Count);
+        if (format == FirstBinaryFormat)
+        {
+            writer.VarUInt((uint)_seen.Count);
+            foreach (var (id, timestamp) in _seen)
+            {
+                writer.String(id);
+                writer.Int64(timestamp);
+            }
+        }
+        else
+        {
+            WriteSeenEvents(ref writer, _open, _open.Count);
+        }
 
         writer.VarUInt((uint)_features.Length);
         foreach (var feature in _features)
         {
-            feature.WriteTo(ref writer);
+            feature.WriteTo(ref writer, compactTiles: format > FixedTileFormat);
         }
     }
 
@@ -127,7 +161,7 @@ public sealed partial class FeatureViewState
     public static FeatureViewSnapshot ReadSnapshot(ReadOnlySpan<byte> data)
     {
         var reader = new StateReader(data);
-        reader.Format();
+        var compactTiles = reader.Format() > FixedTileFormat;
         var viewVersion = reader.Int32();
         var watermark = reader.Int64();
         var dedupHorizon = reader.Int64();
@@ -144,20 +178,7 @@ public sealed partial class FeatureViewState
             var signature = reader.String();
             var latest = reader.Scalar();
             var latestTimestamp = reader.Int64();
-            var tileCount = reader.Count(minimumBytesEach: TileBytes);
-            var tiles = new List<Tile>(tileCount);
-            for (var t = 0; t < tileCount; t++)
-            {
-                tiles.Add(new Tile
-                {
-                    Index = reader.Int64(),
-                    Count = reader.Int64(),
-                    Sum = reader.Double(),
-                    Min = reader.Double(),
-                    Max = reader.Double(),
-                    MaxTimestampMs = reader.Int64(),
-                });
-            }
+            var tiles = compactTiles ? reader.CompactTiles() : reader.FixedTiles();
 
             features.Add(new FeatureSnapshot
             {
@@ -185,12 +206,18 @@ public sealed partial class FeatureViewState
 
     private sealed partial class FeatureState
     {
-        public void WriteTo(ref StateWriter writer)
+        public void WriteTo(ref StateWriter writer, bool compactTiles)
         {
             writer.String(feature.Name);
             writer.String(feature.Signature);
             writer.Scalar(_latest);
             writer.Int64(_latestTimestamp);
+            if (compactTiles)
+            {
+                WriteCompactTiles(ref writer);
+                return;
+            }
+
             writer.VarUInt((uint)_tiles.Count);
             foreach (var tile in _tiles)
             {
@@ -204,7 +231,37 @@ public sealed partial class FeatureViewState
                 writer.Advance(TileBytes);
             }
         }
+
+        private void WriteCompactTiles(ref StateWriter writer)
+        {
+            // Only what Read uses for this aggregation: a count reads Count alone (its Sum, Min and Max are all 0).
+            var stored = feature.Aggregation switch
+            {
+                AggregationKind.Sum or AggregationKind.Mean => StoredSum,
+                AggregationKind.Min => StoredMin,
+                AggregationKind.Max => StoredMax,
+                _ => (byte)0,
+            };
+            writer.Byte(stored);
+            writer.VarUInt((uint)_tiles.Count);
+            long previousIndex = 0, previousMaxTimestamp = 0;
+            foreach (var tile in _tiles)
+            {
+                writer.VarULong(ZigZag(unchecked(tile.Index - previousIndex)));
+                writer.VarULong(unchecked((ulong)tile.Count));
+                writer.VarULong(ZigZag(unchecked(tile.MaxTimestampMs - previousMaxTimestamp)));
+                if ((stored & StoredSum) != 0) writer.Int64(BitConverter.DoubleToInt64Bits(tile.Sum));
+                if ((stored & StoredMin) != 0) writer.Int64(BitConverter.DoubleToInt64Bits(tile.Min));
+                if ((stored & StoredMax) != 0) writer.Int64(BitConverter.DoubleToInt64Bits(tile.Max));
+                previousIndex = tile.Index;
+                previousMaxTimestamp = tile.MaxTimestampMs;
+            }
+        }
     }
+
+    private static ulong ZigZag(long value) => unchecked((ulong)((value << 1) ^ (value >> 63)));
+
+    private static long UnZigZag(ulong value) => unchecked((long)(value >> 1) ^ -(long)(value & 1));
 
     private ref struct StateWriter(IBufferWriter<byte> output)
     {
@@ -228,6 +285,20 @@ public sealed partial class FeatureViewState
         {
             BinaryPrimitives.WriteInt64LittleEndian(Take(sizeof(long)), value);
             Advance(sizeof(long));
+        }
+
+        public void VarULong(ulong value)
+        {
+            var span = Take(10);
+            var length = 0;
+            while (value >= 0x80)
+            {
+                span[length++] = (byte)(value | 0x80);
+                value >>= 7;
+            }
+
+            span[length++] = (byte)value;
+            Advance(length);
         }
 
         public void VarUInt(uint value)
@@ -282,13 +353,15 @@ public sealed partial class FeatureViewState
         private readonly ReadOnlySpan<byte> _data = data;
         private int _position;
 
-        public void Format()
+        public byte Format()
         {
             var format = Byte();
-            if (format is not (BinaryFormat or FirstBinaryFormat))
+            if (format is < FirstBinaryFormat or > BinaryFormat)
             {
-                throw new InvalidDataException($"persisted view state has format {format}; this version reads formats {FirstBinaryFormat} and {BinaryFormat}");
+                throw new InvalidDataException($"persisted view state has format {format}; this version reads formats {FirstBinaryFormat} to {BinaryFormat}");
             }
+
+            return format;
         }
 
         public List<SeenEvent> SeenEvents()
@@ -310,6 +383,72 @@ public sealed partial class FeatureViewState
         public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Take(sizeof(long)));
 
         public double Double() => BinaryPrimitives.ReadDoubleLittleEndian(Take(sizeof(double)));
+
+        public ulong VarULong()
+        {
+            ulong value = 0;
+            for (var shift = 0; shift < 70; shift += 7)
+            {
+                var b = Byte();
+                value |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80)
+                {
+                    return value;
+                }
+            }
+
+            throw new InvalidDataException("persisted view state has a malformed number");
+        }
+
+        public List<Tile> FixedTiles()
+        {
+            var tileCount = Count(minimumBytesEach: TileBytes);
+            var tiles = new List<Tile>(tileCount);
+            for (var t = 0; t < tileCount; t++)
+            {
+                tiles.Add(new Tile
+                {
+                    Index = Int64(),
+                    Count = Int64(),
+                    Sum = Double(),
+                    Min = Double(),
+                    Max = Double(),
+                    MaxTimestampMs = Int64(),
+                });
+            }
+
+            return tiles;
+        }
+
+        public List<Tile> CompactTiles()
+        {
+            var stored = Byte();
+            if ((stored & ~(StoredSum | StoredMin | StoredMax)) != 0)
+            {
+                throw new InvalidDataException($"persisted view state has unknown tile fields {stored}");
+            }
+
+            var tileCount = Count(minimumBytesEach: 3);
+            var tiles = new List<Tile>(tileCount);
+            long index = 0, maxTimestamp = 0;
+            for (var t = 0; t < tileCount; t++)
+            {
+                index = unchecked(index + UnZigZag(VarULong()));
+                var count = unchecked((long)VarULong());
+                maxTimestamp = unchecked(maxTimestamp + UnZigZag(VarULong()));
+                tiles.Add(new Tile
+                {
+                    Index = index,
+                    Count = count,
+                    Sum = (stored & StoredSum) != 0 ? Double() : 0,
+                    Min = (stored & StoredMin) != 0 ? Double() : 0,
+                    Max = (stored & StoredMax) != 0 ? Double() : 0,
+                    MaxTimestampMs = maxTimestamp,
+                });
+            }
+
+            return tiles;
+        }
 
         public uint VarUInt()
         {

@@ -69,7 +69,57 @@ public class FeatureViewStateBinaryTests
 
         Assert.Equal(expected.SeenEvents.OrderBy(e => e.EventId, StringComparer.Ordinal), actual.SeenEvents.OrderBy(e => e.EventId, StringComparer.Ordinal));
         Assert.Equal(expected.Features.Select(f => (f.Name, f.Signature, f.LatestValue, f.LatestTimestampMs)), actual.Features.Select(f => (f.Name, f.Signature, f.LatestValue, f.LatestTimestampMs)));
-        Assert.Equal(expected.Features.SelectMany(f => f.Tiles), actual.Features.SelectMany(f => f.Tiles));
+        // A count's tiles are stored whole (their sum, min and max are 0); a max stores only what its reads use.
+        Assert.Equal(expected.Features[0].Tiles, actual.Features[0].Tiles);
+        Assert.Equal(expected.Features[1].Tiles.Select(t => (t.Index, t.Count, t.Max, t.MaxTimestampMs)), actual.Features[1].Tiles.Select(t => (t.Index, t.Count, t.Max, t.MaxTimestampMs)));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void States_written_in_an_older_format_read_the_same(byte format)
+    {
+        var view = View(TimeSpan.FromHours(1), null, 1,
+            Feature("n", AggregationKind.Count, window: TimeSpan.FromMinutes(5)),
+            Feature("s", AggregationKind.Sum, window: TimeSpan.FromHours(1)),
+            Feature("last", AggregationKind.Latest, field: "tag"));
+        var state = new FeatureViewState(view);
+        for (var i = 0; i < 50; i++)
+        {
+            state.Apply(Event($"e{i}", T0 + (i * 7_000), amount: i, tag: $"t{i}"));
+        }
+
+        var buffer = new ArrayBufferWriter<byte>();
+        state.WriteTo(buffer, format);
+        var restored = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(buffer.WrittenSpan));
+
+        for (var f = 0; f < view.Features.Count; f++)
+        {
+            Assert.Equal(state.Read(f, T0 + 350_000), restored.Read(f, T0 + 350_000));
+        }
+
+        Assert.Equal(ApplyOutcome.Duplicate, restored.Apply(Event("e3", T0 + 21_000)));
+    }
+
+    [Fact]
+    public void A_count_tile_takes_a_few_bytes_not_48()
+    {
+        var view = View(TimeSpan.FromHours(1), null, 1, Feature("n", AggregationKind.Count, window: TimeSpan.FromMinutes(5)));
+        var few = new FeatureViewState(view);
+        var many = new FeatureViewState(view);
+        for (var i = 0; i < 600; i++)
+        {
+            // One event per 5-second tile, sealed so the ids do not count.
+            many.Apply(Event($"e{i}", T0 + (i * 5_000)));
+        }
+
+        few.Apply(Event("e0", T0));
+        SealAll(few);
+        SealAll(many);
+
+        var perTile = (Write(many).Length - Write(few).Length) / 599.0;
+
+        Assert.InRange(perTile, 3, 8);
     }
 
     [Fact]
@@ -166,16 +216,11 @@ public class FeatureViewStateBinaryTests
         var segment = state.EncodeSeenSegment(out var count, out _);
         state.SealOpenSeenEvents(count);
         state.Apply(Event("b", T0 + 1));
-        // Format 1 had the same layout with every id in it: build one by hand from the format-2 bytes.
-        var format2 = Write(state);
-        var header = format2[..45];
-        header[0] = 1;
-        var tail = format2[45..];
-        byte[] ids = [2, 1, (byte)'a', .. BitConverter.GetBytes(T0), 1, (byte)'b', .. BitConverter.GetBytes(T0 + 1)];
-        var tailAfterIds = tail[(1 + 1 + 1 + 8)..];
-        byte[] format1 = [.. header, .. ids, .. tailAfterIds];
+        // Format 1 held every id, sealed or not.
+        var buffer = new ArrayBufferWriter<byte>();
+        state.WriteTo(buffer, format: 1);
 
-        var restored = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(format1));
+        var restored = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(buffer.WrittenSpan));
 
         Assert.Equal((2, 2), (restored.OpenSeenCount, restored.SeenEventCount));
         Assert.Equal(ApplyOutcome.Duplicate, restored.Apply(Event("a", T0)));
@@ -211,6 +256,12 @@ public class FeatureViewStateBinaryTests
         }
 
         Assert.InRange(state.OpenSeenCount, state.SeenEventCount, (2 * state.SeenEventCount) + 65);
+    }
+
+    private static void SealAll(FeatureViewState state)
+    {
+        state.EncodeSeenSegment(out var count, out _);
+        state.SealOpenSeenEvents(count);
     }
 
     private static byte[] Write(FeatureViewState state)
