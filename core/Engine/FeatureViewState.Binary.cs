@@ -43,6 +43,8 @@ public sealed partial class FeatureViewState
 
     private const int TileBytes = 6 * sizeof(long);
 
+    private const int OpenEncodingRetainedBytes = 64 * 1024;
+
     private const byte StoredSum = 1;
     private const byte StoredMin = 2;
     private const byte StoredMax = 4;
@@ -78,7 +80,7 @@ public sealed partial class FeatureViewState
         }
         else
         {
-            WriteSeenEvents(ref writer, _open, _open.Count);
+            WriteOpenSeenEvents(ref writer);
         }
 
         writer.VarUInt((uint)_features.Length);
@@ -109,7 +111,7 @@ public sealed partial class FeatureViewState
         var buffer = new ArrayBufferWriter<byte>(16 + (count * 32));
         var writer = new StateWriter(buffer);
         writer.Byte(SeenSegmentFormat);
-        WriteSeenEvents(ref writer, _open, count);
+        WriteOpenSeenEvents(ref writer);
         return buffer.WrittenSpan.ToArray();
     }
 
@@ -122,6 +124,7 @@ public sealed partial class FeatureViewState
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _open.Count);
         _open.RemoveRange(0, count);
+        ForgetEncodedOpenIds();
     }
 
     /// <summary>Decodes a segment written by <see cref="EncodeSeenSegment"/>; throws <see cref="InvalidDataException"/> if it is not one.</summary>
@@ -139,14 +142,47 @@ public sealed partial class FeatureViewState
         return seen;
     }
 
-    private static void WriteSeenEvents(ref StateWriter writer, List<SeenEvent> events, int count)
+    /// <summary>
+    /// Writes the open ids. Their encoding is kept between writes and only the ids added since are encoded, so a
+    /// busy view that writes after every batch encodes each id once, not once per write until it is sealed (that
+    /// re-encoding was the largest single cost of a write). Costs the encoded bytes of the open ids in memory.
+    /// </summary>
+    private void WriteOpenSeenEvents(ref StateWriter writer)
     {
-        writer.VarUInt((uint)count);
-        for (var i = 0; i < count; i++)
+        var encoding = _openEncoding ??= new ArrayBufferWriter<byte>(256);
+        if (_openEncoded < _open.Count)
         {
-            writer.String(events[i].EventId);
-            writer.Int64(events[i].TimestampMs);
+            var append = new StateWriter(encoding);
+            for (var i = _openEncoded; i < _open.Count; i++)
+            {
+                append.String(_open[i].EventId);
+                append.Int64(_open[i].TimestampMs);
+            }
+
+            _openEncoded = _open.Count;
         }
+
+        writer.VarUInt((uint)_open.Count);
+        writer.Bytes(encoding.WrittenSpan);
+    }
+
+    /// <summary>Called whenever open ids are removed: the kept encoding no longer matches them.</summary>
+    private void ForgetEncodedOpenIds()
+    {
+        if (_openEncoding is { } encoding)
+        {
+            // A rare burst may have grown it; do not keep a large buffer for a view that is quiet again.
+            if (encoding.Capacity > OpenEncodingRetainedBytes)
+            {
+                _openEncoding = null;
+            }
+            else
+            {
+                encoding.ResetWrittenCount();
+            }
+        }
+
+        _openEncoded = 0;
     }
 
     /// <summary>The view version a persisted state was written for, without decoding the rest.</summary>
@@ -285,6 +321,12 @@ public sealed partial class FeatureViewState
         {
             BinaryPrimitives.WriteInt64LittleEndian(Take(sizeof(long)), value);
             Advance(sizeof(long));
+        }
+
+        public void Bytes(ReadOnlySpan<byte> bytes)
+        {
+            bytes.CopyTo(Take(bytes.Length));
+            Advance(bytes.Length);
         }
 
         public void VarULong(ulong value)

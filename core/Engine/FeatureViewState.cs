@@ -1,3 +1,4 @@
+using System.Buffers;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
 
@@ -18,6 +19,10 @@ public sealed partial class FeatureViewState
 
     /// <summary>Ids accepted since the last seal, in order: the only ids <see cref="WriteTo"/> persists.</summary>
     private readonly List<SeenEvent> _open = [];
+
+    /// <summary>The persisted encoding of <c>_open[0.._openEncoded)</c>, kept between writes (see <c>WriteOpenSeenEvents</c>).</summary>
+    private ArrayBufferWriter<byte>? _openEncoding;
+    private int _openEncoded;
     private readonly int _maxSeenEvents;
 
     public FeatureViewState(CompiledFeatureView view, int maxSeenEvents = DefaultMaxSeenEvents)
@@ -243,7 +248,11 @@ public sealed partial class FeatureViewState
             }
         }
 
-        _open.RemoveRange(kept, _open.Count - kept);
+        if (kept < _open.Count)
+        {
+            _open.RemoveRange(kept, _open.Count - kept);
+            ForgetEncodedOpenIds();
+        }
     }
 
     /// <summary>Drops ids and tiles that no read at or after <see cref="LatenessBound"/> can need.</summary>

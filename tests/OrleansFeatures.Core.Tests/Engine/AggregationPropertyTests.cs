@@ -106,12 +106,17 @@ public class AggregationPropertyTests
                     segments.RemoveAll(s => s.MaxTimestampMs < interrupted.LatenessBound);
                 }
 
-                if (random.Next(10) == 0)
+                // Writes keep the open ids' encoding between them, so most writes continue on the same state and
+                // only some restore from what was just written.
+                if (random.Next(4) == 0)
                 {
                     var main = new System.Buffers.ArrayBufferWriter<byte>();
                     interrupted.WriteTo(main);
-                    interrupted = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(main.WrittenSpan),
-                        segments.SelectMany(s => FeatureViewState.ReadSeenSegment(s.Data)), maxSeen);
+                    if (random.Next(3) == 0)
+                    {
+                        interrupted = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(main.WrittenSpan),
+                            segments.SelectMany(s => FeatureViewState.ReadSeenSegment(s.Data)), maxSeen);
+                    }
                 }
 
                 Assert.True(straight.Apply(events[i]) == interrupted.Apply(events[i]), $"seed {seed}: outcome of event {i} differs");
