@@ -345,7 +345,9 @@ public sealed partial class EntityGrain(
             throw;
         }
 
-        var referencedBefore = ReferencedSegments();
+        // Segments this write stops referencing, deleted once it is durable. Found per changed entry, not by
+        // comparing every reference before and after: a busy view may reference a hundred segments.
+        List<string>? dropped = null;
         foreach (var (name, view) in _views)
         {
             if (view.Dirty)
@@ -353,6 +355,11 @@ public sealed partial class EntityGrain(
                 var bound = view.State.LatenessBound;
                 view.Segments.RemoveAll(s => s.MaxTimestampMs < bound);
                 state.State.Views[name] = EngineStateMapper.Pack(view.State);
+                if (state.State.SeenSegments.TryGetValue(name, out var before))
+                {
+                    CollectDropped(name, before.Segments, view.Segments, ref dropped);
+                }
+
                 state.State.SeenSegments[name] = new SeenSegmentList { NextNumber = view.NextSegment, Segments = [.. view.Segments] };
             }
         }
@@ -372,6 +379,7 @@ public sealed partial class EntityGrain(
         {
             if (!state.State.Views.ContainsKey(name))
             {
+                CollectDropped(name, state.State.SeenSegments[name].Segments, [], ref dropped);
                 state.State.SeenSegments.Remove(name);
             }
         }
@@ -394,10 +402,9 @@ public sealed partial class EntityGrain(
             view.Dirty = false;
         }
 
-        if (referencedBefore.Count > 0)
+        if (dropped is not null)
         {
-            referencedBefore.ExceptWith(ReferencedSegments());
-            await DeleteSegmentsAsync(referencedBefore);
+            await DeleteSegmentsAsync(dropped);
         }
     }
 
@@ -443,7 +450,7 @@ public sealed partial class EntityGrain(
         _segmentETags[stateName] = segment.ETag;
     }
 
-    private async Task DeleteSegmentsAsync(HashSet<string> stateNames)
+    private async Task DeleteSegmentsAsync(List<string> stateNames)
     {
         foreach (var stateName in stateNames)
         {
@@ -474,19 +481,27 @@ public sealed partial class EntityGrain(
         return stored.RecordExists ? stored.ETag : null;
     }
 
-    /// <summary>State names of the segments the main state (as it stands in memory) references.</summary>
-    private HashSet<string> ReferencedSegments()
+    /// <summary>
+    /// Adds the state names of segments in <paramref name="before"/> but not in <paramref name="after"/>. Both are
+    /// in segment-number order: numbers only grow, and expiry removes without reordering.
+    /// </summary>
+    private static void CollectDropped(string view, List<SeenSegmentRef> before, List<SeenSegmentRef> after, ref List<string>? dropped)
     {
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (view, list) in state.State.SeenSegments)
+        var kept = 0;
+        foreach (var segment in before)
         {
-            foreach (var segment in list.Segments)
+            while (kept < after.Count && after[kept].Number < segment.Number)
             {
-                names.Add(SegmentStateName(view, segment.Number));
+                kept++;
             }
-        }
 
-        return names;
+            if (kept < after.Count && after[kept].Number == segment.Number)
+            {
+                continue;
+            }
+
+            (dropped ??= []).Add(SegmentStateName(view, segment.Number));
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Entity {Key}: its event stream reported an error")]
