@@ -329,52 +329,34 @@ public sealed partial class FeatureViewState
             Advance(bytes.Length);
         }
 
-        public void VarULong(ulong value)
-        {
-            var span = Take(10);
-            var length = 0;
-            while (value >= 0x80)
-            {
-                span[length++] = (byte)(value | 0x80);
-                value >>= 7;
-            }
+        public void VarULong(ulong value) => Advance(Varint(Take(10), value));
 
-            span[length++] = (byte)value;
-            Advance(length);
-        }
-
-        public void VarUInt(uint value)
-        {
-            var span = Take(5);
-            var length = 0;
-            while (value >= 0x80)
-            {
-                span[length++] = (byte)(value | 0x80);
-                value >>= 7;
-            }
-
-            span[length++] = (byte)value;
-            Advance(length);
-        }
+        public void VarUInt(uint value) => VarULong(value);
 
         public void String(string value)
         {
             // Reserve the worst case, write the bytes after a 5-byte length slot, then close the gap.
             var span = Take(5 + Encoding.UTF8.GetMaxByteCount(value.Length));
             var length = Encoding.UTF8.GetBytes(value, span[5..]);
-            var prefix = 0;
-            var remaining = (uint)length;
             Span<byte> lengthBytes = stackalloc byte[5];
-            while (remaining >= 0x80)
-            {
-                lengthBytes[prefix++] = (byte)(remaining | 0x80);
-                remaining >>= 7;
-            }
-
-            lengthBytes[prefix++] = (byte)remaining;
+            var prefix = Varint(lengthBytes, (uint)length);
             span.Slice(5, length).CopyTo(span[prefix..]);
             lengthBytes[..prefix].CopyTo(span);
             Advance(prefix + length);
+        }
+
+        /// <summary>Writes <paramref name="value"/> as a little-endian base-128 varint; returns the bytes used.</summary>
+        private static int Varint(Span<byte> span, ulong value)
+        {
+            var length = 0;
+            while (value >= 0x80)
+            {
+                span[length++] = (byte)(value | 0x80);
+                value >>= 7;
+            }
+
+            span[length++] = (byte)value;
+            return length;
         }
 
         public void Scalar(ScalarValue value)
@@ -492,27 +474,11 @@ public sealed partial class FeatureViewState
             return tiles;
         }
 
-        public uint VarUInt()
-        {
-            uint value = 0;
-            for (var shift = 0; shift < 35; shift += 7)
-            {
-                var b = Byte();
-                value |= (uint)(b & 0x7F) << shift;
-                if (b < 0x80)
-                {
-                    return value;
-                }
-            }
-
-            throw new InvalidDataException("persisted view state has a malformed length");
-        }
-
         /// <summary>A count of items, checked against the bytes left so a corrupt count cannot allocate gigabytes.</summary>
         public int Count(int minimumBytesEach)
         {
-            var count = VarUInt();
-            if (count > (uint)(_data.Length - _position) / (uint)minimumBytesEach)
+            var count = VarULong();
+            if (count > (ulong)(_data.Length - _position) / (ulong)minimumBytesEach)
             {
                 throw new InvalidDataException($"persisted view state claims {count} items in {_data.Length - _position} bytes");
             }
