@@ -34,7 +34,7 @@ public class EntityGrainSegmentTests
         long version;
         await using (var cluster = await FeatureStoreCluster.StartAsync(database))
         {
-            version = await ApplyAsync(cluster.Client);
+            version = await TestDefinitions.ApplyAsync(cluster.Client);
             var grain = cluster.Client.GetGrain<IEntityGrain>(key);
             await ApplyInBatchesAsync(grain, version, events);
 
@@ -68,15 +68,15 @@ public class EntityGrainSegmentTests
     {
         using var temp = new TempDirectory();
         await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
-        var version = await ApplyAsync(cluster.Client);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
         const string key = "user/expiring";
         var grain = cluster.Client.GetGrain<IEntityGrain>(key);
-        var old = Enumerable.Range(0, 600).Select(i => Click($"old-{i}", Now - (3 * 3_600_000) + i, "click", 1)).ToArray();
+        var old = Enumerable.Range(0, 600).Select(i => TestDefinitions.Click($"old-{i}", Now - (3 * 3_600_000) + i, "click", 1)).ToArray();
         await grain.ApplyEvents(version, TestDefinitions.Source, old);
         Assert.NotNull(await ReadSegmentAsync(cluster, key, 0));
 
         // Moves the lateness bound past every id of segment 0.
-        await grain.ApplyEvents(version, TestDefinitions.Source, [Click("new", Now, "click", 1)]);
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new", Now, "click", 1)]);
 
         Assert.Empty((await ReadMainAsync(cluster, key)).SeenSegments[View].Segments);
         Assert.Null(await ReadSegmentAsync(cluster, key, 0));
@@ -92,13 +92,13 @@ public class EntityGrainSegmentTests
         long version;
         await using (var cluster = await FeatureStoreCluster.StartAsync(database))
         {
-            version = await ApplyAsync(cluster.Client);
+            version = await TestDefinitions.ApplyAsync(cluster.Client);
             await ApplyInBatchesAsync(cluster.Client.GetGrain<IEntityGrain>(key), version, 600);
 
             // What a crash after step 1 of a persist leaves: segment 1 is durable, the main state never referenced it.
             // Its ids were never acknowledged, so a replay of them must be accepted.
             var orphan = new FeatureViewState((await cluster.Silos[0].ServiceProvider.GetRequiredService<DefinitionCatalog>().EnsureAtLeastAsync(version)).FindView(View)!);
-            orphan.Apply(Click("unacknowledged", Now, "click", 1));
+            orphan.Apply(TestDefinitions.Click("unacknowledged", Now, "click", 1));
             await Storage(cluster).WriteStateAsync(EntityGrain.SegmentStateName(View, 1), GrainId.Create("entity", key),
                 new GrainState<SeenSegmentState>(new SeenSegmentState { Data = orphan.EncodeSeenSegment(out _, out _) }));
             foreach (var silo in cluster.GetActiveSilos().ToList())
@@ -111,10 +111,10 @@ public class EntityGrainSegmentTests
         {
             var grain = restarted.Client.GetGrain<IEntityGrain>(key);
             await AssertCountsAsync(grain, version, 600);
-            Assert.Equal(EventOutcomeKind.Accepted, (await grain.ApplyEvents(version, TestDefinitions.Source, [Click("unacknowledged", Now, "click", 1)]))[0].Kind);
+            Assert.Equal(EventOutcomeKind.Accepted, (await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("unacknowledged", Now, "click", 1)]))[0].Kind);
 
             // The next seal takes number 1 again and overwrites the leftover (its ETag is read first).
-            var more = Enumerable.Range(0, 600).Select(i => Click($"more-{i}", Now - 500_000 + i, "view", 1)).ToArray();
+            var more = Enumerable.Range(0, 600).Select(i => TestDefinitions.Click($"more-{i}", Now - 500_000 + i, "view", 1)).ToArray();
             Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, more), o => Assert.Equal(EventOutcomeKind.Accepted, o.Kind));
             var segment1 = await ReadSegmentAsync(restarted, key, 1);
             Assert.Equal(601, segment1!.Count);
@@ -127,7 +127,7 @@ public class EntityGrainSegmentTests
     public async Task Memory_storage_keeps_segments_across_reactivation()
     {
         await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
-        var version = await ApplyAsync(cluster.Client);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
         const string key = "user/in-memory";
         const int events = 700;
         await ApplyInBatchesAsync(cluster.Client.GetGrain<IEntityGrain>(key), version, events);
@@ -150,7 +150,7 @@ public class EntityGrainSegmentTests
             silo.Services.AddSingleton(sp => new SegmentFailingStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
             silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<SegmentFailingStorage>());
         });
-        var version = await ApplyAsync(cluster.Client);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
         const string key = "user/unlucky";
         const int events = 600;
         var grain = cluster.Client.GetGrain<IEntityGrain>(key);
@@ -182,7 +182,7 @@ public class EntityGrainSegmentTests
     }
 
     /// <summary>Event i of n: one a second up to a second before <see cref="Now"/>, clicks on even i, amount i.</summary>
-    private static FeatureEvent EventAt(int i, int n) => Click($"e{i}", Now - ((n - i) * 1_000L), i % 2 == 0 ? "click" : "view", i);
+    private static FeatureEvent EventAt(int i, int n) => TestDefinitions.Click($"e{i}", Now - ((n - i) * 1_000L), i % 2 == 0 ? "click" : "view", i);
 
     private static async Task AssertCountsAsync(IEntityGrain grain, long version, int events)
     {
@@ -208,19 +208,6 @@ public class EntityGrainSegmentTests
         return stored.RecordExists ? FeatureViewState.ReadSeenSegment(stored.State!.Data) : null;
     }
 
-    private static async Task<long> ApplyAsync(IGrainFactory grains)
-    {
-        var result = await grains.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey).Apply(TestDefinitions.Documents(), dryRun: false);
-        Assert.True(result.Applied, string.Join("; ", result.Errors.Select(e => e.Text).Concat(result.Rejections)));
-        return result.Version;
-    }
-
-    private static FeatureEvent Click(string id, long ts, string kind, double amount) => new(id, ts, new Dictionary<string, ScalarValue>
-    {
-        ["user_id"] = ScalarValue.FromString("u"),
-        ["kind"] = ScalarValue.FromString(kind),
-        ["amount"] = ScalarValue.FromDouble(amount),
-    });
 }
 
 /// <summary>Storage that stores segment states and then reports the write as failed (an acknowledgement lost) while told to.</summary>

@@ -23,14 +23,14 @@ public class EntityGrainTests
     {
         using var temp = new TempDirectory();
         await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
-        var version = await ApplyAsync(cluster.Client);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
 
         var outcomes = await grain.ApplyEvents(version, TestDefinitions.Source,
         [
-            Click("e1", Now - 60_000, "click", 2.5),
-            Click("e2", Now - 30_000, "view", 1.0),
-            Click("e3", Now - 10_000, "click", 0.5),
+            TestDefinitions.Click("e1", Now - 60_000, "click", 2.5),
+            TestDefinitions.Click("e2", Now - 30_000, "view", 1.0),
+            TestDefinitions.Click("e3", Now - 10_000, "click", 0.5),
         ]);
 
         Assert.All(outcomes, o => Assert.Equal(EventOutcomeKind.Accepted, o.Kind));
@@ -47,10 +47,10 @@ public class EntityGrainTests
     {
         // Orleans' memory storage defaults to a JSON serializer that cannot write the engine's values.
         await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
-        var version = await ApplyAsync(cluster.Client);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
 
-        var outcomes = await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e1", Now - 60_000, "click", 2.5)]);
+        var outcomes = await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now - 60_000, "click", 2.5)]);
 
         Assert.Equal(EventOutcomeKind.Accepted, Assert.Single(outcomes).Kind);
         Assert.Equal(ScalarValue.FromString("click"), (await grain.Read(version, Features, Now))[0].Value);
@@ -61,7 +61,7 @@ public class EntityGrainTests
     {
         using var temp = new TempDirectory();
         await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
-        var version = await ApplyAsync(cluster.Client);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
 
         var values = await cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "nobody")).Read(version, Features, Now);
 
@@ -73,11 +73,11 @@ public class EntityGrainTests
     {
         using var temp = new TempDirectory();
         await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
-        var version = await ApplyAsync(cluster.Client);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
 
-        await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e1", Now - 1_000, "click", 1)]);
-        var again = await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e1", Now - 1_000, "click", 1)]);
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now - 1_000, "click", 1)]);
+        var again = await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now - 1_000, "click", 1)]);
 
         Assert.Equal(EventOutcomeKind.Duplicate, again[0].Kind);
         var values = await grain.Read(version, Features, Now);
@@ -89,11 +89,11 @@ public class EntityGrainTests
     {
         using var temp = new TempDirectory();
         await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
-        var version = await ApplyAsync(cluster.Client);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
 
-        await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e1", Now, "view", 1)]);
-        var late = await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e0", Now - 2 * 3_600_000, "view", 5)]);
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now, "view", 1)]);
+        var late = await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e0", Now - 2 * 3_600_000, "view", 5)]);
 
         Assert.Equal(EventOutcomeKind.Late, late[0].Kind);
         var values = await grain.Read(version, Features, Now);
@@ -108,11 +108,11 @@ public class EntityGrainTests
         long version;
         await using (var cluster = await FeatureStoreCluster.StartAsync(database))
         {
-            version = await ApplyAsync(cluster.Client);
+            version = await TestDefinitions.ApplyAsync(cluster.Client);
             var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u7"));
             for (var i = 0; i < 20; i++)
             {
-                var outcome = await grain.ApplyEvents(version, TestDefinitions.Source, [Click($"e{i}", Now - (i * 1_000), i % 2 == 0 ? "click" : "view", 1)]);
+                var outcome = await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click($"e{i}", Now - (i * 1_000), i % 2 == 0 ? "click" : "view", 1)]);
                 Assert.Equal(EventOutcomeKind.Accepted, outcome[0].Kind);
             }
 
@@ -133,7 +133,7 @@ public class EntityGrainTests
             Assert.Equal(ScalarValue.FromString("click"), values[0].Value);
 
             // Replays after the restart are still recognised as duplicates.
-            var replay = await grain.ApplyEvents(version, TestDefinitions.Source, [Click("e3", Now - 3_000, "view", 1)]);
+            var replay = await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e3", Now - 3_000, "view", 1)]);
             Assert.Equal(EventOutcomeKind.Duplicate, replay[0].Kind);
         }
     }
@@ -143,11 +143,11 @@ public class EntityGrainTests
     {
         using var temp = new TempDirectory();
         await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp), silos: 2);
-        var version = await ApplyAsync(cluster.Client);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var keys = Enumerable.Range(0, 12).Select(i => EntityKey.Format("user", $"k{i}")).ToList();
         foreach (var key in keys)
         {
-            await cluster.Client.GetGrain<IEntityGrain>(key).ApplyEvents(version, TestDefinitions.Source, [Click($"{key}-1", Now - 5_000, "click", 3)]);
+            await cluster.Client.GetGrain<IEntityGrain>(key).ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click($"{key}-1", Now - 5_000, "click", 3)]);
         }
 
         var secondary = cluster.GetActiveSilos().Skip(1).First();
@@ -167,12 +167,12 @@ public class EntityGrainTests
     {
         using var temp = new TempDirectory();
         await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
-        var version = await ApplyAsync(cluster.Client);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var services = cluster.Silos[0].ServiceProvider;
         var view = (await services.GetRequiredService<DefinitionCatalog>().EnsureAtLeastAsync(version)).FindView("activity")!;
         var old = new FeatureViewState(view);
-        old.Apply(Click("old-1", Now - 60_000, "click", 2));
-        old.Apply(Click("old-2", Now - 50_000, "view", 3));
+        old.Apply(TestDefinitions.Click("old-1", Now - 60_000, "click", 2));
+        old.Apply(TestDefinitions.Click("old-2", Now - 50_000, "view", 3));
         var key = EntityKey.Format("user", "from-an-older-version");
         var grainId = GrainId.Create("entity", key);
         var storage = services.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name);
@@ -185,7 +185,7 @@ public class EntityGrainTests
         Assert.Equal(ScalarValue.FromInt64(1), values[1].Value);
         Assert.Equal(ScalarValue.FromDouble(5), values[2].Value);
 
-        var outcomes = await grain.ApplyEvents(version, TestDefinitions.Source, [Click("old-1", Now - 60_000, "click", 2), Click("new-1", Now - 1_000, "click", 1)]);
+        var outcomes = await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("old-1", Now - 60_000, "click", 2), TestDefinitions.Click("new-1", Now - 1_000, "click", 1)]);
         Assert.Equal([EventOutcomeKind.Duplicate, EventOutcomeKind.Accepted], outcomes.Select(o => o.Kind));
         var stored = new GrainState<EntityState>(new EntityState());
         await storage.ReadStateAsync("entity", grainId, stored);
@@ -195,18 +195,4 @@ public class EntityGrainTests
         Assert.Equal(ScalarValue.FromInt64(2), rewritten.Read(1, Now).Value);
         Assert.Equal(3, rewritten.SeenEventCount);
     }
-
-    private static async Task<long> ApplyAsync(IGrainFactory grains)
-    {
-        var result = await grains.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey).Apply(TestDefinitions.Documents(), dryRun: false);
-        Assert.True(result.Applied, string.Join("; ", result.Errors.Select(e => e.Text).Concat(result.Rejections)));
-        return result.Version;
-    }
-
-    private static FeatureEvent Click(string id, long ts, string kind, double amount) => new(id, ts, new Dictionary<string, ScalarValue>
-    {
-        ["user_id"] = ScalarValue.FromString("u"),
-        ["kind"] = ScalarValue.FromString(kind),
-        ["amount"] = ScalarValue.FromDouble(amount),
-    });
 }

@@ -1,3 +1,4 @@
+using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Interfaces;
 
 namespace OrleansFeatures.Grains.Tests;
@@ -31,4 +32,20 @@ internal static class TestDefinitions
         """;
 
     public static List<DefinitionDocumentDto> Documents(string yaml = Yaml) => [new DefinitionDocumentDto("test.yaml", yaml)];
+
+    /// <summary>Applies <see cref="Yaml"/> to the registry and returns the registry version it became.</summary>
+    public static async Task<long> ApplyAsync(IGrainFactory grains)
+    {
+        var result = await grains.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey).Apply(Documents(), dryRun: false);
+        Assert.True(result.Applied, string.Join("; ", result.Errors.Select(e => e.Text).Concat(result.Rejections)));
+        return result.Version;
+    }
+
+    /// <summary>An event of the <see cref="Source"/> source for user "u".</summary>
+    public static FeatureEvent Click(string id, long ts, string kind, double amount) => new(id, ts, new Dictionary<string, ScalarValue>
+    {
+        ["user_id"] = ScalarValue.FromString("u"),
+        ["kind"] = ScalarValue.FromString(kind),
+        ["amount"] = ScalarValue.FromDouble(amount),
+    });
 }
