@@ -102,6 +102,8 @@ internal static class KafkaIngestBenchmark
         var gcCountBefore = await MetricSumAsync(http, "dotnet_gc_collections_total");
         var allocatedBefore = await MetricSumAsync(http, "dotnet_gc_heap_total_allocated_bytes_total");
         var jitBeforeWarm = await MetricSumAsync(http, JitSeconds);
+        var writesBefore = await MetricSumAsync(http, "orleansfeatures_storage_commit_writes_sum");
+        var commitsBefore = await MetricSumAsync(http, "orleansfeatures_storage_commit_writes_count");
         var gatewayCpuBefore = gateway.CpuTime;
         var benchCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         clock.Restart();
@@ -118,6 +120,9 @@ internal static class KafkaIngestBenchmark
         var gcCount = await MetricSumAsync(http, "dotnet_gc_collections_total") - gcCountBefore;
         var allocated = await MetricSumAsync(http, "dotnet_gc_heap_total_allocated_bytes_total") - allocatedBefore;
         var jitWarm = await MetricSumAsync(http, JitSeconds) - jitBeforeWarm;
+        // One state write per entity delivery (plus sealed de-duplication segments): how well pulls grouped events.
+        var writes = await MetricSumAsync(http, "orleansfeatures_storage_commit_writes_sum") - writesBefore;
+        var commits = await MetricSumAsync(http, "orleansfeatures_storage_commit_writes_count") - commitsBefore;
         await sampling.CancelAsync();
         await lookupTask;
         var samples = (await samplerTask).Select(s => (s.At, s.Accepted - baseline)).ToList();
@@ -125,7 +130,7 @@ internal static class KafkaIngestBenchmark
         if (timeline)
         {
             var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-            Console.WriteLine(string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("orleansfeatures_events_", StringComparison.Ordinal))));
+            Console.WriteLine(string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("orleansfeatures_events_", StringComparison.Ordinal) || l.StartsWith("orleansfeatures_storage_", StringComparison.Ordinal))));
             // Gaps between samples show the store too busy to answer /metrics (GC, long pulls).
             foreach (var (at, durable) in samples)
             {
@@ -178,6 +183,7 @@ internal static class KafkaIngestBenchmark
         Console.WriteLine($"  warm: gateway CPU per event:                  {gatewayCpu * 1e6 / measured,10:0.0} us     ({gatewayCpu:0.00} CPU-s = {gatewayCpu / warmSeconds:0.00} cores; the producer and mock broker in this process took {benchCpu:0.00} CPU-s)");
         // Still-tiering code is also slower than tiered code, so even without the JIT's own time this overstates a long-running store.
         Console.WriteLine($"  warm: gateway CPU per event without the JIT:  {(gatewayCpu - jitWarm) * 1e6 / measured,10:0.0} us     (the JIT took {jitWarm / gatewayCpu:P0} of the gateway's CPU, compiling hot paths to their final tier)");
+        Console.WriteLine($"  warm: entity state writes:                    {writes,10:0}        ({2.0 * measured / writes:0.0} entity events per write, {writes / Math.Max(1, commits):0} writes per storage commit)");
         Console.WriteLine($"  warm: lookups meanwhile (one client):         p50 {Ms(lookupsUnderLoad, 50)} ms  p99 {Ms(lookupsUnderLoad, 99)} ms  max {Ms(lookupsUnderLoad, 100)} ms  ({lookupsUnderLoad.TotalCount} lookups)");
         Console.WriteLine($"  gateway peak resident memory:                 {peakMemoryMb,10:0} MiB  (warm phase: {gcCount:0} GCs, {gcPause:0.00} s paused, {allocated / measured / 1024:0.0} KiB allocated per event)");
         Console.WriteLine($"  freshness, topic -> servable:   p50 {Ms(topicFreshness, 50)} ms  p99 {Ms(topicFreshness, 99)} ms");
