@@ -30,6 +30,29 @@ public sealed class KafkaBatchContainer : IBatchContainer
 
     public StreamSequenceToken SequenceToken => Token;
 
+    /// <summary>
+    /// One batch holding the events of the stream's cached batches at positions <paramref name="from"/> (inclusive)
+    /// to <paramref name="to"/> (exclusive), in order, with the token of the last: delivered in their place, so the
+    /// agent's handshake continues after the last of them. Offsets keep their order (each batch comes from a later
+    /// pull of the same partition than the one before it).
+    /// </summary>
+    internal static KafkaBatchContainer Join(StreamQueue queue, long from, long to, int eventCount, int offsetCount)
+    {
+        var events = new List<object>(eventCount);
+        var offsets = new long[offsetCount];
+        var written = 0;
+        KafkaBatchContainer? last = null;
+        for (var position = from; position < to; position++)
+        {
+            last = (KafkaBatchContainer)queue.BatchAt(position);
+            events.AddRange(last.Events);
+            last.Offsets.CopyTo(offsets, written);
+            written += last.Offsets.Length;
+        }
+
+        return new KafkaBatchContainer(last!.StreamId, events, offsets, last.Token);
+    }
+
     public IEnumerable<Tuple<T, StreamSequenceToken>> GetEvents<T>()
     {
         for (var i = 0; i < Events.Count; i++)

@@ -27,7 +27,7 @@ internal sealed class KafkaQueueAdapterFactory : IQueueAdapterFactory
         _options = options;
         _messageMapper = messageMapper;
         _loggerFactory = loggerFactory;
-        _cache = new StreamIndexedQueueAdapterCache(options.CacheSize, name, loggerFactory);
+        _cache = new StreamIndexedQueueAdapterCache(options.CacheSize, options.MaxEventsPerDelivery, name, loggerFactory);
         _queueMapper = new Lazy<KafkaQueueMapper>(() => new KafkaQueueMapper(name, KafkaQueueMapper.DiscoverPartitions(options)));
     }
 

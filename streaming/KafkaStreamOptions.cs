@@ -41,6 +41,13 @@ public sealed class KafkaStreamOptions
     /// </summary>
     public int CacheSize { get; set; } = 262_144;
 
+    /// <summary>
+    /// Most events one delivery to an entity may carry. An entity whose grain is still busy when further pulls
+    /// bring it events gets all of them in its next delivery (one grain call, one state write) rather than one
+    /// delivery per pull; 1 turns this off.
+    /// </summary>
+    public int MaxEventsPerDelivery { get; set; } = 10_000;
+
     /// <summary>How long one blocking consume call waits for a message before checking for commits and shutdown.</summary>
     public TimeSpan PollTimeout { get; set; } = TimeSpan.FromMilliseconds(50);
 

@@ -45,6 +45,11 @@ internal sealed class KafkaStreamOptionsValidator(KafkaStreamOptions options, st
             throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:CacheSize must be between 100 and 10000000, was {options.CacheSize}.");
         }
 
+        if (options.MaxEventsPerDelivery is < 1 or > 1_000_000)
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:MaxEventsPerDelivery must be between 1 and 1000000, was {options.MaxEventsPerDelivery}.");
+        }
+
         if (options.FetchWaitMax < TimeSpan.FromMilliseconds(1) || options.FetchWaitMax > TimeSpan.FromSeconds(5))
         {
             throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:FetchWaitMax must be between 1 ms and 5 seconds, was {options.FetchWaitMax}.");
@@ -54,10 +59,11 @@ internal sealed class KafkaStreamOptionsValidator(KafkaStreamOptions options, st
         {
             // The queue cache reports a batch delivered once its cursor moves past it; with several batches per
             // delivery the agent moves past batches that are still being delivered, and offsets would be committed
-            // before their events are durable. One pull already groups each stream's events into one batch.
+            // before their events are durable. The cache joins a stream's queued batches itself
+            // (MaxEventsPerDelivery), keeping all of them until the delivery is over.
             throw new OrleansConfigurationException(
                 $"{prefix}: StreamPullingAgentOptions.BatchContainerBatchSize must be 1, was {pulling.BatchContainerBatchSize}; " +
-                "each batch already holds all of one entity's events from a pull.");
+                "the queue cache already joins an entity's queued batches into one delivery (FeatureStore:Kafka:MaxEventsPerDelivery).");
         }
 
         var sasl = options.SecurityProtocol is SecurityProtocol.SaslSsl or SecurityProtocol.SaslPlaintext;

@@ -6,10 +6,10 @@ using Orleans.Streams;
 namespace OrleansFeatures.Streaming.Kafka;
 
 /// <summary>Creates one <see cref="StreamIndexedQueueCache"/> per partition (Orleans queue).</summary>
-internal sealed class StreamIndexedQueueAdapterCache(int cacheSize, string providerName, ILoggerFactory loggerFactory) : IQueueAdapterCache
+internal sealed class StreamIndexedQueueAdapterCache(int cacheSize, int maxEventsPerDelivery, string providerName, ILoggerFactory loggerFactory) : IQueueAdapterCache
 {
     public IQueueCache CreateQueueCache(QueueId queueId) =>
-        new StreamIndexedQueueCache(cacheSize, loggerFactory.CreateLogger($"{typeof(StreamIndexedQueueCache).FullName}.{providerName}.{queueId}"));
+        new StreamIndexedQueueCache(cacheSize, loggerFactory.CreateLogger($"{typeof(StreamIndexedQueueCache).FullName}.{providerName}.{queueId}"), maxEventsPerDelivery);
 }
 
 /// <summary>
@@ -35,6 +35,10 @@ internal sealed class StreamIndexedQueueAdapterCache(int cacheSize, string provi
 /// token past the newest batch waits for the first batch at or after it.</item>
 /// <item>A cursor never loses its place: once <c>MoveNext</c> has returned false it returns the stream's next batch
 /// as soon as one is added, with or without <c>Refresh</c>, which therefore changes nothing.</item>
+/// <item>A stream that has fallen behind gets its queued batches in one delivery: <c>MoveNext</c> joins the stream's
+/// consecutive cached batches, up to <c>maxEventsPerDelivery</c> events, into one batch, and every batch it joined
+/// stays protected until the next <c>MoveNext</c>. Purging still reports the original batches. So a busy entity is
+/// called and written once per delivery, not once per pull it missed.</item>
 /// <item><see cref="GetMaxAddCount"/> is a constant tenth of the size, never 0: the agent skips its whole read,
 /// including <c>TryPurgeFromCache</c>, when it is 0 or less, so a cache that answered "no room left" would never be
 /// purged again and stall the partition. Memory is bounded by <see cref="IsUnderPressure"/> instead, which the
@@ -53,13 +57,21 @@ internal sealed partial class StreamIndexedQueueCache : IQueueCache
     private readonly ILogger _logger;
     private int _count;
 
-    public StreamIndexedQueueCache(int cacheSize, ILogger logger)
+    /// <param name="cacheSize">Most batches held over all streams.</param>
+    /// <param name="logger">Where an overfull cache is reported.</param>
+    /// <param name="maxEventsPerDelivery">Most events one delivery joins from a stream's queued batches; 1 delivers every batch on its own.</param>
+    public StreamIndexedQueueCache(int cacheSize, ILogger logger, int maxEventsPerDelivery = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(cacheSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxEventsPerDelivery, 1);
         _cacheSize = cacheSize;
         _maxAddCount = Math.Max(cacheSize / 10, 1);
         _logger = logger;
+        MaxEventsPerDelivery = maxEventsPerDelivery;
     }
+
+    /// <summary>Most events one delivery joins from a stream's queued batches.</summary>
+    internal int MaxEventsPerDelivery { get; }
 
     /// <summary>Batches held, over all streams.</summary>
     public int Count => _count;
@@ -325,6 +337,8 @@ internal sealed class StreamIndexedQueueCacheCursor : IQueueCacheCursor
     private readonly StreamIndexedQueueCache _cache;
     private StreamQueue? _queue;
     private long _next;
+    // Position of the first batch of _current (which may join the batches up to _next - 1).
+    private long _currentStart;
     private IBatchContainer? _current;
     private StreamSequenceToken? _notBefore;
 
@@ -337,8 +351,8 @@ internal sealed class StreamIndexedQueueCacheCursor : IQueueCacheCursor
         queue.Cursors.Add(this);
     }
 
-    /// <summary>Position of the oldest batch this cursor still needs: the one being delivered, else the next one.</summary>
-    internal long Floor => _current is null ? _next : _next - 1;
+    /// <summary>Position of the oldest batch this cursor still needs: the first of those being delivered, else the next one.</summary>
+    internal long Floor => _current is null ? _next : _currentStart;
 
     public IBatchContainer? GetCurrent(out Exception? exception)
     {
@@ -370,7 +384,8 @@ internal sealed class StreamIndexedQueueCacheCursor : IQueueCacheCursor
             }
         }
 
-        _current = _next < queue.Tail ? queue.BatchAt(_next++) : null;
+        _currentStart = _next;
+        _current = _next < queue.Tail ? Join(queue) : null;
         if (Floor > floor)
         {
             _cache.MarkPurgeCandidate(queue);
@@ -389,10 +404,44 @@ internal sealed class StreamIndexedQueueCacheCursor : IQueueCacheCursor
 
     public void RecordDeliveryFailure()
     {
-        if (_current is not null)
+        if (_current is not null && _queue is { } queue)
         {
-            _queue?.MarkFailed(_next - 1);
+            for (var position = _currentStart; position < _next; position++)
+            {
+                queue.MarkFailed(position);
+            }
         }
+    }
+
+    // The batch at _next, joined with the stream's following batches while they fit in one delivery; moves _next
+    // past every batch it returns.
+    private IBatchContainer Join(StreamQueue queue)
+    {
+        var first = queue.BatchAt(_next++);
+        var limit = _cache.MaxEventsPerDelivery;
+        if (limit <= 1 || _next == queue.Tail || first is not KafkaBatchContainer head)
+        {
+            return first;
+        }
+
+        var events = head.Events.Count;
+        var offsets = head.Offsets.Length;
+        var end = _next;
+        while (end < queue.Tail && queue.BatchAt(end) is KafkaBatchContainer next && events + next.Events.Count <= limit)
+        {
+            events += next.Events.Count;
+            offsets += next.Offsets.Length;
+            end++;
+        }
+
+        if (end == _next)
+        {
+            return first;
+        }
+
+        var joined = KafkaBatchContainer.Join(queue, _next - 1, end, events, offsets);
+        _next = end;
+        return joined;
     }
 
     public void Dispose()

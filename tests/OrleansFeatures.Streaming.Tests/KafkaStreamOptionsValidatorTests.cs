@@ -19,6 +19,7 @@ public class KafkaStreamOptionsValidatorTests
     [InlineData("BufferedMessagesPerPartition")]
     [InlineData("MaxMessagesPerPull")]
     [InlineData("CacheSize")]
+    [InlineData("MaxEventsPerDelivery")]
     [InlineData("FetchWaitMax")]
     [InlineData("SaslPassword")]
     public void A_bad_setting_fails_start_up_naming_the_setting(string setting)
@@ -31,6 +32,7 @@ public class KafkaStreamOptionsValidatorTests
             case "BufferedMessagesPerPartition": options.BufferedMessagesPerPartition = 0; break;
             case "MaxMessagesPerPull": options.MaxMessagesPerPull = 0; break;
             case "CacheSize": options.CacheSize = 10; break;
+            case "MaxEventsPerDelivery": options.MaxEventsPerDelivery = 0; break;
             case "FetchWaitMax": options.FetchWaitMax = TimeSpan.Zero; break;
             case "SaslPassword":
                 options.SecurityProtocol = SecurityProtocol.SaslSsl;

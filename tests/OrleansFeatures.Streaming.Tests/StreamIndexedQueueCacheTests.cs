@@ -365,4 +365,95 @@ public class StreamIndexedQueueCacheTests
         Assert.Equal(20_000, read);
         Assert.Equal(20_000, Purge(cache).Count);
     }
+
+    private static StreamIndexedQueueCache JoiningCache(int maxEventsPerDelivery) => new(1_000, NullLogger.Instance, maxEventsPerDelivery);
+
+    private static KafkaBatchContainer Batch(StreamId stream, long offset, int events, int index) =>
+        new(stream, [.. Enumerable.Range(0, events).Select(i => (object)$"{stream}@{offset}#{i}")], [offset], new EventSequenceTokenV2(offset, index));
+
+    private static KafkaBatchContainer Delivered(IQueueCacheCursor cursor) => (KafkaBatchContainer)cursor.GetCurrent(out _)!;
+
+    [Fact]
+    public void A_stream_that_fell_behind_gets_its_queued_batches_in_one_delivery_in_order_with_the_last_token()
+    {
+        var cache = JoiningCache(100);
+        KafkaBatchContainer a1 = Batch(A, 1), a3 = Batch(A, 3, 2, 0), a4 = Batch(A, 4, 0);
+        Add(cache, a1, Batch(B, 2), a3, a4, Batch(B, 4, 1));
+        var cursor = cache.GetCacheCursor(A, new EventSequenceTokenV2(1));
+
+        Assert.True(cursor.MoveNext());
+        var delivery = Delivered(cursor);
+        Assert.Equal([.. a1.Events, .. a3.Events, .. a4.Events], delivery.Events);
+        Assert.Equal([1, 3, 4], delivery.Offsets);
+        Assert.Equal(a4.SequenceToken, delivery.SequenceToken);
+        Assert.Equal(A, delivery.StreamId);
+        Assert.False(cursor.MoveNext());
+    }
+
+    [Fact]
+    public void A_single_batch_is_delivered_as_it_is()
+    {
+        var cache = JoiningCache(100);
+        var a1 = Batch(A, 1);
+        Add(cache, a1, Batch(B, 2));
+        var cursor = cache.GetCacheCursor(A, new EventSequenceTokenV2(1));
+
+        Assert.True(cursor.MoveNext());
+        Assert.Same(a1, cursor.GetCurrent(out _));
+    }
+
+    [Fact]
+    public void A_joined_delivery_never_exceeds_the_event_limit_and_a_larger_batch_goes_alone()
+    {
+        var cache = JoiningCache(5);
+        Add(cache, Batch(A, 1, 2, 0), Batch(A, 2, 3, 0), Batch(A, 3, 1, 0), Batch(A, 4, 9, 0), Batch(A, 5, 1, 0));
+        var cursor = cache.GetCacheCursor(A, null);
+
+        var deliveries = new List<string>();
+        while (cursor.MoveNext())
+        {
+            deliveries.Add($"offsets {string.Join(',', Delivered(cursor).Offsets)}: {Delivered(cursor).Events.Count} events");
+        }
+
+        Assert.Equal(["offsets 1,2: 5 events", "offsets 3: 1 events", "offsets 4: 9 events", "offsets 5: 1 events"], deliveries);
+    }
+
+    [Fact]
+    public void Every_joined_batch_is_kept_until_the_delivery_is_over_and_then_each_is_reported_delivered()
+    {
+        var cache = JoiningCache(100);
+        Add(cache, Batch(A, 1), Batch(A, 2), Batch(A, 3));
+        var cursor = cache.GetCacheCursor(A, null);
+
+        Assert.True(cursor.MoveNext());
+        Assert.Empty(Purge(cache));
+        Add(cache, Batch(A, 4));
+        Assert.Empty(Purge(cache));
+
+        // The next MoveNext is the agent's signal that the joined delivery is over; the batch added meanwhile is next.
+        Assert.True(cursor.MoveNext());
+        Assert.Equal([4], Delivered(cursor).Offsets);
+        Assert.Equal([1, 2, 3], Purge(cache));
+        Assert.False(cursor.MoveNext());
+        Assert.Equal([4], Purge(cache));
+        Assert.Equal(0, cache.Count);
+    }
+
+    [Fact]
+    public void A_failed_joined_delivery_reports_none_of_its_batches_delivered()
+    {
+        var cache = JoiningCache(100);
+        Add(cache, Batch(A, 1), Batch(A, 2), Batch(B, 3));
+        var cursor = cache.GetCacheCursor(A, null);
+        var other = cache.GetCacheCursor(B, null);
+
+        Assert.True(cursor.MoveNext());
+        cursor.RecordDeliveryFailure();
+        Assert.False(cursor.MoveNext());
+        Assert.True(other.MoveNext());
+        Assert.False(other.MoveNext());
+
+        Assert.Equal([3], Purge(cache));
+        Assert.Equal(0, cache.Count);
+    }
 }
