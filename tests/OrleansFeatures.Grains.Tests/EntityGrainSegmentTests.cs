@@ -171,6 +171,38 @@ public class EntityGrainSegmentTests
         Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, [EventAt(0, events), EventAt(599, events)]), o => Assert.Equal(EventOutcomeKind.Duplicate, o.Kind));
     }
 
+    [Fact]
+    public async Task A_failed_main_write_after_a_seal_fails_the_call_and_the_replay_counts_once()
+    {
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null, configure: silo =>
+        {
+            silo.AddFeatureStoreMemoryStorage("inner");
+            silo.Services.AddSingleton(sp => new SegmentFailingStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
+            silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<SegmentFailingStorage>());
+        });
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
+        const string key = "user/unlucky-main";
+        const int events = 600;
+        var grain = cluster.Client.GetGrain<IEntityGrain>(key);
+        await ApplyInBatchesAsync(grain, version, 500);
+        var storage = cluster.Silos[0].ServiceProvider.GetRequiredService<SegmentFailingStorage>();
+
+        // The 6th batch seals: its segment is stored, then the main write (the commit point) is lost.
+        storage.FailMainWrites = true;
+        var last = Enumerable.Range(500, Batch).Select(i => EventAt(i, events)).ToArray();
+        await Assert.ThrowsAnyAsync<Exception>(() => grain.ApplyEvents(version, TestDefinitions.Source, last));
+        storage.FailMainWrites = false;
+        Assert.NotNull(await ReadSegmentAsync(cluster, key, 0));
+        Assert.Empty((await ReadMainAsync(cluster, key)).SeenSegments.SelectMany(s => s.Value.Segments));
+
+        // The sender retries: the batch was not committed, so it is accepted, once, and sealed into segment 0 again.
+        Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, last), o => Assert.Equal(EventOutcomeKind.Accepted, o.Kind));
+        Assert.Equal(events, (await ReadSegmentAsync(cluster, key, 0))!.Count);
+        await cluster.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        await AssertCountsAsync(grain, version, events);
+        Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, [EventAt(0, events), EventAt(599, events)]), o => Assert.Equal(EventOutcomeKind.Duplicate, o.Kind));
+    }
+
     private static async Task ApplyInBatchesAsync(IEntityGrain grain, long version, int events)
     {
         for (var start = 0; start < events; start += Batch)
@@ -210,15 +242,24 @@ public class EntityGrainSegmentTests
 
 }
 
-/// <summary>Storage that stores segment states and then reports the write as failed (an acknowledgement lost) while told to.</summary>
+/// <summary>
+/// Storage that, while told to, stores segment states and then reports the write as failed (an acknowledgement
+/// lost), or fails main entity writes without storing them.
+/// </summary>
 internal sealed class SegmentFailingStorage(IGrainStorage inner) : IGrainStorage
 {
     public volatile bool FailSegmentWrites;
+    public volatile bool FailMainWrites;
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
+        if (FailMainWrites && stateName == "entity")
+        {
+            throw new IOException("simulated: main entity write lost");
+        }
+
         await inner.WriteStateAsync(stateName, grainId, grainState);
         if (FailSegmentWrites && stateName.StartsWith("entity.seen.", StringComparison.Ordinal))
         {
