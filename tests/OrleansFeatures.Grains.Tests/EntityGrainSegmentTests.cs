@@ -144,18 +144,13 @@ public class EntityGrainSegmentTests
     [Fact]
     public async Task A_failed_segment_write_fails_the_call_and_the_replay_counts_once()
     {
-        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null, configure: silo =>
-        {
-            silo.AddFeatureStoreMemoryStorage("inner");
-            silo.Services.AddSingleton(sp => new SegmentFailingStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
-            silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<SegmentFailingStorage>());
-        });
+        await using var cluster = await StartWithFailingStorageAsync();
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         const string key = "user/unlucky";
         const int events = 600;
         var grain = cluster.Client.GetGrain<IEntityGrain>(key);
         await ApplyInBatchesAsync(grain, version, 500);
-        var storage = cluster.Silos[0].ServiceProvider.GetRequiredService<SegmentFailingStorage>();
+        var storage = FailingStorage(cluster);
 
         // The 6th batch seals: the segment is stored but its write reports failure, so the batch is not acknowledged.
         storage.FailSegmentWrites = true;
@@ -174,18 +169,13 @@ public class EntityGrainSegmentTests
     [Fact]
     public async Task A_failed_main_write_after_a_seal_fails_the_call_and_the_replay_counts_once()
     {
-        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null, configure: silo =>
-        {
-            silo.AddFeatureStoreMemoryStorage("inner");
-            silo.Services.AddSingleton(sp => new SegmentFailingStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
-            silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<SegmentFailingStorage>());
-        });
+        await using var cluster = await StartWithFailingStorageAsync();
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         const string key = "user/unlucky-main";
         const int events = 600;
         var grain = cluster.Client.GetGrain<IEntityGrain>(key);
         await ApplyInBatchesAsync(grain, version, 500);
-        var storage = cluster.Silos[0].ServiceProvider.GetRequiredService<SegmentFailingStorage>();
+        var storage = FailingStorage(cluster);
 
         // The 6th batch seals: its segment is stored, then the main write (the commit point) is lost.
         storage.FailMainWrites = true;
@@ -202,6 +192,18 @@ public class EntityGrainSegmentTests
         await AssertCountsAsync(grain, version, events);
         Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, [EventAt(0, events), EventAt(599, events)]), o => Assert.Equal(EventOutcomeKind.Duplicate, o.Kind));
     }
+
+    // Memory storage behind a SegmentFailingStorage, so a test can make chosen writes fail.
+    private static Task<InProcessTestCluster> StartWithFailingStorageAsync() =>
+        FeatureStoreCluster.StartAsync(databasePath: null, configure: silo =>
+        {
+            silo.AddFeatureStoreMemoryStorage("inner");
+            silo.Services.AddSingleton(sp => new SegmentFailingStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
+            silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<SegmentFailingStorage>());
+        });
+
+    private static SegmentFailingStorage FailingStorage(InProcessTestCluster cluster) =>
+        cluster.Silos[0].ServiceProvider.GetRequiredService<SegmentFailingStorage>();
 
     private static async Task ApplyInBatchesAsync(IEntityGrain grain, long version, int events)
     {
