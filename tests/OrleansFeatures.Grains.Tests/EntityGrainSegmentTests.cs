@@ -141,51 +141,30 @@ public class EntityGrainSegmentTests
         Assert.All(replay, o => Assert.Equal(EventOutcomeKind.Duplicate, o.Kind));
     }
 
-    [Fact]
-    public async Task A_failed_segment_write_fails_the_call_and_the_replay_counts_once()
+    [Theory]
+    [InlineData("segment")]
+    [InlineData("main")]
+    public async Task A_write_that_fails_while_sealing_fails_the_call_and_the_replay_counts_once(string failing)
     {
         await using var cluster = await StartWithFailingStorageAsync();
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
-        const string key = "user/unlucky";
+        var key = $"user/unlucky-{failing}";
         const int events = 600;
         var grain = cluster.Client.GetGrain<IEntityGrain>(key);
         await ApplyInBatchesAsync(grain, version, 500);
         var storage = FailingStorage(cluster);
 
-        // The 6th batch seals: the segment is stored but its write reports failure, so the batch is not acknowledged.
-        storage.FailSegmentWrites = true;
+        // The 6th batch seals. "segment": the segment is stored but its write reports failure. "main": the segment
+        // is stored, then the main write (the commit point) is lost. Either way the batch is not acknowledged.
+        storage.FailSegmentWrites = failing == "segment";
+        storage.FailMainWrites = failing == "main";
         var last = Enumerable.Range(500, Batch).Select(i => EventAt(i, events)).ToArray();
         await Assert.ThrowsAnyAsync<Exception>(() => grain.ApplyEvents(version, TestDefinitions.Source, last));
-        storage.FailSegmentWrites = false;
-
-        // The sender retries: nothing of the batch was durable, so it is accepted, once, and sealed into segment 0.
-        Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, last), o => Assert.Equal(EventOutcomeKind.Accepted, o.Kind));
-        Assert.Equal(events, (await ReadSegmentAsync(cluster, key, 0))!.Count);
-        await cluster.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
-        await AssertCountsAsync(grain, version, events);
-        Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, [EventAt(0, events), EventAt(599, events)]), o => Assert.Equal(EventOutcomeKind.Duplicate, o.Kind));
-    }
-
-    [Fact]
-    public async Task A_failed_main_write_after_a_seal_fails_the_call_and_the_replay_counts_once()
-    {
-        await using var cluster = await StartWithFailingStorageAsync();
-        var version = await TestDefinitions.ApplyAsync(cluster.Client);
-        const string key = "user/unlucky-main";
-        const int events = 600;
-        var grain = cluster.Client.GetGrain<IEntityGrain>(key);
-        await ApplyInBatchesAsync(grain, version, 500);
-        var storage = FailingStorage(cluster);
-
-        // The 6th batch seals: its segment is stored, then the main write (the commit point) is lost.
-        storage.FailMainWrites = true;
-        var last = Enumerable.Range(500, Batch).Select(i => EventAt(i, events)).ToArray();
-        await Assert.ThrowsAnyAsync<Exception>(() => grain.ApplyEvents(version, TestDefinitions.Source, last));
-        storage.FailMainWrites = false;
+        storage.FailSegmentWrites = storage.FailMainWrites = false;
         Assert.NotNull(await ReadSegmentAsync(cluster, key, 0));
         Assert.Empty((await ReadMainAsync(cluster, key)).SeenSegments.SelectMany(s => s.Value.Segments));
 
-        // The sender retries: the batch was not committed, so it is accepted, once, and sealed into segment 0 again.
+        // The sender retries: nothing of the batch was committed, so it is accepted, once, and sealed into segment 0.
         Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, last), o => Assert.Equal(EventOutcomeKind.Accepted, o.Kind));
         Assert.Equal(events, (await ReadSegmentAsync(cluster, key, 0))!.Count);
         await cluster.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
