@@ -12,11 +12,13 @@ public class StreamIndexedQueueCacheTests
     private static readonly StreamId B = StreamId.Create("test", "b");
     private static readonly StreamId C = StreamId.Create("test", "c");
 
-    private static StreamIndexedQueueCache NewCache(int size = 1_000) => new(size, NullLogger.Instance);
+    private static StreamIndexedQueueCache NewCache(int size = 1_000, int maxEventsPerDelivery = 1) => new(size, NullLogger.Instance, maxEventsPerDelivery);
 
     // One batch per (stream, offset), token (offset, index) as the receiver makes them.
-    private static KafkaBatchContainer Batch(StreamId stream, long offset, int index = 0) =>
-        new(stream, [$"{stream}@{offset}"], [offset], new EventSequenceTokenV2(offset, index));
+    private static KafkaBatchContainer Batch(StreamId stream, long offset, int index = 0) => Batch(stream, offset, 1, index);
+
+    private static KafkaBatchContainer Batch(StreamId stream, long offset, int events, int index) =>
+        new(stream, [.. Enumerable.Range(0, events).Select(i => (object)$"{stream}@{offset}#{i}")], [offset], new EventSequenceTokenV2(offset, index));
 
     private static void Add(StreamIndexedQueueCache cache, params KafkaBatchContainer[] batches) => cache.AddToCache(batches);
 
@@ -25,7 +27,7 @@ public class StreamIndexedQueueCacheTests
         var offsets = new List<long>();
         while (cursor.MoveNextWithResult() == QueueCacheCursorMoveResult.Success)
         {
-            offsets.Add(((KafkaBatchContainer)cursor.GetCurrent(out _)!).Offsets[0]);
+            offsets.Add(Current(cursor));
         }
 
         return offsets;
@@ -34,7 +36,9 @@ public class StreamIndexedQueueCacheTests
     private static List<long> Purge(StreamIndexedQueueCache cache) =>
         cache.TryPurgeFromCache(out var purged) ? [.. purged.Cast<KafkaBatchContainer>().Select(b => b.Offsets[0]).Order()] : [];
 
-    private static long Current(IQueueCacheCursor cursor) => ((KafkaBatchContainer)cursor.GetCurrent(out _)!).Offsets[0];
+    private static KafkaBatchContainer Delivered(IQueueCacheCursor cursor) => (KafkaBatchContainer)cursor.GetCurrent(out _)!;
+
+    private static long Current(IQueueCacheCursor cursor) => Delivered(cursor).Offsets[0];
 
     [Fact]
     public void A_cursor_sees_only_its_own_streams_batches_in_the_order_they_were_added()
@@ -366,17 +370,10 @@ public class StreamIndexedQueueCacheTests
         Assert.Equal(20_000, Purge(cache).Count);
     }
 
-    private static StreamIndexedQueueCache JoiningCache(int maxEventsPerDelivery) => new(1_000, NullLogger.Instance, maxEventsPerDelivery);
-
-    private static KafkaBatchContainer Batch(StreamId stream, long offset, int events, int index) =>
-        new(stream, [.. Enumerable.Range(0, events).Select(i => (object)$"{stream}@{offset}#{i}")], [offset], new EventSequenceTokenV2(offset, index));
-
-    private static KafkaBatchContainer Delivered(IQueueCacheCursor cursor) => (KafkaBatchContainer)cursor.GetCurrent(out _)!;
-
     [Fact]
     public void A_stream_that_fell_behind_gets_its_queued_batches_in_one_delivery_in_order_with_the_last_token()
     {
-        var cache = JoiningCache(100);
+        var cache = NewCache(maxEventsPerDelivery: 100);
         KafkaBatchContainer a1 = Batch(A, 1), a3 = Batch(A, 3, 2, 0), a4 = Batch(A, 4, 0);
         Add(cache, a1, Batch(B, 2), a3, a4, Batch(B, 4, 1));
         var cursor = cache.GetCacheCursor(A, new EventSequenceTokenV2(1));
@@ -393,7 +390,7 @@ public class StreamIndexedQueueCacheTests
     [Fact]
     public void A_single_batch_is_delivered_as_it_is()
     {
-        var cache = JoiningCache(100);
+        var cache = NewCache(maxEventsPerDelivery: 100);
         var a1 = Batch(A, 1);
         Add(cache, a1, Batch(B, 2));
         var cursor = cache.GetCacheCursor(A, new EventSequenceTokenV2(1));
@@ -405,7 +402,7 @@ public class StreamIndexedQueueCacheTests
     [Fact]
     public void A_joined_delivery_never_exceeds_the_event_limit_and_a_larger_batch_goes_alone()
     {
-        var cache = JoiningCache(5);
+        var cache = NewCache(maxEventsPerDelivery: 5);
         Add(cache, Batch(A, 1, 2, 0), Batch(A, 2, 3, 0), Batch(A, 3, 1, 0), Batch(A, 4, 9, 0), Batch(A, 5, 1, 0));
         var cursor = cache.GetCacheCursor(A, null);
 
@@ -421,7 +418,7 @@ public class StreamIndexedQueueCacheTests
     [Fact]
     public void Every_joined_batch_is_kept_until_the_delivery_is_over_and_then_each_is_reported_delivered()
     {
-        var cache = JoiningCache(100);
+        var cache = NewCache(maxEventsPerDelivery: 100);
         Add(cache, Batch(A, 1), Batch(A, 2), Batch(A, 3));
         var cursor = cache.GetCacheCursor(A, null);
 
@@ -442,7 +439,7 @@ public class StreamIndexedQueueCacheTests
     [Fact]
     public void A_failed_joined_delivery_reports_none_of_its_batches_delivered()
     {
-        var cache = JoiningCache(100);
+        var cache = NewCache(maxEventsPerDelivery: 100);
         Add(cache, Batch(A, 1), Batch(A, 2), Batch(B, 3));
         var cursor = cache.GetCacheCursor(A, null);
         var other = cache.GetCacheCursor(B, null);
