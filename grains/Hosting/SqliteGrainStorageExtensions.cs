@@ -50,12 +50,22 @@ internal sealed class SqliteGrainStorageOptionsValidator(SqliteGrainStorageOptio
     {
         if (string.IsNullOrWhiteSpace(options.DatabasePath))
         {
-            throw new OrleansConfigurationException($"Grain storage '{name}': FeatureStore:Storage:Sqlite:DatabasePath must name a file.");
+            throw new OrleansConfigurationException($"Grain storage '{name}': FeatureStore:Sqlite:DatabasePath must name a file.");
         }
 
         if (options.MaxWritesPerCommit is < 1 or > 100_000)
         {
-            throw new OrleansConfigurationException($"Grain storage '{name}': FeatureStore:Storage:Sqlite:MaxWritesPerCommit must be between 1 and 100000, was {options.MaxWritesPerCommit}.");
+            throw new OrleansConfigurationException($"Grain storage '{name}': FeatureStore:Sqlite:MaxWritesPerCommit must be between 1 and 100000, was {options.MaxWritesPerCommit}.");
+        }
+
+        if (options.CacheSizeMiB is < 1 or > 65_536)
+        {
+            throw new OrleansConfigurationException($"Grain storage '{name}': FeatureStore:Sqlite:CacheSizeMiB must be between 1 and 65536, was {options.CacheSizeMiB}.");
+        }
+
+        if (options.MemoryMapSizeMiB is < 0 or > 1_048_576)
+        {
+            throw new OrleansConfigurationException($"Grain storage '{name}': FeatureStore:Sqlite:MemoryMapSizeMiB must be between 0 and 1048576, was {options.MemoryMapSizeMiB}.");
         }
     }
 }

@@ -41,6 +41,10 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
         _logger = logger;
     }
 
+    /// <summary>Per-connection settings: page cache and memory map sizes (negative cache_size is in KiB).</summary>
+    private string ConnectionPragmas => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"PRAGMA cache_size=-{_options.CacheSizeMiB * 1024L}; PRAGMA mmap_size={_options.MemoryMapSizeMiB * 1024L * 1024L};\n");
+
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe($"{nameof(SqliteGrainStorage)}-{_name}", _options.InitStage, OpenAsync, CloseAsync);
 
@@ -58,9 +62,12 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
 
         var writer = new SqliteConnection(_connectionString);
         await writer.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await ExecuteAsync(writer, """
+        // The WAL is copied back into the file every 10,000 pages (~40 MiB) instead of SQLite's 1,000: under a burst
+        // of writes, a row rewritten many times is copied back once per checkpoint, not once per 4 MiB of log.
+        await ExecuteAsync(writer, ConnectionPragmas + """
             PRAGMA journal_mode=WAL;
             PRAGMA synchronous=FULL;
+            PRAGMA wal_autocheckpoint=10000;
             CREATE TABLE IF NOT EXISTS grain_state (
                 grain_type TEXT NOT NULL,
                 grain_id   TEXT NOT NULL,
@@ -71,6 +78,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
 
         _readConnection = new SqliteConnection(_connectionString);
         await _readConnection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(_readConnection, ConnectionPragmas, cancellationToken).ConfigureAwait(false);
         _writerLoop = Task.Run(() => RunWriterAsync(writer, _shutdown.Token), CancellationToken.None);
         LogOpened(_logger, _name, fullPath);
     }
@@ -181,25 +189,18 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
         var batch = new List<PendingWrite>(_options.MaxWritesPerCommit);
         await using (connection.ConfigureAwait(false))
         {
-            using var select = connection.CreateCommand();
-            select.CommandText = "SELECT version FROM grain_state WHERE grain_type = $type AND grain_id = $id";
-            var selectType = select.Parameters.Add("$type", SqliteType.Text);
-            var selectId = select.Parameters.Add("$id", SqliteType.Text);
-
-            using var upsert = connection.CreateCommand();
-            upsert.CommandText = """
-                INSERT INTO grain_state (grain_type, grain_id, version, data) VALUES ($type, $id, $version, $data)
-                ON CONFLICT (grain_type, grain_id) DO UPDATE SET version = excluded.version, data = excluded.data
-                """;
-            var upsertType = upsert.Parameters.Add("$type", SqliteType.Text);
-            var upsertId = upsert.Parameters.Add("$id", SqliteType.Text);
-            var upsertVersion = upsert.Parameters.Add("$version", SqliteType.Integer);
-            var upsertData = upsert.Parameters.Add("$data", SqliteType.Blob);
-
-            using var delete = connection.CreateCommand();
-            delete.CommandText = "DELETE FROM grain_state WHERE grain_type = $type AND grain_id = $id";
-            var deleteType = delete.Parameters.Add("$type", SqliteType.Text);
-            var deleteId = delete.Parameters.Add("$id", SqliteType.Text);
+            // One statement per write, its ETag check in its WHERE clause: a write changes one row or none, and none
+            // means the ETag was stale. The stored version is read only to word the error of a rejected write.
+            using var insert = Command(connection, """
+                INSERT INTO grain_state (grain_type, grain_id, version, data) VALUES ($type, $id, 1, $data)
+                ON CONFLICT (grain_type, grain_id) DO NOTHING
+                """);
+            using var update = Command(connection, """
+                UPDATE grain_state SET version = $version + 1, data = $data
+                WHERE grain_type = $type AND grain_id = $id AND version = $version
+                """);
+            using var delete = Command(connection, "DELETE FROM grain_state WHERE grain_type = $type AND grain_id = $id AND version = $version");
+            using var select = Command(connection, "SELECT version FROM grain_state WHERE grain_type = $type AND grain_id = $id");
 
             while (await _writes.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -213,37 +214,10 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
                 try
                 {
                     using var transaction = connection.BeginTransaction();
-                    select.Transaction = upsert.Transaction = delete.Transaction = transaction;
+                    insert.Transaction = update.Transaction = delete.Transaction = select.Transaction = transaction;
                     foreach (var write in batch)
                     {
-                        selectType.Value = write.GrainType;
-                        selectId.Value = write.GrainId;
-                        var stored = await select.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-                        long? storedVersion = stored is null or DBNull ? null : (long)stored;
-                        if (storedVersion != write.ExpectedVersion)
-                        {
-                            write.Rejected = new InconsistentStateException(
-                                $"grain storage '{_name}': stale ETag for {write.GrainType}/{write.GrainId}",
-                                storedVersion?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none",
-                                write.ExpectedVersion?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
-                            continue;
-                        }
-
-                        if (write.Data is null)
-                        {
-                            deleteType.Value = write.GrainType;
-                            deleteId.Value = write.GrainId;
-                            await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                        }
-                        else
-                        {
-                            write.NewVersion = (storedVersion ?? 0) + 1;
-                            upsertType.Value = write.GrainType;
-                            upsertId.Value = write.GrainId;
-                            upsertVersion.Value = write.NewVersion;
-                            upsertData.Value = write.Data;
-                            await upsert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                        }
+                        await ApplyAsync(write, insert, update, delete, select, cancellationToken).ConfigureAwait(false);
                     }
 
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -275,6 +249,81 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
                 }
             }
         }
+    }
+
+    /// <summary>One write inside the open transaction; a stale ETag marks only this write rejected.</summary>
+    private async Task ApplyAsync(PendingWrite write, SqliteCommand insert, SqliteCommand update, SqliteCommand delete, SqliteCommand select, CancellationToken cancellationToken)
+    {
+        int changed;
+        if (write.Data is null)
+        {
+            if (write.ExpectedVersion is not { } expected)
+            {
+                // Clearing a state this grain never saw stored: fine if there is none, stale if there is one.
+                changed = await Bind(select, write).ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null or DBNull ? 1 : 0;
+            }
+            else
+            {
+                changed = await Bind(delete, write, expected).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else if (write.ExpectedVersion is not { } expected)
+        {
+            write.NewVersion = 1;
+            changed = await Bind(insert, write, data: write.Data).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            write.NewVersion = expected + 1;
+            changed = await Bind(update, write, expected, write.Data).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (changed == 0)
+        {
+            var stored = await Bind(select, write).ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            write.Rejected = new InconsistentStateException(
+                $"grain storage '{_name}': stale ETag for {write.GrainType}/{write.GrainId}",
+                stored is long version ? version.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none",
+                write.ExpectedVersion?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
+        }
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, string sql)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Parameters.Add("$type", SqliteType.Text);
+        command.Parameters.Add("$id", SqliteType.Text);
+        if (sql.Contains("$version", StringComparison.Ordinal))
+        {
+            command.Parameters.Add("$version", SqliteType.Integer);
+        }
+
+        if (sql.Contains("$data", StringComparison.Ordinal))
+        {
+            command.Parameters.Add("$data", SqliteType.Blob);
+        }
+
+        return command;
+    }
+
+    private static SqliteCommand Bind(SqliteCommand command, PendingWrite write, long? version = null, byte[]? data = null)
+    {
+        var parameters = command.Parameters;
+        parameters[0].Value = write.GrainType;
+        parameters[1].Value = write.GrainId;
+        var next = 2;
+        if (version is { } v)
+        {
+            parameters[next++].Value = v;
+        }
+
+        if (data is not null)
+        {
+            parameters[next].Value = data;
+        }
+
+        return command;
     }
 
     private static async Task ExecuteAsync(SqliteConnection connection, string sql, CancellationToken cancellationToken)
