@@ -15,8 +15,12 @@ public interface IEntityGrain : IGrainWithStringKey
     /// <param name="registryVersion">The registry version the caller routed with; the grain catches up to it first.</param>
     Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events);
 
-    /// <summary>Reads features; <paramref name="features"/> are <c>view:feature</c> pairs already validated by the caller.</summary>
-    [Orleans.Concurrency.ReadOnly]
+    /// <summary>
+    /// Reads features; <paramref name="features"/> are <c>view:feature</c> pairs already validated by the caller.
+    /// Interleaves with every other call: a lookup never queues behind an apply that is waiting for its state write,
+    /// so it may see events applied whose write is still in flight (see <c>docs/architecture.md</c>, "Serving").
+    /// </summary>
+    [Orleans.Concurrency.AlwaysInterleave]
     Task<FeatureValueDto[]> Read(long registryVersion, FeatureRefList features, long nowMs);
 }
 

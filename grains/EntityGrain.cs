@@ -16,7 +16,8 @@ namespace OrleansFeatures.Grains;
 
 /// <summary>
 /// One entity's online features: applies events to every view of its entity type, persists before it
-/// answers, and serves reads from memory. Thin by design: the engine does the arithmetic.
+/// answers, and serves reads from memory, interleaved with applies (a read runs only while an apply awaits storage,
+/// when every view is consistent). Thin by design: the engine does the arithmetic.
 /// </summary>
 [ImplicitStreamSubscription(StreamedEvent.Namespace)]
 public sealed partial class EntityGrain(
@@ -117,9 +118,36 @@ public sealed partial class EntityGrain(
 
     private async Task<EventOutcome[]> ApplyAsync(long registryVersion, string source, FeatureEvent[] events)
     {
-        await SyncViewsAsync(await catalog.EnsureAtLeastAsync(registryVersion));
+        var definitions = await catalog.EnsureAtLeastAsync(registryVersion);
+
+        // Held until the state is written: a read interleaves with the write, and one that needs newer definitions
+        // waits here rather than swap views while their seal or write is in flight.
+        await _syncLock.WaitAsync();
+        try
+        {
+            if (definitions.Version != _syncedVersion)
+            {
+                await SyncViewsLockedAsync(definitions);
+            }
+
+            var outcomes = ApplyToViews(source, events, out var changed);
+            if (changed)
+            {
+                await PersistAsync();
+            }
+
+            return outcomes;
+        }
+        finally
+        {
+            _syncLock.Release();
+        }
+    }
+
+    private EventOutcome[] ApplyToViews(string source, FeatureEvent[] events, out bool changed)
+    {
         var outcomes = new EventOutcome[events.Length];
-        var changed = false;
+        changed = false;
         for (var i = 0; i < events.Length; i++)
         {
             var accepted = false;
@@ -151,11 +179,6 @@ public sealed partial class EntityGrain(
                 : late ? new EventOutcome(EventOutcomeKind.Late, null)
                 : EventOutcome.Duplicate;
             changed |= accepted || late;
-        }
-
-        if (changed)
-        {
-            await PersistAsync();
         }
 
         return outcomes;
@@ -210,7 +233,7 @@ public sealed partial class EntityGrain(
             return;
         }
 
-        // Reads are read-only calls and may interleave; restoring awaits storage, so one sync at a time.
+        // Reads interleave with applies; restoring awaits storage, so one sync at a time.
         await _syncLock.WaitAsync();
         try
         {

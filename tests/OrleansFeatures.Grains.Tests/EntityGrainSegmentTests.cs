@@ -146,13 +146,13 @@ public class EntityGrainSegmentTests
     [InlineData("main")]
     public async Task A_write_that_fails_while_sealing_fails_the_call_and_the_replay_counts_once(string failing)
     {
-        await using var cluster = await StartWithFailingStorageAsync();
+        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var key = $"user/unlucky-{failing}";
         const int events = 600;
         var grain = cluster.Client.GetGrain<IEntityGrain>(key);
         await ApplyInBatchesAsync(grain, version, 500);
-        var storage = FailingStorage(cluster);
+        var storage = FeatureStoreCluster.ControlledStorage(cluster);
 
         // The 6th batch seals. "segment": the segment is stored but its write reports failure. "main": the segment
         // is stored, then the main write (the commit point) is lost. Either way the batch is not acknowledged.
@@ -171,18 +171,6 @@ public class EntityGrainSegmentTests
         await AssertCountsAsync(grain, version, events);
         Assert.All(await grain.ApplyEvents(version, TestDefinitions.Source, [EventAt(0, events), EventAt(599, events)]), o => Assert.Equal(EventOutcomeKind.Duplicate, o.Kind));
     }
-
-    // Memory storage behind a SegmentFailingStorage, so a test can make chosen writes fail.
-    private static Task<InProcessTestCluster> StartWithFailingStorageAsync() =>
-        FeatureStoreCluster.StartAsync(databasePath: null, configure: silo =>
-        {
-            silo.AddFeatureStoreMemoryStorage("inner");
-            silo.Services.AddSingleton(sp => new SegmentFailingStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
-            silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<SegmentFailingStorage>());
-        });
-
-    private static SegmentFailingStorage FailingStorage(InProcessTestCluster cluster) =>
-        cluster.Silos[0].ServiceProvider.GetRequiredService<SegmentFailingStorage>();
 
     private static async Task ApplyInBatchesAsync(IEntityGrain grain, long version, int events)
     {
@@ -220,33 +208,4 @@ public class EntityGrainSegmentTests
         await Storage(cluster).ReadStateAsync(EntityGrain.SegmentStateName(View, number), GrainId.Create("entity", key), stored);
         return stored.RecordExists ? FeatureViewState.ReadSeenSegment(stored.State!.Data) : null;
     }
-
-}
-
-/// <summary>
-/// Storage that, while told to, stores segment states and then reports the write as failed (an acknowledgement
-/// lost), or fails main entity writes without storing them.
-/// </summary>
-internal sealed class SegmentFailingStorage(IGrainStorage inner) : IGrainStorage
-{
-    public volatile bool FailSegmentWrites;
-    public volatile bool FailMainWrites;
-
-    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
-
-    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        if (FailMainWrites && stateName == "entity")
-        {
-            throw new IOException("simulated: main entity write lost");
-        }
-
-        await inner.WriteStateAsync(stateName, grainId, grainState);
-        if (FailSegmentWrites && stateName.StartsWith("entity.seen.", StringComparison.Ordinal))
-        {
-            throw new IOException($"simulated: {stateName} stored, but its write reported failure");
-        }
-    }
-
-    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
 }

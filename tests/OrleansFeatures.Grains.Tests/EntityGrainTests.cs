@@ -57,6 +57,62 @@ public class EntityGrainTests
     }
 
     [Fact]
+    public async Task A_lookup_is_answered_while_the_entitys_state_write_is_in_flight()
+    {
+        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
+        var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now - 60_000, "click", 2.5)]);
+        var storage = FeatureStoreCluster.ControlledStorage(cluster);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        storage.HoldMainWrites = release;
+
+        var apply = grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e2", Now - 30_000, "view", 1.0)]);
+        await storage.MainWriteHeld.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var read = grain.Read(version, Features, Now);
+
+        // Answered from memory while the write waits: the applied event is visible, not yet acknowledged.
+        var values = await read.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(apply.IsCompleted);
+        Assert.Equal(ScalarValue.FromString("view"), values[0].Value);
+        Assert.Equal(ScalarValue.FromDouble(3.5), values[2].Value);
+
+        storage.HoldMainWrites = null;
+        release.SetResult();
+        Assert.Equal(EventOutcomeKind.Accepted, Assert.Single(await apply).Kind);
+    }
+
+    [Fact]
+    public async Task A_lookup_that_needs_newer_definitions_waits_for_the_write_in_flight()
+    {
+        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
+        var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now - 60_000, "click", 2.5)]);
+        var storage = FeatureStoreCluster.ControlledStorage(cluster);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        storage.HoldMainWrites = release;
+        var apply = grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e2", Now - 30_000, "view", 1.0)]);
+        await storage.MainWriteHeld.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // A new registry version (same view version, one more feature): the views are rebound, never mid-write.
+        var newer = await TestDefinitions.ApplyAsync(cluster.Client, TestDefinitions.Yaml.Replace(
+            "      - { name: last_kind",
+            "      - { name: views_1h, aggregation: count, window: 1h, where: \"kind == 'view'\" }\n      - { name: last_kind", StringComparison.Ordinal));
+        Assert.True(newer > version);
+        var read = grain.Read(newer, Features, Now);
+        await Task.Delay(200);
+        Assert.False(read.IsCompleted);
+
+        storage.HoldMainWrites = null;
+        release.SetResult();
+        Assert.Equal(EventOutcomeKind.Accepted, Assert.Single(await apply).Kind);
+        var values = await read.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(ScalarValue.FromString("view"), values[0].Value);
+        Assert.Equal(ScalarValue.FromInt64(1), values[1].Value);
+    }
+
+    [Fact]
     public async Task Entity_without_events_reads_as_not_found()
     {
         using var temp = new TempDirectory();

@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
 using Orleans.TestingHost;
 using OrleansFeatures.Grains.Hosting;
 using OrleansFeatures.TestInfrastructure;
@@ -35,4 +37,56 @@ internal static class FeatureStoreCluster
     }
 
     public static string NewDatabasePath(TempDirectory directory) => Path.Combine(directory.Path, "store.db");
+
+    /// <summary>Memory storage behind a <see cref="ControlledStorage"/>, so a test can make chosen writes fail or wait.</summary>
+    public static Task<InProcessTestCluster> StartWithControlledStorageAsync() =>
+        StartAsync(databasePath: null, configure: silo =>
+        {
+            silo.AddFeatureStoreMemoryStorage("inner");
+            silo.Services.AddSingleton(sp => new ControlledStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
+            silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<ControlledStorage>());
+        });
+
+    public static ControlledStorage ControlledStorage(InProcessTestCluster cluster) =>
+        cluster.Silos[0].ServiceProvider.GetRequiredService<ControlledStorage>();
+}
+
+/// <summary>
+/// Storage that, while told to, stores segment states and then reports the write as failed (an acknowledgement
+/// lost), fails main entity writes without storing them, or holds main entity writes until released.
+/// </summary>
+internal sealed class ControlledStorage(IGrainStorage inner) : IGrainStorage
+{
+    public volatile bool FailSegmentWrites;
+    public volatile bool FailMainWrites;
+
+    /// <summary>While set, main entity writes wait for it before they are stored.</summary>
+    public volatile TaskCompletionSource? HoldMainWrites;
+
+    /// <summary>Completes when a main entity write starts waiting on <see cref="HoldMainWrites"/>.</summary>
+    public TaskCompletionSource MainWriteHeld { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        if (FailMainWrites && stateName == "entity")
+        {
+            throw new IOException("simulated: main entity write lost");
+        }
+
+        if (HoldMainWrites is { } hold && stateName == "entity")
+        {
+            MainWriteHeld.TrySetResult();
+            await hold.Task;
+        }
+
+        await inner.WriteStateAsync(stateName, grainId, grainState);
+        if (FailSegmentWrites && stateName.StartsWith("entity.seen.", StringComparison.Ordinal))
+        {
+            throw new IOException($"simulated: {stateName} stored, but its write reported failure");
+        }
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
 }

@@ -33,10 +33,10 @@ internal static class TestDefinitions
 
     public static List<DefinitionDocumentDto> Documents(string yaml = Yaml) => [new DefinitionDocumentDto("test.yaml", yaml)];
 
-    /// <summary>Applies <see cref="Yaml"/> to the registry and returns the registry version it became.</summary>
-    public static async Task<long> ApplyAsync(IGrainFactory grains)
+    /// <summary>Applies <paramref name="yaml"/> (by default <see cref="Yaml"/>) to the registry and returns the registry version it became.</summary>
+    public static async Task<long> ApplyAsync(IGrainFactory grains, string yaml = Yaml)
     {
-        var result = await grains.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey).Apply(Documents(), dryRun: false);
+        var result = await grains.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey).Apply(Documents(yaml), dryRun: false);
         Assert.True(result.Applied, string.Join("; ", result.Errors.Select(e => e.Text).Concat(result.Rejections)));
         return result.Version;
     }
