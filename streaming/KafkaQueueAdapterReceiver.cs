@@ -268,7 +268,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         {
             consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
                 .SetErrorHandler((_, error) => LogKafkaError(_logger, _partition.Topic, _partition.Partition.Value, error.Code, error.Reason))
-                .SetLogHandler((_, log) => LogLibrdkafka(_logger, log.Facility, log.Message))
+                .SetLogHandler((_, log) => LogLibrdkafka(_logger, ToLogLevel(log.Level), log.Facility, log.Message))
                 .Build();
             // Orleans' queue balancer owns partitions: assign this one, resuming at the group's committed offset.
             consumer.Assign(new TopicPartitionOffset(_partition, Offset.Stored));
@@ -284,6 +284,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         var paused = false;
         var lastProgress = Stopwatch.GetTimestamp();
         long consumed = 0;
+        var expected = StartingOffset(consumer);
         try
         {
             while (!_stop.IsCancellationRequested)
@@ -309,6 +310,17 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
                 }
 
                 consumed++;
+                var offset = result.Offset.Value;
+                if (expected is { } next && offset > next)
+                {
+                    // The broker answered with a later offset than the one asked for: the messages in between are
+                    // gone (retention deleted them before they were read, so the consumer reset to the oldest it
+                    // holds), or were compacted away or transaction markers. Never silent.
+                    KafkaStreamMetrics.OffsetsSkipped.Add(offset - next, new KeyValuePair<string, object?>("topic", _partition.Topic), new KeyValuePair<string, object?>("partition", _partition.Partition.Value));
+                    LogOffsetsSkipped(_logger, _partition.Topic, _partition.Partition.Value, next, offset - 1, offset - next);
+                }
+
+                expected = offset + 1;
                 result.Topic = _partition.Topic;
                 _buffer.Enqueue(result);
                 if (Interlocked.Increment(ref _buffered) >= _options.BufferedMessagesPerPartition)
@@ -342,6 +354,29 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         }
     }
 
+    /// <summary>The group's committed offset, where consumption starts; null when there is none (or it cannot be read).</summary>
+    private long? StartingOffset(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        try
+        {
+            var committed = consumer.Committed([_partition], _options.MetadataTimeout).Single().Offset;
+            return committed.IsSpecial ? null : committed.Value;
+        }
+        catch (KafkaException exception)
+        {
+            LogKafkaError(_logger, _partition.Topic, _partition.Partition.Value, exception.Error.Code, $"committed offset unreadable, skipped offsets before the first message go uncounted: {exception.Error.Reason}");
+            return null;
+        }
+    }
+
+    private static LogLevel ToLogLevel(SyslogLevel level) => level switch
+    {
+        SyslogLevel.Emergency or SyslogLevel.Alert or SyslogLevel.Critical or SyslogLevel.Error => LogLevel.Error,
+        SyslogLevel.Warning => LogLevel.Warning,
+        SyslogLevel.Notice => LogLevel.Information,
+        _ => LogLevel.Debug,
+    };
+
     private void CommitIfRequested(IConsumer<byte[]?, byte[]?> consumer)
     {
         var requested = Interlocked.Read(ref _commitRequested);
@@ -367,8 +402,11 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka {Topic}[{Partition}]: {Code} {Reason}")]
     private static partial void LogKafkaError(ILogger logger, string topic, int partition, Confluent.Kafka.ErrorCode code, string reason);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "librdkafka {Facility}: {Message}")]
-    private static partial void LogLibrdkafka(ILogger logger, string facility, string message);
+    [LoggerMessage(Message = "librdkafka {Facility}: {Message}")]
+    private static partial void LogLibrdkafka(ILogger logger, LogLevel level, string facility, string message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka {Topic}[{Partition}]: offsets {From}..{To} ({Count} messages) were never returned by the broker: deleted by retention before they were read, compacted, or transaction markers")]
+    private static partial void LogOffsetsSkipped(ILogger logger, string topic, int partition, long from, long to, long count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Kafka {Topic}[{Partition}] paused: {Buffered} messages buffered")]
     private static partial void LogPaused(ILogger logger, string topic, int partition, int buffered);

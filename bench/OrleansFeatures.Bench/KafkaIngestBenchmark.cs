@@ -147,6 +147,19 @@ internal static class KafkaIngestBenchmark
 
         if (applied != 2.0 * produced)
         {
+            // The mock broker keeps only the newest ~5 MB of a partition (a few hundred thousand events in all): a
+            // backlog larger than that loses messages at the broker before the store reads them. The gateway counts
+            // and logs such skipped offsets; the low watermarks show where the broker's log now starts.
+            using (var probe = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = "bench-probe" }).Build())
+            {
+                for (var p = 0; p < Partitions; p++)
+                {
+                    var marks = probe.QueryWatermarkOffsets(new TopicPartition(Topic, p), TimeSpan.FromSeconds(5));
+                    Console.WriteLine($"  partition {p}: broker holds offsets {marks.Low.Value}..{marks.High.Value}");
+                }
+            }
+
+            Console.WriteLine(string.Join('\n', gateway.Output.Split('\n').Where(l => l.Contains("never returned by the broker", StringComparison.Ordinal)).Take(10)));
             throw new InvalidOperationException($"the grains finished {applied} entity events, expected {2 * produced}: events were lost or doubled");
         }
 

@@ -96,6 +96,70 @@ public class KafkaQueueAdapterReceiverTests
         Assert.Equal(busiest.Max(m => m.Offset.Value) + 1, Committed(kafka, topic, busiest.Key));
     }
 
+    [Fact]
+    public async Task Messages_the_broker_deleted_before_they_were_read_are_counted_and_the_rest_arrive()
+    {
+        // The mock broker keeps the newest ~5 MB of a partition, like a short retention: a consumer whose committed
+        // offset fell below that is reset to the oldest message held. That loss happens at the source; the receiver
+        // must not hide it (librdkafka only logs it, which was at Debug before).
+        const string topic = "short-retention";
+        using var kafka = new MockKafkaCluster();
+        var partition = new TopicPartition(topic, 0);
+        var value = new byte[1_024];
+        await kafka.Producer.ProduceAsync(partition, new Message<byte[]?, byte[]?> { Key = "k"u8.ToArray(), Value = value });
+        using (var committer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = "receiver-test" }).Build())
+        {
+            committer.Commit([new TopicPartitionOffset(partition, 1)]);
+        }
+
+        for (var i = 0; i < 8_000; i++)
+        {
+            kafka.Producer.Produce(partition, new Message<byte[]?, byte[]?> { Key = "k"u8.ToArray(), Value = value });
+        }
+
+        kafka.Producer.Flush(TimeSpan.FromSeconds(30));
+        WatermarkOffsets held;
+        using (var probe = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = "probe" }).Build())
+        {
+            held = probe.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(10));
+        }
+
+        Assert.True(held.Low.Value > 1, $"the mock broker kept every message ({held.Low}..{held.High}); the test needs it to drop some");
+        long skipped = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == KafkaStreamMetrics.MeterName && instrument.Name == "orleansfeatures.kafka.offsets.skipped")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, count, _, _) => Interlocked.Add(ref skipped, count));
+        listener.Start();
+
+        var options = new KafkaStreamOptions { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "" };
+        using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
+        var receiver = new KafkaQueueAdapterReceiver(partition, options, new FanOutMapper(streamsPerMessage: 1), deadLetters, NullLogger.Instance);
+        await receiver.Initialize(TimeSpan.FromSeconds(30));
+        var offsets = new List<long>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (offsets.Count < held.High.Value - held.Low.Value && DateTime.UtcNow < deadline)
+        {
+            var batch = await receiver.GetQueueMessagesAsync(10_000, CancellationToken.None);
+            offsets.AddRange(batch.Cast<KafkaBatchContainer>().SelectMany(c => c.Offsets));
+            await receiver.MessagesDeliveredAsync(batch, CancellationToken.None);
+            if (batch.Count == 0)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        await receiver.Shutdown(TimeSpan.FromSeconds(10));
+        Assert.Equal(Enumerable.Range((int)held.Low.Value, (int)(held.High.Value - held.Low.Value)).Select(o => (long)o), offsets.Order());
+        Assert.Equal(held.Low.Value - 1, Interlocked.Read(ref skipped));
+        Assert.Equal(held.High.Value, Committed(kafka, topic, 0));
+    }
+
     // Produces messages keyed k0, k1, ... and returns those of the partition that received the most.
     private static async Task<IGrouping<int, ConsumeResult<byte[]?, byte[]?>>> ProduceToBusiestPartitionAsync(MockKafkaCluster kafka, string topic, int messages)
     {
