@@ -284,9 +284,10 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         var paused = false;
         var lastProgress = Stopwatch.GetTimestamp();
         long consumed = 0;
-        var expected = StartingOffset(consumer);
+        long? expected = null;
         try
         {
+            expected = StartingOffset(consumer);
             while (!_stop.IsCancellationRequested)
             {
                 CommitIfRequested(consumer);
