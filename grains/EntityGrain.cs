@@ -351,7 +351,8 @@ public sealed partial class EntityGrain(
     /// segment, written and awaited first; (2) the main state, which references the new segments and no longer holds
     /// their ids, is written: the commit point; (3) segments no longer referenced (expired, or of removed views) are
     /// deleted. A crash before (2) leaves an unreferenced segment, ignored on restore and overwritten by the next
-    /// seal of the same number; a crash after (2) leaves garbage only.
+    /// seal of the same number; a crash after (2) leaves garbage only, listed in the main state and deleted after a
+    /// later write.
     /// </summary>
     private async Task PersistAsync()
     {
@@ -407,6 +408,16 @@ public sealed partial class EntityGrain(
             }
         }
 
+        // Segments this write stops referencing are recorded in it, so a delete that fails (or a crash before it)
+        // is retried after a later write instead of leaving the row for good.
+        foreach (var stateName in dropped ?? [])
+        {
+            if (!state.State.SegmentsToDelete.Contains(stateName))
+            {
+                state.State.SegmentsToDelete.Add(stateName);
+            }
+        }
+
         try
         {
             await state.WriteStateAsync();
@@ -425,9 +436,9 @@ public sealed partial class EntityGrain(
             view.Dirty = false;
         }
 
-        if (dropped is not null)
+        if (state.State.SegmentsToDelete.Count > 0)
         {
-            await DeleteSegmentsAsync(dropped);
+            await DeleteSegmentsAsync(state.State.SegmentsToDelete);
         }
     }
 
@@ -465,6 +476,10 @@ public sealed partial class EntityGrain(
 
     private async Task WriteSegmentAsync(string stateName, byte[] data)
     {
+        // A name reused after its view was removed and added again may still wait for its delete: it now holds live
+        // ids, so it must not be deleted (the main write that references it stores the list without it).
+        state.State.SegmentsToDelete.Remove(stateName);
+
         // An unreferenced segment of this number may exist (written before a crash, or its delete failed): take its
         // ETag, or storage refuses the write as stale.
         var etag = await SegmentETagAsync(stateName);
@@ -473,19 +488,21 @@ public sealed partial class EntityGrain(
         _segmentETags[stateName] = segment.ETag;
     }
 
-    private async Task DeleteSegmentsAsync(List<string> stateNames)
+    /// <summary>Deletes unreferenced segments, removing each deleted one from <paramref name="pending"/>; the next write stores what is left.</summary>
+    private async Task DeleteSegmentsAsync(List<string> pending)
     {
-        foreach (var stateName in stateNames)
+        foreach (var stateName in pending.ToList())
         {
             try
             {
                 var segment = new GrainState<SeenSegmentState>(new SeenSegmentState()) { ETag = await SegmentETagAsync(stateName) };
                 await Storage.ClearStateAsync(stateName, this.GetGrainId(), segment);
                 _segmentETags.Remove(stateName);
+                pending.Remove(stateName);
             }
             catch (Exception exception)
             {
-                // The events are durable and the segment unreferenced: a leftover row, not a correctness problem.
+                // The events are durable and the segment unreferenced: a leftover row for now, retried after the next write.
                 _segmentETags.Remove(stateName);
                 LogSegmentDeleteFailed(logger, exception, this.GetPrimaryKeyString(), stateName);
             }
@@ -533,7 +550,7 @@ public sealed partial class EntityGrain(
     [LoggerMessage(Level = LogLevel.Error, Message = "Entity {Key} failed to persist its state; deactivating so it reloads from storage")]
     private static partial void LogPersistFailed(ILogger logger, Exception exception, string key);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Entity {Key} could not delete its unreferenced segment {Segment}; it stays as a leftover row")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Entity {Key} could not delete its unreferenced segment {Segment}; retried after its next write")]
     private static partial void LogSegmentDeleteFailed(ILogger logger, Exception exception, string key, string segment);
 
     private sealed class LiveView(FeatureViewState state, int nextSegment)

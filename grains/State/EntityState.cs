@@ -25,6 +25,12 @@ public sealed class EntityState
     /// references it; a segment no entry references is ignored on restore.
     /// </summary>
     [Id(2)] public Dictionary<string, SeenSegmentList> SeenSegments { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// State names of segments this state no longer references whose delete has not succeeded yet: recorded with the
+    /// write that stops referencing them, deleted after it, and retried after each later write until they are gone.
+    /// </summary>
+    [Id(3)] public List<string> SegmentsToDelete { get; set; } = [];
 }
 
 /// <summary>The sealed segments of one view and the number the next one gets.</summary>

@@ -84,6 +84,32 @@ public class EntityGrainSegmentTests
     }
 
     [Fact]
+    public async Task A_segment_whose_delete_failed_is_deleted_after_the_next_write()
+    {
+        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
+        const string key = "user/leftover";
+        var grain = cluster.Client.GetGrain<IEntityGrain>(key);
+        var old = Enumerable.Range(0, 600).Select(i => TestDefinitions.Click($"old-{i}", Now - (3 * 3_600_000) + i, "click", 1)).ToArray();
+        await grain.ApplyEvents(version, TestDefinitions.Source, old);
+        var storage = FeatureStoreCluster.ControlledStorage(cluster);
+
+        // Segment 0 expires with this write, but its delete fails: the write records it as still to delete.
+        storage.FailSegmentDeletes = true;
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new-1", Now, "click", 1)]);
+        Assert.NotNull(await ReadSegmentAsync(cluster, key, 0));
+        var main = await ReadMainAsync(cluster, key);
+        Assert.Empty(main.SeenSegments[View].Segments);
+        Assert.Equal([EntityGrain.SegmentStateName(View, 0)], main.SegmentsToDelete);
+
+        storage.FailSegmentDeletes = false;
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new-2", Now, "click", 1)]);
+        Assert.Null(await ReadSegmentAsync(cluster, key, 0));
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new-3", Now, "click", 1)]);
+        Assert.Empty((await ReadMainAsync(cluster, key)).SegmentsToDelete);
+    }
+
+    [Fact]
     public async Task A_segment_written_without_its_main_write_is_ignored_and_then_overwritten()
     {
         using var temp = new TempDirectory();

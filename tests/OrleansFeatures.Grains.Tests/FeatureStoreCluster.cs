@@ -53,12 +53,14 @@ internal static class FeatureStoreCluster
 
 /// <summary>
 /// Storage that, while told to, stores segment states and then reports the write as failed (an acknowledgement
-/// lost), fails main entity writes without storing them, or holds main entity writes until released.
+/// lost), fails main entity writes without storing them, holds main entity writes until released, or fails segment
+/// deletes.
 /// </summary>
 internal sealed class ControlledStorage(IGrainStorage inner) : IGrainStorage
 {
     public volatile bool FailSegmentWrites;
     public volatile bool FailMainWrites;
+    public volatile bool FailSegmentDeletes;
 
     /// <summary>While set, main entity writes wait for it before they are stored.</summary>
     public volatile TaskCompletionSource? HoldMainWrites;
@@ -88,5 +90,8 @@ internal sealed class ControlledStorage(IGrainStorage inner) : IGrainStorage
         }
     }
 
-    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        FailSegmentDeletes && stateName.StartsWith("entity.seen.", StringComparison.Ordinal)
+            ? throw new IOException($"simulated: delete of {stateName} failed")
+            : inner.ClearStateAsync(stateName, grainId, grainState);
 }
