@@ -410,11 +410,14 @@ public sealed partial class EntityGrain(
 
         // Segments this write stops referencing are recorded in it, so a delete that fails (or a crash before it)
         // is retried after a later write instead of leaving the row for good.
-        foreach (var stateName in dropped ?? [])
+        if (dropped is not null)
         {
-            if (!state.State.SegmentsToDelete.Contains(stateName))
+            foreach (var stateName in dropped)
             {
-                state.State.SegmentsToDelete.Add(stateName);
+                if (!state.State.SegmentsToDelete.Contains(stateName))
+                {
+                    state.State.SegmentsToDelete.Add(stateName);
+                }
             }
         }
 
