@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
 using Orleans.Storage;
+using Orleans.TestingHost;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
@@ -59,54 +60,33 @@ public class EntityGrainTests
     [Fact]
     public async Task A_lookup_is_answered_while_the_entitys_state_write_is_in_flight()
     {
-        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
-        var version = await TestDefinitions.ApplyAsync(cluster.Client);
-        var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
-        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now - 60_000, "click", 2.5)]);
-        var storage = FeatureStoreCluster.ControlledStorage(cluster);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        storage.HoldMainWrites = release;
-
-        var apply = grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e2", Now - 30_000, "view", 1.0)]);
-        await storage.MainWriteHeld.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        var read = grain.Read(version, Features, Now);
+        await using var held = await StartWithHeldApplyAsync();
+        var read = held.Grain.Read(held.Version, Features, Now);
 
         // Answered from memory while the write waits: the applied event is visible, not yet acknowledged.
         var values = await read.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.False(apply.IsCompleted);
+        Assert.False(held.Apply.IsCompleted);
         Assert.Equal(ScalarValue.FromString("view"), values[0].Value);
         Assert.Equal(ScalarValue.FromDouble(3.5), values[2].Value);
 
-        storage.HoldMainWrites = null;
-        release.SetResult();
-        Assert.Equal(EventOutcomeKind.Accepted, Assert.Single(await apply).Kind);
+        Assert.Equal(EventOutcomeKind.Accepted, Assert.Single(await held.ReleaseAsync()).Kind);
     }
 
     [Fact]
     public async Task A_lookup_that_needs_newer_definitions_waits_for_the_write_in_flight()
     {
-        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
-        var version = await TestDefinitions.ApplyAsync(cluster.Client);
-        var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
-        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now - 60_000, "click", 2.5)]);
-        var storage = FeatureStoreCluster.ControlledStorage(cluster);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        storage.HoldMainWrites = release;
-        var apply = grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e2", Now - 30_000, "view", 1.0)]);
-        await storage.MainWriteHeld.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await using var held = await StartWithHeldApplyAsync();
 
         // A new registry version (same view version, one more feature): the views are rebound, never mid-write.
-        var newer = await TestDefinitions.ApplyAsync(cluster.Client, TestDefinitions.Yaml.Replace(
+        var newer = await TestDefinitions.ApplyAsync(held.Cluster.Client, TestDefinitions.Yaml.Replace(
             "      - { name: last_kind",
             "      - { name: views_1h, aggregation: count, window: 1h, where: \"kind == 'view'\" }\n      - { name: last_kind", StringComparison.Ordinal));
-        Assert.True(newer > version);
-        var read = grain.Read(newer, Features, Now);
+        Assert.True(newer > held.Version);
+        var read = held.Grain.Read(newer, Features, Now);
         await Task.Delay(200);
         Assert.False(read.IsCompleted);
 
-        storage.HoldMainWrites = null;
-        release.SetResult();
-        Assert.Equal(EventOutcomeKind.Accepted, Assert.Single(await apply).Kind);
+        Assert.Equal(EventOutcomeKind.Accepted, Assert.Single(await held.ReleaseAsync()).Kind);
         var values = await read.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(ScalarValue.FromString("view"), values[0].Value);
         Assert.Equal(ScalarValue.FromInt64(1), values[1].Value);
@@ -250,5 +230,33 @@ public class EntityGrainTests
         var rewritten = EngineStateMapper.Unpack(view, readBack.Views["activity"]);
         Assert.Equal(ScalarValue.FromInt64(2), rewritten.Read(1, Now).Value);
         Assert.Equal(3, rewritten.SeenEventCount);
+    }
+
+    /// <summary>An entity with one event applied ("e1", a click of 2.5) whose next apply ("e2", a view of 1.0) is held at its main state write.</summary>
+    private static async Task<HeldApply> StartWithHeldApplyAsync()
+    {
+        var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
+        var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now - 60_000, "click", 2.5)]);
+        var storage = FeatureStoreCluster.ControlledStorage(cluster);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        storage.HoldMainWrites = release;
+        var apply = grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e2", Now - 30_000, "view", 1.0)]);
+        await storage.MainWriteHeld.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        return new HeldApply(cluster, version, grain, apply, storage, release);
+    }
+
+    private sealed record HeldApply(InProcessTestCluster Cluster, long Version, IEntityGrain Grain, Task<EventOutcome[]> Apply, ControlledStorage Storage, TaskCompletionSource Release) : IAsyncDisposable
+    {
+        /// <summary>Lets the held write (and any later one) through and returns the apply's outcomes.</summary>
+        public async Task<EventOutcome[]> ReleaseAsync()
+        {
+            Storage.HoldMainWrites = null;
+            Release.SetResult();
+            return await Apply;
+        }
+
+        public ValueTask DisposeAsync() => Cluster.DisposeAsync();
     }
 }
