@@ -25,11 +25,8 @@ public sealed class SqliteGrainStorageTests : IAsyncLifetime
     public async Task A_written_state_reads_back_with_its_etag_after_a_reopen()
     {
         var id = GrainId.Create("entity", "user/u1");
-        var written = State("first");
-        await _storage.WriteStateAsync("entity", id, written);
-        var second = State("second", written.ETag);
-        await _storage.WriteStateAsync("entity", id, second);
-        Assert.NotEqual(written.ETag, second.ETag);
+        var (first, second) = await WriteFirstThenSecondAsync(id);
+        Assert.NotEqual(first.ETag, second.ETag);
 
         await _storage.DisposeAsync();
         _storage = await OpenAsync();
@@ -45,10 +42,7 @@ public sealed class SqliteGrainStorageTests : IAsyncLifetime
     public async Task A_write_with_a_stale_etag_is_rejected_and_leaves_the_stored_state()
     {
         var id = GrainId.Create("entity", "user/u2");
-        var first = State("first");
-        await _storage.WriteStateAsync("entity", id, first);
-        var second = State("second", first.ETag);
-        await _storage.WriteStateAsync("entity", id, second);
+        var (first, second) = await WriteFirstThenSecondAsync(id);
 
         var stale = await Assert.ThrowsAsync<InconsistentStateException>(() => _storage.WriteStateAsync("entity", id, State("lost update", first.ETag)));
 
@@ -75,18 +69,14 @@ public sealed class SqliteGrainStorageTests : IAsyncLifetime
 
         await Assert.ThrowsAsync<InconsistentStateException>(() => _storage.WriteStateAsync("entity", id, State("ghost", "7")));
 
-        var read = new GrainState<Text>();
-        await _storage.ReadStateAsync("entity", id, read);
-        Assert.False(read.RecordExists);
+        Assert.Null(await ReadAsync(id));
     }
 
     [Fact]
     public async Task A_stale_write_among_concurrent_ones_fails_alone_and_its_neighbours_land()
     {
         var stale = GrainId.Create("entity", "user/stale");
-        var first = State("first");
-        await _storage.WriteStateAsync("entity", stale, first);
-        await _storage.WriteStateAsync("entity", stale, State("second", first.ETag));
+        var (first, _) = await WriteFirstThenSecondAsync(stale);
 
         // Enqueued together, so the writer groups them into one or a few transactions.
         var writes = Enumerable.Range(0, 50)
@@ -118,18 +108,13 @@ public sealed class SqliteGrainStorageTests : IAsyncLifetime
     public async Task Clearing_deletes_with_a_current_etag_and_is_rejected_with_a_stale_one()
     {
         var id = GrainId.Create("entity", "user/u5");
-        var first = State("first");
-        await _storage.WriteStateAsync("entity", id, first);
-        var second = State("second", first.ETag);
-        await _storage.WriteStateAsync("entity", id, second);
+        var (first, second) = await WriteFirstThenSecondAsync(id);
 
         await Assert.ThrowsAsync<InconsistentStateException>(() => _storage.ClearStateAsync("entity", id, State("x", first.ETag)));
         Assert.Equal("second", await ReadAsync(id));
 
         await _storage.ClearStateAsync("entity", id, State("x", second.ETag));
-        var read = new GrainState<Text>();
-        await _storage.ReadStateAsync("entity", id, read);
-        Assert.False(read.RecordExists);
+        Assert.Null(await ReadAsync(id));
 
         // Stored again from nothing, the row starts over without an ETag.
         await _storage.WriteStateAsync("entity", id, State("again"));
@@ -147,6 +132,17 @@ public sealed class SqliteGrainStorageTests : IAsyncLifetime
         return storage;
     }
 
+    /// <summary>Stores "first", then "second" with first's ETag; returns both states with the ETags storage gave them.</summary>
+    private async Task<(GrainState<Text> First, GrainState<Text> Second)> WriteFirstThenSecondAsync(GrainId id)
+    {
+        var first = State("first");
+        await _storage.WriteStateAsync("entity", id, first);
+        var second = State("second", first.ETag);
+        await _storage.WriteStateAsync("entity", id, second);
+        return (first, second);
+    }
+
+    /// <summary>The stored text, or null when no record exists.</summary>
     private async Task<string?> ReadAsync(GrainId id)
     {
         var read = new GrainState<Text>();
