@@ -59,17 +59,7 @@ public class KafkaQueueAdapterReceiverTests
             BufferedMessagesPerPartition = 10,
             MaxMessagesPerPull = 7,
         };
-        long pauses = 0;
-        using var listener = new System.Diagnostics.Metrics.MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == KafkaStreamMetrics.MeterName && instrument.Name == "orleansfeatures.kafka.partition.pauses")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref pauses, value));
-        listener.Start();
+        using var pauses = new KafkaCounter("orleansfeatures.kafka.partition.pauses");
 
         using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
         var receiver = new KafkaQueueAdapterReceiver(new TopicPartition(topic, busiest.Key), options, new FanOutMapper(streamsPerMessage: 1), deadLetters, NullLogger.Instance);
@@ -92,7 +82,7 @@ public class KafkaQueueAdapterReceiverTests
 
         await receiver.Shutdown(TimeSpan.FromSeconds(10));
         Assert.Equal(busiest.OrderBy(m => m.Offset.Value).Select(m => FanOutMapper.Stream(Encoding.UTF8.GetString(m.Message.Key!), 0)), seen);
-        Assert.True(Interlocked.Read(ref pauses) > 0, "the partition was never paused although its buffer holds 10 messages");
+        Assert.True(pauses.Total > 0, "the partition was never paused although its buffer holds 10 messages");
         Assert.Equal(busiest.Max(m => m.Offset.Value) + 1, Committed(kafka, topic, busiest.Key));
     }
 
@@ -125,17 +115,7 @@ public class KafkaQueueAdapterReceiverTests
         }
 
         Assert.True(held.Low.Value > 1, $"the mock broker kept every message ({held.Low}..{held.High}); the test needs it to drop some");
-        long skipped = 0;
-        using var listener = new System.Diagnostics.Metrics.MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == KafkaStreamMetrics.MeterName && instrument.Name == "orleansfeatures.kafka.offsets.skipped")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, count, _, _) => Interlocked.Add(ref skipped, count));
-        listener.Start();
+        using var skipped = new KafkaCounter("orleansfeatures.kafka.offsets.skipped");
 
         var options = new KafkaStreamOptions { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "" };
         using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
@@ -156,7 +136,7 @@ public class KafkaQueueAdapterReceiverTests
 
         await receiver.Shutdown(TimeSpan.FromSeconds(10));
         Assert.Equal(Enumerable.Range((int)held.Low.Value, (int)(held.High.Value - held.Low.Value)).Select(o => (long)o), offsets.Order());
-        Assert.Equal(held.Low.Value - 1, Interlocked.Read(ref skipped));
+        Assert.Equal(held.Low.Value - 1, skipped.Total);
         Assert.Equal(held.High.Value, Committed(kafka, topic, 0));
     }
 
@@ -175,6 +155,30 @@ public class KafkaQueueAdapterReceiverTests
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = "receiver-test" }).Build();
         return consumer.Committed([new TopicPartition(topic, partition)], TimeSpan.FromSeconds(10)).Single().Offset.Value;
+    }
+
+    /// <summary>The sum of one of the Kafka meter's counters, from its creation until disposed.</summary>
+    private sealed class KafkaCounter : IDisposable
+    {
+        private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+        private long _total;
+
+        public KafkaCounter(string name)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == KafkaStreamMetrics.MeterName && instrument.Name == name)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref _total, value));
+            _listener.Start();
+        }
+
+        public long Total => Interlocked.Read(ref _total);
+
+        public void Dispose() => _listener.Dispose();
     }
 
     private sealed class FanOutMapper(int streamsPerMessage) : IKafkaMessageMapper
