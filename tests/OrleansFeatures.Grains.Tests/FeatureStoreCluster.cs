@@ -70,28 +70,33 @@ internal sealed class ControlledStorage(IGrainStorage inner) : IGrainStorage
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
 
+    // The entity grain's main state is "entity"; its de-duplication segments are EntityGrain.SegmentStateName(...).
+    private static bool IsMain(string stateName) => stateName == "entity";
+
+    private static bool IsSegment(string stateName) => stateName.StartsWith("entity.seen.", StringComparison.Ordinal);
+
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        if (FailMainWrites && stateName == "entity")
+        if (FailMainWrites && IsMain(stateName))
         {
             throw new IOException("simulated: main entity write lost");
         }
 
-        if (HoldMainWrites is { } hold && stateName == "entity")
+        if (HoldMainWrites is { } hold && IsMain(stateName))
         {
             MainWriteHeld.TrySetResult();
             await hold.Task;
         }
 
         await inner.WriteStateAsync(stateName, grainId, grainState);
-        if (FailSegmentWrites && stateName.StartsWith("entity.seen.", StringComparison.Ordinal))
+        if (FailSegmentWrites && IsSegment(stateName))
         {
             throw new IOException($"simulated: {stateName} stored, but its write reported failure");
         }
     }
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
-        FailSegmentDeletes && stateName.StartsWith("entity.seen.", StringComparison.Ordinal)
+        FailSegmentDeletes && IsSegment(stateName)
             ? throw new IOException($"simulated: delete of {stateName} failed")
             : inner.ClearStateAsync(stateName, grainId, grainState);
 }
