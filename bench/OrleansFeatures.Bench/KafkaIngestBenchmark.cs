@@ -25,6 +25,8 @@ internal static class KafkaIngestBenchmark
         int? coldArg = null;
         int? warmupArg = null;
         var warmupRounds = 1;
+        int? rate = null;
+        var seconds = 10;
         var timeline = args.Contains("--timeline");
         for (var i = 1; i < args.Length - 1; i++)
         {
@@ -33,6 +35,8 @@ internal static class KafkaIngestBenchmark
             if (args[i] == "--cold") coldArg = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
             if (args[i] == "--warmup") warmupArg = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
             if (args[i] == "--warmup-rounds") warmupRounds = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            if (args[i] == "--rate") rate = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            if (args[i] == "--seconds") seconds = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
         }
 
         // Cold phase: enough events that every entity is activated and stored (two per user by default). Warm-up:
@@ -41,7 +45,8 @@ internal static class KafkaIngestBenchmark
         // at once while the store runs, onto entities already in memory: the steady state.
         var cold = Math.Min(coldArg ?? (2 * users), events / 4);
         var warmup = Math.Min(warmupArg ?? (events / 5), events / 4);
-        var measured = events - cold - warmup;
+        // --rate: the measured phase is a steady stream at that rate for --seconds instead of one burst.
+        var measured = rate is { } offered ? offered * seconds : events - cold - warmup;
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         using var kafka = new MockKafkaCluster();
         Console.WriteLine($"producing {cold} cold-phase events for {users} users to {Topic} (mock cluster, 4 partitions)");
@@ -111,9 +116,18 @@ internal static class KafkaIngestBenchmark
         // Serving while the store works through the backlog: one client looking up random users back to back.
         var lookupsUnderLoad = new LongHistogram(TimeStamp.Seconds(60), 3);
         var lookupTask = LookupLoopAsync(serving, users, lookupsUnderLoad, sampling.Token);
-        await ProduceOnOwnThreadAsync(kafka, produced, measured, users, now);
-        produced += measured;
+        var steady = rate is { } perSecond ? await SteadyStreamAsync(kafka, serving, produced, measured, users, now, perSecond) : null;
+        if (steady is null)
+        {
+            await ProduceOnOwnThreadAsync(kafka, produced, measured, users, now);
+        }
+
+        // Probe events (steady stream only) are messages too, each feeding one user and one content item.
+        var probeMessages = steady?.Probes ?? 0;
+        produced += measured + probeMessages;
         var warmSeconds = (await WaitForCommittedOrDumpAsync(kafka, gateway, http, produced, clock)).TotalSeconds;
+        steady?.StopSampling();
+        var maxBacklog = steady is null ? 0 : await steady.MaxBacklogAsync();
         var gatewayCpu = (gateway.CpuTime - gatewayCpuBefore).TotalSeconds;
         var benchCpu = (Process.GetCurrentProcess().TotalProcessorTime - benchCpuBefore).TotalSeconds;
         var gcPause = await MetricSumAsync(http, "dotnet_gc_pause_time_seconds_total") - gcBefore;
@@ -164,7 +178,7 @@ internal static class KafkaIngestBenchmark
         }
 
         var floor = BareConsumerRate(kafka.BootstrapServers);
-        var warmRate = measured / warmSeconds;
+        var warmRate = (measured + probeMessages) / warmSeconds;
         var peakMemoryMb = gateway.PeakWorkingSetBytes / (1024.0 * 1024.0);
 
         var topicFreshness = await FreshnessAsync(serving, samples: 300, async id =>
@@ -192,7 +206,20 @@ internal static class KafkaIngestBenchmark
         Console.WriteLine($"Kafka ingestion on {Environment.ProcessorCount} cores, {users} users + 500 content items; gateway args: {string.Join(' ', gatewayArgs.Skip(3))}");
         Console.WriteLine($"  bare librdkafka consumer (floor):             {floor,10:0} events/s");
         Console.WriteLine($"  cold: topic -> durable grain state:           {cold / coldSeconds,10:0} events/s  ({cold} events in {coldSeconds:0.0} s from apply, incl. definition refresh and every first activation)");
-        Console.WriteLine($"  warm: topic -> durable grain state:           {warmRate,10:0} events/s  ({measured} events in {warmSeconds:0.00} s, first produce to last commit; {warmRate / floor:0.000}x of the floor)");
+        if (steady is null)
+        {
+            Console.WriteLine($"  warm: topic -> durable grain state:           {warmRate,10:0} events/s  ({measured} events in {warmSeconds:0.00} s, first produce to last commit; {warmRate / floor:0.000}x of the floor)");
+        }
+        else
+        {
+            // A store that keeps up commits about as fast as events are offered, with a backlog that stays small;
+            // one that does not falls further behind for the whole phase.
+            Console.WriteLine($"  steady: offered {rate} events/s for {seconds} s   (the producer achieved {steady.ProducedRate:0} events/s)");
+            Console.WriteLine($"  steady: topic -> durable grain state:         {warmRate,10:0} events/s  ({measured + probeMessages} events in {warmSeconds:0.00} s, first produce to last commit; {warmRate / floor:0.000}x of the floor)");
+            Console.WriteLine($"  steady: uncommitted backlog, max:             {maxBacklog,10:0} events  ({maxBacklog / (double)rate!.Value:0.00} s of input)");
+            Console.WriteLine($"  steady: freshness under load, topic -> servable: p50 {Ms(steady.Freshness, 50)} ms  p99 {Ms(steady.Freshness, 99)} ms  max {Ms(steady.Freshness, 100)} ms  ({steady.Freshness.TotalCount} probes)");
+        }
+
         Console.WriteLine($"  warm: gateway CPU per event:                  {gatewayCpu * 1e6 / measured,10:0.0} us     ({gatewayCpu:0.00} CPU-s = {gatewayCpu / warmSeconds:0.00} cores; the producer and mock broker in this process took {benchCpu:0.00} CPU-s)");
         // Still-tiering code is also slower than tiered code, so even without the JIT's own time this overstates a long-running store.
         Console.WriteLine($"  warm: gateway CPU per event without the JIT:  {(gatewayCpu - jitWarm) * 1e6 / measured,10:0.0} us     (the JIT took {jitWarm / gatewayCpu:P0} of the gateway's CPU, compiling hot paths to their final tier)");
@@ -204,6 +231,46 @@ internal static class KafkaIngestBenchmark
         Console.WriteLine($"  latency, produce -> bare consumer: p50 {Ms(consumerLatency, 50)} ms  p99 {Ms(consumerLatency, 99)} ms  (floor: same broker, same fetch wait)");
     }
 
+    // --rate: produce at a fixed rate on a thread of its own, while probes measure freshness under that load and a
+    // sampler records how far committed offsets trail what was produced. Returns when the last event is produced.
+    private static async Task<SteadyStream> SteadyStreamAsync(MockKafkaCluster kafka, FeatureServing.FeatureServingClient serving, int from, int count, int users, long now, int rate)
+    {
+        var steady = new SteadyStream(kafka.BootstrapServers, from);
+        using var producing = new CancellationTokenSource();
+        var probeTask = steady.ProbeLoopAsync(kafka, serving, producing.Token);
+        var started = Stopwatch.GetTimestamp();
+        await Task.Factory.StartNew(() => ProducePaced(kafka, from, count, users, now, rate, steady), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        steady.ProducedRate = count / Stopwatch.GetElapsedTime(started).TotalSeconds;
+        await producing.CancelAsync();
+        await probeTask;
+        return steady;
+    }
+
+    private static void ProducePaced(MockKafkaCluster kafka, int from, int count, int users, long now, int rate, SteadyStream steady)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var sent = 0;
+        while (sent < count)
+        {
+            var due = (int)Math.Min(count, Stopwatch.GetElapsedTime(started).TotalSeconds * rate);
+            if (sent >= due)
+            {
+                Thread.Sleep(1);
+                continue;
+            }
+
+            for (; sent < due; sent++)
+            {
+                ProduceOne(kafka, from + sent, users, now);
+            }
+
+            kafka.Producer.Poll(TimeSpan.Zero);
+            steady.Produced(sent);
+        }
+
+        kafka.Producer.Flush(TimeSpan.FromMinutes(2));
+    }
+
     // The producer loop blocks its thread for a second or more: on its own thread, not a pool thread the lookup
     // client needs (on 2 cores a blocked pool thread starved the client, and its wait showed up as lookup latency).
     private static Task ProduceOnOwnThreadAsync(MockKafkaCluster kafka, int from, int count, int users, long now) =>
@@ -213,10 +280,7 @@ internal static class KafkaIngestBenchmark
     {
         for (var i = from; i < from + count; i++)
         {
-            var user = $"u{i % users}";
-            var json = string.Create(CultureInfo.InvariantCulture,
-                $$"""{"event_id":"b{{i}}","ts":{{now - 600_000 + (i % 600_000)}},"user_id":"{{user}}","content_id":"c{{i % 500}}","content_type":"video","kind":"view","sport":"football","watch_seconds":{{i % 300}}}""");
-            kafka.Producer.Produce(Topic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(user), Value = Encoding.UTF8.GetBytes(json) });
+            ProduceOne(kafka, i, users, now);
             if (i % 10_000 == 0)
             {
                 kafka.Producer.Poll(TimeSpan.Zero);
@@ -224,6 +288,14 @@ internal static class KafkaIngestBenchmark
         }
 
         kafka.Producer.Flush(TimeSpan.FromMinutes(2));
+    }
+
+    private static void ProduceOne(MockKafkaCluster kafka, int i, int users, long now)
+    {
+        var user = $"u{i % users}";
+        var json = string.Create(CultureInfo.InvariantCulture,
+            $$"""{"event_id":"b{{i}}","ts":{{now - 600_000 + (i % 600_000)}},"user_id":"{{user}}","content_id":"c{{i % 500}}","content_type":"video","kind":"view","sport":"football","watch_seconds":{{i % 300}}}""");
+        kafka.Producer.Produce(Topic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(user), Value = Encoding.UTF8.GetBytes(json) });
     }
 
     private static async Task<TimeSpan> WaitForCommittedOrDumpAsync(MockKafkaCluster kafka, GatewayProcess gateway, HttpClient http, int events, Stopwatch clock)
@@ -430,30 +502,106 @@ internal static class KafkaIngestBenchmark
         var histogram = new LongHistogram(TimeStamp.Seconds(60), 3);
         for (var i = 0; i < samples; i++)
         {
-            var id = $"fresh-{Guid.NewGuid():N}";
-            var request = new GetOnlineFeaturesRequest { EntityType = "user" };
-            request.EntityIds.Add(id);
-            request.Features.Add("user_engagement:clicks_5m");
-            var started = Stopwatch.GetTimestamp();
-            await send(id);
-            while (true)
-            {
-                var response = await serving.GetOnlineFeaturesAsync(request);
-                if (response.Entities[0].Values[0].Value.Int64Value >= 1)
-                {
-                    break;
-                }
-
-                if (Stopwatch.GetElapsedTime(started) > TimeSpan.FromSeconds(30))
-                {
-                    throw new TimeoutException($"event {id} not servable after 30 s");
-                }
-            }
-
-            histogram.RecordValue(Stopwatch.GetTimestamp() - started);
+            histogram.RecordValue(await TimeToServableAsync(serving, send, pollEvery: TimeSpan.Zero));
         }
 
         return histogram;
+    }
+
+    // Sends one event for a new user and polls until its click is counted; returns the time taken in Stopwatch ticks.
+    private static async Task<long> TimeToServableAsync(FeatureServing.FeatureServingClient serving, Func<string, Task> send, TimeSpan pollEvery)
+    {
+        var id = $"fresh-{Guid.NewGuid():N}";
+        var request = new GetOnlineFeaturesRequest { EntityType = "user" };
+        request.EntityIds.Add(id);
+        request.Features.Add("user_engagement:clicks_5m");
+        var started = Stopwatch.GetTimestamp();
+        await send(id);
+        while (true)
+        {
+            var response = await serving.GetOnlineFeaturesAsync(request);
+            if (response.Entities[0].Values[0].Value.Int64Value >= 1)
+            {
+                return Stopwatch.GetTimestamp() - started;
+            }
+
+            if (Stopwatch.GetElapsedTime(started) > TimeSpan.FromSeconds(60))
+            {
+                throw new TimeoutException($"event {id} not servable after 60 s");
+            }
+
+            if (pollEvery > TimeSpan.Zero)
+            {
+                await Task.Delay(pollEvery);
+            }
+        }
+    }
+
+    private static string ProbeJson(string id) => string.Create(CultureInfo.InvariantCulture,
+        $$"""{"event_id":"{{id}}","ts":{{DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}},"user_id":"{{id}}","content_id":"c1","content_type":"video","kind":"click","sport":"tennis","watch_seconds":1}""");
+
+    /// <summary>
+    /// State of a steady-stream phase: how much is produced, probes of freshness under load (one event for a new user
+    /// at a time, through the same topic, so it queues behind whatever its partition holds), and the committed offsets
+    /// sampled every 100 ms against what was produced.
+    /// </summary>
+    private sealed class SteadyStream(string bootstrap, int producedBefore)
+    {
+        private readonly CancellationTokenSource _sampling = new();
+        private int _produced;
+        private int _probes;
+        private Task<long>? _sampler;
+
+        public LongHistogram Freshness { get; } = new(TimeStamp.Seconds(60), 3);
+
+        public int Probes => Volatile.Read(ref _probes);
+
+        public double ProducedRate { get; set; }
+
+        public void Produced(int count)
+        {
+            Volatile.Write(ref _produced, count);
+            _sampler ??= Task.Run(() => SampleBacklogAsync(_sampling.Token));
+        }
+
+        public async Task ProbeLoopAsync(MockKafkaCluster kafka, FeatureServing.FeatureServingClient serving, CancellationToken cancellationToken)
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                Freshness.RecordValue(await TimeToServableAsync(serving, async id =>
+                {
+                    await kafka.ProduceJsonAsync(Topic, id, ProbeJson(id));
+                    Interlocked.Increment(ref _probes);
+                }, pollEvery: TimeSpan.FromMilliseconds(5)));
+                await Task.Delay(50, CancellationToken.None);
+            }
+        }
+
+        public void StopSampling() => _sampling.Cancel();
+
+        public async Task<long> MaxBacklogAsync() => _sampler is null ? 0 : await _sampler;
+
+        private async Task<long> SampleBacklogAsync(CancellationToken cancellationToken)
+        {
+            using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = "bench" }).Build();
+            var partitions = Enumerable.Range(0, Partitions).Select(p => new TopicPartition(Topic, p)).ToList();
+            long max = 0;
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var committed = consumer.Committed(partitions, TimeSpan.FromSeconds(5)).Sum(o => Math.Max(0, o.Offset.Value));
+                max = Math.Max(max, producedBefore + Volatile.Read(ref _produced) + Probes - committed);
+                try
+                {
+                    await Task.Delay(100, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+
+            return max;
+        }
     }
 
     private static string Ms(LongHistogram h, double percentile) =>
