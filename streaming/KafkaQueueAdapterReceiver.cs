@@ -87,7 +87,17 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
             {
                 mapping = await _mapper.MapAsync(message, cancellationToken);
             }
-            catch (Exception exception) when (exception is not OperationCanceledException)
+            catch (Exception exception) when (IsStopping(exception, cancellationToken))
+            {
+                // The silo is stopping under the mapper (its services disposed, the pull cancelled): no fault of the
+                // message. Keep it at the head of the partition, uncommitted, so whoever reads the partition next
+                // gets it. Dead-lettering it here moved valid messages out of the stream on a failed start.
+                _held = message;
+                KafkaStreamMetrics.MapperInterrupted.Add(1);
+                LogMapperInterrupted(_logger, exception, _partition.Topic, _partition.Partition.Value, offset);
+                break;
+            }
+            catch (Exception exception)
             {
                 mapping = KafkaMapping.DeadLetter($"mapper failed: {exception.GetType().Name}: {exception.Message}");
             }
@@ -196,6 +206,9 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
         _stop.Dispose();
     }
+
+    private bool IsStopping(Exception exception, CancellationToken cancellationToken) =>
+        exception is OperationCanceledException or ObjectDisposedException || cancellationToken.IsCancellationRequested || _stop.IsCancellationRequested;
 
     // Streams of one message that no container of this pull has yet (without allocating: messages feed a few streams).
     private static int CountNewStreams<T>(IReadOnlyList<KafkaMappedEvent> events, Dictionary<StreamId, T> open)
@@ -408,6 +421,9 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka {Topic}[{Partition}]: offsets {From}..{To} ({Count} messages) were never returned by the broker: deleted by retention before they were read, compacted, or transaction markers")]
     private static partial void LogOffsetsSkipped(ILogger logger, string topic, int partition, long from, long to, long count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka {Topic}[{Partition}]: mapping offset {Offset} was interrupted by shutdown; the message stays uncommitted and is read again")]
+    private static partial void LogMapperInterrupted(ILogger logger, Exception exception, string topic, int partition, long offset);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Kafka {Topic}[{Partition}] paused: {Buffered} messages buffered")]
     private static partial void LogPaused(ILogger logger, string topic, int partition, int buffered);

@@ -16,6 +16,7 @@ public static class KafkaStreamMetrics
     public static readonly Counter<long> PartitionPauses = Meter.CreateCounter<long>("orleansfeatures.kafka.partition.pauses", "{pause}", "Times a partition was paused because its buffer was full");
     public static readonly Counter<long> ConsumerFailures = Meter.CreateCounter<long>("orleansfeatures.kafka.consumer.failures", "{failure}", "Partition consumers that stopped on an error");
     public static readonly Counter<long> CommitFailures = Meter.CreateCounter<long>("orleansfeatures.kafka.commit.failures", "{failure}", "Offset commits that failed (retried)");
+    public static readonly Counter<long> MapperInterrupted = Meter.CreateCounter<long>("orleansfeatures.kafka.mapper.interrupted", "{message}", "Messages whose mapping was cut short by shutdown (kept uncommitted, read again)");
     public static readonly Counter<long> OffsetsSkipped = Meter.CreateCounter<long>("orleansfeatures.kafka.offsets.skipped", "{offset}", "Offsets the broker never returned to a partition consumer (retention deleted them unread, compaction, or transaction markers)");
     public static readonly Histogram<long> CommittedOffset = Meter.CreateHistogram<long>("orleansfeatures.kafka.committed_offset", "{offset}", "Offsets committed per partition");
 }

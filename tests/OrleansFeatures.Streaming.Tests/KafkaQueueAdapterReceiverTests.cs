@@ -140,6 +140,43 @@ public class KafkaQueueAdapterReceiverTests
         Assert.Equal(held.High.Value, Committed(kafka, topic, 0));
     }
 
+    [Fact]
+    public async Task A_mapper_cut_short_by_shutdown_leaves_its_message_uncommitted_instead_of_dead_lettering_it()
+    {
+        // Seen when a gateway failed to start: the host disposed its services while the agents still pulled, the
+        // mapper threw ObjectDisposedException, and the first message of every partition went to the dead-letter
+        // topic with its offset committed: valid events moved out of the stream.
+        const string topic = "interrupted";
+        using var kafka = new MockKafkaCluster();
+        var busiest = await ProduceToBusiestPartitionAsync(kafka, topic, messages: 20);
+        var options = new KafkaStreamOptions { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "interrupted-dead" };
+        using var deadLettered = new KafkaCounter("orleansfeatures.kafka.messages.dead_lettered");
+        using var interrupted = new KafkaCounter("orleansfeatures.kafka.mapper.interrupted");
+        using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
+        var mapper = new FanOutMapper(streamsPerMessage: 1) { FailuresLeft = 3 };
+        var receiver = new KafkaQueueAdapterReceiver(new TopicPartition(topic, busiest.Key), options, mapper, deadLetters, NullLogger.Instance);
+        await receiver.Initialize(TimeSpan.FromSeconds(30));
+
+        var seen = new List<StreamId>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (seen.Count < busiest.Count() && DateTime.UtcNow < deadline)
+        {
+            var batch = await receiver.GetQueueMessagesAsync(1_000, CancellationToken.None);
+            seen.AddRange(batch.Select(c => c.StreamId));
+            await receiver.MessagesDeliveredAsync(batch, CancellationToken.None);
+            if (batch.Count == 0)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        await receiver.Shutdown(TimeSpan.FromSeconds(10));
+        Assert.Equal(busiest.OrderBy(m => m.Offset.Value).Select(m => FanOutMapper.Stream(Encoding.UTF8.GetString(m.Message.Key!), 0)), seen);
+        Assert.Equal(0, deadLettered.Total);
+        Assert.Equal(3, interrupted.Total);
+        Assert.Equal(busiest.Max(m => m.Offset.Value) + 1, Committed(kafka, topic, busiest.Key));
+    }
+
     // Produces messages keyed k0, k1, ... and returns those of the partition that received the most.
     private static async Task<IGrouping<int, ConsumeResult<byte[]?, byte[]?>>> ProduceToBusiestPartitionAsync(MockKafkaCluster kafka, string topic, int messages)
     {
@@ -186,8 +223,17 @@ public class KafkaQueueAdapterReceiverTests
         public static StreamId Stream(string key, int index) =>
             StreamId.Create("fan-out", string.Create(CultureInfo.InvariantCulture, $"{key}/{index}"));
 
+        /// <summary>Calls that throw <see cref="ObjectDisposedException"/> first, as a mapper does whose services a stopping host disposed.</summary>
+        public int FailuresLeft { get; set; }
+
         public ValueTask<KafkaMapping> MapAsync(ConsumeResult<byte[]?, byte[]?> message, CancellationToken cancellationToken)
         {
+            if (FailuresLeft > 0)
+            {
+                FailuresLeft--;
+                throw new ObjectDisposedException("IServiceProvider");
+            }
+
             var key = Encoding.UTF8.GetString(message.Message.Key!);
             return ValueTask.FromResult(KafkaMapping.Of(
                 [.. Enumerable.Range(0, streamsPerMessage).Select(i => new KafkaMappedEvent(Stream(key, i), key))]));
