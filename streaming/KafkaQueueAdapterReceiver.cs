@@ -34,6 +34,10 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
     private readonly object _commitLock = new();
     private long _commitRequested = -1;
     private long _committed = -1;
+    // For the lag gauge: the partition's high watermark as of the consumer's last fetch, and where this receiver
+    // started when the group had no committed offset (-1 while unknown).
+    private long _highWatermark = -1;
+    private long _startedAt = -1;
     private Thread? _consumeThread;
     private Exception? _consumeFailure;
 
@@ -60,6 +64,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
             Name = $"kafka-{_partition.Topic}-{_partition.Partition.Value}",
         };
         _consumeThread.Start();
+        KafkaStreamMetrics.Register(this);
         return started.Task.WaitAsync(timeout);
     }
 
@@ -197,6 +202,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
     public async Task Shutdown(TimeSpan timeout)
     {
+        KafkaStreamMetrics.Unregister(this);
         RequestCommit();
         await _stop.CancelAsync();
         if (_consumeThread is { } thread)
@@ -206,6 +212,22 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
         _stop.Dispose();
     }
+
+    /// <summary>
+    /// Messages of the partition not yet covered by the committed offset: read but not yet durable, or not read yet
+    /// (what a restart would read again). Null until the consumer has fetched once.
+    /// </summary>
+    internal long? Uncommitted
+    {
+        get
+        {
+            var high = Interlocked.Read(ref _highWatermark);
+            var from = Interlocked.Read(ref _committed) is >= 0 and var committed ? committed : Interlocked.Read(ref _startedAt);
+            return high < 0 || from < 0 ? null : Math.Max(0, high - from);
+        }
+    }
+
+    internal TopicPartition Partition => _partition;
 
     private bool IsStopping(Exception exception, CancellationToken cancellationToken) =>
         exception is OperationCanceledException or ObjectDisposedException || cancellationToken.IsCancellationRequested || _stop.IsCancellationRequested;
@@ -301,9 +323,27 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         try
         {
             expected = StartingOffset(consumer);
+            if (expected is { } committedAtStart)
+            {
+                Interlocked.Exchange(ref _startedAt, committedAtStart);
+            }
+
+            var lastWatermark = 0L;
             while (!_stop.IsCancellationRequested)
             {
                 CommitIfRequested(consumer);
+                if (Stopwatch.GetElapsedTime(lastWatermark) > TimeSpan.FromMilliseconds(500))
+                {
+                    // Cached from the last fetch response: no round trip to the broker.
+                    var high = consumer.GetWatermarkOffsets(_partition).High;
+                    if (!high.IsSpecial)
+                    {
+                        Interlocked.Exchange(ref _highWatermark, high.Value);
+                    }
+
+                    lastWatermark = Stopwatch.GetTimestamp();
+                }
+
                 if (paused)
                 {
                     if (Volatile.Read(ref _buffered) >= _options.BufferedMessagesPerPartition / 2)
@@ -325,6 +365,11 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
                 consumed++;
                 var offset = result.Offset.Value;
+                if (Interlocked.Read(ref _startedAt) < 0)
+                {
+                    Interlocked.Exchange(ref _startedAt, offset);
+                }
+
                 if (expected is { } next && offset > next)
                 {
                     // The broker answered with a later offset than the one asked for: the messages in between are

@@ -18,5 +18,27 @@ public static class KafkaStreamMetrics
     public static readonly Counter<long> CommitFailures = Meter.CreateCounter<long>("orleansfeatures.kafka.commit.failures", "{failure}", "Offset commits that failed (retried)");
     public static readonly Counter<long> MapperInterrupted = Meter.CreateCounter<long>("orleansfeatures.kafka.mapper.interrupted", "{message}", "Messages whose mapping was cut short by shutdown (kept uncommitted, read again)");
     public static readonly Counter<long> OffsetsSkipped = Meter.CreateCounter<long>("orleansfeatures.kafka.offsets.skipped", "{offset}", "Offsets the broker never returned to a partition consumer (retention deleted them unread, compaction, or transaction markers)");
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<KafkaQueueAdapterReceiver, byte> Receivers = new();
+
+    /// <summary>Per partition this silo reads: messages the committed offset does not cover yet (unread, or read and not yet durable).</summary>
+    public static readonly ObservableGauge<long> Uncommitted = Meter.CreateObservableGauge(
+        "orleansfeatures.kafka.partition.uncommitted", ObserveUncommitted, "{message}",
+        "Messages of a partition past its committed offset: not read yet, or read and not yet durable (what a restart reads again)");
+
     public static readonly Histogram<long> CommittedOffset = Meter.CreateHistogram<long>("orleansfeatures.kafka.committed_offset", "{offset}", "Offsets committed per partition");
+
+    internal static void Register(KafkaQueueAdapterReceiver receiver) => Receivers.TryAdd(receiver, 0);
+
+    internal static void Unregister(KafkaQueueAdapterReceiver receiver) => Receivers.TryRemove(receiver, out _);
+
+    private static IEnumerable<Measurement<long>> ObserveUncommitted()
+    {
+        foreach (var receiver in Receivers.Keys)
+        {
+            if (receiver.Uncommitted is { } uncommitted)
+            {
+                yield return new Measurement<long>(uncommitted, new KeyValuePair<string, object?>("topic", receiver.Partition.Topic), new KeyValuePair<string, object?>("partition", receiver.Partition.Partition.Value));
+            }
+        }
+    }
 }

@@ -177,6 +177,79 @@ public class KafkaQueueAdapterReceiverTests
         Assert.Equal(busiest.Max(m => m.Offset.Value) + 1, Committed(kafka, topic, busiest.Key));
     }
 
+    [Fact]
+    public async Task The_uncommitted_gauge_counts_messages_until_their_delivery_is_committed()
+    {
+        const string topic = "lag";
+        using var kafka = new MockKafkaCluster();
+        var busiest = await ProduceToBusiestPartitionAsync(kafka, topic, messages: 30);
+        var options = new KafkaStreamOptions { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "" };
+        using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
+        var receiver = new KafkaQueueAdapterReceiver(new TopicPartition(topic, busiest.Key), options, new FanOutMapper(streamsPerMessage: 1), deadLetters, NullLogger.Instance);
+        await receiver.Initialize(TimeSpan.FromSeconds(30));
+
+        // Everything read, nothing delivered: the whole partition is uncommitted.
+        var pulled = new List<IBatchContainer>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (pulled.Count < busiest.Count() && DateTime.UtcNow < deadline)
+        {
+            pulled.AddRange(await receiver.GetQueueMessagesAsync(1_000, CancellationToken.None));
+            await Task.Delay(20);
+        }
+
+        Assert.True(await WaitForUncommittedAsync(topic, busiest.Key, busiest.Count()), $"the gauge never read {busiest.Count()}");
+
+        await receiver.MessagesDeliveredAsync(pulled, CancellationToken.None);
+        Assert.True(await WaitForUncommittedAsync(topic, busiest.Key, 0), "the gauge never fell to 0 after every message was delivered");
+        await receiver.Shutdown(TimeSpan.FromSeconds(10));
+        Assert.Null(ObserveUncommitted(topic, busiest.Key));
+    }
+
+    private static async Task<bool> WaitForUncommittedAsync(string topic, int partition, long expected)
+    {
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10); DateTime.UtcNow < deadline; await Task.Delay(50))
+        {
+            if (ObserveUncommitted(topic, partition) == expected)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    // One collection of the uncommitted gauge for one partition; null when no live receiver reports it.
+    private static long? ObserveUncommitted(string topic, int partition)
+    {
+        long? value = null;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == KafkaStreamMetrics.MeterName && instrument.Name == "orleansfeatures.kafka.partition.uncommitted")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, measurement, tags, _) =>
+        {
+            string? t = null;
+            int? p = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "topic") t = tag.Value as string;
+                if (tag.Key == "partition") p = tag.Value as int?;
+            }
+
+            if (t == topic && p == partition)
+            {
+                value = measurement;
+            }
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return value;
+    }
+
     // Produces messages keyed k0, k1, ... and returns those of the partition that received the most.
     private static async Task<IGrouping<int, ConsumeResult<byte[]?, byte[]?>>> ProduceToBusiestPartitionAsync(MockKafkaCluster kafka, string topic, int messages)
     {
