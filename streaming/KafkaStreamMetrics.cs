@@ -9,6 +9,9 @@ public static class KafkaStreamMetrics
 
     private static readonly Meter Meter = new(MeterName);
 
+    // Live receivers, for the observable gauges (registered by Initialize, removed by Shutdown).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<KafkaQueueAdapterReceiver, byte> Receivers = new();
+
     public static readonly Counter<long> MessagesRead = Meter.CreateCounter<long>("orleansfeatures.kafka.messages.read", "{message}", "Messages handed from partition buffers to Orleans");
     public static readonly Counter<long> DeadLettered = Meter.CreateCounter<long>("orleansfeatures.kafka.messages.dead_lettered", "{message}", "Poison messages sent to the dead-letter topic");
     public static readonly Counter<long> DeadLetterFailures = Meter.CreateCounter<long>("orleansfeatures.kafka.dead_letter.failures", "{message}", "Poison messages that could not be written to the dead-letter topic (logged with their offset)");
@@ -18,7 +21,6 @@ public static class KafkaStreamMetrics
     public static readonly Counter<long> CommitFailures = Meter.CreateCounter<long>("orleansfeatures.kafka.commit.failures", "{failure}", "Offset commits that failed (retried)");
     public static readonly Counter<long> MapperInterrupted = Meter.CreateCounter<long>("orleansfeatures.kafka.mapper.interrupted", "{message}", "Messages whose mapping was cut short by shutdown (kept uncommitted, read again)");
     public static readonly Counter<long> OffsetsSkipped = Meter.CreateCounter<long>("orleansfeatures.kafka.offsets.skipped", "{offset}", "Offsets the broker never returned to a partition consumer (retention deleted them unread, compaction, or transaction markers)");
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<KafkaQueueAdapterReceiver, byte> Receivers = new();
 
     /// <summary>Per partition this silo reads: messages the committed offset does not cover yet (unread, or read and not yet durable).</summary>
     public static readonly ObservableGauge<long> Uncommitted = Meter.CreateObservableGauge(
