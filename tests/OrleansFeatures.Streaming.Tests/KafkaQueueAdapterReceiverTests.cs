@@ -19,24 +19,16 @@ public class KafkaQueueAdapterReceiverTests
         const string topic = "fan-out";
         using var kafka = new MockKafkaCluster();
         var busiest = await ProduceToBusiestPartitionAsync(kafka, topic, messages: 50);
-        var options = new KafkaStreamOptions { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "" };
-        using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
-        var receiver = new KafkaQueueAdapterReceiver(new TopicPartition(topic, busiest.Key), options, new FanOutMapper(streamsPerMessage: 3), deadLetters, NullLogger.Instance);
-        await receiver.Initialize(TimeSpan.FromSeconds(30));
+        var options = Options(kafka, topic);
+        var (receiver, deadLetters) = await StartAsync(options, new TopicPartition(topic, busiest.Key), new FanOutMapper(streamsPerMessage: 3));
+        using var _ = deadLetters;
 
         var seen = new List<StreamId>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (seen.Count < busiest.Count() * 3 && DateTime.UtcNow < deadline)
+        await PullUntilAsync(receiver, maxCount: 4, () => seen.Count >= busiest.Count() * 3, batch =>
         {
-            var batch = await receiver.GetQueueMessagesAsync(4, CancellationToken.None);
             Assert.InRange(batch.Count, 0, 4);
             seen.AddRange(batch.Select(c => c.StreamId));
-            await receiver.MessagesDeliveredAsync(batch, CancellationToken.None);
-            if (batch.Count == 0)
-            {
-                await Task.Delay(20);
-            }
-        }
+        });
 
         await receiver.Shutdown(TimeSpan.FromSeconds(10));
         var expected = busiest.SelectMany(m => Enumerable.Range(0, 3).Select(s => FanOutMapper.Stream(Encoding.UTF8.GetString(m.Message.Key!), s)));
@@ -50,35 +42,21 @@ public class KafkaQueueAdapterReceiverTests
         const string topic = "back-pressure";
         using var kafka = new MockKafkaCluster();
         var busiest = await ProduceToBusiestPartitionAsync(kafka, topic, messages: 120);
-        var options = new KafkaStreamOptions
-        {
-            BootstrapServers = kafka.BootstrapServers,
-            Topics = [topic],
-            ConsumerGroup = "receiver-test",
-            DeadLetterTopic = "",
-            BufferedMessagesPerPartition = 10,
-            MaxMessagesPerPull = 7,
-        };
+        var options = Options(kafka, topic);
+        options.BufferedMessagesPerPartition = 10;
+        options.MaxMessagesPerPull = 7;
         using var pauses = new KafkaCounter("orleansfeatures.kafka.partition.pauses");
 
-        using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
-        var receiver = new KafkaQueueAdapterReceiver(new TopicPartition(topic, busiest.Key), options, new FanOutMapper(streamsPerMessage: 1), deadLetters, NullLogger.Instance);
-        await receiver.Initialize(TimeSpan.FromSeconds(30));
+        var (receiver, deadLetters) = await StartAsync(options, new TopicPartition(topic, busiest.Key), new FanOutMapper(streamsPerMessage: 1));
+        using var _ = deadLetters;
         await Task.Delay(500); // let the consume thread fill the buffer and pause the partition
 
         var seen = new List<StreamId>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (seen.Count < busiest.Count() && DateTime.UtcNow < deadline)
+        await PullUntilAsync(receiver, maxCount: 1_000, () => seen.Count >= busiest.Count(), batch =>
         {
-            var batch = await receiver.GetQueueMessagesAsync(1_000, CancellationToken.None);
             Assert.InRange(batch.Count, 0, options.MaxMessagesPerPull);
             seen.AddRange(batch.Select(c => c.StreamId));
-            await receiver.MessagesDeliveredAsync(batch, CancellationToken.None);
-            if (batch.Count == 0)
-            {
-                await Task.Delay(10);
-            }
-        }
+        });
 
         await receiver.Shutdown(TimeSpan.FromSeconds(10));
         Assert.Equal(busiest.OrderBy(m => m.Offset.Value).Select(m => FanOutMapper.Stream(Encoding.UTF8.GetString(m.Message.Key!), 0)), seen);
@@ -117,22 +95,11 @@ public class KafkaQueueAdapterReceiverTests
         Assert.True(held.Low.Value > 1, $"the mock broker kept every message ({held.Low}..{held.High}); the test needs it to drop some");
         using var skipped = new KafkaCounter("orleansfeatures.kafka.offsets.skipped");
 
-        var options = new KafkaStreamOptions { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "" };
-        using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
-        var receiver = new KafkaQueueAdapterReceiver(partition, options, new FanOutMapper(streamsPerMessage: 1), deadLetters, NullLogger.Instance);
-        await receiver.Initialize(TimeSpan.FromSeconds(30));
+        var (receiver, deadLetters) = await StartAsync(Options(kafka, topic), partition, new FanOutMapper(streamsPerMessage: 1));
+        using var _ = deadLetters;
         var offsets = new List<long>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (offsets.Count < held.High.Value - held.Low.Value && DateTime.UtcNow < deadline)
-        {
-            var batch = await receiver.GetQueueMessagesAsync(10_000, CancellationToken.None);
-            offsets.AddRange(batch.Cast<KafkaBatchContainer>().SelectMany(c => c.Offsets));
-            await receiver.MessagesDeliveredAsync(batch, CancellationToken.None);
-            if (batch.Count == 0)
-            {
-                await Task.Delay(20);
-            }
-        }
+        await PullUntilAsync(receiver, maxCount: 10_000, () => offsets.Count >= held.High.Value - held.Low.Value,
+            batch => offsets.AddRange(batch.Cast<KafkaBatchContainer>().SelectMany(c => c.Offsets)));
 
         await receiver.Shutdown(TimeSpan.FromSeconds(10));
         Assert.Equal(Enumerable.Range((int)held.Low.Value, (int)(held.High.Value - held.Low.Value)).Select(o => (long)o), offsets.Order());
@@ -149,26 +116,15 @@ public class KafkaQueueAdapterReceiverTests
         const string topic = "interrupted";
         using var kafka = new MockKafkaCluster();
         var busiest = await ProduceToBusiestPartitionAsync(kafka, topic, messages: 20);
-        var options = new KafkaStreamOptions { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "interrupted-dead" };
+        var options = Options(kafka, topic);
+        options.DeadLetterTopic = "interrupted-dead";
         using var deadLettered = new KafkaCounter("orleansfeatures.kafka.messages.dead_lettered");
         using var interrupted = new KafkaCounter("orleansfeatures.kafka.mapper.interrupted");
-        using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
-        var mapper = new FanOutMapper(streamsPerMessage: 1) { FailuresLeft = 3 };
-        var receiver = new KafkaQueueAdapterReceiver(new TopicPartition(topic, busiest.Key), options, mapper, deadLetters, NullLogger.Instance);
-        await receiver.Initialize(TimeSpan.FromSeconds(30));
+        var (receiver, deadLetters) = await StartAsync(options, new TopicPartition(topic, busiest.Key), new FanOutMapper(streamsPerMessage: 1) { FailuresLeft = 3 });
+        using var _ = deadLetters;
 
         var seen = new List<StreamId>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (seen.Count < busiest.Count() && DateTime.UtcNow < deadline)
-        {
-            var batch = await receiver.GetQueueMessagesAsync(1_000, CancellationToken.None);
-            seen.AddRange(batch.Select(c => c.StreamId));
-            await receiver.MessagesDeliveredAsync(batch, CancellationToken.None);
-            if (batch.Count == 0)
-            {
-                await Task.Delay(20);
-            }
-        }
+        await PullUntilAsync(receiver, maxCount: 1_000, () => seen.Count >= busiest.Count(), batch => seen.AddRange(batch.Select(c => c.StreamId)));
 
         await receiver.Shutdown(TimeSpan.FromSeconds(10));
         Assert.Equal(busiest.OrderBy(m => m.Offset.Value).Select(m => FanOutMapper.Stream(Encoding.UTF8.GetString(m.Message.Key!), 0)), seen);
@@ -183,19 +139,12 @@ public class KafkaQueueAdapterReceiverTests
         const string topic = "lag";
         using var kafka = new MockKafkaCluster();
         var busiest = await ProduceToBusiestPartitionAsync(kafka, topic, messages: 30);
-        var options = new KafkaStreamOptions { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "" };
-        using var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
-        var receiver = new KafkaQueueAdapterReceiver(new TopicPartition(topic, busiest.Key), options, new FanOutMapper(streamsPerMessage: 1), deadLetters, NullLogger.Instance);
-        await receiver.Initialize(TimeSpan.FromSeconds(30));
+        var (receiver, deadLetters) = await StartAsync(Options(kafka, topic), new TopicPartition(topic, busiest.Key), new FanOutMapper(streamsPerMessage: 1));
+        using var _ = deadLetters;
 
         // Everything read, nothing delivered: the whole partition is uncommitted.
         var pulled = new List<IBatchContainer>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (pulled.Count < busiest.Count() && DateTime.UtcNow < deadline)
-        {
-            pulled.AddRange(await receiver.GetQueueMessagesAsync(1_000, CancellationToken.None));
-            await Task.Delay(20);
-        }
+        await PullUntilAsync(receiver, maxCount: 1_000, () => pulled.Count >= busiest.Count(), pulled.AddRange, deliver: false);
 
         Assert.True(await WaitForUncommittedAsync(topic, busiest.Key, busiest.Count()), $"the gauge never read {busiest.Count()}");
 
@@ -248,6 +197,38 @@ public class KafkaQueueAdapterReceiverTests
         listener.Start();
         listener.RecordObservableInstruments();
         return value;
+    }
+
+    private static KafkaStreamOptions Options(MockKafkaCluster kafka, string topic) =>
+        new() { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "" };
+
+    // A receiver of one partition, initialised (its consume thread running); the caller disposes the dead-letter sink.
+    private static async Task<(KafkaQueueAdapterReceiver Receiver, KafkaDeadLetterSink DeadLetters)> StartAsync(KafkaStreamOptions options, TopicPartition partition, IKafkaMessageMapper mapper)
+    {
+        var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
+        var receiver = new KafkaQueueAdapterReceiver(partition, options, mapper, deadLetters, NullLogger.Instance);
+        await receiver.Initialize(TimeSpan.FromSeconds(30));
+        return (receiver, deadLetters);
+    }
+
+    // Pulls as the agent does until done() (or 60 s pass), handing each pull to onPull and, unless told not to,
+    // reporting it delivered.
+    private static async Task PullUntilAsync(KafkaQueueAdapterReceiver receiver, int maxCount, Func<bool> done, Action<IList<IBatchContainer>> onPull, bool deliver = true)
+    {
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60); !done() && DateTime.UtcNow < deadline;)
+        {
+            var batch = await receiver.GetQueueMessagesAsync(maxCount, CancellationToken.None);
+            onPull(batch);
+            if (deliver)
+            {
+                await receiver.MessagesDeliveredAsync(batch, CancellationToken.None);
+            }
+
+            if (batch.Count == 0)
+            {
+                await Task.Delay(20);
+            }
+        }
     }
 
     // Produces messages keyed k0, k1, ... and returns those of the partition that received the most.
