@@ -312,6 +312,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         catch (Exception exception)
         {
             _consumeFailure = exception;
+            KafkaStreamMetrics.Unregister(this);
             started.TrySetException(exception);
             return;
         }
