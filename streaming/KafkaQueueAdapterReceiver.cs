@@ -49,6 +49,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         ILogger logger)
     {
         _partition = partition;
+        PartitionTags = [new("topic", partition.Topic), new("partition", partition.Partition.Value)];
         _options = options;
         _mapper = mapper;
         _deadLetters = deadLetters;
@@ -227,7 +228,8 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         }
     }
 
-    internal TopicPartition Partition => _partition;
+    /// <summary>The topic and partition tags of this receiver's per-partition metrics, built once.</summary>
+    internal KeyValuePair<string, object?>[] PartitionTags { get; }
 
     private bool IsStopping(Exception exception, CancellationToken cancellationToken) =>
         exception is OperationCanceledException or ObjectDisposedException || cancellationToken.IsCancellationRequested || _stop.IsCancellationRequested;
@@ -366,17 +368,17 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
                 consumed++;
                 var offset = result.Offset.Value;
-                if (Interlocked.Read(ref _startedAt) < 0)
+                if (expected is null)
                 {
+                    // No committed offset: the partition's uncommitted count starts at the first message read.
                     Interlocked.Exchange(ref _startedAt, offset);
                 }
-
-                if (expected is { } next && offset > next)
+                else if (expected is { } next && offset > next)
                 {
                     // The broker answered with a later offset than the one asked for: the messages in between are
                     // gone (retention deleted them before they were read, so the consumer reset to the oldest it
                     // holds), or were compacted away or transaction markers. Never silent.
-                    KafkaStreamMetrics.OffsetsSkipped.Add(offset - next, new KeyValuePair<string, object?>("topic", _partition.Topic), new KeyValuePair<string, object?>("partition", _partition.Partition.Value));
+                    KafkaStreamMetrics.OffsetsSkipped.Add(offset - next, PartitionTags);
                     LogOffsetsSkipped(_logger, _partition.Topic, _partition.Partition.Value, next, offset - 1, offset - next);
                 }
 
@@ -449,7 +451,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         {
             consumer.Commit([new TopicPartitionOffset(_partition, new Offset(requested))]);
             Interlocked.Exchange(ref _committed, requested);
-            KafkaStreamMetrics.CommittedOffset.Record(requested, new KeyValuePair<string, object?>("topic", _partition.Topic), new KeyValuePair<string, object?>("partition", _partition.Partition.Value));
+            KafkaStreamMetrics.CommittedOffset.Record(requested, PartitionTags);
         }
         catch (KafkaException exception)
         {

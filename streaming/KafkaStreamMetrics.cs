@@ -39,7 +39,7 @@ public static class KafkaStreamMetrics
         {
             if (receiver.Uncommitted is { } uncommitted)
             {
-                yield return new Measurement<long>(uncommitted, new KeyValuePair<string, object?>("topic", receiver.Partition.Topic), new KeyValuePair<string, object?>("partition", receiver.Partition.Partition.Value));
+                yield return new Measurement<long>(uncommitted, receiver.PartitionTags);
             }
         }
     }
