@@ -181,12 +181,7 @@ internal static class KafkaIngestBenchmark
         var warmRate = (measured + probeMessages) / warmSeconds;
         var peakMemoryMb = gateway.PeakWorkingSetBytes / (1024.0 * 1024.0);
 
-        var topicFreshness = await FreshnessAsync(serving, samples: 300, async id =>
-        {
-            var json = string.Create(CultureInfo.InvariantCulture,
-                $$"""{"event_id":"{{id}}","ts":{{DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}},"user_id":"{{id}}","content_id":"c1","content_type":"video","kind":"click","sport":"tennis","watch_seconds":1}""");
-            await kafka.ProduceJsonAsync(Topic, id, json);
-        });
+        var topicFreshness = await FreshnessAsync(serving, samples: 300, id => kafka.ProduceJsonAsync(Topic, id, ProbeJson(id)));
         var consumerLatency = BareConsumerLatency(kafka, samples: 300);
         var pushFreshness = await FreshnessAsync(serving, samples: 300, async id =>
         {
@@ -239,7 +234,7 @@ internal static class KafkaIngestBenchmark
         using var producing = new CancellationTokenSource();
         var probeTask = steady.ProbeLoopAsync(kafka, serving, producing.Token);
         var started = Stopwatch.GetTimestamp();
-        await Task.Factory.StartNew(() => ProducePaced(kafka, from, count, users, now, rate, steady), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        await OnOwnThreadAsync(() => ProducePaced(kafka, from, count, users, now, rate, steady));
         steady.ProducedRate = count / Stopwatch.GetElapsedTime(started).TotalSeconds;
         await producing.CancelAsync();
         await probeTask;
@@ -271,10 +266,13 @@ internal static class KafkaIngestBenchmark
         kafka.Producer.Flush(TimeSpan.FromMinutes(2));
     }
 
-    // The producer loop blocks its thread for a second or more: on its own thread, not a pool thread the lookup
-    // client needs (on 2 cores a blocked pool thread starved the client, and its wait showed up as lookup latency).
     private static Task ProduceOnOwnThreadAsync(MockKafkaCluster kafka, int from, int count, int users, long now) =>
-        Task.Factory.StartNew(() => Produce(kafka, from, count, users, now), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        OnOwnThreadAsync(() => Produce(kafka, from, count, users, now));
+
+    // Producer loops block their thread for a second or more: on a thread of their own, not a pool thread the lookup
+    // client needs (on 2 cores a blocked pool thread starved the client, and its wait showed up as lookup latency).
+    private static Task OnOwnThreadAsync(Action loop) =>
+        Task.Factory.StartNew(loop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     private static void Produce(MockKafkaCluster kafka, int from, int count, int users, long now)
     {
@@ -398,14 +396,14 @@ internal static class KafkaIngestBenchmark
     private static async Task<TimeSpan> WaitForCommittedAsync(string bootstrap, string group, int events, Stopwatch clock, TimeSpan timeout)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = group }).Build();
-        var partitions = Enumerable.Range(0, Partitions).Select(p => new TopicPartition(Topic, p)).ToList();
+        var partitions = TopicPartitions();
         long committed = 0;
         var lastReport = TimeSpan.Zero;
         var lastChange = TimeSpan.Zero;
         long previous = -1;
         while (clock.Elapsed < timeout)
         {
-            committed = consumer.Committed(partitions, TimeSpan.FromSeconds(5)).Sum(o => Math.Max(0, o.Offset.Value));
+            committed = CommittedTotal(consumer, partitions);
             if (committed >= events)
             {
                 return clock.Elapsed;
@@ -432,6 +430,12 @@ internal static class KafkaIngestBenchmark
 
         throw new TimeoutException($"only {committed} of {events} offsets committed within {timeout}");
     }
+
+    private static List<TopicPartition> TopicPartitions() => [.. Enumerable.Range(0, Partitions).Select(p => new TopicPartition(Topic, p))];
+
+    // Offsets the consumer group has committed over all partitions (a partition with none counts 0).
+    private static long CommittedTotal(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions) =>
+        consumer.Committed(partitions, TimeSpan.FromSeconds(5)).Sum(o => Math.Max(0, o.Offset.Value));
 
     // --timeline: the grains' own count of events applied and made durable, scraped every 200 ms (each scrape costs
     // the store some CPU, so it is off by default). Commits alone advance in bursts: an offset moves only when a
@@ -584,13 +588,13 @@ internal static class KafkaIngestBenchmark
         private async Task<long> SampleBacklogAsync(CancellationToken cancellationToken)
         {
             using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = "bench" }).Build();
-            var partitions = Enumerable.Range(0, Partitions).Select(p => new TopicPartition(Topic, p)).ToList();
+            var partitions = TopicPartitions();
             long max = 0;
             while (!cancellationToken.IsCancellationRequested)
             {
                 try
                 {
-                    var committed = consumer.Committed(partitions, TimeSpan.FromSeconds(5)).Sum(o => Math.Max(0, o.Offset.Value));
+                    var committed = CommittedTotal(consumer, partitions);
                     max = Math.Max(max, producedBefore + Volatile.Read(ref _produced) + Probes - committed);
                 }
                 catch (KafkaException exception)
