@@ -5,8 +5,6 @@ using Orleans.Runtime;
 using Orleans.Storage;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
-using Orleans.Streams;
-using Orleans.Streams.Core;
 using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
@@ -19,11 +17,10 @@ namespace OrleansFeatures.Grains;
 /// answers, and serves reads from memory, interleaved with applies (a read runs only while an apply awaits storage,
 /// when every view is consistent). Thin by design: the engine does the arithmetic.
 /// </summary>
-[ImplicitStreamSubscription(StreamedEvent.Namespace)]
 public sealed partial class EntityGrain(
     [PersistentState("entity", FeatureStoreStorage.Name)] IPersistentState<EntityState> state,
     DefinitionCatalog catalog,
-    ILogger<EntityGrain> logger) : Grain, IEntityGrain, IStreamSubscriptionObserver, IAsyncBatchObserver<StreamedEvent>
+    ILogger<EntityGrain> logger) : Grain, IEntityGrain
 {
     /// <summary>A view seals its open de-duplication ids into a segment once it holds this many (see PersistAsync).</summary>
     internal const int SealThreshold = 512;
@@ -51,70 +48,6 @@ public sealed partial class EntityGrain(
 
     public Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events) =>
         ApplyAsync(registryVersion, source, events);
-
-    public async Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory)
-    {
-        // Implicit subscriptions must be resumed with an observer, or Orleans drops their batches.
-        await handleFactory.Create<StreamedEvent>().ResumeAsync(this);
-    }
-
-    /// <summary>
-    /// A batch from a Kafka partition: applied and persisted before this returns, so the provider commits the
-    /// offsets only once the events are durable.
-    /// </summary>
-    public async Task OnNextAsync(IList<SequentialItem<StreamedEvent>> items)
-    {
-        var start = 0;
-        while (start < items.Count)
-        {
-            // Consecutive events of one source and registry version go through one apply and one write.
-            var first = items[start].Item;
-            var end = start + 1;
-            while (end < items.Count && items[end].Item.Source == first.Source && items[end].Item.RegistryVersion == first.RegistryVersion)
-            {
-                end++;
-            }
-
-            var events = new FeatureEvent[end - start];
-            for (var i = start; i < end; i++)
-            {
-                events[i - start] = items[i].Item.Event;
-            }
-
-            var outcomes = await ApplyAsync(first.RegistryVersion, first.Source, events);
-            CountStreamOutcomes(outcomes);
-            start = end;
-        }
-    }
-
-    public Task OnCompletedAsync() => Task.CompletedTask;
-
-    public Task OnErrorAsync(Exception ex)
-    {
-        LogStreamError(logger, ex, this.GetPrimaryKeyString());
-        return Task.CompletedTask;
-    }
-
-    private static void CountStreamOutcomes(EventOutcome[] outcomes)
-    {
-        long accepted = 0, duplicate = 0, late = 0, rejected = 0;
-        foreach (var outcome in outcomes)
-        {
-            switch (outcome.Kind)
-            {
-                case EventOutcomeKind.Accepted: accepted++; break;
-                case EventOutcomeKind.Duplicate: duplicate++; break;
-                case EventOutcomeKind.Late: late++; break;
-                default: rejected++; break;
-            }
-        }
-
-        var tag = new KeyValuePair<string, object?>("path", "stream");
-        if (accepted > 0) FeatureStoreMetrics.EventsAccepted.Add(accepted, tag);
-        if (duplicate > 0) FeatureStoreMetrics.EventsDuplicate.Add(duplicate, tag);
-        if (late > 0) FeatureStoreMetrics.EventsLate.Add(late, tag);
-        if (rejected > 0) FeatureStoreMetrics.EventsRejected.Add(rejected, tag);
-    }
 
     private async Task<EventOutcome[]> ApplyAsync(long registryVersion, string source, FeatureEvent[] events)
     {
@@ -546,9 +479,6 @@ public sealed partial class EntityGrain(
             (dropped ??= []).Add(SegmentStateName(view, segment.Number));
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Entity {Key}: its event stream reported an error")]
-    private static partial void LogStreamError(ILogger logger, Exception exception, string key);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Entity {Key} failed to persist its state; deactivating so it reloads from storage")]
     private static partial void LogPersistFailed(ILogger logger, Exception exception, string key);

@@ -122,6 +122,9 @@ public static class EventSchema
             _values = new ScalarValue[_layout.Names.Count];
         }
 
+        public readonly bool Reads(string name) =>
+            _layout.TryGetSlot(name, out _) || name == _source.EventIdField || name == _source.TimestampField;
+
         public void Add(string name, ScalarValue value)
         {
             if (_layout.TryGetSlot(name, out var slot))

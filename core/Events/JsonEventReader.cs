@@ -5,8 +5,8 @@ namespace OrleansFeatures.Core.Events;
 
 /// <summary>
 /// Reads one event encoded as a flat JSON object (<c>{"user_id":"u1","kind":"click","ts":1700000000000}</c>):
-/// strings, numbers (integers become Int64, others Double), booleans and nulls. Nested objects and arrays are
-/// errors. Other encodings plug in by producing the same <see cref="RawEvent"/>.
+/// strings, numbers (integers become Int64, others Double), booleans and nulls. A nested object or array is
+/// an error in a field the reader keeps, and skipped in a field the source does not declare. Other encodings plug in by producing the same <see cref="RawEvent"/>.
 /// </summary>
 public static class JsonEventReader
 {
@@ -62,6 +62,11 @@ public static class JsonEventReader
                         break;
                     case JsonTokenType.Null:
                         break;
+                    case JsonTokenType.StartObject or JsonTokenType.StartArray when !sink.Reads(name):
+                        // A field the source does not declare is ignored whatever its JSON type, like any other
+                        // undeclared field; only a declared field must be a scalar.
+                        reader.Skip();
+                        break;
                     default:
                         error = $"field '{name}' is a JSON {reader.TokenType}; only strings, numbers, booleans and null are supported";
                         return false;
@@ -88,12 +93,18 @@ public static class JsonEventReader
     /// <summary>Receives the fields <see cref="TryReadFields"/> reads.</summary>
     internal interface IFieldSink
     {
+        /// <summary>Whether the field is kept (declared, or the event's id or time); undeclared nested values are skipped.</summary>
+        bool Reads(string name);
+
         void Add(string name, ScalarValue value);
     }
 
     private readonly struct DictionarySink(Dictionary<string, ScalarValue> fields) : IFieldSink
     {
         public Dictionary<string, ScalarValue> Fields => fields;
+
+        // Without a schema every field is kept, so a nested value is an error.
+        public bool Reads(string name) => true;
 
         public void Add(string name, ScalarValue value) => fields[name] = value;
     }

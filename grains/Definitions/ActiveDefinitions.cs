@@ -1,5 +1,6 @@
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Engine;
+using OrleansFeatures.Core.Routing;
 
 namespace OrleansFeatures.Grains.Definitions;
 
@@ -27,6 +28,8 @@ public sealed class ActiveDefinitions
             Add(_viewsByEntityType, view.EntityType, compiled);
             Add(_viewsBySource, view.Source.Name, compiled);
         }
+
+        Routing = RoutingPlan.Compile(set);
     }
 
     public static ActiveDefinitions Empty { get; } = new(0, DateTimeOffset.MinValue, DefinitionSet.Empty);
@@ -37,6 +40,9 @@ public sealed class ActiveDefinitions
     public DateTimeOffset AppliedAt { get; }
 
     public DefinitionSet Set { get; }
+
+    /// <summary>Which entities an event of each source touches; every entrance executes this one plan.</summary>
+    public RoutingPlan Routing { get; }
 
     public CompiledFeatureView? FindView(string name) => _viewsByName.GetValueOrDefault(name);
 

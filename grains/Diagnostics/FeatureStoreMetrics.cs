@@ -17,6 +17,8 @@ public static class FeatureStoreMetrics
     public static readonly Counter<long> StorageFailures = Meter.CreateCounter<long>(InstrumentNames.StorageFailures, "{commit}", "Grain storage commits that failed");
     public static readonly Histogram<double> StorageCommitDuration = Meter.CreateHistogram<double>(InstrumentNames.StorageCommitDuration, "ms", "Time to commit one group of grain state writes");
     public static readonly Histogram<int> StorageWritesPerCommit = Meter.CreateHistogram<int>(InstrumentNames.StorageWritesPerCommit, "{write}", "Grain state writes grouped into one commit");
+    public static readonly Counter<long> PartitionDeliveries = Meter.CreateCounter<long>(InstrumentNames.PartitionDeliveries, "{delivery}", "Deliveries of a stream partition to its ingester");
+    public static readonly Counter<long> PartitionEntityCalls = Meter.CreateCounter<long>(InstrumentNames.PartitionEntityCalls, "{call}", "Entity grain calls made by partition ingesters (one per entity and source per delivery)");
     public static readonly Counter<long> BackgroundFailures = Meter.CreateCounter<long>(InstrumentNames.BackgroundFailures, "{failure}", "Failures in background loops (definition refresh, demo generator)");
 }
 
@@ -31,5 +33,7 @@ public static class InstrumentNames
     public const string StorageFailures = "orleansfeatures.storage.failures";
     public const string StorageCommitDuration = "orleansfeatures.storage.commit.duration";
     public const string StorageWritesPerCommit = "orleansfeatures.storage.commit.writes";
+    public const string PartitionDeliveries = "orleansfeatures.ingest.deliveries";
+    public const string PartitionEntityCalls = "orleansfeatures.ingest.entity_calls";
     public const string BackgroundFailures = "orleansfeatures.background.failures";
 }

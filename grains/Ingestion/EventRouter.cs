@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Core.Routing;
 using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
@@ -42,18 +43,21 @@ public sealed partial class EventRouter(
     IServiceProvider services,
     ILogger<EventRouter> logger)
 {
+    /// <summary>Entity grain calls one push keeps in flight.</summary>
+    private const int MaxCallsInFlight = 256;
+
     private KafkaEventProducer? _producer;
 
     /// <summary>Validates raw events (id/time may come from fields) and routes the valid ones.</summary>
     public async Task<RoutedEventResult[]> RouteAsync(string source, IReadOnlyList<RawEvent> events, CancellationToken cancellationToken)
     {
         var definitions = catalog.Current;
-        if (!definitions.Set.Sources.ContainsKey(source))
+        if (definitions.Routing.ForSource(source) is null)
         {
             definitions = await catalog.RefreshAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (!definitions.Set.Sources.TryGetValue(source, out var sourceDefinition))
+        if (definitions.Routing.ForSource(source) is not { } route)
         {
             throw new UnknownSourceException(source);
         }
@@ -63,7 +67,7 @@ public sealed partial class EventRouter(
         for (var i = 0; i < events.Count; i++)
         {
             var raw = events[i];
-            normalized[i] = EventSchema.Normalize(sourceDefinition, raw.EventId, raw.TimestampMs, raw.Fields, out var error);
+            normalized[i] = EventSchema.Normalize(route.Source, raw.EventId, raw.TimestampMs, raw.Fields, out var error);
             if (normalized[i] is null)
             {
                 results[i] = new RoutedEventResult(RoutedEventStatus.Rejected, error);
@@ -82,19 +86,10 @@ public sealed partial class EventRouter(
         RoutedEventResult[] results,
         CancellationToken cancellationToken)
     {
-        // One target per (entity type, key field): two views of one entity type keyed by the same field share a grain call.
-        var targets = new List<(string EntityType, string KeyField)>();
-        foreach (var view in definitions.ViewsFedBy(source))
-        {
-            var target = (view.Definition.EntityType, view.Definition.KeyField);
-            if (!targets.Contains(target))
-            {
-                targets.Add(target);
-            }
-        }
-
-        var perGrain = new Dictionary<string, List<int>>(StringComparer.Ordinal);
-        var merged = new Merge[events.Length];
+        var route = definitions.Routing.ForSource(source)!;
+        var dispatch = new EntityDispatch();
+        var entities = new List<EntityRef>(route.Targets.Count);
+        var routed = new List<(int Index, string Key)>();
         for (var i = 0; i < events.Length; i++)
         {
             if (events[i] is not { } featureEvent)
@@ -102,78 +97,61 @@ public sealed partial class EventRouter(
                 continue;
             }
 
-            if (targets.Count == 0)
+            entities.Clear();
+            if (route.Route(featureEvent, transportKey: null, EntrancePolicy.Push, entities, out var reason) != RouteDecision.Routed)
             {
-                results[i] = new RoutedEventResult(RoutedEventStatus.Rejected, $"no feature view reads source '{source}'");
+                results[i] = new RoutedEventResult(RoutedEventStatus.Rejected, reason);
                 events[i] = null;
                 continue;
             }
 
-            string? missing = null;
-            foreach (var (entityType, keyField) in targets)
+            // Kafka mode keys the produced message by the first entity (the topic's partitioning key).
+            routed.Add((i, entities[0].EntityId));
+            foreach (var entity in entities)
             {
-                if (!EventSchema.TryGetKey(featureEvent, keyField, out _))
-                {
-                    missing = $"event '{featureEvent.EventId}' has no entity key: field '{keyField}' (entity type '{entityType}') is missing or empty";
-                    break;
-                }
-            }
-
-            if (missing is not null)
-            {
-                results[i] = new RoutedEventResult(RoutedEventStatus.Rejected, missing);
-                events[i] = null;
-                continue;
-            }
-
-            foreach (var (entityType, keyField) in targets)
-            {
-                EventSchema.TryGetKey(featureEvent, keyField, out var entityId);
-                var grainKey = EntityKey.Format(entityType, entityId);
-                if (!perGrain.TryGetValue(grainKey, out var indexes))
-                {
-                    perGrain[grainKey] = indexes = [];
-                }
-
-                indexes.Add(i);
+                dispatch.Add(EntityKey.Format(entity.EntityType, entity.EntityId), source, i);
             }
         }
 
         if (ingestion.Value.ProducesToKafka)
         {
-            await ProduceAsync(source, targets[0].KeyField, events, results, cancellationToken).ConfigureAwait(false);
+            await ProduceAsync(source, events, routed, results, cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        var calls = new List<Task>(perGrain.Count);
-        foreach (var (grainKey, indexes) in perGrain)
+        var result = await dispatch.RunAsync(grainFactory, definitions.Version, events, MaxCallsInFlight, cancellationToken).ConfigureAwait(false);
+        foreach (var (grainKey, error) in result.Failures)
         {
-            calls.Add(ApplyToGrainAsync(grainKey, indexes, definitions.Version, source, events, merged, cancellationToken));
+            FeatureStoreMetrics.BackgroundFailures.Add(1);
+            LogGrainFailed(logger, error, grainKey);
         }
 
-        await Task.WhenAll(calls).ConfigureAwait(false);
-        for (var i = 0; i < events.Length; i++)
+        foreach (var (index, _) in routed)
         {
-            if (events[i] is not null)
-            {
-                results[i] = merged[i].ToResult();
-            }
+            var merged = result.Outcomes[index];
+            results[index] = merged.Failed
+                ? new RoutedEventResult(RoutedEventStatus.Failed, "an entity could not apply the event (storage or grain failure); safe to retry")
+                : ToResult(merged.ToOutcome());
         }
     }
 
+    private static RoutedEventResult ToResult(EventOutcome outcome) => outcome.Kind switch
+    {
+        EventOutcomeKind.Accepted => new(RoutedEventStatus.Accepted, null),
+        EventOutcomeKind.Duplicate => new(RoutedEventStatus.Duplicate, null),
+        EventOutcomeKind.Late => new(RoutedEventStatus.Late, outcome.Reason),
+        _ => new(RoutedEventStatus.Rejected, outcome.Reason),
+    };
+
     /// <summary>Kafka mode: each valid event goes to its source topic, keyed by its first entity id; acknowledged by the broker.</summary>
-    private async Task ProduceAsync(string source, string keyField, FeatureEvent?[] events, RoutedEventResult[] results, CancellationToken cancellationToken)
+    private async Task ProduceAsync(string source, FeatureEvent?[] events, List<(int Index, string Key)> routed, RoutedEventResult[] results, CancellationToken cancellationToken)
     {
         _producer ??= services.GetService<KafkaEventProducer>()
             ?? throw new InvalidOperationException("FeatureStore:Ingestion:Mode is Kafka but no Kafka connection is configured (FeatureStore:Kafka:BootstrapServers)");
-        var sends = new List<(int Index, Task Send)>();
-        for (var i = 0; i < events.Length; i++)
+        var sends = new List<(int Index, Task Send)>(routed.Count);
+        foreach (var (index, key) in routed)
         {
-            if (events[i] is { } featureEvent)
-            {
-                EventSchema.TryGetKey(featureEvent, keyField, out var entityId);
-                sends.Add((i, _producer.ProduceAsync(source, entityId, featureEvent, cancellationToken)));
-            }
+            sends.Add((index, _producer.ProduceAsync(source, key, events[index]!, cancellationToken)));
         }
 
         foreach (var (index, send) in sends)
@@ -187,50 +165,7 @@ public sealed partial class EventRouter(
             {
                 FeatureStoreMetrics.BackgroundFailures.Add(1);
                 LogProduceFailed(logger, exception, source);
-                results[index] = new RoutedEventResult(RoutedEventStatus.Failed, $"not written to topic '{source}' ({exception.Message}); safe to retry");
-            }
-        }
-    }
-
-    private async Task ApplyToGrainAsync(
-        string grainKey,
-        List<int> indexes,
-        long registryVersion,
-        string source,
-        FeatureEvent?[] events,
-        Merge[] merged,
-        CancellationToken cancellationToken)
-    {
-        var batch = new FeatureEvent[indexes.Count];
-        for (var j = 0; j < indexes.Count; j++)
-        {
-            batch[j] = events[indexes[j]]!;
-        }
-
-        try
-        {
-            var outcomes = await grainFactory.GetGrain<IEntityGrain>(grainKey)
-                .ApplyEvents(registryVersion, source, batch)
-                .WaitAsync(cancellationToken)
-                .ConfigureAwait(false);
-            lock (merged)
-            {
-                for (var j = 0; j < indexes.Count; j++)
-                {
-                    merged[indexes[j]].Add(outcomes[j]);
-                }
-            }
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            FeatureStoreMetrics.BackgroundFailures.Add(1);
-            LogGrainFailed(logger, exception, grainKey, indexes.Count);
-            lock (merged)
-            {
-                foreach (var index in indexes)
-                {
-                    merged[index].Fail($"entity {grainKey} failed to apply the event ({exception.GetType().Name}: {exception.Message}); safe to retry");
-                }
+                results[index] = new RoutedEventResult(RoutedEventStatus.Failed, $"not written to topic '{source}'; safe to retry");
             }
         }
     }
@@ -255,37 +190,9 @@ public sealed partial class EventRouter(
         if (rejected > 0) FeatureStoreMetrics.EventsRejected.Add(rejected);
     }
 
-    /// <summary>Combines the outcomes of the grains one event reached: a failure wins, then acceptance, then lateness.</summary>
-    private struct Merge
-    {
-        private bool _accepted;
-        private bool _late;
-        private string? _failure;
-        private string? _rejection;
-
-        public void Add(EventOutcome outcome)
-        {
-            switch (outcome.Kind)
-            {
-                case EventOutcomeKind.Accepted: _accepted = true; break;
-                case EventOutcomeKind.Late: _late = true; break;
-                case EventOutcomeKind.Rejected: _rejection ??= outcome.Reason; break;
-            }
-        }
-
-        public void Fail(string reason) => _failure ??= reason;
-
-        public readonly RoutedEventResult ToResult() =>
-            _failure is not null ? new(RoutedEventStatus.Failed, _failure)
-            : _rejection is not null ? new(RoutedEventStatus.Rejected, _rejection)
-            : _accepted ? new(RoutedEventStatus.Accepted, null)
-            : _late ? new(RoutedEventStatus.Late, "older than the view's watermark minus its allowed lateness")
-            : new(RoutedEventStatus.Duplicate, null);
-    }
-
     [LoggerMessage(Level = LogLevel.Error, Message = "Producing an event to topic {Topic} failed; reported as failed")]
     private static partial void LogProduceFailed(ILogger logger, Exception exception, string topic);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} failed to apply {Count} events; they are reported as failed")]
-    private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey, int count);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} failed to apply pushed events; they are reported as failed")]
+    private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey);
 }

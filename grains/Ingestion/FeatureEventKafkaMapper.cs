@@ -4,6 +4,7 @@ using System.Text.Json;
 using Confluent.Kafka;
 using Orleans.Runtime;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Core.Routing;
 using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.Streaming.Kafka;
@@ -11,10 +12,10 @@ using OrleansFeatures.Streaming.Kafka;
 namespace OrleansFeatures.Grains.Ingestion;
 
 /// <summary>
-/// Maps Kafka messages to entity event streams: the topic is the definition source, the value a flat JSON event,
-/// headers <c>event_id</c> / <c>event_time</c> (Unix ms or ISO-8601) may carry the id and time, and the message key
-/// is the entity id when the event itself lacks the view's key field. One message feeds one stream per entity
-/// type that reads its source. Anything that fails validation is a poison message.
+/// Maps Kafka messages onto their partition's stream: the topic is the definition source, the value a flat JSON
+/// event, headers <c>event_id</c> / <c>event_time</c> (Unix ms or ISO-8601) may carry the id and time, and the
+/// registry's routing plan picks the entities (the message key stands in for a missing key field). Anything that
+/// fails validation or routing is a poison message.
 /// </summary>
 public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaMessageMapper
 {
@@ -24,7 +25,7 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
     public async ValueTask<KafkaMapping> MapAsync(ConsumeResult<byte[]?, byte[]?> message, CancellationToken cancellationToken)
     {
         var definitions = catalog.Current;
-        if (!definitions.Set.Sources.ContainsKey(message.Topic))
+        if (definitions.Routing.ForSource(message.Topic) is null)
         {
             definitions = await catalog.RefreshAsync(cancellationToken);
         }
@@ -35,7 +36,7 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
             return KafkaMapping.NotReady;
         }
 
-        if (!definitions.Set.Sources.TryGetValue(message.Topic, out var source))
+        if (definitions.Routing.ForSource(message.Topic) is not { } route)
         {
             return KafkaMapping.DeadLetter($"topic '{message.Topic}' is not a source in registry version {definitions.Version}");
         }
@@ -60,48 +61,45 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
             headerTime = time;
         }
 
-        var featureEvent = EventSchema.ReadJson(source, value, headerId, headerTime, out var error);
+        var featureEvent = EventSchema.ReadJson(route.Source, value, headerId, headerTime, out var error);
         if (featureEvent is null)
         {
             return KafkaMapping.DeadLetter(error!);
         }
 
         var messageKey = message.Message.Key is { Length: > 0 } key ? Encoding.UTF8.GetString(key) : null;
-        var views = definitions.ViewsFedBy(source.Name);
-        var events = new List<KafkaMappedEvent>(views.Count);
-        var streamed = new StreamedEvent(source.Name, definitions.Version, featureEvent);
-        for (var v = 0; v < views.Count; v++)
+        var entities = new List<EntityRef>(route.Targets.Count);
+        switch (route.Route(featureEvent, messageKey, EntrancePolicy.Stream, entities, out var reason))
         {
-            var definition = views[v].Definition;
-            if (!EventSchema.TryGetKey(featureEvent, definition.KeyField, out var entityId))
-            {
-                if (messageKey is null)
-                {
-                    return KafkaMapping.DeadLetter($"event '{featureEvent.EventId}' has no '{definition.KeyField}' field and the message has no key");
-                }
-
-                entityId = messageKey;
-            }
-
-            var streamId = StreamId.Create(StreamedEvent.Namespace, EntityKey.Format(definition.EntityType, entityId));
-            if (!Contains(events, streamId))
-            {
-                events.Add(new KafkaMappedEvent(streamId, streamed));
-            }
+            case RouteDecision.Skipped:
+                return KafkaMapping.Ignored;
+            case RouteDecision.Rejected:
+                return KafkaMapping.DeadLetter(reason!);
         }
 
-        return events.Count == 0 ? KafkaMapping.Ignored : KafkaMapping.Of(events);
+        var keys = new string[entities.Count];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            keys[i] = EntityKey.Format(entities[i].EntityType, entities[i].EntityId);
+        }
+
+        // One stream per partition: its ingester groups a delivery by entity and calls each entity grain once.
+        var streamId = StreamId.Create(IngestedEvent.Namespace, PartitionStreamKey(message.Topic, message.Partition.Value));
+        return KafkaMapping.Of([new KafkaMappedEvent(streamId, new IngestedEvent(route.Source.Name, definitions.Version, featureEvent, keys))]);
     }
+
+    /// <summary>The key of a topic partition's stream: <c>{topic}/{partition}</c>.</summary>
+    public static string PartitionStreamKey(string topic, int partition) => string.Concat(topic, "/", partition.ToString(CultureInfo.InvariantCulture));
 
     public (string Topic, Message<byte[]?, byte[]?> Message) ToMessage(StreamId streamId, object payload)
     {
-        if (payload is not StreamedEvent streamed)
+        if (payload is not IngestedEvent ingested)
         {
-            throw new ArgumentException($"only {nameof(StreamedEvent)} payloads can be produced, not {payload.GetType().Name}", nameof(payload));
+            throw new ArgumentException($"only {nameof(IngestedEvent)} payloads can be produced, not {payload.GetType().Name}", nameof(payload));
         }
 
-        var (_, entityId) = EntityKey.Parse(streamId.GetKeyAsString());
-        return (streamed.Source, ToMessage(entityId, streamed.Event));
+        var (_, entityId) = EntityKey.Parse(ingested.EntityKeys[0]);
+        return (ingested.Source, ToMessage(entityId, ingested.Event));
     }
 
     /// <summary>The message the push API produces in Kafka mode: JSON value, entity id key, id and time in headers.</summary>
@@ -135,20 +133,6 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
                 { EventTimeHeader, Encoding.UTF8.GetBytes(featureEvent.TimestampMs.ToString(CultureInfo.InvariantCulture)) },
             },
         };
-    }
-
-    // Two views of one entity type map a message to the same stream once. A loop, not a lambda: this runs per message.
-    private static bool Contains(List<KafkaMappedEvent> events, StreamId streamId)
-    {
-        foreach (var mapped in events)
-        {
-            if (mapped.StreamId == streamId)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private static string? Header(ConsumeResult<byte[]?, byte[]?> message, string name) =>

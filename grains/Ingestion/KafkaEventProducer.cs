@@ -15,6 +15,13 @@ public sealed class IngestionOptions
     public string Mode { get; set; } = "Direct";
 
     public bool ProducesToKafka => string.Equals(Mode, "Kafka", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Entity grain calls one partition's ingester keeps in flight while it applies a delivery. Enough to keep both
+    /// cores busy while calls wait for their state writes; bounded so a delivery touching 50,000 entities does not
+    /// flood the silo's scheduler ahead of lookups.
+    /// </summary>
+    public int MaxEntityCallsInFlight { get; set; } = 512;
 }
 
 /// <summary>Writes pushed events to their source topic (key: the entity id; JSON value; id and time in headers).</summary>

@@ -160,7 +160,7 @@ public class EventSchemaTests
     [InlineData("""{"count":"many","event_id":"e1","ts":1}""", null, null)]
     [InlineData("""{"count":2.5,"event_id":"e1","ts":1}""", null, null)]
     [InlineData("""{"event_id":"","ts":1}""", null, null)]
-    [InlineData("""{"event_id":"e1","ts":1,"nested":[1]}""", null, null)]
+    [InlineData("""{"event_id":"e1","ts":1,"user_id":[1]}""", null, null)]
     [InlineData("""not json""", "e1", 1L)]
     public void Reading_json_into_the_layout_matches_reading_then_normalising(string json, string? eventId, long? timestampMs)
     {
@@ -178,6 +178,26 @@ public class EventSchemaTests
             Assert.Equal((expected.EventId, expected.TimestampMs), (actual.EventId, actual.TimestampMs));
             Assert.Equal(expected.Fields.OrderBy(f => f.Key, StringComparer.Ordinal), actual.Fields.OrderBy(f => f.Key, StringComparer.Ordinal));
         }
+    }
+
+    [Theory]
+    [InlineData("""{"event_id":"e1","ts":1,"user_id":"u","meta":{"a":{"b":[1,2]}}}""")]
+    [InlineData("""{"event_id":"e1","ts":1,"user_id":"u","tags":["x","y"]}""")]
+    public void An_undeclared_nested_field_is_ignored_like_any_undeclared_field(string json)
+    {
+        var e = EventSchema.ReadJson(Source, Encoding.UTF8.GetBytes(json), null, null, out var error);
+
+        Assert.Null(error);
+        Assert.Equal("u", e!.Fields["user_id"].AsString);
+    }
+
+    [Fact]
+    public void A_declared_field_holding_a_nested_object_is_rejected_naming_the_field()
+    {
+        var e = EventSchema.ReadJson(Source, Encoding.UTF8.GetBytes("""{"event_id":"e1","ts":1,"seconds":{"v":1}}"""), null, null, out var error);
+
+        Assert.Null(e);
+        Assert.Contains("field 'seconds' is a JSON StartObject", error, StringComparison.Ordinal);
     }
 
     private static ScalarValue S(string value) => ScalarValue.FromString(value);

@@ -1,0 +1,132 @@
+using Orleans;
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.Grains.Interfaces;
+
+namespace OrleansFeatures.Grains.Ingestion;
+
+/// <summary>
+/// Routed events grouped by entity: each entity grain gets all of its events of one source in one call, with at
+/// most a bounded number of calls in flight, and every event gets one merged outcome. The executor shared by every
+/// entrance (push, the partition ingester of Kafka and Event Hubs streams).
+/// </summary>
+internal sealed class EntityDispatch
+{
+    private readonly Dictionary<(string GrainKey, string Source), List<int>> _groups = [];
+    private readonly List<(string GrainKey, string Source)> _order = [];
+
+    public int Entities => _order.Count;
+
+    /// <summary>Event <paramref name="index"/> (of the events later passed to <see cref="RunAsync"/>) touches the entity <paramref name="grainKey"/>.</summary>
+    public void Add(string grainKey, string source, int index)
+    {
+        var key = (grainKey, source);
+        if (!_groups.TryGetValue(key, out var indexes))
+        {
+            _groups[key] = indexes = [];
+            _order.Add(key);
+        }
+
+        indexes.Add(index);
+    }
+
+    /// <summary>
+    /// Calls every entity grain, at most <paramref name="maxInFlight"/> at once, and merges the outcomes per event
+    /// (an event may touch several entities). A failed call marks its events failed and is reported in
+    /// <see cref="DispatchResult.Failures"/>; it never stops the other calls.
+    /// </summary>
+    public async Task<DispatchResult> RunAsync(
+        IGrainFactory grainFactory,
+        long registryVersion,
+        IReadOnlyList<FeatureEvent?> events,
+        int maxInFlight,
+        CancellationToken cancellationToken)
+    {
+        var merged = new OutcomeMerge[events.Count];
+        var failures = new List<(string GrainKey, Exception Error)>();
+        using var slots = new SemaphoreSlim(Math.Max(1, maxInFlight));
+        var calls = new List<Task>(_order.Count);
+        foreach (var key in _order)
+        {
+            await slots.WaitAsync(cancellationToken);
+            calls.Add(CallAsync(key, _groups[key]));
+        }
+
+        await Task.WhenAll(calls);
+        return new DispatchResult(merged, failures);
+
+        async Task CallAsync((string GrainKey, string Source) key, List<int> indexes)
+        {
+            try
+            {
+                var batch = new FeatureEvent[indexes.Count];
+                for (var j = 0; j < batch.Length; j++)
+                {
+                    batch[j] = events[indexes[j]]!;
+                }
+
+                var outcomes = await grainFactory.GetGrain<IEntityGrain>(key.GrainKey)
+                    .ApplyEvents(registryVersion, key.Source, batch)
+                    .WaitAsync(cancellationToken);
+                lock (merged)
+                {
+                    for (var j = 0; j < indexes.Count; j++)
+                    {
+                        merged[indexes[j]].Add(outcomes[j]);
+                    }
+                }
+            }
+            catch (Exception exception)
+            {
+                lock (merged)
+                {
+                    failures.Add((key.GrainKey, exception));
+                    foreach (var index in indexes)
+                    {
+                        merged[index].Fail();
+                    }
+                }
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }
+    }
+}
+
+/// <summary>The merged outcome of every dispatched event, and the entity calls that failed.</summary>
+internal sealed record DispatchResult(OutcomeMerge[] Outcomes, List<(string GrainKey, Exception Error)> Failures);
+
+/// <summary>Combines the outcomes of the entities one event reached: a failure wins, then a rejection, then acceptance, then lateness.</summary>
+internal struct OutcomeMerge
+{
+    private bool _accepted;
+    private bool _late;
+    private bool _failed;
+    private bool _reached;
+    private string? _rejection;
+
+    public void Add(EventOutcome outcome)
+    {
+        _reached = true;
+        switch (outcome.Kind)
+        {
+            case EventOutcomeKind.Accepted: _accepted = true; break;
+            case EventOutcomeKind.Late: _late = true; break;
+            case EventOutcomeKind.Rejected: _rejection ??= outcome.Reason; break;
+        }
+    }
+
+    public void Fail() => _failed = true;
+
+    /// <summary>False for an event no entity call covered (it was not dispatched).</summary>
+    public readonly bool Reached => _reached || _failed;
+
+    public readonly bool Failed => _failed;
+
+    public readonly EventOutcome ToOutcome() =>
+        _rejection is not null ? new(EventOutcomeKind.Rejected, _rejection)
+        : _accepted ? EventOutcome.Accepted
+        : _late ? new(EventOutcomeKind.Late, "older than the view's watermark minus its allowed lateness")
+        : EventOutcome.Duplicate;
+}
