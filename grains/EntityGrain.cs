@@ -213,12 +213,6 @@ public sealed partial class EntityGrain(
                     continue;
                 }
             }
-            else if (state.State.LegacyViews.TryGetValue(name, out var stored) && stored.ViewVersion == compiled.Definition.Version)
-            {
-                // Written by a version before 2026-11-25; the next write stores it in the packed form.
-                _views[name] = new LiveView(EngineStateMapper.Restore(compiled, stored), nextSegment) { Dirty = true };
-                continue;
-            }
 
             _views[name] = new LiveView(new FeatureViewState(compiled), nextSegment);
         }
@@ -320,8 +314,6 @@ public sealed partial class EntityGrain(
                 state.State.SeenSegments[name] = new SeenSegmentList { NextNumber = view.NextSegment, Segments = [.. view.Segments] };
             }
         }
-
-        state.State.LegacyViews.Clear();
 
         // Views removed from the definitions are dropped from storage on the next write.
         foreach (var name in state.State.Views.Keys.ToList())

@@ -1,5 +1,4 @@
 using Orleans;
-using OrleansFeatures.Core.Events;
 
 namespace OrleansFeatures.Grains.State;
 
@@ -7,11 +6,7 @@ namespace OrleansFeatures.Grains.State;
 [GenerateSerializer, Alias("of.EntityState")]
 public sealed class EntityState
 {
-    /// <summary>
-    /// Views as field-by-field records, the format written before 2026-11-25. Still read on activation, so state
-    /// written by an older version loads; emptied by the next write.
-    /// </summary>
-    [Id(0)] public Dictionary<string, ViewStateRecord> LegacyViews { get; set; } = new(StringComparer.Ordinal);
+    // [Id(0)] held a field-by-field view format that was never released; do not reuse the id.
 
     /// <summary>
     /// Each view's state in the engine's compact binary form (<c>FeatureViewState.WriteTo</c>): one byte array per
@@ -57,53 +52,4 @@ public struct SeenSegmentRef
 public sealed class SeenSegmentState
 {
     [Id(0)] public byte[] Data { get; set; } = [];
-}
-
-/// <summary>Persisted form of the engine's <c>FeatureViewSnapshot</c> before 2026-11-25 (read only).</summary>
-[GenerateSerializer, Alias("of.ViewState")]
-public sealed class ViewStateRecord
-{
-    [Id(0)] public int ViewVersion { get; set; }
-
-    [Id(1)] public long Watermark { get; set; }
-
-    [Id(2)] public long DedupHorizon { get; set; }
-
-    [Id(3)] public long Accepted { get; set; }
-
-    [Id(4)] public long Duplicates { get; set; }
-
-    [Id(5)] public long Late { get; set; }
-
-    /// <summary>De-duplication ids and their event times, in parallel arrays (compact on disk).</summary>
-    [Id(6)] public string[] SeenIds { get; set; } = [];
-
-    [Id(7)] public long[] SeenTimestamps { get; set; } = [];
-
-    [Id(8)] public List<FeatureStateRecord> Features { get; set; } = [];
-}
-
-/// <summary>Persisted state of one feature: its latest value or its non-empty tiles (parallel arrays).</summary>
-[GenerateSerializer, Alias("of.FeatureState")]
-public sealed class FeatureStateRecord
-{
-    [Id(0)] public string Name { get; set; } = "";
-
-    [Id(1)] public string Signature { get; set; } = "";
-
-    [Id(2)] public ScalarValue LatestValue { get; set; }
-
-    [Id(3)] public long LatestTimestampMs { get; set; }
-
-    [Id(4)] public long[] TileIndexes { get; set; } = [];
-
-    [Id(5)] public long[] TileCounts { get; set; } = [];
-
-    [Id(6)] public double[] TileSums { get; set; } = [];
-
-    [Id(7)] public double[] TileMins { get; set; } = [];
-
-    [Id(8)] public double[] TileMaxes { get; set; } = [];
-
-    [Id(9)] public long[] TileMaxTimestamps { get; set; } = [];
 }

@@ -198,40 +198,6 @@ public class EntityGrainTests
         }
     }
 
-    [Fact]
-    public async Task State_persisted_in_the_record_format_of_earlier_versions_loads_and_is_rewritten_packed()
-    {
-        using var temp = new TempDirectory();
-        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
-        var version = await TestDefinitions.ApplyAsync(cluster.Client);
-        var services = cluster.Silos[0].ServiceProvider;
-        var view = (await services.GetRequiredService<DefinitionCatalog>().EnsureAtLeastAsync(version)).FindView("activity")!;
-        var old = new FeatureViewState(view);
-        old.Apply(TestDefinitions.Click("old-1", Now - 60_000, "click", 2));
-        old.Apply(TestDefinitions.Click("old-2", Now - 50_000, "view", 3));
-        var key = EntityKey.Format("user", "from-an-older-version");
-        var grainId = GrainId.Create("entity", key);
-        var storage = services.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name);
-        var legacy = new EntityState();
-        legacy.LegacyViews["activity"] = EngineStateMapper.ToRecord(old);
-        await storage.WriteStateAsync("entity", grainId, new GrainState<EntityState>(legacy));
-
-        var grain = cluster.Client.GetGrain<IEntityGrain>(key);
-        var values = await grain.Read(version, Features, Now);
-        Assert.Equal(ScalarValue.FromInt64(1), values[1].Value);
-        Assert.Equal(ScalarValue.FromDouble(5), values[2].Value);
-
-        var outcomes = await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("old-1", Now - 60_000, "click", 2), TestDefinitions.Click("new-1", Now - 1_000, "click", 1)]);
-        Assert.Equal([EventOutcomeKind.Duplicate, EventOutcomeKind.Accepted], outcomes.Select(o => o.Kind));
-        var stored = new GrainState<EntityState>(new EntityState());
-        await storage.ReadStateAsync("entity", grainId, stored);
-        var readBack = stored.State!;
-        Assert.Empty(readBack.LegacyViews);
-        var rewritten = EngineStateMapper.Unpack(view, readBack.Views["activity"]);
-        Assert.Equal(ScalarValue.FromInt64(2), rewritten.Read(1, Now).Value);
-        Assert.Equal(3, rewritten.SeenEventCount);
-    }
-
     /// <summary>An entity with one event applied ("e1", a click of 2.5) whose next apply ("e2", a view of 1.0) is held at its main state write.</summary>
     private static async Task<HeldApply> StartWithHeldApplyAsync()
     {
