@@ -13,7 +13,22 @@ public interface IEntityGrain : IGrainWithStringKey
     /// after the new state is durable. One outcome per event, in order.
     /// </summary>
     /// <param name="registryVersion">The registry version the caller routed with; the grain catches up to it first.</param>
-    Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events);
+    /// <param name="events">Never modified by anyone: passed by reference within a silo (a copy converted every event's fields).</param>
+    Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, [Immutable] FeatureEvent[] events);
+
+    /// <summary>
+    /// Applies events like <see cref="ApplyEvents"/> but returns before writing: they are servable at once and made
+    /// durable by a later <see cref="Checkpoint"/> (or the grain's deactivation). The receipt names this activation
+    /// and its apply sequence, which <see cref="Checkpoint"/> proves durable.
+    /// </summary>
+    Task<IngestReceipt> Ingest(long registryVersion, string source, [Immutable] FeatureEvent[] events);
+
+    /// <summary>
+    /// Makes everything applied up to the receipt's sequence durable: true once it is; false when the receipt's
+    /// activation is gone without having written it (those events are lost from memory and must be replayed). A failed
+    /// write throws.
+    /// </summary>
+    Task<bool> Checkpoint(long epoch, long sequence);
 
     /// <summary>
     /// Reads features; <paramref name="features"/> are <c>view:feature</c> pairs already validated by the caller.
@@ -76,6 +91,15 @@ public readonly record struct EventOutcome([property: Id(0)] EventOutcomeKind Ki
 
     public static EventOutcome Duplicate { get; } = new(EventOutcomeKind.Duplicate, null);
 }
+
+/// <summary>The outcome of <see cref="IEntityGrain.Ingest"/>: one outcome per event, and what a checkpoint must prove durable.</summary>
+/// <param name="Epoch">Identifies the activation that applied the events (random per activation).</param>
+/// <param name="Sequence">The activation's apply count after these events.</param>
+[GenerateSerializer, Immutable, Alias("of.IngestReceipt")]
+public sealed record IngestReceipt(
+    [property: Id(0)] EventOutcome[] Outcomes,
+    [property: Id(1)] long Epoch,
+    [property: Id(2)] long Sequence);
 
 /// <summary>How a served value came to be.</summary>
 [GenerateSerializer]

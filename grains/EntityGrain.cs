@@ -34,6 +34,12 @@ public sealed partial class EntityGrain(
     private string _entityType = "";
     private long _syncedVersion = -1;
 
+    // Checkpoint receipts: this activation's identity and apply count, and what the previous activation had written.
+    private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
+    private long _applied;
+    private long _previousEpoch;
+    private long _previousSequence;
+
     private IGrainStorage Storage => _storage ??= ServiceProvider.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name);
 
     /// <summary>Name of the grain state holding segment <paramref name="number"/> of <paramref name="view"/>'s de-duplication ids.</summary>
@@ -42,14 +48,90 @@ public sealed partial class EntityGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         (_entityType, _) = EntityKey.Parse(this.GetPrimaryKeyString());
+        _previousEpoch = state.State.WrittenByEpoch;
+        _previousSequence = state.State.WrittenThroughSequence;
         var definitions = catalog.Current.Version > 0 ? catalog.Current : await catalog.RefreshAsync(cancellationToken);
         await SyncViewsAsync(definitions);
     }
 
     public Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events) =>
-        ApplyAsync(registryVersion, source, events);
+        ApplyAsync(registryVersion, source, events, persist: true);
 
-    private async Task<EventOutcome[]> ApplyAsync(long registryVersion, string source, FeatureEvent[] events)
+    public async Task<IngestReceipt> Ingest(long registryVersion, string source, FeatureEvent[] events)
+    {
+        var outcomes = await ApplyAsync(registryVersion, source, events, persist: false);
+        return new IngestReceipt(outcomes, _epoch, _applied);
+    }
+
+    public async Task<bool> Checkpoint(long epoch, long sequence)
+    {
+        if (epoch != _epoch)
+        {
+            // Applied by an earlier activation: durable only if that activation wrote it before it went away.
+            return epoch == _previousEpoch && sequence <= _previousSequence;
+        }
+
+        await _syncLock.WaitAsync();
+        try
+        {
+            if (IsDirty)
+            {
+                await PersistAsync();
+            }
+
+            return true;
+        }
+        finally
+        {
+            _syncLock.Release();
+        }
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        // Ingested events not yet checkpointed are written before the activation goes; a checkpoint asked for later
+        // finds them through the written epoch and sequence.
+        if (!IsDirty)
+        {
+            return;
+        }
+
+        await _syncLock.WaitAsync(cancellationToken);
+        try
+        {
+            if (IsDirty)
+            {
+                await PersistAsync();
+            }
+        }
+        catch (Exception exception)
+        {
+            // Logged by PersistAsync; the ingester's checkpoint finds the receipt unwritten and stops commits.
+            LogDeactivationFlushFailed(logger, exception, this.GetPrimaryKeyString());
+        }
+        finally
+        {
+            _syncLock.Release();
+        }
+    }
+
+    private bool IsDirty
+    {
+        get
+        {
+            foreach (var view in _views.Values)
+            {
+                if (view.Dirty)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    private async Task<EventOutcome[]> ApplyAsync(long registryVersion, string source, FeatureEvent[] events, bool persist)
     {
         var definitions = await catalog.EnsureAtLeastAsync(registryVersion);
 
@@ -65,6 +147,11 @@ public sealed partial class EntityGrain(
 
             var outcomes = ApplyToViews(source, events, out var changed);
             if (changed)
+            {
+                _applied++;
+            }
+
+            if (persist && IsDirty)
             {
                 await PersistAsync();
             }
@@ -346,6 +433,8 @@ public sealed partial class EntityGrain(
             }
         }
 
+        state.State.WrittenByEpoch = _epoch;
+        state.State.WrittenThroughSequence = _applied;
         try
         {
             await state.WriteStateAsync();
@@ -474,6 +563,9 @@ public sealed partial class EntityGrain(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Entity {Key} failed to persist its state; deactivating so it reloads from storage")]
     private static partial void LogPersistFailed(ILogger logger, Exception exception, string key);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Entity {Key} could not write its ingested events while deactivating; they are replayed from the source")]
+    private static partial void LogDeactivationFlushFailed(ILogger logger, Exception exception, string key);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Entity {Key} could not delete its unreferenced segment {Segment}; retried after its next write")]
     private static partial void LogSegmentDeleteFailed(ILogger logger, Exception exception, string key, string segment);

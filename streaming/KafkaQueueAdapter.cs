@@ -13,6 +13,7 @@ internal sealed class KafkaQueueAdapter(
     KafkaQueueMapper mapper,
     IKafkaMessageMapper messageMapper,
     KafkaDeadLetterSink deadLetters,
+    StreamCommitGates gates,
     ILoggerFactory loggerFactory) : IQueueAdapter, IDisposable
 {
     private readonly Lazy<IProducer<byte[]?, byte[]?>> _producer = new(() => new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig(options.CreateClientConfig())
@@ -33,7 +34,7 @@ internal sealed class KafkaQueueAdapter(
     public IQueueAdapterReceiver CreateReceiver(QueueId queueId)
     {
         var receiver = new KafkaQueueAdapterReceiver(
-            mapper.PartitionOf(queueId), options, messageMapper, deadLetters, loggerFactory.CreateLogger<KafkaQueueAdapterReceiver>());
+            mapper.PartitionOf(queueId), options, messageMapper, deadLetters, gates, loggerFactory.CreateLogger<KafkaQueueAdapterReceiver>());
         Receivers[queueId] = receiver;
         return receiver;
     }

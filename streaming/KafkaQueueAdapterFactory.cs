@@ -13,6 +13,7 @@ internal sealed class KafkaQueueAdapterFactory : IQueueAdapterFactory
     private readonly KafkaStreamOptions _options;
     private readonly IKafkaMessageMapper _messageMapper;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly StreamCommitGates _gates;
     private readonly StreamIndexedQueueAdapterCache _cache;
     private readonly Lazy<KafkaQueueMapper> _queueMapper;
     private KafkaQueueAdapter? _adapter;
@@ -21,8 +22,10 @@ internal sealed class KafkaQueueAdapterFactory : IQueueAdapterFactory
         string name,
         KafkaStreamOptions options,
         IKafkaMessageMapper messageMapper,
+        StreamCommitGates gates,
         ILoggerFactory loggerFactory)
     {
+        _gates = gates;
         _name = name;
         _options = options;
         _messageMapper = messageMapper;
@@ -36,6 +39,7 @@ internal sealed class KafkaQueueAdapterFactory : IQueueAdapterFactory
             name,
             services.GetRequiredService<IOptionsMonitor<KafkaStreamOptions>>().Get(name),
             services.GetRequiredKeyedService<IKafkaMessageMapper>(name),
+            services.GetRequiredService<StreamCommitGates>(),
             services.GetRequiredService<ILoggerFactory>());
 
     [Obsolete("Use the overload which accepts a CancellationToken.")]
@@ -49,6 +53,7 @@ internal sealed class KafkaQueueAdapterFactory : IQueueAdapterFactory
             _queueMapper.Value,
             _messageMapper,
             new KafkaDeadLetterSink(_options, _loggerFactory.CreateLogger<KafkaDeadLetterSink>()),
+            _gates,
             _loggerFactory);
         return Task.FromResult<IQueueAdapter>(_adapter);
     }

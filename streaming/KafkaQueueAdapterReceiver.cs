@@ -40,14 +40,19 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
     private long _startedAt = -1;
     private Thread? _consumeThread;
     private Exception? _consumeFailure;
+    // One commit gate per stream this partition feeds (one, with partition-scoped streams), created on first sight.
+    private readonly StreamCommitGates _gateRegistry;
+    private readonly Dictionary<StreamId, StreamGate> _gates = [];
 
     public KafkaQueueAdapterReceiver(
         TopicPartition partition,
         KafkaStreamOptions options,
         IKafkaMessageMapper mapper,
         KafkaDeadLetterSink deadLetters,
+        StreamCommitGates gates,
         ILogger logger)
     {
+        _gateRegistry = gates;
         _partition = partition;
         PartitionTags = [new("topic", partition.Topic), new("partition", partition.Partition.Value)];
         _options = options;
@@ -79,6 +84,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
             throw new InvalidOperationException($"consumer of {_partition} stopped", failure);
         }
 
+        DrainGates();
         var limit = maxCount is <= 0 or QueueAdapterConstants.UNLIMITED_GET_QUEUE_MSG ? 1_000 : maxCount;
         var open = _open;
         var order = _order;
@@ -163,6 +169,13 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         foreach (var streamId in order)
         {
             var (events, offsets, first, index) = open[streamId];
+            if (!_gates.ContainsKey(streamId))
+            {
+                var gate = new StreamGate();
+                _gates[streamId] = gate;
+                _gateRegistry.Register(streamId, gate);
+            }
+
             containers.Add(new KafkaBatchContainer(streamId, events, [.. offsets], new EventSequenceTokenV2(first, index)));
         }
 
@@ -181,15 +194,13 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
     {
         foreach (var message in messages)
         {
-            if (message is KafkaBatchContainer container)
+            if (message is KafkaBatchContainer container && !(_gates.TryGetValue(container.StreamId, out var gate) && gate.TryDefer(container)))
             {
-                foreach (var offset in container.Offsets)
-                {
-                    _offsets.Delivered(offset);
-                }
+                MarkDelivered(container);
             }
         }
 
+        DrainGates();
         RequestCommit();
         return Task.CompletedTask;
     }
@@ -203,6 +214,13 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
     public async Task Shutdown(TimeSpan timeout)
     {
+        foreach (var (streamId, gate) in _gates)
+        {
+            _gateRegistry.Unregister(streamId, gate);
+            gate.Close();
+        }
+
+        DrainGates();
         KafkaStreamMetrics.Unregister(this);
         RequestCommit();
         await _stop.CancelAsync();
@@ -259,6 +277,28 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         }
 
         return count;
+    }
+
+    private void MarkDelivered(KafkaBatchContainer container)
+    {
+        foreach (var offset in container.Offsets)
+        {
+            _offsets.Delivered(offset);
+        }
+    }
+
+    // Applies what consumers reported through their gates (from their own threads) on the agent's turn, the only
+    // place the offset tracker is touched.
+    private void DrainGates()
+    {
+        foreach (var gate in _gates.Values)
+        {
+            if (gate.Drain(this) is { } blockAt)
+            {
+                _offsets.Block(blockAt);
+                LogCommitsBlocked(_logger, _partition.Topic, _partition.Partition.Value, blockAt);
+            }
+        }
     }
 
     private ConsumeResult<byte[]?, byte[]?>? TakeBuffered()
@@ -490,4 +530,76 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Kafka {Topic}[{Partition}]: delivery of offset {Offset} failed; commits stop there until restart so it is replayed")]
     private static partial void LogCommitsBlocked(ILogger logger, string topic, int partition, long offset);
+
+    /// <summary>The commit gate of one stream: delivered batches wait here while its consumer holds the gate and has not yet reported them durable.</summary>
+    private sealed class StreamGate : IStreamCommitGate
+    {
+        private readonly object _lock = new();
+        private readonly Queue<KafkaBatchContainer> _pending = new();
+        private bool _held;
+        private bool _failed;
+        private bool _blocked;
+        private long _durableUpTo = -1;
+        private volatile bool _closed;
+
+        public bool IsClosed => _closed;
+
+        public void Close() => _closed = true;
+
+        public void Hold()
+        {
+            lock (_lock) _held = true;
+        }
+
+        public void Durable(long sequenceNumber)
+        {
+            lock (_lock) _durableUpTo = Math.Max(_durableUpTo, sequenceNumber);
+        }
+
+        public void Fail()
+        {
+            lock (_lock) _failed = true;
+        }
+
+        public void Release()
+        {
+            lock (_lock) _held = false;
+        }
+
+        /// <summary>Keeps a delivered batch back when it is not yet durable; false when it is committable now.</summary>
+        public bool TryDefer(KafkaBatchContainer container)
+        {
+            lock (_lock)
+            {
+                if (!_failed && (!_held || container.Token.SequenceNumber <= _durableUpTo))
+                {
+                    return false;
+                }
+
+                _pending.Enqueue(container);
+                return true;
+            }
+        }
+
+        /// <summary>Marks delivered every kept batch now covered; after a failure, the offset commits must stop at (once).</summary>
+        public long? Drain(KafkaQueueAdapterReceiver receiver)
+        {
+            lock (_lock)
+            {
+                while (_pending.TryPeek(out var container) && container.Token.SequenceNumber <= _durableUpTo)
+                {
+                    _pending.Dequeue();
+                    receiver.MarkDelivered(container);
+                }
+
+                if (_failed && !_blocked && _pending.TryPeek(out var lost))
+                {
+                    _blocked = true;
+                    return lost.Offsets[0];
+                }
+
+                return null;
+            }
+        }
+    }
 }

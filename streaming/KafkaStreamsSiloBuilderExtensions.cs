@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
@@ -21,6 +22,7 @@ public static class KafkaStreamsSiloBuilderExtensions
         Action<StreamPullingAgentOptions>? configurePulling = null)
     {
         builder.Services.AddOptions<KafkaStreamOptions>(name).Configure(configure);
+        builder.Services.TryAddSingleton<StreamCommitGates>();
         builder.Services.AddTransient<IConfigurationValidator>(sp =>
             new KafkaStreamOptionsValidator(
                 sp.GetRequiredService<IOptionsMonitor<KafkaStreamOptions>>().Get(name),

@@ -19,6 +19,10 @@ public static class FeatureStoreMetrics
     public static readonly Histogram<int> StorageWritesPerCommit = Meter.CreateHistogram<int>(InstrumentNames.StorageWritesPerCommit, "{write}", "Grain state writes grouped into one commit");
     public static readonly Counter<long> PartitionDeliveries = Meter.CreateCounter<long>(InstrumentNames.PartitionDeliveries, "{delivery}", "Deliveries of a stream partition to its ingester");
     public static readonly Counter<long> PartitionEntityCalls = Meter.CreateCounter<long>(InstrumentNames.PartitionEntityCalls, "{call}", "Entity grain calls made by partition ingesters (one per entity and source per delivery)");
+    public static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>(InstrumentNames.Checkpoints, "{checkpoint}", "Partition checkpoints (every entity a partition touched made durable)");
+    public static readonly Counter<long> CheckpointFailures = Meter.CreateCounter<long>(InstrumentNames.CheckpointFailures, "{checkpoint}", "Partition checkpoints that could not make every entity durable; the partition's commits stop until restart");
+    public static readonly Counter<long> CheckpointReplays = Meter.CreateCounter<long>(InstrumentNames.CheckpointReplays, "{entity}", "Entities that lost applied events before a checkpoint (activation gone, write failed) and got them again from their ingester");
+    public static readonly Histogram<double> CheckpointDuration = Meter.CreateHistogram<double>(InstrumentNames.CheckpointDuration, "ms", "Time to make every entity of one partition checkpoint durable");
     public static readonly Counter<long> BackgroundFailures = Meter.CreateCounter<long>(InstrumentNames.BackgroundFailures, "{failure}", "Failures in background loops (definition refresh, demo generator)");
 }
 
@@ -35,5 +39,9 @@ public static class InstrumentNames
     public const string StorageWritesPerCommit = "orleansfeatures.storage.commit.writes";
     public const string PartitionDeliveries = "orleansfeatures.ingest.deliveries";
     public const string PartitionEntityCalls = "orleansfeatures.ingest.entity_calls";
+    public const string Checkpoints = "orleansfeatures.ingest.checkpoints";
+    public const string CheckpointFailures = "orleansfeatures.ingest.checkpoint.failures";
+    public const string CheckpointReplays = "orleansfeatures.ingest.checkpoint.replays";
+    public const string CheckpointDuration = "orleansfeatures.ingest.checkpoint.duration";
     public const string BackgroundFailures = "orleansfeatures.background.failures";
 }

@@ -31,7 +31,9 @@ internal sealed class EntityDispatch
 
     /// <summary>
     /// Calls every entity grain, at most <paramref name="maxInFlight"/> at once, and merges the outcomes per event
-    /// (an event may touch several entities). A failed call marks its events failed and is reported in
+    /// (an event may touch several entities). <paramref name="durable"/>: each call returns once its entity's state
+    /// is written (<see cref="IEntityGrain.ApplyEvents"/>); otherwise once applied in memory
+    /// (<see cref="IEntityGrain.Ingest"/>), with a receipt per entity for a later checkpoint. A failed call marks its events failed and is reported in
     /// <see cref="DispatchResult.Failures"/>; it never stops the other calls.
     /// </summary>
     public async Task<DispatchResult> RunAsync(
@@ -39,10 +41,12 @@ internal sealed class EntityDispatch
         long registryVersion,
         IReadOnlyList<FeatureEvent?> events,
         int maxInFlight,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool durable = true)
     {
         var merged = new OutcomeMerge[events.Count];
         var failures = new List<(string GrainKey, Exception Error)>();
+        var receipts = durable ? null : new List<IngestedBatch>(_order.Count);
         using var slots = new SemaphoreSlim(Math.Max(1, maxInFlight));
         var calls = new List<Task>(_order.Count);
         foreach (var key in _order)
@@ -52,7 +56,7 @@ internal sealed class EntityDispatch
         }
 
         await Task.WhenAll(calls);
-        return new DispatchResult(merged, failures);
+        return new DispatchResult(merged, failures, receipts);
 
         async Task CallAsync((string GrainKey, string Source) key, List<int> indexes)
         {
@@ -64,9 +68,22 @@ internal sealed class EntityDispatch
                     batch[j] = events[indexes[j]]!;
                 }
 
-                var outcomes = await grainFactory.GetGrain<IEntityGrain>(key.GrainKey)
-                    .ApplyEvents(registryVersion, key.Source, batch)
-                    .WaitAsync(cancellationToken);
+                var grain = grainFactory.GetGrain<IEntityGrain>(key.GrainKey);
+                EventOutcome[] outcomes;
+                if (receipts is null)
+                {
+                    outcomes = await grain.ApplyEvents(registryVersion, key.Source, batch).WaitAsync(cancellationToken);
+                }
+                else
+                {
+                    var receipt = await grain.Ingest(registryVersion, key.Source, batch).WaitAsync(cancellationToken);
+                    outcomes = receipt.Outcomes;
+                    lock (merged)
+                    {
+                        receipts.Add(new IngestedBatch(key.GrainKey, key.Source, batch, receipt.Epoch, receipt.Sequence));
+                    }
+                }
+
                 lock (merged)
                 {
                     for (var j = 0; j < indexes.Count; j++)
@@ -94,8 +111,14 @@ internal sealed class EntityDispatch
     }
 }
 
-/// <summary>The merged outcome of every dispatched event, and the entity calls that failed.</summary>
-internal sealed record DispatchResult(OutcomeMerge[] Outcomes, List<(string GrainKey, Exception Error)> Failures);
+/// <summary>The merged outcome of every dispatched event, the entity calls that failed, and (when not durable) the receipts to checkpoint.</summary>
+internal sealed record DispatchResult(
+    OutcomeMerge[] Outcomes,
+    List<(string GrainKey, Exception Error)> Failures,
+    List<IngestedBatch>? Receipts);
+
+/// <summary>Events one entity applied in memory through <see cref="IEntityGrain.Ingest"/>, and its receipt.</summary>
+internal sealed record IngestedBatch(string GrainKey, string Source, FeatureEvent[] Events, long Epoch, long Sequence);
 
 /// <summary>Combines the outcomes of the entities one event reached: a failure wins, then a rejection, then acceptance, then lateness.</summary>
 internal struct OutcomeMerge

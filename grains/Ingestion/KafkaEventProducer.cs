@@ -22,6 +22,16 @@ public sealed class IngestionOptions
     /// flood the silo's scheduler ahead of lookups.
     /// </summary>
     public int MaxEntityCallsInFlight { get; set; } = 512;
+
+    /// <summary>
+    /// How often a stream partition's ingester makes the entities it touched durable (at most one write per entity per
+    /// interval). Events are servable before; the partition's offsets are committed after. Also the bulk of the
+    /// longest replay after a crash (<c>docs/durability.md</c>).
+    /// </summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Entities one partition may have applied but not yet written; past it a checkpoint starts at once, and deliveries wait for the one in flight.</summary>
+    public int MaxUncheckpointedEntities { get; set; } = 100_000;
 }
 
 /// <summary>Writes pushed events to their source topic (key: the entity id; JSON value; id and time in headers).</summary>

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans;
@@ -8,39 +10,83 @@ using Orleans.Streams.Core;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Streaming.Kafka;
 
 namespace OrleansFeatures.Grains.Ingestion;
 
 /// <summary>
-/// The partition → entity step shared by every stream transport: a delivery of one partition's stream (everything
-/// pulled since the previous delivery, joined by the queue cache) is grouped by entity, and each entity grain gets
-/// all of its events in one call, a bounded number of calls in flight. The delivery completes only once every
-/// entity call has returned, that is, once every event of it is in durable entity state; only then may the
-/// transport commit the partition's offsets. Placed on the silo that pulls the partition.
+/// The partition → entity step shared by every stream transport. A delivery of one partition's stream (everything
+/// pulled since the previous delivery, joined by the queue cache) is grouped by entity, and each entity grain gets all
+/// of its events in one call, a bounded number of calls in flight.
+/// <para>
+/// Durability is decoupled from delivery when the partition's receiver runs on this silo (its commit gate is found):
+/// entities apply events in memory (servable at once) and this grain checkpoints every entity it touched at most once
+/// per <see cref="IngestionOptions.CheckpointInterval"/>, many writes per storage transaction, then reports the
+/// partition durable up to the last delivery before the checkpoint began; only then may the receiver commit those
+/// offsets. Otherwise each entity writes before its call returns, and a delivery completes only once durable.
+/// </para>
+/// Placed on the silo that pulls the partition.
 /// </summary>
 [ImplicitStreamSubscription(IngestedEvent.Namespace)]
 [PreferLocalPlacement]
 public sealed partial class PartitionIngesterGrain(
     IOptions<IngestionOptions> options,
+    IServiceProvider services,
     ILogger<PartitionIngesterGrain> logger) : Grain, IPartitionIngesterGrain, IStreamSubscriptionObserver, IAsyncBatchObserver<IngestedEvent>
 {
+    private const int CheckpointAttempts = 4;
+
     private static readonly KeyValuePair<string, object?> StreamPath = new("path", "stream");
+
+    // Entities applied in memory since the last checkpoint began: the newest receipt of each, and the events, kept
+    // until durable so an entity that lost them (its silo died, its write failed) gets them again.
+    private Dictionary<string, UnwrittenEntity> _unwritten = new(StringComparer.Ordinal);
+    private long _appliedThrough = -1;
+    private IStreamCommitGate? _gate;
+    private bool _gateResolved;
+    private bool _failed;
+    private Task? _checkpoint;
+    private long _lastCheckpoint = Stopwatch.GetTimestamp();
+    private StreamId? _streamId;
+
+    private IngestionOptions Options => options.Value;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // A quiet partition still gets its last deliveries checkpointed within about one interval.
+        this.RegisterGrainTimer(CheckpointIfDueAsync, Options.CheckpointInterval, Options.CheckpointInterval);
+        return Task.CompletedTask;
+    }
 
     public async Task OnSubscribed(IStreamSubscriptionHandleFactory handleFactory)
     {
+        _streamId = handleFactory.StreamId;
         // Implicit subscriptions must be resumed with an observer, or Orleans drops their batches.
         await handleFactory.Create<IngestedEvent>().ResumeAsync(this);
     }
 
     public async Task OnNextAsync(IList<SequentialItem<IngestedEvent>> items)
     {
+        if (_gate is { IsClosed: true })
+        {
+            // The partition's receiver on this silo stopped (the partition moved): what is applied here and not yet
+            // written is made durable now, and later deliveries use whatever gate the stream has on this silo, if any.
+            await FlushAsync();
+            _gate = null;
+            _gateResolved = false;
+            _failed = false;
+        }
+
+        ResolveGate();
         var events = new FeatureEvent?[items.Count];
         var dispatch = new EntityDispatch();
         long registryVersion = 0;
+        long through = -1;
         for (var i = 0; i < items.Count; i++)
         {
             var ingested = items[i].Item;
             events[i] = ingested.Event;
+            through = Math.Max(through, items[i].Token.SequenceNumber);
             // Calls carry the newest version of the delivery: a grain catches up to it, and an event is never applied
             // with definitions older than the ones it was routed with.
             registryVersion = Math.Max(registryVersion, ingested.RegistryVersion);
@@ -50,10 +96,24 @@ public sealed partial class PartitionIngesterGrain(
             }
         }
 
-        var result = await dispatch.RunAsync(GrainFactory, registryVersion, events, options.Value.MaxEntityCallsInFlight, CancellationToken.None);
+        var checkpointed = _gate is not null;
+        var result = await dispatch.RunAsync(GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: !checkpointed);
         FeatureStoreMetrics.PartitionDeliveries.Add(1);
         FeatureStoreMetrics.PartitionEntityCalls.Add(dispatch.Entities);
         Count(result.Outcomes);
+        if (result.Receipts is { } receipts)
+        {
+            foreach (var batch in receipts)
+            {
+                if (!_unwritten.TryGetValue(batch.GrainKey, out var entity))
+                {
+                    _unwritten[batch.GrainKey] = entity = new UnwrittenEntity();
+                }
+
+                entity.Add(batch, registryVersion);
+            }
+        }
+
         if (result.Failures.Count > 0)
         {
             var (grainKey, error) = result.Failures[0];
@@ -62,6 +122,20 @@ public sealed partial class PartitionIngesterGrain(
             // duplicates, and the partition's offsets never pass an event that is not durable.
             throw new InvalidOperationException($"partition {this.GetPrimaryKeyString()}: {result.Failures.Count} of {dispatch.Entities} entity calls failed; first: {error.GetType().Name}");
         }
+
+        _appliedThrough = Math.Max(_appliedThrough, through);
+        if (!checkpointed)
+        {
+            return;
+        }
+
+        if (_checkpoint is { IsCompleted: false } running && _unwritten.Count >= Options.MaxUncheckpointedEntities)
+        {
+            // Back-pressure: the replay window and the memory ahead of storage stay bounded.
+            await running;
+        }
+
+        StartCheckpointIfDue(force: _unwritten.Count >= Options.MaxUncheckpointedEntities);
     }
 
     public Task OnCompletedAsync() => Task.CompletedTask;
@@ -70,6 +144,169 @@ public sealed partial class PartitionIngesterGrain(
     {
         LogStreamError(logger, ex, this.GetPrimaryKeyString());
         return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_gate is null)
+        {
+            return;
+        }
+
+        await FlushAsync();
+        // Later deliveries go to a new activation, which holds the gate again on its first delivery.
+        _gate.Release();
+    }
+
+    private async Task FlushAsync()
+    {
+        if (_checkpoint is { } running)
+        {
+            await running;
+        }
+
+        if (_unwritten.Count > 0 && !_failed)
+        {
+            await CheckpointAsync();
+        }
+    }
+
+    private void ResolveGate()
+    {
+        if (_gateResolved)
+        {
+            return;
+        }
+
+        _gateResolved = true;
+        if (_streamId is { } streamId && services.GetService<StreamCommitGates>() is { } gates && gates.TryGet(streamId, out var gate))
+        {
+            // Before this first delivery returns, so none of its batches is committed on delivery alone.
+            gate.Hold();
+            _gate = gate;
+        }
+    }
+
+    private Task CheckpointIfDueAsync(CancellationToken cancellationToken)
+    {
+        StartCheckpointIfDue(force: false);
+        return Task.CompletedTask;
+    }
+
+    private void StartCheckpointIfDue(bool force)
+    {
+        if (_gate is null || _failed || _unwritten.Count == 0 || _checkpoint is { IsCompleted: false })
+        {
+            return;
+        }
+
+        if (force || Stopwatch.GetElapsedTime(_lastCheckpoint) >= Options.CheckpointInterval)
+        {
+            // Not awaited: deliveries go on while the entities write (their continuations run on this grain's turns).
+            _checkpoint = CheckpointAsync();
+        }
+    }
+
+    /// <summary>
+    /// Writes every entity applied since the previous checkpoint began (one call each, bounded in flight; the storage
+    /// groups the writes into few transactions), then reports the partition durable through the last delivery applied
+    /// before this began. An entity whose activation went away without writing (its silo died) or whose write failed
+    /// gets its kept events again and is checkpointed again; only an entity that still cannot be made durable after
+    /// retries stops the partition's commits (until the receiver restarts and replays).
+    /// </summary>
+    private async Task CheckpointAsync()
+    {
+        _lastCheckpoint = Stopwatch.GetTimestamp();
+        var entities = _unwritten;
+        var through = _appliedThrough;
+        _unwritten = new Dictionary<string, UnwrittenEntity>(Math.Max(16, entities.Count), StringComparer.Ordinal);
+        var started = Stopwatch.GetTimestamp();
+        var lost = 0;
+        string? firstLost = null;
+        Exception? firstError = null;
+        using (var slots = new SemaphoreSlim(Options.MaxEntityCallsInFlight))
+        {
+            var calls = new List<Task>(entities.Count);
+            foreach (var (grainKey, entity) in entities)
+            {
+                await slots.WaitAsync();
+                calls.Add(WriteAsync(grainKey, entity));
+            }
+
+            await Task.WhenAll(calls);
+
+            async Task WriteAsync(string grainKey, UnwrittenEntity entity)
+            {
+                try
+                {
+                    if (await MakeDurableAsync(grainKey, entity) is { } error)
+                    {
+                        lost++;
+                        firstLost ??= grainKey;
+                        firstError ??= error;
+                    }
+                }
+                finally
+                {
+                    slots.Release();
+                }
+            }
+        }
+
+        FeatureStoreMetrics.Checkpoints.Add(1);
+        FeatureStoreMetrics.CheckpointDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        if (lost > 0)
+        {
+            _failed = true;
+            FeatureStoreMetrics.CheckpointFailures.Add(1);
+            LogCheckpointFailed(logger, firstError, this.GetPrimaryKeyString(), lost, entities.Count, firstLost!);
+            _gate!.Fail();
+            return;
+        }
+
+        if (through >= 0)
+        {
+            _gate!.Durable(through);
+        }
+    }
+
+    /// <summary>Checkpoints one entity, giving it its kept events again when it lost them; null once durable, else the last error.</summary>
+    private async Task<Exception?> MakeDurableAsync(string grainKey, UnwrittenEntity entity)
+    {
+        var grain = GrainFactory.GetGrain<IEntityGrain>(grainKey);
+        Exception error = new InvalidOperationException($"entity {grainKey} lost events it had applied before they were written");
+        for (var attempt = 0; attempt < CheckpointAttempts; attempt++)
+        {
+            try
+            {
+                if (attempt > 0)
+                {
+                    // The activation that applied them is gone unwritten, or its write failed and it deactivated: a new
+                    // activation loads the durable state and applies the kept events again (what it already holds
+                    // counts as duplicate).
+                    FeatureStoreMetrics.CheckpointReplays.Add(1);
+                    LogReplayingEntity(logger, this.GetPrimaryKeyString(), grainKey, entity.EventCount, attempt);
+                    foreach (var (source, version, events) in entity.Batches)
+                    {
+                        var receipt = await grain.Ingest(version, source, events);
+                        entity.Epoch = receipt.Epoch;
+                        entity.Sequence = receipt.Sequence;
+                    }
+                }
+
+                if (await grain.Checkpoint(entity.Epoch, entity.Sequence))
+                {
+                    return null;
+                }
+            }
+            catch (Exception exception)
+            {
+                error = exception;
+                await Task.Delay(TimeSpan.FromMilliseconds(100 << attempt));
+            }
+        }
+
+        return error;
     }
 
     private static void Count(OutcomeMerge[] outcomes)
@@ -102,4 +339,30 @@ public sealed partial class PartitionIngesterGrain(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Partition {Partition}: {Failed} of {Entities} entity calls failed (first: {GrainKey}); the delivery is retried")]
     private static partial void LogEntitiesFailed(ILogger logger, Exception exception, string partition, int failed, int entities, string grainKey);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Partition {Partition}: entity {GrainKey} lost {Events} applied events before they were written (activation gone or write failed); applying them again (attempt {Attempt})")]
+    private static partial void LogReplayingEntity(ILogger logger, string partition, string grainKey, int events, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Partition {Partition}: checkpoint could not make {Lost} of {Entities} entities durable (first: {GrainKey}); commits stop here until the partition's receiver restarts and replays")]
+    private static partial void LogCheckpointFailed(ILogger logger, Exception? exception, string partition, int lost, int entities, string grainKey);
+}
+
+/// <summary>An entity's events applied since the last checkpoint began, and the receipt of its newest apply.</summary>
+internal sealed class UnwrittenEntity
+{
+    public List<(string Source, long RegistryVersion, FeatureEvent[] Events)> Batches { get; } = [];
+
+    public long Epoch { get; set; }
+
+    public long Sequence { get; set; }
+
+    public int EventCount { get; private set; }
+
+    public void Add(IngestedBatch batch, long registryVersion)
+    {
+        Batches.Add((batch.Source, registryVersion, batch.Events));
+        Epoch = batch.Epoch;
+        Sequence = batch.Sequence;
+        EventCount += batch.Events.Length;
+    }
 }

@@ -26,6 +26,12 @@ public sealed class EntityState
     /// write that stops referencing them, deleted after it, and retried after each later write until they are gone.
     /// </summary>
     [Id(3)] public List<string> SegmentsToDelete { get; set; } = [];
+
+    /// <summary>The activation that wrote this state (random per activation; 0 before the first write).</summary>
+    [Id(4)] public long WrittenByEpoch { get; set; }
+
+    /// <summary>That activation's apply sequence when it wrote this state: every apply up to it is in this state.</summary>
+    [Id(5)] public long WrittenThroughSequence { get; set; }
 }
 
 /// <summary>The sealed segments of one view and the number the next one gets.</summary>

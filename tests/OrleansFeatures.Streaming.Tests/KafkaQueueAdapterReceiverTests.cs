@@ -199,14 +199,108 @@ public class KafkaQueueAdapterReceiverTests
         return value;
     }
 
+    [Fact]
+    public async Task A_held_gate_keeps_delivered_batches_uncommitted_until_the_consumer_reports_them_durable()
+    {
+        const string topic = "gated";
+        using var kafka = new MockKafkaCluster();
+        var partition = new TopicPartition(topic, 0);
+        await ProduceToAsync(kafka, partition, 0, 20);
+        var gates = new StreamCommitGates();
+        var (receiver, deadLetters) = await StartAsync(Options(kafka, topic), partition, new PartitionMapper(), gates);
+        using var _ = deadLetters;
+
+        var first = await PullAsync(receiver, expected: 20);
+        Assert.True(gates.TryGet(PartitionMapper.Stream, out var gate));
+        gate.Hold();
+        await receiver.MessagesDeliveredAsync(first, CancellationToken.None);
+        await IdleAsync(receiver);
+        Assert.Equal(Offset.Unset.Value, Committed(kafka, topic, 0));
+
+        gate.Durable(first.Max(c => c.SequenceToken.SequenceNumber));
+        await Poll.UntilAsync(async () => { await IdleAsync(receiver); return Committed(kafka, topic, 0); }, c => c == 20, TimeSpan.FromSeconds(20), "offset 20 committed");
+
+        // Released: later deliveries are committable as soon as delivered.
+        gate.Release();
+        await ProduceToAsync(kafka, partition, 20, 5);
+        var second = await PullAsync(receiver, expected: 5);
+        await receiver.MessagesDeliveredAsync(second, CancellationToken.None);
+        await Poll.UntilAsync(async () => { await IdleAsync(receiver); return Committed(kafka, topic, 0); }, c => c == 25, TimeSpan.FromSeconds(20), "offset 25 committed");
+        await receiver.Shutdown(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_failed_gate_stops_commits_before_the_first_batch_it_did_not_report_durable()
+    {
+        const string topic = "gate-failed";
+        using var kafka = new MockKafkaCluster();
+        var partition = new TopicPartition(topic, 0);
+        await ProduceToAsync(kafka, partition, 0, 10);
+        var gates = new StreamCommitGates();
+        var (receiver, deadLetters) = await StartAsync(Options(kafka, topic), partition, new PartitionMapper(), gates);
+        using var _ = deadLetters;
+
+        var first = await PullAsync(receiver, expected: 10);
+        Assert.True(gates.TryGet(PartitionMapper.Stream, out var gate));
+        gate.Hold();
+        await receiver.MessagesDeliveredAsync(first, CancellationToken.None);
+        gate.Durable(first.Max(c => c.SequenceToken.SequenceNumber));
+        await Poll.UntilAsync(async () => { await IdleAsync(receiver); return Committed(kafka, topic, 0); }, c => c == 10, TimeSpan.FromSeconds(20), "offset 10 committed");
+
+        await ProduceToAsync(kafka, partition, 10, 10);
+        var lost = await PullAsync(receiver, expected: 10);
+        await receiver.MessagesDeliveredAsync(lost, CancellationToken.None);
+        gate.Fail();
+        await ProduceToAsync(kafka, partition, 20, 10);
+        var later = await PullAsync(receiver, expected: 10);
+        await receiver.MessagesDeliveredAsync(later, CancellationToken.None);
+        gate.Durable(later.Max(c => c.SequenceToken.SequenceNumber));
+        await IdleAsync(receiver);
+        await receiver.Shutdown(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(10, Committed(kafka, topic, 0));
+    }
+
+    private static async Task ProduceToAsync(MockKafkaCluster kafka, TopicPartition partition, int from, int count)
+    {
+        for (var i = from; i < from + count; i++)
+        {
+            await kafka.Producer.ProduceAsync(partition, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes($"k{i}"), Value = "{}"u8.ToArray() });
+        }
+    }
+
+    // Pulls (without reporting delivery) until the pulls hold this many events.
+    private static async Task<List<IBatchContainer>> PullAsync(KafkaQueueAdapterReceiver receiver, int expected)
+    {
+        var pulled = new List<IBatchContainer>();
+        var events = 0;
+        await PullUntilAsync(receiver, 1_000, () => events >= expected, batch =>
+        {
+            pulled.AddRange(batch);
+            events += batch.Sum(c => ((KafkaBatchContainer)c).Events.Count);
+        }, deliver: false);
+        Assert.Equal(expected, events);
+        return pulled;
+    }
+
+    // Empty pulls, as the agent makes every 10 ms: they apply what gates reported and let the consume thread commit.
+    private static async Task IdleAsync(KafkaQueueAdapterReceiver receiver)
+    {
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Empty(await receiver.GetQueueMessagesAsync(1_000, CancellationToken.None));
+            await Task.Delay(50);
+        }
+    }
+
     private static KafkaStreamOptions Options(MockKafkaCluster kafka, string topic) =>
         new() { BootstrapServers = kafka.BootstrapServers, Topics = [topic], ConsumerGroup = "receiver-test", DeadLetterTopic = "" };
 
     // A receiver of one partition, initialised (its consume thread running); the caller disposes the dead-letter sink.
-    private static async Task<(KafkaQueueAdapterReceiver Receiver, KafkaDeadLetterSink DeadLetters)> StartAsync(KafkaStreamOptions options, TopicPartition partition, IKafkaMessageMapper mapper)
+    private static async Task<(KafkaQueueAdapterReceiver Receiver, KafkaDeadLetterSink DeadLetters)> StartAsync(KafkaStreamOptions options, TopicPartition partition, IKafkaMessageMapper mapper, StreamCommitGates? gates = null)
     {
         var deadLetters = new KafkaDeadLetterSink(options, NullLogger.Instance);
-        var receiver = new KafkaQueueAdapterReceiver(partition, options, mapper, deadLetters, NullLogger.Instance);
+        var receiver = new KafkaQueueAdapterReceiver(partition, options, mapper, deadLetters, gates ?? new StreamCommitGates(), NullLogger.Instance);
         await receiver.Initialize(TimeSpan.FromSeconds(30));
         return (receiver, deadLetters);
     }
@@ -292,6 +386,18 @@ public class KafkaQueueAdapterReceiverTests
             return ValueTask.FromResult(KafkaMapping.Of(
                 [.. Enumerable.Range(0, streamsPerMessage).Select(i => new KafkaMappedEvent(Stream(key, i), key))]));
         }
+
+        public (string Topic, Message<byte[]?, byte[]?> Message) ToMessage(StreamId streamId, object payload) =>
+            throw new NotSupportedException();
+    }
+
+    /// <summary>Maps every message onto one stream, as the feature store maps a partition onto its ingester's stream.</summary>
+    private sealed class PartitionMapper : IKafkaMessageMapper
+    {
+        public static readonly StreamId Stream = StreamId.Create("partition", "p0");
+
+        public ValueTask<KafkaMapping> MapAsync(ConsumeResult<byte[]?, byte[]?> message, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(KafkaMapping.Of([new KafkaMappedEvent(Stream, message.Offset.Value)]));
 
         public (string Topic, Message<byte[]?, byte[]?> Message) ToMessage(StreamId streamId, object payload) =>
             throw new NotSupportedException();
