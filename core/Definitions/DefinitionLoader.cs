@@ -76,7 +76,7 @@ public static class DefinitionLoader
         }
         catch (YamlException exception)
         {
-            context.Error(file, exception.Start, "", $"YAML syntax error: {exception.InnerException?.Message ?? exception.Message}");
+            context.Error(file, exception.Start, "", $"YAML syntax error: {EchoedText.Shorten(exception.InnerException?.Message ?? exception.Message, MaxErrorMessageLength)}");
             return;
         }
 

@@ -11,7 +11,7 @@ namespace OrleansFeatures.Core.Definitions;
 /// </summary>
 public static class DocumentPrescan
 {
-    /// <summary>The first limit the document exceeds, or a YAML syntax error, as an error; null when it is within bounds.</summary>
+    /// <summary>The first limit the document exceeds, as an error; null when it is within bounds (or has a syntax error first).</summary>
     public static DefinitionError? Check(DefinitionDocument document)
     {
         var file = EchoedText.Shorten(document.Name, DefinitionLimits.MaxDocumentNameLength);
@@ -75,9 +75,11 @@ public static class DocumentPrescan
                 }
             }
         }
-        catch (YamlException exception)
+        catch (YamlException)
         {
-            return At(file, exception.Start, $"YAML syntax error: {EchoedText.Shorten(exception.InnerException?.Message ?? exception.Message, 512)}");
+            // Within the limits up to the error, so building the tree stops at the same place: the loader reports
+            // the syntax error, as a definition error like any other.
+            return null;
         }
 
         return null;

@@ -132,6 +132,10 @@ public sealed class HostileInputEndToEndTests(ITestOutputHelper output)
         Assert.Contains("where", filterError.Field, StringComparison.Ordinal);
         Assert.True(filterError.Message.Length < BoundedDetail);
 
+        // A syntax error within the limits stays a definition error in the plan, not a refused request.
+        var syntax = await client.Registry.PlanDefinitionsAsync(E2EDefinitions.Request("entity: [user"));
+        Assert.Contains("YAML syntax error", Assert.Single(syntax.Errors).Message, StringComparison.Ordinal);
+
         Assert.True(gateway.IsRunning);
         Assert.Equal(1, (await client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest())).Version);
     }
