@@ -9,7 +9,12 @@ public interface IRegistryGrain : IGrainWithStringKey
     const string DefaultKey = "default";
 
     /// <summary>Validates and plans <paramref name="documents"/>; applies them unless <paramref name="dryRun"/> or the plan is rejected.</summary>
-    Task<RegistryApplyResult> Apply(List<DefinitionDocumentDto> documents, bool dryRun);
+    /// <param name="expectedVersion">
+    /// When given, the registry version the caller read and based its documents on: if the registry is at another
+    /// version nothing is validated or applied and the result has <see cref="RegistryApplyResult.VersionConflict"/>
+    /// set, so of concurrent appliers that read the same version exactly one wins. Null applies over any version.
+    /// </param>
+    Task<RegistryApplyResult> Apply(List<DefinitionDocumentDto> documents, bool dryRun, long? expectedVersion = null);
 
     /// <summary>The current version and its documents.</summary>
     [Orleans.Concurrency.ReadOnly]
@@ -57,4 +62,9 @@ public sealed record RegistryApplyResult(
     [property: Id(1)] long Version,
     [property: Id(2)] IReadOnlyList<DefinitionErrorDto> Errors,
     [property: Id(3)] IReadOnlyList<DefinitionChangeDto> Changes,
-    [property: Id(4)] IReadOnlyList<string> Rejections);
+    [property: Id(4)] IReadOnlyList<string> Rejections)
+{
+    /// <summary>True when the caller expected another registry version than <see cref="Version"/>; nothing was checked or applied.</summary>
+    [Id(5)]
+    public bool VersionConflict { get; init; }
+}

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Orleans;
 using Orleans.Runtime;
 using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Interfaces;
 
 namespace OrleansFeatures.Grains;
@@ -31,7 +32,7 @@ public sealed partial class RegistryGrain(
     {
         if (state.State.Documents.Count > 0)
         {
-            var loaded = DefinitionLoader.Load(ToDocuments(state.State.Documents));
+            var loaded = DefinitionLoader.Load(DefinitionCheck.ToDocuments(state.State.Documents));
             if (loaded.Set is null)
             {
                 LogStoredDefinitionsInvalid(logger, state.State.Version, string.Join("; ", loaded.Errors));
@@ -45,37 +46,18 @@ public sealed partial class RegistryGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<RegistryApplyResult> Apply(List<DefinitionDocumentDto> documents, bool dryRun)
+    public async Task<RegistryApplyResult> Apply(List<DefinitionDocumentDto> documents, bool dryRun, long? expectedVersion = null)
     {
-        var loaded = DefinitionLoader.Load(ToDocuments(documents));
-        if (loaded.Set is null)
+        if (expectedVersion is { } expected && expected != state.State.Version)
         {
-            var errors = new List<DefinitionErrorDto>(loaded.Errors.Count);
-            foreach (var error in loaded.Errors)
-            {
-                errors.Add(new DefinitionErrorDto(error.File, error.Line, error.Column, error.Field, error.Message, error.ToString()));
-            }
-
-            return new RegistryApplyResult(false, state.State.Version, errors, [], []);
+            LogVersionConflict(logger, expected, state.State.Version);
+            return DefinitionCheck.VersionConflict(state.State.Version);
         }
 
-        var plan = DefinitionPlanner.Plan(_current, loaded.Set);
-        var changes = new List<DefinitionChangeDto>(plan.Changes.Count);
-        foreach (var change in plan.Changes)
+        var checkedResult = DefinitionCheck.Run(_current, state.State.Version, documents, out var proposed);
+        if (proposed is null || dryRun || checkedResult.Rejections.Count > 0 || checkedResult.Changes.Count == 0)
         {
-            changes.Add(new DefinitionChangeDto(
-                change.Kind.ToString().ToLowerInvariant(), change.ObjectType, change.Name, change.Description, change.Breaking));
-        }
-
-        var rejections = new List<string>(plan.Rejections.Count);
-        foreach (var rejection in plan.Rejections)
-        {
-            rejections.Add(rejection.ToString());
-        }
-
-        if (dryRun || !plan.IsAllowed || changes.Count == 0)
-        {
-            return new RegistryApplyResult(false, state.State.Version, [], changes, rejections);
+            return checkedResult;
         }
 
         if (state.State.Version > 0)
@@ -91,9 +73,9 @@ public sealed partial class RegistryGrain(
         state.State.AppliedAt = DateTimeOffset.UtcNow;
         state.State.Documents = [.. documents];
         await state.WriteStateAsync();
-        _current = loaded.Set;
-        LogApplied(logger, state.State.Version, changes.Count);
-        return new RegistryApplyResult(true, state.State.Version, [], changes, rejections);
+        _current = proposed;
+        LogApplied(logger, state.State.Version, checkedResult.Changes.Count);
+        return checkedResult with { Applied = true, Version = state.State.Version };
     }
 
     public Task<RegistrySnapshot> GetSnapshot() =>
@@ -101,19 +83,11 @@ public sealed partial class RegistryGrain(
 
     public Task<long> GetVersion() => Task.FromResult(state.State.Version);
 
-    private static List<DefinitionDocument> ToDocuments(IReadOnlyList<DefinitionDocumentDto> documents)
-    {
-        var result = new List<DefinitionDocument>(documents.Count);
-        foreach (var document in documents)
-        {
-            result.Add(new DefinitionDocument(document.Name, document.Yaml));
-        }
-
-        return result;
-    }
-
     [LoggerMessage(Level = LogLevel.Information, Message = "Registry version {Version} applied with {Changes} changes")]
     private static partial void LogApplied(ILogger logger, long version, int changes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Registry apply refused: the caller expected version {Expected}, the registry is at {Current}")]
+    private static partial void LogVersionConflict(ILogger logger, long expected, long current);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Stored registry version {Version} no longer validates: {Errors}")]
     private static partial void LogStoredDefinitionsInvalid(ILogger logger, long version, string errors);

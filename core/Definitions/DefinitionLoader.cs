@@ -17,6 +17,8 @@ public static class DefinitionLoader
     private static readonly string[] FeatureKeys = ["name", "type", "aggregation", "field", "latest", "window", "tile", "where"];
     private static readonly string[] ServiceKeys = ["name", "features", "defaults"];
     private static readonly TimeSpan DefaultLateness = TimeSpan.FromHours(1);
+    private const int MaxFieldPathLength = 256;
+    private const int MaxErrorMessageLength = 512;
 
     public static DefinitionLoadResult Load(IReadOnlyList<DefinitionDocument> documents)
     {
@@ -27,11 +29,45 @@ public static class DefinitionLoader
         }
 
         var set = Resolve(context);
-        return context.Errors.Count == 0 ? new DefinitionLoadResult(set, []) : new DefinitionLoadResult(null, context.Errors);
+        return context.Errors.Count == 0 ? new DefinitionLoadResult(set, []) : new DefinitionLoadResult(null, Bounded(context.Errors));
+    }
+
+    /// <summary>
+    /// At most <see cref="DefinitionLimits.MaxErrorsReported"/> errors, each of bounded length: every message that
+    /// repeats document text shortens it, and this is the backstop for any that does not.
+    /// </summary>
+    private static List<DefinitionError> Bounded(List<DefinitionError> errors)
+    {
+        var bounded = new List<DefinitionError>(Math.Min(errors.Count, DefinitionLimits.MaxErrorsReported + 1));
+        for (var i = 0; i < errors.Count && i < DefinitionLimits.MaxErrorsReported; i++)
+        {
+            var error = errors[i];
+            bounded.Add(error with
+            {
+                File = EchoedText.Shorten(error.File, DefinitionLimits.MaxDocumentNameLength),
+                Field = EchoedText.Shorten(error.Field, MaxFieldPathLength),
+                Message = EchoedText.Shorten(error.Message, MaxErrorMessageLength),
+            });
+        }
+
+        if (errors.Count > DefinitionLimits.MaxErrorsReported)
+        {
+            var last = errors[DefinitionLimits.MaxErrorsReported];
+            bounded.Add(new DefinitionError(bounded[^1].File, last.Line, last.Column, "",
+                string.Create(CultureInfo.InvariantCulture, $"{errors.Count - DefinitionLimits.MaxErrorsReported} more errors not shown (at most {DefinitionLimits.MaxErrorsReported} are reported)")));
+        }
+
+        return bounded;
     }
 
     private static void ReadDocument(LoadContext context, DefinitionDocument document)
     {
+        if (DocumentPrescan.Check(document) is { } beyondLimits)
+        {
+            context.Errors.Add(beyondLimits);
+            return;
+        }
+
         var file = document.Name;
         YamlStream stream = [];
         try
@@ -40,7 +76,7 @@ public static class DefinitionLoader
         }
         catch (YamlException exception)
         {
-            context.Error(file, exception.Start, "", $"YAML syntax error: {exception.InnerException?.Message ?? exception.Message}");
+            context.Error(file, exception.Start, "", $"YAML syntax error: {EchoedText.Shorten(exception.InnerException?.Message ?? exception.Message, MaxErrorMessageLength)}");
             return;
         }
 
@@ -104,7 +140,7 @@ public static class DefinitionLoader
         {
             foreach (var (keyNode, valueNode) in fieldMap.Children)
             {
-                var fieldName = ((YamlScalarNode)keyNode).Value ?? "";
+                var fieldName = (keyNode as YamlScalarNode)?.Value ?? "";
                 var typeText = (valueNode as YamlScalarNode)?.Value ?? "";
                 if (ParseType(typeText) is { } kind)
                 {
@@ -112,7 +148,7 @@ public static class DefinitionLoader
                 }
                 else
                 {
-                    context.Error(file, valueNode.Start, $"{path}.fields.{fieldName}", $"unknown type '{typeText}' (expected one of int64, double, string, bool)");
+                    context.Error(file, valueNode.Start, $"{path}.fields.{EchoedText.Shorten(fieldName)}", $"unknown type '{EchoedText.Shorten(typeText)}' (expected one of int64, double, string, bool)");
                 }
             }
         }
@@ -195,6 +231,12 @@ public static class DefinitionLoader
         }
 
         var name = section.String("name", required: true);
+        if (name is not null && name.Length > DefinitionLimits.MaxNameLength)
+        {
+            section.ErrorAt("name", $"name '{EchoedText.Shorten(name)}' is {name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+            return null;
+        }
+
         var latest = section.String("latest");
         var aggregationText = section.String("aggregation");
         AggregationKind aggregation;
@@ -236,7 +278,7 @@ public static class DefinitionLoader
             catch (FilterSyntaxException exception)
             {
                 var at = section.Location("where");
-                context.Errors.Add(new DefinitionError(file, at.Line, at.Column, $"{path}.where", $"{exception.Message} at position {exception.Position + 1} of \"{filterText}\""));
+                context.Errors.Add(new DefinitionError(file, at.Line, at.Column, $"{path}.where", $"{exception.Message} at position {exception.Position + 1} of \"{EchoedText.Shorten(filterText)}\""));
             }
         }
 
@@ -323,7 +365,7 @@ public static class DefinitionLoader
         {
             foreach (var (keyNode, valueNode) in defaultMap.Children)
             {
-                var key = ((YamlScalarNode)keyNode).Value ?? "";
+                var key = (keyNode as YamlScalarNode)?.Value ?? "";
                 if (valueNode is YamlScalarNode scalar)
                 {
                     defaults.Add((key, scalar, $"{path}.defaults.{key}"));
@@ -682,11 +724,18 @@ public static class DefinitionLoader
 
     private static bool IsName(LoadContext context, string file, SourceLocation at, string path, string name)
     {
+        if (name.Length > DefinitionLimits.MaxNameLength)
+        {
+            context.Errors.Add(new DefinitionError(file, at.Line, at.Column, path,
+                $"name '{EchoedText.Shorten(name)}' is {name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}"));
+            return false;
+        }
+
         foreach (var c in name)
         {
             if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
             {
-                context.Errors.Add(new DefinitionError(file, at.Line, at.Column, path, $"name '{name}' may contain only letters, digits, '_', '-' and '.'"));
+                context.Errors.Add(new DefinitionError(file, at.Line, at.Column, path, $"name '{EchoedText.Shorten(name)}' may contain only letters, digits, '_', '-' and '.'"));
                 return false;
             }
         }
@@ -761,7 +810,8 @@ public static class DefinitionLoader
                 var name = (key as YamlScalarNode)?.Value ?? "";
                 if (Array.IndexOf(allowed, name) < 0)
                 {
-                    context.Error(file, key.Start, Join(name), $"unknown key '{name}' (expected one of {string.Join(", ", allowed)})");
+                    var shown = EchoedText.Shorten(name);
+                    context.Error(file, key.Start, Join(shown), $"unknown key '{shown}' (expected one of {string.Join(", ", allowed)})");
                     continue;
                 }
 

@@ -13,12 +13,21 @@ public sealed class FilterSyntaxException(string message, int position) : Except
 /// <summary>
 /// Parses <c>where:</c> filters: comparisons (<c>== != &lt; &lt;= &gt; &gt;=</c>) of a field with a literal
 /// ('text', numbers, true, false), <c>field in ('a', 'b')</c>, <c>and</c>, <c>or</c>, <c>not</c> and parentheses.
-/// <c>not</c> binds tighter than <c>and</c>, which binds tighter than <c>or</c>.
+/// <c>not</c> binds tighter than <c>and</c>, which binds tighter than <c>or</c>. Length, nesting and term count are
+/// bounded by <see cref="DefinitionLimits"/> and checked as the parser goes, so the recursion here and in every
+/// walk over the parsed tree stays shallow.
 /// </summary>
 public static class FilterParser
 {
     public static FilterExpression Parse(string text)
     {
+        if (text.Length > DefinitionLimits.MaxFilterLength)
+        {
+            throw new FilterSyntaxException(
+                string.Create(CultureInfo.InvariantCulture, $"the filter is {text.Length} characters; the limit is {DefinitionLimits.MaxFilterLength}"),
+                DefinitionLimits.MaxFilterLength);
+        }
+
         var parser = new Parser(Tokenize(text));
         var expression = parser.ParseOr();
         parser.ExpectEnd();
@@ -88,7 +97,7 @@ public static class FilterParser
                 }
                 else
                 {
-                    throw new FilterSyntaxException($"'{number}' is not a number", start);
+                    throw new FilterSyntaxException($"'{EchoedText.Shorten(number)}' is not a number", start);
                 }
 
                 tokens.Add(new Token(TokenKind.Literal, number, start, literal));
@@ -161,6 +170,8 @@ public static class FilterParser
     private sealed class Parser(List<Token> tokens)
     {
         private int _next;
+        private int _depth;
+        private int _terms;
 
         private Token Peek => tokens[_next];
 
@@ -180,7 +191,7 @@ public static class FilterParser
         {
             if (Peek.Kind != TokenKind.End)
             {
-                throw new FilterSyntaxException($"unexpected '{Peek.Text}' (expected and, or or the end)", Peek.Position);
+                throw new FilterSyntaxException($"unexpected '{EchoedText.Shorten(Peek.Text)}' (expected and, or or the end)", Peek.Position);
             }
         }
 
@@ -200,16 +211,25 @@ public static class FilterParser
         {
             if (Peek.Kind == TokenKind.Not)
             {
-                _next++;
-                return new NotFilter(ParseUnary());
+                Enter();
+                var negated = new NotFilter(ParseUnary());
+                _depth--;
+                return negated;
             }
 
             if (Peek.Kind == TokenKind.Open)
             {
-                _next++;
+                Enter();
                 var inner = ParseOr();
                 Expect(TokenKind.Close, "')'");
+                _depth--;
                 return inner;
+            }
+
+            if (++_terms > DefinitionLimits.MaxFilterTerms)
+            {
+                throw new FilterSyntaxException(
+                    string.Create(CultureInfo.InvariantCulture, $"the filter has more than {DefinitionLimits.MaxFilterTerms} comparisons"), Peek.Position);
             }
 
             var field = Expect(TokenKind.Identifier, "a field name");
@@ -233,12 +253,24 @@ public static class FilterParser
             return new ComparisonFilter(field.Text, op.Text, literal.Literal);
         }
 
+        /// <summary>Consumes a <c>not</c> or <c>(</c> one level deeper, refusing to go past the limit.</summary>
+        private void Enter()
+        {
+            if (++_depth > DefinitionLimits.MaxFilterDepth)
+            {
+                throw new FilterSyntaxException(
+                    string.Create(CultureInfo.InvariantCulture, $"the filter is nested more than {DefinitionLimits.MaxFilterDepth} levels deep"), Peek.Position);
+            }
+
+            _next++;
+        }
+
         private Token Expect(TokenKind kind, string what)
         {
             var token = Peek;
             if (token.Kind != kind)
             {
-                throw new FilterSyntaxException($"expected {what} but found '{token.Text}'", token.Position);
+                throw new FilterSyntaxException($"expected {what} but found '{EchoedText.Shorten(token.Text)}'", token.Position);
             }
 
             _next++;

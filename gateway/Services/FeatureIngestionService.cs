@@ -7,6 +7,7 @@ using OrleansFeatures.V1;
 namespace OrleansFeatures.Gateway.Services;
 
 /// <summary>The push API: validates the batch shape, then hands every event to the shared ingestion path.</summary>
+[BindServiceMethod(typeof(MalformedRequestBinder), nameof(MalformedRequestBinder.BindService))]
 public sealed class FeatureIngestionService(EventRouter router, IOptions<GatewayLimits> limits) : FeatureIngestion.FeatureIngestionBase
 {
     public override async Task<PushEventsResponse> PushEvents(PushEventsRequest request, ServerCallContext context)
@@ -50,7 +51,7 @@ public sealed class FeatureIngestionService(EventRouter router, IOptions<Gateway
         }
         catch (UnknownSourceException unknown)
         {
-            throw RpcErrors.NotFound($"source '{unknown.SourceName}' is not defined in the registry");
+            throw RpcErrors.NotFound($"source '{RpcErrors.Echo(unknown.SourceName)}' is not defined in the registry");
         }
 
         var response = new PushEventsResponse();

@@ -4,7 +4,10 @@ using Grpc.Core;
 using Microsoft.Extensions.Options;
 using DurationText = OrleansFeatures.Core.Definitions.DurationText;
 using FeatureServiceDefinition = OrleansFeatures.Core.Definitions.FeatureServiceDefinition;
+using DefinitionLimits = OrleansFeatures.Core.Definitions.DefinitionLimits;
+using DocumentPrescan = OrleansFeatures.Core.Definitions.DocumentPrescan;
 using FeatureViewDefinition = OrleansFeatures.Core.Definitions.FeatureViewDefinition;
+using OrleansFeatures.Core;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Interfaces;
@@ -12,24 +15,37 @@ using OrleansFeatures.V1;
 
 namespace OrleansFeatures.Gateway.Services;
 
-/// <summary>The admin API over the registry grain: apply, plan, list and get definitions.</summary>
+/// <summary>
+/// The admin API over the registry grain: apply, plan, list and get definitions. Documents are parsed and
+/// validated here, and dry runs planned here, so that (bounded) work runs on the gateway's threads and not inside
+/// the registry grain's turn, where it would hold up every other registry call.
+/// </summary>
+[BindServiceMethod(typeof(MalformedRequestBinder), nameof(MalformedRequestBinder.BindService))]
 public sealed class FeatureRegistryService(
     IGrainFactory grainFactory,
     DefinitionCatalog catalog,
     IOptions<GatewayLimits> limits) : FeatureRegistry.FeatureRegistryBase
 {
     private const int ErrorsInMessage = 20;
+    private const int MaxItemLength = 256;
 
     private IRegistryGrain Registry => grainFactory.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey);
 
     public override async Task<ApplyDefinitionsResponse> ApplyDefinitions(ApplyDefinitionsRequest request, ServerCallContext context)
     {
-        var result = await Registry.Apply(ValidateDocuments(request), dryRun: false);
-        if (result.Errors.Count > 0)
+        var documents = ValidateDocuments(request);
+        var current = await catalog.RefreshAsync(context.CancellationToken);
+        var checkedHere = DefinitionCheck.Run(current.Set, current.Version, documents, out _);
+        ThrowIfInvalid(checkedHere);
+
+        long? expected = request.HasExpectedVersion ? request.ExpectedVersion : null;
+        var result = await Registry.Apply(documents, dryRun: false, expected);
+        if (result.VersionConflict)
         {
-            throw RpcErrors.InvalidArgument(Describe("definitions are invalid", result.Errors.Select(e => e.Text)));
+            throw Stale(expected!.Value, result.Version);
         }
 
+        ThrowIfInvalid(result);
         if (result.Rejections.Count > 0)
         {
             throw RpcErrors.FailedPrecondition(Describe("breaking changes rejected (bump the view's version to make them)", result.Rejections));
@@ -39,8 +55,17 @@ public sealed class FeatureRegistryService(
         return ToProto(result);
     }
 
-    public override async Task<ApplyDefinitionsResponse> PlanDefinitions(ApplyDefinitionsRequest request, ServerCallContext context) =>
-        ToProto(await Registry.Apply(ValidateDocuments(request), dryRun: true));
+    public override async Task<ApplyDefinitionsResponse> PlanDefinitions(ApplyDefinitionsRequest request, ServerCallContext context)
+    {
+        var documents = ValidateDocuments(request);
+        var current = await catalog.RefreshAsync(context.CancellationToken);
+        if (request.HasExpectedVersion && request.ExpectedVersion != current.Version)
+        {
+            throw Stale(request.ExpectedVersion, current.Version);
+        }
+
+        return ToProto(DefinitionCheck.Run(current.Set, current.Version, documents, out _));
+    }
 
     public override async Task<GetDefinitionsResponse> GetDefinitions(GetDefinitionsRequest request, ServerCallContext context)
     {
@@ -105,10 +130,15 @@ public sealed class FeatureRegistryService(
             throw RpcErrors.InvalidArgument("name is required");
         }
 
+        if (request.Name.Length > DefinitionLimits.MaxNameLength)
+        {
+            throw RpcErrors.InvalidArgument($"name is {request.Name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+        }
+
         var definitions = await catalog.RefreshAsync(context.CancellationToken);
         return definitions.Set.FeatureViews.TryGetValue(request.Name, out var view)
             ? ToProto(view)
-            : throw RpcErrors.NotFound($"feature view '{request.Name}' is not defined");
+            : throw RpcErrors.NotFound($"feature view '{RpcErrors.Echo(request.Name)}' is not defined");
     }
 
     public override async Task<FeatureServiceInfo> GetFeatureService(GetFeatureServiceRequest request, ServerCallContext context)
@@ -118,10 +148,15 @@ public sealed class FeatureRegistryService(
             throw RpcErrors.InvalidArgument("name is required");
         }
 
+        if (request.Name.Length > DefinitionLimits.MaxNameLength)
+        {
+            throw RpcErrors.InvalidArgument($"name is {request.Name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+        }
+
         var definitions = await catalog.RefreshAsync(context.CancellationToken);
         return definitions.Set.FeatureServices.TryGetValue(request.Name, out var service)
             ? ToProto(service)
-            : throw RpcErrors.NotFound($"feature service '{request.Name}' is not defined");
+            : throw RpcErrors.NotFound($"feature service '{RpcErrors.Echo(request.Name)}' is not defined");
     }
 
     private List<DefinitionDocumentDto> ValidateDocuments(ApplyDefinitionsRequest request)
@@ -147,9 +182,21 @@ public sealed class FeatureRegistryService(
                 throw RpcErrors.InvalidArgument($"documents[{i}].name is required");
             }
 
+            if (document.Name.Length > DefinitionLimits.MaxDocumentNameLength)
+            {
+                throw RpcErrors.InvalidArgument($"documents[{i}].name is {document.Name.Length} characters; the limit is {DefinitionLimits.MaxDocumentNameLength}");
+            }
+
             if (!names.Add(document.Name))
             {
-                throw RpcErrors.InvalidArgument($"documents[{i}].name '{document.Name}' appears twice");
+                throw RpcErrors.InvalidArgument($"documents[{i}].name '{RpcErrors.Echo(document.Name)}' appears twice");
+            }
+
+            // A document beyond the size, depth or node limits is a malformed request, not a definition to fix line
+            // by line: refused here, before anything builds its tree.
+            if (DocumentPrescan.Check(new Core.Definitions.DefinitionDocument(document.Name, document.Yaml)) is { } beyondLimits)
+            {
+                throw RpcErrors.InvalidArgument($"documents[{i}]: {beyondLimits}");
             }
 
             documents.Add(new DefinitionDocumentDto(document.Name, document.Yaml));
@@ -157,6 +204,17 @@ public sealed class FeatureRegistryService(
 
         return documents;
     }
+
+    private static void ThrowIfInvalid(RegistryApplyResult result)
+    {
+        if (result.Errors.Count > 0)
+        {
+            throw RpcErrors.InvalidArgument(Describe("definitions are invalid", result.Errors.Select(e => e.Text)));
+        }
+    }
+
+    private static RpcException Stale(long expected, long current) => RpcErrors.Aborted(
+        $"the registry is at version {current}, not the expected version {expected}: read the definitions again, redo the change on them and retry with expected_version {current}");
 
     private static string Describe(string headline, IEnumerable<string> items)
     {
@@ -166,7 +224,7 @@ public sealed class FeatureRegistryService(
         {
             if (count++ < ErrorsInMessage)
             {
-                text.Append("\n  ").Append(item);
+                text.Append("\n  ").Append(EchoedText.Shorten(item, MaxItemLength));
             }
         }
 

@@ -12,12 +12,16 @@ using OrleansFeatures.V1;
 namespace OrleansFeatures.Gateway.Services;
 
 /// <summary>Online lookups: validates the request against the registry, reads every entity grain in parallel, applies service defaults.</summary>
+[BindServiceMethod(typeof(MalformedRequestBinder), nameof(MalformedRequestBinder.BindService))]
 public sealed class FeatureServingService(
     IGrainFactory grainFactory,
     DefinitionCatalog catalog,
     IOptions<GatewayLimits> limits,
     TimeProvider timeProvider) : FeatureServing.FeatureServingBase
 {
+    /// <summary>A view name, a colon and a feature name.</summary>
+    private const int MaxFeatureReferenceLength = (2 * DefinitionLimits.MaxNameLength) + 1;
+
     private static readonly ConditionalWeakTable<ActiveDefinitions, ConcurrentDictionary<string, Columns>> ServiceColumns = new();
 
     public override async Task<GetOnlineFeaturesResponse> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context)
@@ -100,6 +104,16 @@ public sealed class FeatureServingService(
             throw RpcErrors.InvalidArgument("entity_type is required");
         }
 
+        if (request.EntityType.Length > DefinitionLimits.MaxNameLength)
+        {
+            throw RpcErrors.InvalidArgument($"entity_type is {request.EntityType.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+        }
+
+        if (request.FeatureService.Length > DefinitionLimits.MaxNameLength)
+        {
+            throw RpcErrors.InvalidArgument($"feature_service is {request.FeatureService.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+        }
+
         if (request.EntityIds.Count == 0)
         {
             throw RpcErrors.InvalidArgument("entity_ids must name at least one entity");
@@ -136,6 +150,14 @@ public sealed class FeatureServingService(
             throw RpcErrors.InvalidArgument(
                 $"features has {request.Features.Count} references; the limit is {limits.MaxFeaturesPerRequest} (FeatureStore:Limits:MaxFeaturesPerRequest)");
         }
+
+        for (var i = 0; i < request.Features.Count; i++)
+        {
+            if (request.Features[i].Length > MaxFeatureReferenceLength)
+            {
+                throw RpcErrors.InvalidArgument($"features[{i}] is {request.Features[i].Length} characters; the limit is {MaxFeatureReferenceLength}");
+            }
+        }
     }
 
     private static Columns Resolve(ActiveDefinitions definitions, GetOnlineFeaturesRequest request)
@@ -143,20 +165,20 @@ public sealed class FeatureServingService(
         var set = definitions.Set;
         if (!set.EntityTypes.ContainsKey(request.EntityType))
         {
-            throw RpcErrors.NotFound($"entity_type '{request.EntityType}' is not defined");
+            throw RpcErrors.NotFound($"entity_type '{RpcErrors.Echo(request.EntityType)}' is not defined");
         }
 
         if (request.Features.Count == 0)
         {
             if (!set.FeatureServices.TryGetValue(request.FeatureService, out var service))
             {
-                throw RpcErrors.NotFound($"feature_service '{request.FeatureService}' is not defined");
+                throw RpcErrors.NotFound($"feature_service '{RpcErrors.Echo(request.FeatureService)}' is not defined");
             }
 
             if (!string.Equals(service.EntityType, request.EntityType, StringComparison.Ordinal))
             {
                 throw RpcErrors.InvalidArgument(
-                    $"feature_service '{service.Name}' serves entity type '{service.EntityType}', not '{request.EntityType}'");
+                    $"feature_service '{service.Name}' serves entity type '{service.EntityType}', not '{RpcErrors.Echo(request.EntityType)}'");
             }
 
             // A service's columns never change within one registry version, so they are built once per version.
@@ -170,23 +192,23 @@ public sealed class FeatureServingService(
             var text = request.Features[i];
             if (!FeatureReference.TryParse(text, out var reference))
             {
-                throw RpcErrors.InvalidArgument($"features[{i}] '{text}' is not of the form view:feature");
+                throw RpcErrors.InvalidArgument($"features[{i}] '{RpcErrors.Echo(text)}' is not of the form view:feature");
             }
 
             if (!set.FeatureViews.TryGetValue(reference.View, out var view))
             {
-                throw RpcErrors.NotFound($"features[{i}]: feature view '{reference.View}' is not defined");
+                throw RpcErrors.NotFound($"features[{i}]: feature view '{RpcErrors.Echo(reference.View)}' is not defined");
             }
 
             if (!string.Equals(view.EntityType, request.EntityType, StringComparison.Ordinal))
             {
                 throw RpcErrors.InvalidArgument(
-                    $"features[{i}]: feature view '{view.Name}' belongs to entity type '{view.EntityType}', not '{request.EntityType}'");
+                    $"features[{i}]: feature view '{view.Name}' belongs to entity type '{view.EntityType}', not '{RpcErrors.Echo(request.EntityType)}'");
             }
 
             if (view.FindFeature(reference.Feature) is null)
             {
-                throw RpcErrors.NotFound($"features[{i}]: feature view '{view.Name}' has no feature '{reference.Feature}'");
+                throw RpcErrors.NotFound($"features[{i}]: feature view '{view.Name}' has no feature '{RpcErrors.Echo(reference.Feature)}'");
             }
 
             references.Add(reference);

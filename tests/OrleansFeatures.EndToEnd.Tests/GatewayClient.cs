@@ -26,5 +26,8 @@ internal sealed class GatewayClient : IDisposable
 
     public Grpc.Health.V1.Health.HealthClient Health { get; }
 
+    /// <summary>For calls the generated clients cannot make, such as a body of raw bytes.</summary>
+    public Grpc.Core.CallInvoker Invoker => _channel.CreateCallInvoker();
+
     public void Dispose() => _channel.Dispose();
 }

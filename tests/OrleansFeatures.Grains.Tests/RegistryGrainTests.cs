@@ -70,4 +70,79 @@ public class RegistryGrainTests
         Assert.True(bumped.Applied, string.Join("; ", bumped.Errors.Select(e => e.Text).Concat(bumped.Rejections)));
         Assert.Equal(2, bumped.Version);
     }
+
+    [Fact]
+    public async Task Of_twenty_concurrent_appliers_expecting_one_version_exactly_one_wins_and_the_rest_are_refused()
+    {
+        using var temp = new TempDirectory();
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        var registry = cluster.Client.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey);
+        var baseVersion = await TestDefinitions.ApplyAsync(cluster.Client);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
+            registry.Apply([.. TestDefinitions.Documents(), SourceDocument(i)], dryRun: false, expectedVersion: baseVersion)));
+
+        var winner = Assert.Single(results, r => r.Applied);
+        Assert.Equal(baseVersion + 1, winner.Version);
+        var refused = results.Where(r => !r.Applied).ToList();
+        Assert.Equal(19, refused.Count);
+        Assert.All(refused, r => Assert.True(r.VersionConflict));
+        Assert.All(refused, r => Assert.Equal(baseVersion + 1, r.Version));
+        var snapshot = await registry.GetSnapshot();
+        Assert.Equal(baseVersion + 1, snapshot.Version);
+        Assert.Equal(2, snapshot.Documents.Count);
+    }
+
+    [Fact]
+    public async Task Concurrent_appliers_that_reread_after_a_conflict_lose_no_change()
+    {
+        using var temp = new TempDirectory();
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        var registry = cluster.Client.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey);
+        var baseVersion = await TestDefinitions.ApplyAsync(cluster.Client);
+
+        // Read-modify-write: each applier adds its own source document to whatever the registry holds now.
+        var conflicts = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+        {
+            var refusals = 0;
+            while (true)
+            {
+                var snapshot = await registry.GetSnapshot();
+                var result = await registry.Apply([.. snapshot.Documents, SourceDocument(i)], dryRun: false, expectedVersion: snapshot.Version);
+                if (result.Applied)
+                {
+                    return refusals;
+                }
+
+                Assert.True(result.VersionConflict, string.Join("; ", result.Errors.Select(e => e.Text).Concat(result.Rejections)));
+                refusals++;
+            }
+        }));
+
+        var final = await registry.GetSnapshot();
+        Assert.Equal(baseVersion + 20, final.Version);
+        Assert.Equal(21, final.Documents.Count);
+        Assert.True(conflicts.Sum() > 0, "the appliers never raced; the test proves nothing");
+    }
+
+    [Fact]
+    public async Task A_stale_expected_version_is_refused_before_the_documents_are_read()
+    {
+        using var temp = new TempDirectory();
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        var registry = cluster.Client.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey);
+        await TestDefinitions.ApplyAsync(cluster.Client);
+
+        var stale = await registry.Apply(TestDefinitions.Documents("not: [valid"), dryRun: false, expectedVersion: 0);
+        var emptyOnly = await registry.Apply([.. TestDefinitions.Documents(), SourceDocument(1)], dryRun: false, expectedVersion: 0);
+
+        Assert.True(stale.VersionConflict);
+        Assert.Empty(stale.Errors);
+        Assert.True(emptyOnly.VersionConflict);
+        Assert.Equal(1, await registry.GetVersion());
+    }
+
+    private static DefinitionDocumentDto SourceDocument(int i) => new(
+        $"source-{i}.yaml",
+        $"sources:\n  - name: extra-{i}\n    fields: {{ event_id: string, ts: int64, user_id: string }}\n");
 }

@@ -62,6 +62,9 @@ public sealed class GatewayProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>True while the started process has not exited.</summary>
+    public bool IsRunning => _process is { HasExited: false };
+
     public Uri GrpcAddress => new($"http://127.0.0.1:{GrpcPort}");
 
     /// <summary>Everything the process wrote to stdout and stderr, for failure messages.</summary>

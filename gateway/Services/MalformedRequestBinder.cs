@@ -1,0 +1,62 @@
+using System.Text;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace OrleansFeatures.Gateway.Services;
+
+/// <summary>
+/// Binds the gateway's services with request deserializers that turn an unreadable body (bytes that are not the
+/// request message, a string field that is not UTF-8) into INVALID_ARGUMENT. Grpc.AspNetCore reads the request
+/// before any interceptor runs and maps every exception but <see cref="RpcException"/> to UNKNOWN "Exception was
+/// thrown by handler.", so the deserializer itself is the one place to say what was wrong.
+/// The services name this type in <see cref="BindServiceMethodAttribute"/>, which gRPC looks up on the most
+/// derived type first. Each bind method takes the generated base type, because gRPC matches the service's
+/// methods to the type of that parameter.
+/// </summary>
+public sealed class MalformedRequestBinder(ServiceBinderBase inner) : ServiceBinderBase
+{
+    public static void BindService(ServiceBinderBase binder, V1.FeatureServing.FeatureServingBase service) =>
+        V1.FeatureServing.BindService(new MalformedRequestBinder(binder), service);
+
+    public static void BindService(ServiceBinderBase binder, V1.FeatureIngestion.FeatureIngestionBase service) =>
+        V1.FeatureIngestion.BindService(new MalformedRequestBinder(binder), service);
+
+    public static void BindService(ServiceBinderBase binder, V1.FeatureRegistry.FeatureRegistryBase service) =>
+        V1.FeatureRegistry.BindService(new MalformedRequestBinder(binder), service);
+
+    public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse>? handler) =>
+        inner.AddMethod(Guarded(method), handler);
+
+    public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientStreamingServerMethod<TRequest, TResponse>? handler) =>
+        inner.AddMethod(Guarded(method), handler);
+
+    public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ServerStreamingServerMethod<TRequest, TResponse>? handler) =>
+        inner.AddMethod(Guarded(method), handler);
+
+    public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, DuplexStreamingServerMethod<TRequest, TResponse>? handler) =>
+        inner.AddMethod(Guarded(method), handler);
+
+    private static Method<TRequest, TResponse> Guarded<TRequest, TResponse>(Method<TRequest, TResponse> method)
+        where TRequest : class
+        where TResponse : class
+    {
+        var deserialize = method.RequestMarshaller.ContextualDeserializer;
+        var name = method.FullName;
+        var requestMarshaller = new Marshaller<TRequest>(method.RequestMarshaller.ContextualSerializer, context =>
+        {
+            try
+            {
+                return deserialize(context);
+            }
+            catch (InvalidProtocolBufferException exception)
+            {
+                throw RpcErrors.InvalidArgument($"the request body of {name} is not a valid {typeof(TRequest).Name} message: {exception.Message}");
+            }
+            catch (DecoderFallbackException)
+            {
+                throw RpcErrors.InvalidArgument($"the request body of {name} has a string field that is not valid UTF-8");
+            }
+        });
+        return new Method<TRequest, TResponse>(method.Type, method.ServiceName, method.Name, requestMarshaller, method.ResponseMarshaller);
+    }
+}
