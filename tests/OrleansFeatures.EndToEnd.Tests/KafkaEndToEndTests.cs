@@ -57,6 +57,68 @@ public sealed class KafkaEndToEndTests
     }
 
     [Fact]
+    public async Task Gateways_killed_at_random_points_of_a_steady_stream_lose_and_double_nothing()
+    {
+        // Each round kills the gateway while events stream in: between an apply and its checkpoint, during a
+        // checkpoint, between a checkpoint and its commit. Every count must still equal the produced one exactly.
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        var start = DateTimeOffset.UtcNow.AddMinutes(-30).ToUnixTimeMilliseconds();
+        var expected = new Dictionary<string, long>();
+        var next = 0;
+        async Task ProduceBatchAsync(int count)
+        {
+            var sends = new List<Task>(count);
+            for (var i = next; i < next + count; i++)
+            {
+                var user = $"r{i % 40}";
+                var json = string.Create(CultureInfo.InvariantCulture,
+                    $$"""{"event_id":"s{{i}}","ts":{{start + i}},"user_id":"{{user}}","sport":"golf","kind":"view","seconds":1}""");
+                sends.Add(kafka.ProduceJsonAsync("plays", user, json));
+                expected[user] = expected.GetValueOrDefault(user) + 1;
+            }
+
+            next += count;
+            await Task.WhenAll(sends);
+        }
+
+        string[] args =
+        [
+            $"--FeatureStore:Kafka:BootstrapServers={kafka.BootstrapServers}",
+            "--FeatureStore:Kafka:Topics:0=plays",
+            "--FeatureStore:Kafka:DeadLetterTopic=plays-dead",
+            "--FeatureStore:Ingestion:CheckpointInterval=00:00:00.2",
+        ];
+        await ProduceBatchAsync(40);
+        var random = new Random(12345);
+        for (var round = 0; round < 4; round++)
+        {
+            var gateway = new GatewayProcess(temp.Path, args);
+            await gateway.StartAsync();
+            if (round == 0)
+            {
+                using var client = new GatewayClient(gateway);
+                await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
+            }
+
+            var until = DateTime.UtcNow + TimeSpan.FromMilliseconds(random.Next(300, 1_500));
+            while (DateTime.UtcNow < until)
+            {
+                await ProduceBatchAsync(20);
+                await Task.Delay(10);
+            }
+
+            await gateway.KillAsync();
+            await gateway.DisposeAsync();
+        }
+
+        await using var final = new GatewayProcess(temp.Path, args);
+        await final.StartAsync();
+        using var after = new GatewayClient(final);
+        await AssertCountsAsync(after, expected);
+    }
+
+    [Fact]
     public async Task The_kafka_password_never_appears_in_the_gateway_log()
     {
         const string secret = "Endpoint=sb://example/;SharedAccessKey=not-for-logs-7f3a";
