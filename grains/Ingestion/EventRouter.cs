@@ -40,7 +40,8 @@ public sealed partial class EventRouter(
     DefinitionCatalog catalog,
     IOptions<IngestionOptions> ingestion,
     IServiceProvider services,
-    ILogger<EventRouter> logger)
+    ILogger<EventRouter> logger,
+    EventAdmissionPolicy admission)
 {
     private KafkaEventProducer? _producer;
 
@@ -64,6 +65,11 @@ public sealed partial class EventRouter(
         {
             var raw = events[i];
             normalized[i] = EventSchema.Normalize(sourceDefinition, raw.EventId, raw.TimestampMs, raw.Fields, out var error);
+            if (normalized[i] is { } candidate && admission.Check(candidate, definitions.ViewsFedBy(source)) is { } refused)
+            {
+                (normalized[i], error) = (null, refused);
+            }
+
             if (normalized[i] is null)
             {
                 results[i] = new RoutedEventResult(RoutedEventStatus.Rejected, error);

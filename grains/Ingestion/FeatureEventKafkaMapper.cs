@@ -16,7 +16,7 @@ namespace OrleansFeatures.Grains.Ingestion;
 /// is the entity id when the event itself lacks the view's key field. One message feeds one stream per entity
 /// type that reads its source. Anything that fails validation is a poison message.
 /// </summary>
-public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaMessageMapper
+public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog, EventAdmissionPolicy admission) : IKafkaMessageMapper
 {
     public const string EventIdHeader = "event_id";
     public const string EventTimeHeader = "event_time";
@@ -68,6 +68,11 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
 
         var messageKey = message.Message.Key is { Length: > 0 } key ? Encoding.UTF8.GetString(key) : null;
         var views = definitions.ViewsFedBy(source.Name);
+        if (admission.Check(featureEvent, views, messageKey) is { } refused)
+        {
+            return KafkaMapping.DeadLetter(refused);
+        }
+
         var events = new List<KafkaMappedEvent>(views.Count);
         var streamed = new StreamedEvent(source.Name, definitions.Version, featureEvent);
         for (var v = 0; v < views.Count; v++)
