@@ -43,6 +43,10 @@ public sealed partial class EventRouter(
     ILogger<EventRouter> logger,
     EventAdmissionPolicy admission)
 {
+    /// <summary>The reason every event gets when its entity or the entity's storage fails.</summary>
+    public const string GrainFailureReason = "not applied: the entity or its storage failed; safe to retry";
+
+    private readonly LogThrottle _grainFailureLog = new(TimeSpan.FromSeconds(10));
     private KafkaEventProducer? _producer;
 
     /// <summary>Validates raw events (id/time may come from fields) and routes the valid ones.</summary>
@@ -230,12 +234,17 @@ public sealed partial class EventRouter(
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             FeatureStoreMetrics.BackgroundFailures.Add(1);
-            LogGrainFailed(logger, exception, grainKey, indexes.Count);
+            if (_grainFailureLog.TryEnter(out var suppressed))
+            {
+                LogGrainFailed(logger, exception, grainKey, indexes.Count, suppressed);
+            }
+
             lock (merged)
             {
                 foreach (var index in indexes)
                 {
-                    merged[index].Fail($"entity {grainKey} failed to apply the event ({exception.GetType().Name}: {exception.Message}); safe to retry");
+                    // Fixed text: the exception (with its stack trace) is logged above; a reason per event must stay short.
+                    merged[index].Fail(GrainFailureReason);
                 }
             }
         }
@@ -292,6 +301,6 @@ public sealed partial class EventRouter(
     [LoggerMessage(Level = LogLevel.Error, Message = "Producing an event to topic {Topic} failed; reported as failed")]
     private static partial void LogProduceFailed(ILogger logger, Exception exception, string topic);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} failed to apply {Count} events; they are reported as failed")]
-    private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey, int count);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} failed to apply {Count} events; they are reported as failed ({Suppressed} such failures not logged in the previous 10 s)")]
+    private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey, int count, long suppressed);
 }

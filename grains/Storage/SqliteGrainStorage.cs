@@ -29,6 +29,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
     private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _readLock = new(1, 1);
     private readonly CancellationTokenSource _shutdown = new();
+    private readonly LogThrottle _commitFailureLog = new(TimeSpan.FromSeconds(10));
     private string _connectionString = "";
     private SqliteConnection? _readConnection;
     private Task? _writerLoop;
@@ -225,7 +226,11 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
                 catch (Exception exception)
                 {
                     FeatureStoreMetrics.StorageFailures.Add(1);
-                    LogCommitFailed(_logger, exception, _name, batch.Count);
+                    if (_commitFailureLog.TryEnter(out var suppressed))
+                    {
+                        LogCommitFailed(_logger, exception, _name, batch.Count, suppressed);
+                    }
+
                     foreach (var write in batch)
                     {
                         write.Completion.TrySetException(exception);
@@ -336,8 +341,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
     [LoggerMessage(Level = LogLevel.Information, Message = "Grain storage '{Name}' opened SQLite database {Path}")]
     private static partial void LogOpened(ILogger logger, string name, string path);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Grain storage '{Name}' failed to commit {Count} writes; every write in the batch failed")]
-    private static partial void LogCommitFailed(ILogger logger, Exception exception, string name, int count);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Grain storage '{Name}' failed to commit {Count} writes; every write in the batch failed ({Suppressed} failed commits not logged in the previous 10 s)")]
+    private static partial void LogCommitFailed(ILogger logger, Exception exception, string name, int count, long suppressed);
 
     private sealed record PendingWrite(string GrainType, string GrainId, long? ExpectedVersion, byte[]? Data)
     {
