@@ -36,7 +36,9 @@ builder.Services.AddOptions<GrpcServiceOptions>().Configure<IOptions<GatewayLimi
     grpc.EnableDetailedErrors = false;
 });
 builder.Services.AddGrpcReflection();
-builder.Services.AddGrpcHealthChecks().AddCheck<RegistryHealthCheck>("registry", tags: ["ready"]);
+builder.Services.AddGrpcHealthChecks()
+    .AddCheck<RegistryHealthCheck>("registry", tags: ["ready"])
+    .AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
 builder.Services.Configure<HealthCheckPublisherOptions>(o =>
 {
     o.Delay = TimeSpan.FromSeconds(1);
