@@ -29,4 +29,15 @@ public sealed class CommandLineEndToEndTests
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.Contains("limit is 2", error.Status.Detail, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task An_out_of_range_event_limit_fails_start_up_naming_its_key()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Path, "--FeatureStore:Limits:MaxFutureSkew=-00:05:00");
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => gateway.StartAsync());
+
+        Assert.Contains("FeatureStore:Limits:MaxFutureSkew", refused.Message, StringComparison.Ordinal);
+    }
 }
