@@ -124,6 +124,18 @@ public class EventAdmissionTests
             Check(Event("e1", Now, "u1", 1, sport: new string('s', EventLimits.DefaultMaxStringFieldLength + 1))));
     }
 
+    [Fact]
+    public void Fields_in_a_plain_dictionary_get_the_same_rules_as_normalised_ones()
+    {
+        var featureEvent = new FeatureEvent("e1", Now, new Dictionary<string, ScalarValue>
+        {
+            ["user_id"] = ScalarValue.FromString("u1"),
+            ["seconds"] = ScalarValue.FromDouble(double.NaN),
+        });
+
+        Assert.Equal("event 'e1': field 'seconds' is NaN; only finite numbers are accepted", Check(featureEvent));
+    }
+
     [Theory]
     [InlineData(1_700_000_000, 5_000_000, 1_700_000_000_005)]
     [InlineData(0, 999_999_999, 999)]
