@@ -332,9 +332,12 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
                         LogCommitFailed(_logger, exception, _name, batch.Count, suppressed);
                     }
 
+                    // Orleans logs every failed grain write with its exception: a short one per write (without the
+                    // SQLite stack trace, logged above at most once per 10 s) keeps a full disk from flooding the log.
                     foreach (var write in batch)
                     {
-                        write.Completion.TrySetException(exception);
+                        write.Completion.TrySetException(new SqliteStorageException(
+                            $"grain storage '{_name}' could not commit this write ({exception.GetType().Name}: {exception.Message}); the cause is in the storage's log"));
                     }
 
                     continue;

@@ -32,6 +32,10 @@ public sealed class StorageFailureEndToEndTests
         Assert.True(reason.Length < 100, reason);
         Assert.DoesNotContain(" at ", reason, StringComparison.Ordinal);
         Assert.True(push.CalculateSize() < DefaultClientLimitBytes / 4, $"the answer is {push.CalculateSize()} bytes");
+        // The cause is logged once for the whole push, not once per entity (100 here) or per event.
+        var output = gateway.Output;
+        Assert.Equal(1, Occurrences(output, "failed to commit"));
+        Assert.Equal(1, Occurrences(output, "events; they are reported as failed"));
     }
 
     [Fact]
@@ -55,6 +59,17 @@ public sealed class StorageFailureEndToEndTests
         await Poll.UntilAsync(async () => (await http.GetAsync(ready)).StatusCode, s => s == HttpStatusCode.OK, TimeSpan.FromSeconds(30), "readiness to recover");
         var retried = await client.Ingestion.PushEventsAsync(Events.Push(Events.Play("e1", "u1", DateTimeOffset.UtcNow, "golf", "view", 1)));
         Assert.Equal(EventStatus.Accepted, retried.Results[0].Status);
+    }
+
+    private static int Occurrences(string text, string part)
+    {
+        var count = 0;
+        for (var at = text.IndexOf(part, StringComparison.Ordinal); at >= 0; at = text.IndexOf(part, at + part.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+
+        return count;
     }
 
     // Triggers that abort every insert and update stand in for a disk that refuses writes: the gateway's lock file is

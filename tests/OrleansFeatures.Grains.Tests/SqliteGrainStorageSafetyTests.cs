@@ -110,7 +110,7 @@ public sealed class SqliteGrainStorageSafetyTests : IDisposable
         Assert.True(await storage.CheckWritableAsync(CancellationToken.None));
 
         RefuseWrites(DatabasePath, "grain_state", "storage_probe");
-        await Assert.ThrowsAsync<SqliteException>(() => storage.WriteStateAsync("entity", GrainId.Create("entity", "user/u1"), State("lost")));
+        await Assert.ThrowsAsync<SqliteStorageException>(() => storage.WriteStateAsync("entity", GrainId.Create("entity", "user/u1"), State("lost")));
         Assert.False(await storage.CheckWritableAsync(CancellationToken.None));
 
         AcceptWrites(DatabasePath, "grain_state", "storage_probe");
