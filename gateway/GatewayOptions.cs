@@ -16,9 +16,6 @@ public sealed class GatewayLimits
     [Range(1, 1_000_000)]
     public int MaxEventsPerPush { get; set; } = 10_000;
 
-    [Range(1, 4_096)]
-    public int MaxEntityIdLength { get; set; } = 256;
-
     [Range(1, 10_000)]
     public int MaxDefinitionDocuments { get; set; } = 500;
 

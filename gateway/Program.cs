@@ -14,8 +14,12 @@ using OrleansFeatures.Streaming.Kafka;
 // Content root = the binaries, where appsettings.json is, not the working directory: the host watches its content
 // root recursively to reload settings, and with the SQLite state under the working directory (./data by default)
 // every state write woke that watcher (2% of the CPU while ingesting, and a FileInfo per write).
-var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-if (args.Contains("--demo", StringComparer.Ordinal))
+// "--demo" is a switch, not a setting: left in the arguments, the command-line provider would take the argument after
+// it as its value and drop that setting.
+var demo = args.Contains("--demo", StringComparer.Ordinal);
+var settings = Array.FindAll(args, arg => !string.Equals(arg, "--demo", StringComparison.Ordinal));
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = settings, ContentRootPath = AppContext.BaseDirectory });
+if (demo)
 {
     builder.Configuration["FeatureStore:Demo:Enabled"] = "true";
 }
@@ -32,7 +36,9 @@ builder.Services.AddOptions<GrpcServiceOptions>().Configure<IOptions<GatewayLimi
     grpc.EnableDetailedErrors = false;
 });
 builder.Services.AddGrpcReflection();
-builder.Services.AddGrpcHealthChecks().AddCheck<RegistryHealthCheck>("registry", tags: ["ready"]);
+builder.Services.AddGrpcHealthChecks()
+    .AddCheck<RegistryHealthCheck>("registry", tags: ["ready"])
+    .AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
 builder.Services.Configure<HealthCheckPublisherOptions>(o =>
 {
     o.Delay = TimeSpan.FromSeconds(1);

@@ -54,6 +54,12 @@ public sealed class SchemaFields : IReadOnlyDictionary<string, ScalarValue>
 
     public int Count { get; }
 
+    /// <summary>The source's layout these fields follow.</summary>
+    public FieldLayout Layout => _layout;
+
+    /// <summary>One value per slot of <see cref="Layout"/>, null for absent fields: read without an enumerator.</summary>
+    public ReadOnlySpan<ScalarValue> Slots => _values;
+
     public ScalarValue this[string key] =>
         TryGetValue(key, out var value) ? value : throw new KeyNotFoundException($"the event has no field '{key}'");
 

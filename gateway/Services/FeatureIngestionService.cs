@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Ingestion;
 using OrleansFeatures.V1;
 
@@ -28,30 +29,47 @@ public sealed class FeatureIngestionService(EventRouter router, IOptions<Gateway
             throw RpcErrors.InvalidArgument($"events has {request.Events.Count} events; the limit is {max} (FeatureStore:Limits:MaxEventsPerPush)");
         }
 
-        var raw = new RawEvent[request.Events.Count];
-        for (var i = 0; i < raw.Length; i++)
+        // An event whose event_time is not a valid Timestamp is rejected here; the others go on to the router.
+        var rejected = new string?[request.Events.Count];
+        var raw = new List<RawEvent>(request.Events.Count);
+        for (var i = 0; i < request.Events.Count; i++)
         {
             var proto = request.Events[i];
+            long? timestampMs = null;
+            if (proto.EventTime is { } time)
+            {
+                if (!EventAdmission.TryConvertTimestamp(time.Seconds, time.Nanos, out var ms, out rejected[i]))
+                {
+                    FeatureStoreMetrics.EventsRejected.Add(1);
+                    continue;
+                }
+
+                timestampMs = ms;
+            }
+
             var fields = new Dictionary<string, ScalarValue>(proto.Fields.Count, StringComparer.Ordinal);
             foreach (var (name, value) in proto.Fields)
             {
                 fields[name] = ValueMapping.FromProto(value);
             }
 
-            raw[i] = new RawEvent(
-                string.IsNullOrEmpty(proto.EventId) ? null : proto.EventId,
-                proto.EventTime is null ? null : ValueMapping.ToUnixMs(proto.EventTime),
-                fields);
+            raw.Add(new RawEvent(string.IsNullOrEmpty(proto.EventId) ? null : proto.EventId, timestampMs, fields));
         }
 
-        RoutedEventResult[] results;
+        RoutedEventResult[] routed;
         try
         {
-            results = await router.RouteAsync(request.Source, raw, context.CancellationToken);
+            routed = raw.Count == 0 ? [] : await router.RouteAsync(request.Source, raw, context.CancellationToken);
         }
         catch (UnknownSourceException unknown)
         {
             throw RpcErrors.NotFound($"source '{RpcErrors.Echo(unknown.SourceName)}' is not defined in the registry");
+        }
+
+        var results = new RoutedEventResult[request.Events.Count];
+        for (int i = 0, next = 0; i < results.Length; i++)
+        {
+            results[i] = rejected[i] is { } reason ? new RoutedEventResult(RoutedEventStatus.Rejected, reason) : routed[next++];
         }
 
         var response = new PushEventsResponse();

@@ -17,6 +17,7 @@ public sealed class FeatureServingService(
     IGrainFactory grainFactory,
     DefinitionCatalog catalog,
     IOptions<GatewayLimits> limits,
+    IOptions<EventLimits> keyLimits,
     TimeProvider timeProvider) : FeatureServing.FeatureServingBase
 {
     /// <summary>A view name, a colon and a feature name.</summary>
@@ -26,7 +27,7 @@ public sealed class FeatureServingService(
 
     public override async Task<GetOnlineFeaturesResponse> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context)
     {
-        ValidateShape(request, limits.Value);
+        ValidateShape(request, limits.Value, keyLimits.Value.MaxKeyLength);
         var definitions = catalog.Current;
         Columns columns;
         try
@@ -97,7 +98,7 @@ public sealed class FeatureServingService(
         };
     }
 
-    private static void ValidateShape(GetOnlineFeaturesRequest request, GatewayLimits limits)
+    private static void ValidateShape(GetOnlineFeaturesRequest request, GatewayLimits limits, int maxKeyLength)
     {
         if (string.IsNullOrWhiteSpace(request.EntityType))
         {
@@ -133,9 +134,10 @@ public sealed class FeatureServingService(
                 throw RpcErrors.InvalidArgument($"entity_ids[{i}] is empty");
             }
 
-            if (id.Length > limits.MaxEntityIdLength)
+            // The same limit ingestion applies to entity keys, so every stored entity can be looked up.
+            if (id.Length > maxKeyLength)
             {
-                throw RpcErrors.InvalidArgument($"entity_ids[{i}] is {id.Length} characters; the limit is {limits.MaxEntityIdLength}");
+                throw RpcErrors.InvalidArgument($"entity_ids[{i}] is {id.Length} characters; the limit is {maxKeyLength} (FeatureStore:Limits:MaxKeyLength)");
             }
         }
 

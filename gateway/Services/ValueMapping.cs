@@ -35,6 +35,4 @@ internal static class ValueMapping
         Seconds = Math.DivRem(unixMs, 1000, out var remainder) - (remainder < 0 ? 1 : 0),
         Nanos = (int)((remainder < 0 ? remainder + 1000 : remainder) * 1_000_000),
     };
-
-    public static long ToUnixMs(Timestamp timestamp) => (timestamp.Seconds * 1000) + (timestamp.Nanos / 1_000_000);
 }

@@ -1,7 +1,9 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.Configuration;
 using Orleans.Hosting;
+using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Grains.Ingestion;
@@ -96,6 +98,7 @@ public static class FeatureStoreSiloExtensions
         }
 
         silo.Services.AddOptions<IngestionOptions>().Bind(section.GetSection("Ingestion"));
+        silo.Services.AddOptions<EventLimits>().Bind(section.GetSection("Limits"));
         return silo.AddFeatureStoreServices(section.GetSection("Definitions"));
     }
 
@@ -134,6 +137,10 @@ public static class FeatureStoreSiloExtensions
         refresh.Validate(o => o.RefreshInterval > TimeSpan.Zero, "FeatureStore:Definitions:RefreshInterval must be positive");
         silo.Services.AddSingleton<DefinitionCatalog>();
         silo.Services.AddSingleton<EventRouter>();
+        silo.Services.TryAddSingleton(TimeProvider.System);
+        silo.Services.AddSingleton<EventAdmissionPolicy>();
+        silo.Services.AddOptions<EventLimits>().ValidateOnStart();
+        silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EventLimits>, EventLimitsValidator>());
         silo.Services.AddOptions<IngestionOptions>()
             .Validate(o => o.ProducesToKafka || string.Equals(o.Mode, "Direct", StringComparison.OrdinalIgnoreCase), "FeatureStore:Ingestion:Mode must be Direct or Kafka");
         silo.Services.AddHostedService<DefinitionRefreshService>();

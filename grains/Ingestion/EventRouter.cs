@@ -41,11 +41,17 @@ public sealed partial class EventRouter(
     DefinitionCatalog catalog,
     IOptions<IngestionOptions> ingestion,
     IServiceProvider services,
-    ILogger<EventRouter> logger)
+    ILogger<EventRouter> logger,
+    EventAdmissionPolicy admission)
 {
     /// <summary>Entity grain calls one push keeps in flight.</summary>
     private const int MaxCallsInFlight = 256;
 
+
+    /// <summary>The reason every event gets when its entity or the entity's storage fails.</summary>
+    public const string GrainFailureReason = "not applied: the entity or its storage failed; safe to retry";
+
+    private readonly LogThrottle _grainFailureLog = new(TimeSpan.FromSeconds(10));
     private KafkaEventProducer? _producer;
 
     /// <summary>Validates raw events (id/time may come from fields) and routes the valid ones.</summary>
@@ -68,6 +74,11 @@ public sealed partial class EventRouter(
         {
             var raw = events[i];
             normalized[i] = EventSchema.Normalize(route.Source, raw.EventId, raw.TimestampMs, raw.Fields, out var error);
+            if (normalized[i] is { } candidate && admission.Check(candidate, definitions.ViewsFedBy(source)) is { } refused)
+            {
+                (normalized[i], error) = (null, refused);
+            }
+
             if (normalized[i] is null)
             {
                 results[i] = new RoutedEventResult(RoutedEventStatus.Rejected, error);
@@ -120,17 +131,22 @@ public sealed partial class EventRouter(
         }
 
         var result = await dispatch.RunAsync(grainFactory, definitions.Version, events, MaxCallsInFlight, cancellationToken).ConfigureAwait(false);
-        foreach (var (grainKey, error) in result.Failures)
+        if (result.Failures.Count > 0)
         {
-            FeatureStoreMetrics.BackgroundFailures.Add(1);
-            LogGrainFailed(logger, error, grainKey);
+            FeatureStoreMetrics.BackgroundFailures.Add(result.Failures.Count);
+            if (_grainFailureLog.TryEnter(out var suppressed))
+            {
+                var (grainKey, error) = result.Failures[0];
+                LogGrainFailed(logger, error, grainKey, result.Failures.Count - 1, suppressed);
+            }
         }
 
         foreach (var (index, _) in routed)
         {
             var merged = result.Outcomes[index];
             results[index] = merged.Failed
-                ? new RoutedEventResult(RoutedEventStatus.Failed, "an entity could not apply the event (storage or grain failure); safe to retry")
+                // Fixed text: the exception (with its stack trace) is logged above; a reason per event must stay short.
+                ? new RoutedEventResult(RoutedEventStatus.Failed, GrainFailureReason)
                 : ToResult(merged.ToOutcome());
         }
     }
@@ -193,6 +209,6 @@ public sealed partial class EventRouter(
     [LoggerMessage(Level = LogLevel.Error, Message = "Producing an event to topic {Topic} failed; reported as failed")]
     private static partial void LogProduceFailed(ILogger logger, Exception exception, string topic);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} failed to apply pushed events; they are reported as failed")]
-    private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} (and {Others} more of this push) failed to apply pushed events; they are reported as failed ({Suppressed} such failures not logged in the previous 10 s)")]
+    private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey, int others, long suppressed);
 }

@@ -17,7 +17,7 @@ namespace OrleansFeatures.Grains.Ingestion;
 /// registry's routing plan picks the entities (the message key stands in for a missing key field). Anything that
 /// fails validation or routing is a poison message.
 /// </summary>
-public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaMessageMapper
+public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog, EventAdmissionPolicy admission) : IKafkaMessageMapper
 {
     public const string EventIdHeader = "event_id";
     public const string EventTimeHeader = "event_time";
@@ -68,6 +68,11 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog) : IKafkaM
         }
 
         var messageKey = message.Message.Key is { Length: > 0 } key ? Encoding.UTF8.GetString(key) : null;
+        if (admission.Check(featureEvent, definitions.ViewsFedBy(route.Source.Name), messageKey) is { } refused)
+        {
+            return KafkaMapping.DeadLetter(refused);
+        }
+
         var entities = new List<EntityRef>(route.Targets.Count);
         switch (route.Route(featureEvent, messageKey, EntrancePolicy.Stream, entities, out var reason))
         {

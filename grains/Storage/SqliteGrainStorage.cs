@@ -29,8 +29,11 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
     private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _readLock = new(1, 1);
     private readonly CancellationTokenSource _shutdown = new();
+    private readonly LogThrottle _commitFailureLog = new(TimeSpan.FromSeconds(10));
     private string _connectionString = "";
     private SqliteConnection? _readConnection;
+    private SqliteDatabaseLock? _lock;
+    private volatile bool _lastCommitFailed;
     private Task? _writerLoop;
 
     public SqliteGrainStorage(string name, SqliteGrainStorageOptions options, ILogger<SqliteGrainStorage> logger)
@@ -41,6 +44,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
         _logger = logger;
     }
 
+    private const string ProbeSql = "INSERT INTO storage_probe (id, writes) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET writes = writes + 1;";
+
     /// <summary>Per-connection settings: page cache and memory map sizes (negative cache_size is in KiB).</summary>
     private string ConnectionPragmas => string.Create(System.Globalization.CultureInfo.InvariantCulture,
         $"PRAGMA cache_size=-{_options.CacheSizeMiB * 1024L}; PRAGMA mmap_size={_options.MemoryMapSizeMiB * 1024L * 1024L};\n");
@@ -48,11 +53,23 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe($"{nameof(SqliteGrainStorage)}-{_name}", _options.InitStage, OpenAsync, CloseAsync);
 
-    /// <summary>Opens the database and starts the writer loop; public so tools and tests can use the store without a silo.</summary>
+    /// <summary>
+    /// Locks and opens the database, checks its integrity and that it can be written, and starts the writer loop;
+    /// public so tools and tests can use the store without a silo. Every failure names the file.
+    /// </summary>
     public async Task OpenAsync(CancellationToken cancellationToken)
     {
         var fullPath = Path.GetFullPath(_options.DatabasePath);
-        Directory.CreateDirectory(Path.GetDirectoryName(fullPath)!);
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(fullPath)!);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            throw new SqliteStorageException($"SQLite database {fullPath} cannot be used: its folder cannot be created ({exception.Message})", exception);
+        }
+
+        _lock = SqliteDatabaseLock.Acquire(fullPath);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = fullPath,
@@ -60,27 +77,100 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
             Pooling = false,
         }.ToString();
 
-        var writer = new SqliteConnection(_connectionString);
-        await writer.OpenAsync(cancellationToken).ConfigureAwait(false);
-        // The WAL is copied back into the file every 10,000 pages (~40 MiB) instead of SQLite's 1,000: under a burst
-        // of writes, a row rewritten many times is copied back once per checkpoint, not once per 4 MiB of log.
-        await ExecuteAsync(writer, ConnectionPragmas + """
-            PRAGMA journal_mode=WAL;
-            PRAGMA synchronous=FULL;
-            PRAGMA wal_autocheckpoint=10000;
-            CREATE TABLE IF NOT EXISTS grain_state (
-                grain_type TEXT NOT NULL,
-                grain_id   TEXT NOT NULL,
-                version    INTEGER NOT NULL,
-                data       BLOB NOT NULL,
-                PRIMARY KEY (grain_type, grain_id)) WITHOUT ROWID;
-            """, cancellationToken).ConfigureAwait(false);
+        SqliteConnection? writer = null;
+        try
+        {
+            writer = new SqliteConnection(_connectionString);
+            await writer.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await CheckIntegrityAsync(writer, fullPath, cancellationToken).ConfigureAwait(false);
+            // The WAL is copied back into the file every 10,000 pages (~40 MiB) instead of SQLite's 1,000: under a burst
+            // of writes, a row rewritten many times is copied back once per checkpoint, not once per 4 MiB of log.
+            // The probe row is written here so a read-only file fails start-up rather than the first grain write.
+            await ExecuteAsync(writer, ConnectionPragmas + """
+                PRAGMA journal_mode=WAL;
+                PRAGMA synchronous=FULL;
+                PRAGMA wal_autocheckpoint=10000;
+                CREATE TABLE IF NOT EXISTS grain_state (
+                    grain_type TEXT NOT NULL,
+                    grain_id   TEXT NOT NULL,
+                    version    INTEGER NOT NULL,
+                    data       BLOB NOT NULL,
+                    PRIMARY KEY (grain_type, grain_id)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS storage_probe (id INTEGER PRIMARY KEY, writes INTEGER NOT NULL);
+                """, cancellationToken).ConfigureAwait(false);
+            // Its own command: an error in a statement after one that returns rows (the PRAGMAs above) is not reported.
+            await ExecuteAsync(writer, ProbeSql, cancellationToken).ConfigureAwait(false);
 
-        _readConnection = new SqliteConnection(_connectionString);
-        await _readConnection.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await ExecuteAsync(_readConnection, ConnectionPragmas, cancellationToken).ConfigureAwait(false);
+            _readConnection = new SqliteConnection(_connectionString);
+            await _readConnection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await ExecuteAsync(_readConnection, ConnectionPragmas, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException exception)
+        {
+            await ReleaseAsync(writer).ConfigureAwait(false);
+            throw new SqliteStorageException($"SQLite database {fullPath} cannot be opened or written: {exception.Message}", exception);
+        }
+        catch
+        {
+            await ReleaseAsync(writer).ConfigureAwait(false);
+            throw;
+        }
+
         _writerLoop = Task.Run(() => RunWriterAsync(writer, _shutdown.Token), CancellationToken.None);
         LogOpened(_logger, _name, fullPath);
+    }
+
+    /// <summary>
+    /// True while the last commit succeeded. After a failed commit (a full disk, a read-only file) it writes a probe row
+    /// through the writer loop, so it turns true again once writes work, without waiting for a grain to write.
+    /// </summary>
+    public async Task<bool> CheckWritableAsync(CancellationToken cancellationToken)
+    {
+        if (!_lastCommitFailed)
+        {
+            return true;
+        }
+
+        var probe = new PendingWrite("", "", null, null) { Probe = true };
+        try
+        {
+            await EnqueueAsync(probe).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A corrupt file fails start-up naming it, instead of starting and failing every grain that reads a bad page.</summary>
+    private static async Task CheckIntegrityAsync(SqliteConnection connection, string path, CancellationToken cancellationToken)
+    {
+        using var command = connection.CreateCommand();
+        // quick_check reads every page (about a second per GiB); the first problem is enough to refuse the file.
+        command.CommandText = "PRAGMA quick_check(1)";
+        var result = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+        if (!string.Equals(result, "ok", StringComparison.Ordinal))
+        {
+            throw new SqliteStorageException($"SQLite database {path} failed its integrity check (PRAGMA quick_check): {result}; restore it from a backup or move it aside");
+        }
+    }
+
+    private async Task ReleaseAsync(SqliteConnection? writer)
+    {
+        if (writer is not null)
+        {
+            await writer.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_readConnection is not null)
+        {
+            await _readConnection.DisposeAsync().ConfigureAwait(false);
+            _readConnection = null;
+        }
+
+        _lock?.Dispose();
+        _lock = null;
     }
 
     public async Task CloseAsync(CancellationToken cancellationToken)
@@ -97,6 +187,9 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
             await _readConnection.DisposeAsync().ConfigureAwait(false);
             _readConnection = null;
         }
+
+        _lock?.Dispose();
+        _lock = null;
     }
 
     public async ValueTask DisposeAsync()
@@ -201,6 +294,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
                 """);
             using var delete = Command(connection, "DELETE FROM grain_state WHERE grain_type = $type AND grain_id = $id AND version = $version");
             using var select = Command(connection, "SELECT version FROM grain_state WHERE grain_type = $type AND grain_id = $id");
+            using var probe = connection.CreateCommand();
+            probe.CommandText = ProbeSql;
 
             while (await _writes.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -214,9 +309,15 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
                 try
                 {
                     using var transaction = connection.BeginTransaction();
-                    insert.Transaction = update.Transaction = delete.Transaction = select.Transaction = transaction;
+                    insert.Transaction = update.Transaction = delete.Transaction = select.Transaction = probe.Transaction = transaction;
                     foreach (var write in batch)
                     {
+                        if (write.Probe)
+                        {
+                            await probe.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                            continue;
+                        }
+
                         await ApplyAsync(write, insert, update, delete, select, cancellationToken).ConfigureAwait(false);
                     }
 
@@ -224,16 +325,25 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
                 }
                 catch (Exception exception)
                 {
+                    _lastCommitFailed = true;
                     FeatureStoreMetrics.StorageFailures.Add(1);
-                    LogCommitFailed(_logger, exception, _name, batch.Count);
+                    if (_commitFailureLog.TryEnter(out var suppressed))
+                    {
+                        LogCommitFailed(_logger, exception, _name, batch.Count, suppressed);
+                    }
+
+                    // Orleans logs every failed grain write with its exception: a short one per write (without the
+                    // SQLite stack trace, logged above at most once per 10 s) keeps a full disk from flooding the log.
                     foreach (var write in batch)
                     {
-                        write.Completion.TrySetException(exception);
+                        write.Completion.TrySetException(new SqliteStorageException(
+                            $"grain storage '{_name}' could not commit this write ({exception.GetType().Name}: {exception.Message}); the cause is in the storage's log"));
                     }
 
                     continue;
                 }
 
+                _lastCommitFailed = false;
                 FeatureStoreMetrics.StorageCommitDuration.Record(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 FeatureStoreMetrics.StorageWritesPerCommit.Record(batch.Count);
                 foreach (var write in batch)
@@ -336,8 +446,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
     [LoggerMessage(Level = LogLevel.Information, Message = "Grain storage '{Name}' opened SQLite database {Path}")]
     private static partial void LogOpened(ILogger logger, string name, string path);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Grain storage '{Name}' failed to commit {Count} writes; every write in the batch failed")]
-    private static partial void LogCommitFailed(ILogger logger, Exception exception, string name, int count);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Grain storage '{Name}' failed to commit {Count} writes; every write in the batch failed ({Suppressed} failed commits not logged in the previous 10 s)")]
+    private static partial void LogCommitFailed(ILogger logger, Exception exception, string name, int count, long suppressed);
 
     private sealed record PendingWrite(string GrainType, string GrainId, long? ExpectedVersion, byte[]? Data)
     {
@@ -346,5 +456,8 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
         public long NewVersion { get; set; }
 
         public Exception? Rejected { get; set; }
+
+        /// <summary>A write of the probe row only, from <see cref="CheckWritableAsync"/>.</summary>
+        public bool Probe { get; init; }
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains;
@@ -40,6 +41,8 @@ internal static class KafkaFixture
         {
             silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = database);
             silo.AddFeatureStoreServices();
+            // Test events are dated from Base (2027) on; ten years of skew admits them and still refuses 2100.
+            silo.Services.Configure<EventLimits>(o => o.MaxFutureSkew = TimeSpan.FromDays(3650));
             silo.AddFeatureStoreKafka(o =>
             {
                 o.BootstrapServers = kafka.BootstrapServers;

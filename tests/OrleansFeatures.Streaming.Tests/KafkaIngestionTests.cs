@@ -112,17 +112,21 @@ public sealed class KafkaIngestionTests
         await kafka.ProduceJsonAsync(Topic, "u1", """{"ts":1800000000003,"user_id":"u1","seconds":1}""");
         await kafka.ProduceJsonAsync(Topic, "u1", Json("c", "u1", Base + 4, 3));
         await kafka.ProduceJsonAsync(Topic, "u1", """{"user_id":"u1","seconds":4}""", ("event_id", "d"), ("event_time", "1800000000005"));
+        await kafka.ProduceJsonAsync(Topic, "u1", """{"event_id":"f","ts":4102444800000,"user_id":"u1","seconds":1}""");
+        await kafka.ProduceJsonAsync(Topic, "u1", """{"event_id":"g","ts":1800000000006,"user_id":"u1","seconds":1e999}""");
         await using var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"));
         var version = await ApplyDefinitionsAsync(cluster.Client);
 
         await AssertFeaturesAsync(cluster.Client, version, new() { ["u1"] = (3, 9) }, Timeout);
-        var dead = kafka.ReadAll(DeadLetters, expected: 3, Timeout);
+        var dead = kafka.ReadAll(DeadLetters, expected: 5, Timeout);
 
-        Assert.Equal(3, dead.Count);
+        Assert.Equal(5, dead.Count);
         var reasons = dead.Select(d => Header(d, KafkaDeadLetterSink.ReasonHeader)).ToList();
         Assert.Contains(reasons, r => r.Contains("not valid JSON", StringComparison.Ordinal));
         Assert.Contains(reasons, r => r.Contains("'seconds'", StringComparison.Ordinal));
         Assert.Contains(reasons, r => r.Contains("no id", StringComparison.Ordinal));
+        Assert.Contains(reasons, r => r.Contains("event 'f': event time 2100-01-01", StringComparison.Ordinal));
+        Assert.Contains(reasons, r => r.Contains("event 'g': field 'seconds' is Infinity", StringComparison.Ordinal));
         Assert.All(dead, d =>
         {
             Assert.Equal(Topic, Header(d, KafkaDeadLetterSink.TopicHeader));
