@@ -72,11 +72,11 @@ internal sealed class EntityDispatch
                 EventOutcome[] outcomes;
                 if (receipts is null)
                 {
-                    outcomes = await grain.ApplyEvents(registryVersion, key.Source, batch).WaitAsync(cancellationToken);
+                    outcomes = await Cancellable(grain.ApplyEvents(registryVersion, key.Source, batch), cancellationToken);
                 }
                 else
                 {
-                    var receipt = await grain.Ingest(registryVersion, key.Source, batch).WaitAsync(cancellationToken);
+                    var receipt = await Cancellable(grain.Ingest(registryVersion, key.Source, batch), cancellationToken);
                     outcomes = receipt.Outcomes;
                     lock (merged)
                     {
@@ -109,7 +109,12 @@ internal sealed class EntityDispatch
             }
         }
     }
+
+    // A stream delivery cannot be cancelled: skip WaitAsync's extra task and continuation per entity call.
+    private static Task<T> Cancellable<T>(Task<T> call, CancellationToken cancellationToken) =>
+        cancellationToken.CanBeCanceled ? call.WaitAsync(cancellationToken) : call;
 }
+
 
 /// <summary>The merged outcome of every dispatched event, the entity calls that failed, and (when not durable) the receipts to checkpoint.</summary>
 internal sealed record DispatchResult(
