@@ -34,7 +34,14 @@ public sealed partial class PartitionIngesterGrain(
     IServiceProvider services,
     ILogger<PartitionIngesterGrain> logger) : Grain, IPartitionIngesterGrain, IStreamSubscriptionObserver, IAsyncBatchObserver<IngestedEvent>
 {
-    private const int CheckpointAttempts = 4;
+    /// <summary>Longest wait between two attempts to make an entity durable.</summary>
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a deactivating ingester keeps trying to finish its checkpoint before it gives up.</summary>
+    private static readonly TimeSpan DeactivationGrace = TimeSpan.FromSeconds(10);
+
+    // Cancelled when the activation goes: retries stop, and what is not durable stays uncommitted.
+    private readonly CancellationTokenSource _stopping = new();
 
     private static readonly KeyValuePair<string, object?> StreamPath = new("path", "stream");
 
@@ -153,7 +160,12 @@ public sealed partial class PartitionIngesterGrain(
             return;
         }
 
-        await FlushAsync();
+        _stopping.CancelAfter(DeactivationGrace);
+        using (cancellationToken.Register(_stopping.Cancel))
+        {
+            await FlushAsync();
+        }
+
         // Later deliveries go to a new activation, which holds the gate again on its first delivery.
         _gate.Release();
     }
@@ -270,22 +282,36 @@ public sealed partial class PartitionIngesterGrain(
         }
     }
 
-    /// <summary>Checkpoints one entity, giving it its kept events again when it lost them; null once durable, else the last error.</summary>
+    /// <summary>
+    /// Checkpoints one entity, giving it its kept events again when it lost them, and retrying with back-off until it
+    /// is durable: while storage or the entity's silo is down, this checkpoint stays in flight, deliveries continue up
+    /// to <see cref="IngestionOptions.MaxUncheckpointedEntities"/>, and nothing after it is committed. Null once durable;
+    /// the last error if the activation is going away first.
+    /// </summary>
     private async Task<Exception?> MakeDurableAsync(string grainKey, UnwrittenEntity entity)
     {
         var grain = GrainFactory.GetGrain<IEntityGrain>(grainKey);
         Exception error = new InvalidOperationException($"entity {grainKey} lost events it had applied before they were written");
-        for (var attempt = 0; attempt < CheckpointAttempts; attempt++)
+        for (var attempt = 0; ; attempt++)
         {
+            if (_stopping.IsCancellationRequested)
+            {
+                return error;
+            }
+
             try
             {
                 if (attempt > 0)
                 {
-                    // The activation that applied them is gone unwritten, or its write failed and it deactivated: a new
-                    // activation loads the durable state and applies the kept events again (what it already holds
-                    // counts as duplicate).
+                    // The activation that applied them is gone unwritten (its silo died), or its write failed and it
+                    // deactivated: a new activation loads the durable state and applies the kept events again (what it
+                    // already holds counts as duplicate).
                     FeatureStoreMetrics.CheckpointReplays.Add(1);
-                    LogReplayingEntity(logger, this.GetPrimaryKeyString(), grainKey, entity.EventCount, attempt);
+                    if ((attempt & (attempt - 1)) == 0)
+                    {
+                        LogReplayingEntity(logger, error, this.GetPrimaryKeyString(), grainKey, entity.EventCount, attempt);
+                    }
+
                     foreach (var (source, version, events) in entity.Batches)
                     {
                         var receipt = await grain.Ingest(version, source, events);
@@ -302,11 +328,16 @@ public sealed partial class PartitionIngesterGrain(
             catch (Exception exception)
             {
                 error = exception;
-                await Task.Delay(TimeSpan.FromMilliseconds(100 << attempt));
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(MaxRetryDelay.TotalMilliseconds, 100 << Math.Min(attempt, 10))), _stopping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return error;
+                }
             }
         }
-
-        return error;
     }
 
     private static void Count(OutcomeMerge[] outcomes)
@@ -340,10 +371,10 @@ public sealed partial class PartitionIngesterGrain(
     [LoggerMessage(Level = LogLevel.Error, Message = "Partition {Partition}: {Failed} of {Entities} entity calls failed (first: {GrainKey}); the delivery is retried")]
     private static partial void LogEntitiesFailed(ILogger logger, Exception exception, string partition, int failed, int entities, string grainKey);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Partition {Partition}: entity {GrainKey} lost {Events} applied events before they were written (activation gone or write failed); applying them again (attempt {Attempt})")]
-    private static partial void LogReplayingEntity(ILogger logger, string partition, string grainKey, int events, int attempt);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Partition {Partition}: entity {GrainKey} lost {Events} applied events before they were written (activation gone or write failed); applying them again (attempt {Attempt}; logged at attempts 1, 2, 4, 8, ...)")]
+    private static partial void LogReplayingEntity(ILogger logger, Exception? exception, string partition, string grainKey, int events, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Critical, Message = "Partition {Partition}: checkpoint could not make {Lost} of {Entities} entities durable (first: {GrainKey}); commits stop here until the partition's receiver restarts and replays")]
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Partition {Partition}: the deactivating ingester could not make {Lost} of {Entities} entities durable (first: {GrainKey}); commits stop before them and the partition's next reader replays them")]
     private static partial void LogCheckpointFailed(ILogger logger, Exception? exception, string partition, int lost, int entities, string grainKey);
 }
 

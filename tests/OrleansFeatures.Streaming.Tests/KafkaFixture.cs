@@ -1,5 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Runtime;
+using Orleans.Storage;
 using Orleans.TestingHost;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains;
@@ -34,12 +36,22 @@ internal static class KafkaFixture
 
     public static readonly FeatureRefList Features = new(["plays", "plays"], ["n", "seconds"]);
 
-    public static async Task<InProcessTestCluster> StartAsync(MockKafkaCluster kafka, string database, short silos = 1, Action<KafkaStreamOptions>? configure = null)
+    public static async Task<InProcessTestCluster> StartAsync(MockKafkaCluster kafka, string database, short silos = 1, Action<KafkaStreamOptions>? configure = null, bool flakyStorage = false)
     {
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = database);
+            if (flakyStorage)
+            {
+                silo.AddSqliteGrainStorage("inner", o => o.DatabasePath = database);
+                silo.Services.AddSingleton(sp => new FlakyStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
+                silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<FlakyStorage>());
+            }
+            else
+            {
+                silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = database);
+            }
+
             silo.AddFeatureStoreServices();
             // Test events are dated from Base (2027) on; ten years of skew admits them and still refuses 2100.
             silo.Services.Configure<EventLimits>(o => o.MaxFutureSkew = TimeSpan.FromDays(3650));
@@ -100,4 +112,33 @@ internal static class KafkaFixture
             Assert.Equal(ScalarValue.FromDouble(seconds), values[1].Value);
         }
     }
+}
+
+/// <summary>Grain storage that fails entity state writes while told to (a full disk), and passes everything else through.</summary>
+internal sealed class FlakyStorage(IGrainStorage inner) : IGrainStorage
+{
+    /// <summary>Entity writes still to fail; negative fails every one until set to 0.</summary>
+    public int EntityWritesToFail;
+
+    public int EntityWritesFailed;
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        if (stateName == "entity" && Volatile.Read(ref EntityWritesToFail) != 0)
+        {
+            if (Interlocked.Decrement(ref EntityWritesToFail) < 0)
+            {
+                Interlocked.Exchange(ref EntityWritesToFail, -1);
+            }
+
+            Interlocked.Increment(ref EntityWritesFailed);
+            throw new IOException("simulated: disk full");
+        }
+
+        return inner.WriteStateAsync(stateName, grainId, grainState);
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ClearStateAsync(stateName, grainId, grainState);
 }

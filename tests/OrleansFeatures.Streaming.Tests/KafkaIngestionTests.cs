@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.Streaming.Kafka;
@@ -180,6 +181,59 @@ public sealed class KafkaIngestionTests
         await cluster.WaitForLivenessToStabilizeAsync(didKill: true);
 
         await AssertFeaturesAsync(cluster.Client, version, expected, TimeSpan.FromSeconds(120));
+    }
+
+    [Fact]
+    public async Task Entities_whose_checkpoint_writes_fail_get_their_events_again_and_count_each_once()
+    {
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        var expected = await ProduceAsync(kafka, 0, 100, users: 8);
+        await using var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"), flakyStorage: true);
+        var version = await ApplyDefinitionsAsync(cluster.Client);
+        await AssertFeaturesAsync(cluster.Client, version, expected, Timeout);
+        await Poll.UntilAsync(() => Task.FromResult(CommittedTotal(kafka)), c => c == 100, Timeout, "the first 100 offsets committed");
+
+        // A few writes fail: each failing entity deactivates, loses what it applied, and gets it again from its
+        // partition's ingester, whose retried checkpoint then succeeds.
+        var storage = cluster.Silos[0].ServiceProvider.GetRequiredService<FlakyStorage>();
+        Interlocked.Exchange(ref storage.EntityWritesToFail, 3);
+        await ProduceAsync(kafka, 100, 100, users: 8, expected);
+
+        await Poll.UntilAsync(() => Task.FromResult(CommittedTotal(kafka)), c => c == 200, Timeout, "all 200 offsets committed");
+        Assert.Equal(3, storage.EntityWritesFailed);
+        await AssertFeaturesAsync(cluster.Client, version, expected, Timeout);
+    }
+
+    [Fact]
+    public async Task A_checkpoint_that_cannot_write_never_lets_the_committed_offsets_pass_it()
+    {
+        using var kafka = new MockKafkaCluster();
+        using var temp = new TempDirectory();
+        var expected = await ProduceAsync(kafka, 0, 60, users: 6);
+        await using var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"), flakyStorage: true);
+        var version = await ApplyDefinitionsAsync(cluster.Client);
+        await AssertFeaturesAsync(cluster.Client, version, expected, Timeout);
+        await Poll.UntilAsync(() => Task.FromResult(CommittedTotal(kafka)), c => c == 60, Timeout, "the first 60 offsets committed");
+
+        var storage = cluster.Silos[0].ServiceProvider.GetRequiredService<FlakyStorage>();
+        Interlocked.Exchange(ref storage.EntityWritesToFail, -1);
+        await ProduceAsync(kafka, 60, 60, users: 6, expected);
+        // Applied in memory (again after each failed write), never durable: the checkpoint's retries run out, and what
+        // the entities held is gone until the partition is read again after a restart.
+        await Poll.UntilAsync(() => Task.FromResult(storage.EntityWritesFailed), n => n >= 6 * 4, Timeout, "every entity's checkpoint attempts to fail");
+        // Several checkpoint intervals, retries and commit loops while writes keep failing: nothing may commit.
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(4); DateTime.UtcNow < deadline; await Task.Delay(200))
+        {
+            Assert.Equal(60, CommittedTotal(kafka));
+        }
+    }
+
+    private static long CommittedTotal(MockKafkaCluster kafka)
+    {
+        using var consumer = new Confluent.Kafka.ConsumerBuilder<byte[]?, byte[]?>(new Confluent.Kafka.ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = "feature-store-tests" }).Build();
+        var committed = consumer.Committed(Enumerable.Range(0, 4).Select(p => new Confluent.Kafka.TopicPartition(Topic, p)), TimeSpan.FromSeconds(10));
+        return committed.Sum(c => c.Offset.IsSpecial ? 0 : c.Offset.Value);
     }
 
     private static string Header(Confluent.Kafka.ConsumeResult<byte[]?, byte[]?> result, string name) =>
