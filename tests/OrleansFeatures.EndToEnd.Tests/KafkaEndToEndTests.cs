@@ -16,20 +16,7 @@ public sealed class KafkaEndToEndTests
         using var temp = new TempDirectory();
         var start = DateTimeOffset.UtcNow.AddMinutes(-30).ToUnixTimeMilliseconds();
         var expected = new Dictionary<string, long>();
-        async Task ProduceAsync(int from, int count)
-        {
-            var sends = new List<Task>();
-            for (var i = from; i < from + count; i++)
-            {
-                var user = $"k{i % 5}";
-                var json = string.Create(CultureInfo.InvariantCulture,
-                    $$"""{"event_id":"m{{i}}","ts":{{start + i}},"user_id":"{{user}}","sport":"tennis","kind":"view","seconds":1}""");
-                sends.Add(kafka.ProduceJsonAsync("plays", user, json));
-                expected[user] = expected.GetValueOrDefault(user) + 1;
-            }
-
-            await Task.WhenAll(sends);
-        }
+        Task ProduceAsync(int from, int count) => ProducePlaysAsync(kafka, expected, start, from, count, users: 5, prefix: "k");
 
         await ProduceAsync(0, 100);
         string[] kafkaArgs =
@@ -68,18 +55,8 @@ public sealed class KafkaEndToEndTests
         var next = 0;
         async Task ProduceBatchAsync(int count)
         {
-            var sends = new List<Task>(count);
-            for (var i = next; i < next + count; i++)
-            {
-                var user = $"r{i % 40}";
-                var json = string.Create(CultureInfo.InvariantCulture,
-                    $$"""{"event_id":"s{{i}}","ts":{{start + i}},"user_id":"{{user}}","sport":"golf","kind":"view","seconds":1}""");
-                sends.Add(kafka.ProduceJsonAsync("plays", user, json));
-                expected[user] = expected.GetValueOrDefault(user) + 1;
-            }
-
+            await ProducePlaysAsync(kafka, expected, start, next, count, users: 40, prefix: "r");
             next += count;
-            await Task.WhenAll(sends);
         }
 
         string[] args =
@@ -171,6 +148,22 @@ public sealed class KafkaEndToEndTests
 
         Assert.Equal(3, push.Accepted);
         await AssertCountsAsync(client, new() { ["pushed"] = 2, ["seed"] = 1 });
+    }
+
+    /// <summary>Produces plays <paramref name="from"/>.. to users {prefix}0..{prefix}{users-1}, counting them into <paramref name="expected"/>.</summary>
+    private static async Task ProducePlaysAsync(MockKafkaCluster kafka, Dictionary<string, long> expected, long start, int from, int count, int users, string prefix)
+    {
+        var sends = new List<Task>(count);
+        for (var i = from; i < from + count; i++)
+        {
+            var user = $"{prefix}{i % users}";
+            var json = string.Create(CultureInfo.InvariantCulture,
+                $$"""{"event_id":"{{prefix}}-{{i}}","ts":{{start + i}},"user_id":"{{user}}","sport":"tennis","kind":"view","seconds":1}""");
+            sends.Add(kafka.ProduceJsonAsync("plays", user, json));
+            expected[user] = expected.GetValueOrDefault(user) + 1;
+        }
+
+        await Task.WhenAll(sends);
     }
 
     private static async Task AssertCountsAsync(GatewayClient client, Dictionary<string, long> expected)

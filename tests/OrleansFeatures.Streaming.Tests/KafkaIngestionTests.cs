@@ -188,15 +188,11 @@ public sealed class KafkaIngestionTests
     {
         using var kafka = new MockKafkaCluster();
         using var temp = new TempDirectory();
-        var expected = await ProduceAsync(kafka, 0, 100, users: 8);
-        await using var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"), flakyStorage: true);
-        var version = await ApplyDefinitionsAsync(cluster.Client);
-        await AssertFeaturesAsync(cluster.Client, version, expected, Timeout);
-        await Poll.UntilAsync(() => Task.FromResult(CommittedTotal(kafka)), c => c == 100, Timeout, "the first 100 offsets committed");
+        var (cluster, version, expected, storage) = await StartCommittedAsync(kafka, temp, events: 100, users: 8);
+        await using var _ = cluster;
 
         // A few writes fail: each failing entity deactivates, loses what it applied, and gets it again from its
         // partition's ingester, whose retried checkpoint then succeeds.
-        var storage = cluster.Silos[0].ServiceProvider.GetRequiredService<FlakyStorage>();
         Interlocked.Exchange(ref storage.EntityWritesToFail, 3);
         await ProduceAsync(kafka, 100, 100, users: 8, expected);
 
@@ -210,13 +206,9 @@ public sealed class KafkaIngestionTests
     {
         using var kafka = new MockKafkaCluster();
         using var temp = new TempDirectory();
-        var expected = await ProduceAsync(kafka, 0, 60, users: 6);
-        await using var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"), flakyStorage: true);
-        var version = await ApplyDefinitionsAsync(cluster.Client);
-        await AssertFeaturesAsync(cluster.Client, version, expected, Timeout);
-        await Poll.UntilAsync(() => Task.FromResult(CommittedTotal(kafka)), c => c == 60, Timeout, "the first 60 offsets committed");
+        var (cluster, _, expected, storage) = await StartCommittedAsync(kafka, temp, events: 60, users: 6);
+        await using var _ = cluster;
 
-        var storage = cluster.Silos[0].ServiceProvider.GetRequiredService<FlakyStorage>();
         Interlocked.Exchange(ref storage.EntityWritesToFail, -1);
         await ProduceAsync(kafka, 60, 60, users: 6, expected);
         // Applied in memory (again after each failed write), never durable: the checkpoint's retries run out, and what
@@ -227,6 +219,18 @@ public sealed class KafkaIngestionTests
         {
             Assert.Equal(60, CommittedTotal(kafka));
         }
+    }
+
+    // A cluster on storage that can be told to fail, with its first events applied and their offsets committed.
+    private static async Task<(Orleans.TestingHost.InProcessTestCluster Cluster, long Version, Dictionary<string, (long Count, double Seconds)> Expected, FlakyStorage Storage)> StartCommittedAsync(
+        MockKafkaCluster kafka, TempDirectory temp, int events, int users)
+    {
+        var expected = await ProduceAsync(kafka, 0, events, users);
+        var cluster = await StartAsync(kafka, Path.Combine(temp.Path, "store.db"), flakyStorage: true);
+        var version = await ApplyDefinitionsAsync(cluster.Client);
+        await AssertFeaturesAsync(cluster.Client, version, expected, Timeout);
+        await Poll.UntilAsync(() => Task.FromResult(CommittedTotal(kafka)), c => c == events, Timeout, $"the first {events} offsets committed");
+        return (cluster, version, expected, cluster.Silos[0].ServiceProvider.GetRequiredService<FlakyStorage>());
     }
 
     private static long CommittedTotal(MockKafkaCluster kafka)
