@@ -100,7 +100,7 @@ public class EntityGrainSegmentTests
         Assert.NotNull(await ReadSegmentAsync(cluster, key, 0));
         var main = await ReadMainAsync(cluster, key);
         Assert.Empty(main.SeenSegments[View].Segments);
-        Assert.Equal([EntityGrain.SegmentStateName(View, 0)], main.SegmentsToDelete);
+        Assert.Equal([EntityStateStore.SegmentStateName(View, 0)], main.SegmentsToDelete);
 
         storage.FailSegmentDeletes = false;
         await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new-2", Now, "click", 1)]);
@@ -125,7 +125,7 @@ public class EntityGrainSegmentTests
             // Its ids were never acknowledged, so a replay of them must be accepted.
             var orphan = new FeatureViewState((await cluster.Silos[0].ServiceProvider.GetRequiredService<DefinitionCatalog>().EnsureAtLeastAsync(version)).FindView(View)!);
             orphan.Apply(TestDefinitions.Click("unacknowledged", Now, "click", 1));
-            await Storage(cluster).WriteStateAsync(EntityGrain.SegmentStateName(View, 1), GrainId.Create("entity", key),
+            await Storage(cluster).WriteStateAsync(EntityStateStore.SegmentStateName(View, 1), GrainId.Create("entity", key),
                 new GrainState<SeenSegmentState>(new SeenSegmentState { Data = orphan.EncodeSeenSegment(out _, out _) }));
             foreach (var silo in cluster.GetActiveSilos().ToList())
             {
@@ -231,7 +231,7 @@ public class EntityGrainSegmentTests
     private static async Task<List<SeenEvent>?> ReadSegmentAsync(InProcessTestCluster cluster, string key, int number)
     {
         var stored = new GrainState<SeenSegmentState>(new SeenSegmentState());
-        await Storage(cluster).ReadStateAsync(EntityGrain.SegmentStateName(View, number), GrainId.Create("entity", key), stored);
+        await Storage(cluster).ReadStateAsync(EntityStateStore.SegmentStateName(View, number), GrainId.Create("entity", key), stored);
         return stored.RecordExists ? FeatureViewState.ReadSeenSegment(stored.State!.Data) : null;
     }
 }

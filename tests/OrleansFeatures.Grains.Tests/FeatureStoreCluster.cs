@@ -70,7 +70,7 @@ internal sealed class ControlledStorage(IGrainStorage inner) : IGrainStorage
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) => inner.ReadStateAsync(stateName, grainId, grainState);
 
-    // The entity grain's main state is "entity"; its de-duplication segments are EntityGrain.SegmentStateName(...).
+    // The entity grain's main state is "entity"; its de-duplication segments are EntityStateStore.SegmentStateName(...).
     private static bool IsMain(string stateName) => stateName == "entity";
 
     private static bool IsSegment(string stateName) => stateName.StartsWith("entity.seen.", StringComparison.Ordinal);

@@ -1,0 +1,291 @@
+using Microsoft.Extensions.Logging;
+using Orleans;
+using Orleans.Runtime;
+using Orleans.Storage;
+using OrleansFeatures.Core.Engine;
+
+namespace OrleansFeatures.Grains.State;
+
+/// <summary>
+/// One entity's durable state and its commit protocol: the main state (<see cref="EntityState"/>, the commit record)
+/// plus sealed de-duplication segments stored as their own grain states, written in commit-point order with ETags.
+/// Owned by the entity grain and called only from its turns; works on any <see cref="IGrainStorage"/>, so it is tested
+/// without a cluster (<c>EntityStateStoreTests</c>). The order and why a crash anywhere is safe:
+/// <c>docs/architecture.md</c>, "Durability".
+/// </summary>
+internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId grainId, string key, ILogger logger)
+{
+    /// <summary>A view seals its open de-duplication ids into a segment once it holds this many (see <see cref="WriteAsync"/>).</summary>
+    internal const int SealThreshold = 512;
+
+    /// <summary>Name of the main grain state.</summary>
+    internal const string MainStateName = "entity";
+
+    private readonly GrainState<EntityState> _main = new(new EntityState());
+
+    /// <summary>ETags of segment states read or written, by state name; storage rejects stale ones.</summary>
+    private readonly Dictionary<string, string?> _segmentETags = new(StringComparer.Ordinal);
+
+    /// <summary>The main state as last read or written.</summary>
+    public EntityState State => Main;
+
+    private EntityState Main => _main.State ??= new EntityState();
+
+    /// <summary>Name of the grain state holding segment <paramref name="number"/> of <paramref name="view"/>'s de-duplication ids.</summary>
+    internal static string SegmentStateName(string view, int number) => $"entity.seen.{view}.{number}";
+
+    /// <summary>Reads the main state (an entity never written reads as empty).</summary>
+    public async Task ReadAsync()
+    {
+        await storage.ReadStateAsync(MainStateName, grainId, _main);
+    }
+
+    /// <summary>A view from its main state and the segments that state references; segments already expired are not read.</summary>
+    public async Task<LiveView> RestoreAsync(string name, CompiledFeatureView compiled, byte[] packed, SeenSegmentList? segments)
+    {
+        var restored = EngineStateMapper.Unpack(compiled, packed);
+        var live = new LiveView(restored, segments?.NextNumber ?? 0);
+        if (segments is null)
+        {
+            return live;
+        }
+
+        live.Segments.AddRange(segments.Segments);
+        var bound = restored.LatenessBound;
+        var reads = new List<Task<SeenSegmentState>>();
+        foreach (var segment in segments.Segments)
+        {
+            if (segment.MaxTimestampMs >= bound)
+            {
+                reads.Add(ReadSegmentAsync(name, segment.Number));
+            }
+        }
+
+        foreach (var segment in await Task.WhenAll(reads))
+        {
+            restored.AddSealedSeenEvents(FeatureViewState.ReadSeenSegment(segment.Data));
+        }
+
+        return live;
+    }
+
+    private async Task<SeenSegmentState> ReadSegmentAsync(string view, int number)
+    {
+        var stateName = SegmentStateName(view, number);
+        var stored = new GrainState<SeenSegmentState>(new SeenSegmentState());
+        await storage.ReadStateAsync(stateName, grainId, stored);
+        if (!stored.RecordExists || stored.State is null)
+        {
+            // The main state is written only after its segments are durable, so this is lost or tampered data.
+            // Refuse to activate rather than forget ids and count replays twice.
+            throw new InvalidDataException($"entity {key}: segment {stateName} referenced by its state is missing");
+        }
+
+        _segmentETags[stateName] = stored.ETag;
+        return stored.State;
+    }
+
+    /// <summary>
+    /// Makes the applied events durable. Commit-point order: (1) views with enough open ids seal them into a
+    /// segment, written and awaited first; (2) the main state, which references the new segments and no longer holds
+    /// their ids, is written: the commit point; (3) segments no longer referenced (expired, or of removed views) are
+    /// deleted. A crash before (2) leaves an unreferenced segment, ignored on restore and overwritten by the next
+    /// seal of the same number; a crash after (2) leaves garbage only, listed in the main state and deleted after a
+    /// later write.
+    /// </summary>
+    public async Task WriteAsync(IReadOnlyDictionary<string, LiveView> views, long epoch, long sequence)
+    {
+        // A failed seal leaves nothing sealed in memory, so the ids are still written with the main state; the write
+        // fails all the same, like a failed main write, so nothing is acknowledged on a storage that just failed.
+        await SealSegmentsAsync(views);
+
+        // Segments this write stops referencing, deleted once it is durable. Found per changed entry, not by
+        // comparing every reference before and after: a busy view may reference a hundred segments.
+        List<string>? dropped = null;
+        foreach (var (name, view) in views)
+        {
+            if (view.Dirty)
+            {
+                var bound = view.State.LatenessBound;
+                view.Segments.RemoveAll(s => s.MaxTimestampMs < bound);
+                Main.Views[name] = EngineStateMapper.Pack(view.State);
+                if (Main.SeenSegments.TryGetValue(name, out var before))
+                {
+                    CollectDropped(name, before.Segments, view.Segments, ref dropped);
+                }
+
+                Main.SeenSegments[name] = new SeenSegmentList { NextNumber = view.NextSegment, Segments = [.. view.Segments] };
+            }
+        }
+
+        // Views removed from the definitions are dropped from storage on the next write.
+        foreach (var name in Main.Views.Keys.ToList())
+        {
+            if (!views.ContainsKey(name))
+            {
+                Main.Views.Remove(name);
+            }
+        }
+
+        foreach (var name in Main.SeenSegments.Keys.ToList())
+        {
+            if (!Main.Views.ContainsKey(name))
+            {
+                CollectDropped(name, Main.SeenSegments[name].Segments, [], ref dropped);
+                Main.SeenSegments.Remove(name);
+            }
+        }
+
+        // Segments this write stops referencing are recorded in it, so a delete that fails (or a crash before it)
+        // is retried after a later write instead of leaving the row for good.
+        if (dropped is not null)
+        {
+            foreach (var stateName in dropped)
+            {
+                if (!Main.SegmentsToDelete.Contains(stateName))
+                {
+                    Main.SegmentsToDelete.Add(stateName);
+                }
+            }
+        }
+
+        Main.WrittenByEpoch = epoch;
+        Main.WrittenThroughSequence = sequence;
+        // The commit point. A failure here leaves memory ahead of storage: the caller must not acknowledge anything
+        // and must reload (the entity grain deactivates).
+        await storage.WriteStateAsync(MainStateName, grainId, _main);
+
+        foreach (var view in views.Values)
+        {
+            view.Dirty = false;
+        }
+
+        if (Main.SegmentsToDelete.Count > 0)
+        {
+            await DeleteSegmentsAsync(Main.SegmentsToDelete);
+        }
+    }
+
+    /// <summary>Writes a segment for every dirty view with enough open ids; seals them in memory only once all are durable.</summary>
+    private async Task SealSegmentsAsync(IReadOnlyDictionary<string, LiveView> views)
+    {
+        List<(LiveView View, int Count, long MaxTimestampMs, Task Write)>? seals = null;
+        foreach (var (name, view) in views)
+        {
+            if (!view.Dirty || view.State.OpenSeenCount < SealThreshold)
+            {
+                continue;
+            }
+
+            var data = view.State.EncodeSeenSegment(out var count, out var maxTimestamp);
+            if (count > 0)
+            {
+                (seals ??= []).Add((view, count, maxTimestamp, WriteSegmentAsync(SegmentStateName(name, view.NextSegment), data)));
+            }
+        }
+
+        if (seals is null)
+        {
+            return;
+        }
+
+        await Task.WhenAll(seals.Select(s => s.Write));
+        foreach (var (view, count, maxTimestamp, _) in seals)
+        {
+            view.State.SealOpenSeenEvents(count);
+            view.Segments.Add(new SeenSegmentRef { Number = view.NextSegment, MaxTimestampMs = maxTimestamp });
+            view.NextSegment++;
+        }
+    }
+
+    private async Task WriteSegmentAsync(string stateName, byte[] data)
+    {
+        // A name reused after its view was removed and added again may still wait for its delete: it now holds live
+        // ids, so it must not be deleted (the main write that references it stores the list without it).
+        Main.SegmentsToDelete.Remove(stateName);
+
+        // An unreferenced segment of this number may exist (written before a crash, or its delete failed): take its
+        // ETag, or storage refuses the write as stale.
+        var etag = await SegmentETagAsync(stateName);
+        var segment = new GrainState<SeenSegmentState>(new SeenSegmentState { Data = data }) { ETag = etag };
+        await storage.WriteStateAsync(stateName, grainId, segment);
+        _segmentETags[stateName] = segment.ETag;
+    }
+
+    /// <summary>Deletes unreferenced segments, removing each deleted one from <paramref name="pending"/>; the next write stores what is left.</summary>
+    private async Task DeleteSegmentsAsync(List<string> pending)
+    {
+        foreach (var stateName in pending.ToList())
+        {
+            try
+            {
+                var segment = new GrainState<SeenSegmentState>(new SeenSegmentState()) { ETag = await SegmentETagAsync(stateName) };
+                await storage.ClearStateAsync(stateName, grainId, segment);
+                _segmentETags.Remove(stateName);
+                pending.Remove(stateName);
+            }
+            catch (Exception exception)
+            {
+                // The events are durable and the segment unreferenced: a leftover row for now, retried after the next write.
+                _segmentETags.Remove(stateName);
+                LogSegmentDeleteFailed(logger, exception, key, stateName);
+            }
+        }
+    }
+
+    private async Task<string?> SegmentETagAsync(string stateName)
+    {
+        if (_segmentETags.TryGetValue(stateName, out var etag))
+        {
+            return etag;
+        }
+
+        var stored = new GrainState<SeenSegmentState>(new SeenSegmentState());
+        await storage.ReadStateAsync(stateName, grainId, stored);
+        return stored.RecordExists ? stored.ETag : null;
+    }
+
+    /// <summary>
+    /// Adds the state names of segments in <paramref name="before"/> but not in <paramref name="after"/>. Both are
+    /// in segment-number order: numbers only grow, and expiry removes without reordering.
+    /// </summary>
+    private static void CollectDropped(string view, List<SeenSegmentRef> before, List<SeenSegmentRef> after, ref List<string>? dropped)
+    {
+        var kept = 0;
+        foreach (var segment in before)
+        {
+            while (kept < after.Count && after[kept].Number < segment.Number)
+            {
+                kept++;
+            }
+
+            if (kept < after.Count && after[kept].Number == segment.Number)
+            {
+                continue;
+            }
+
+            (dropped ??= []).Add(SegmentStateName(view, segment.Number));
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Entity {Key} could not delete its unreferenced segment {Segment}; retried after its next write")]
+    private static partial void LogSegmentDeleteFailed(ILogger logger, Exception exception, string key, string segment);
+}
+
+/// <summary>A feature view's live state in an entity grain, with what its next write needs.</summary>
+internal sealed class LiveView(FeatureViewState state, int nextSegment)
+{
+    public FeatureViewState State { get; } = state;
+
+    public bool Dirty { get; set; }
+
+    public bool HasEvents => State.AcceptedCount > 0;
+
+    /// <summary>Sealed segments the view's ids rely on besides its open ids (written to the main state with them).</summary>
+    public List<SeenSegmentRef> Segments { get; private init; } = [];
+
+    public int NextSegment { get; set; } = nextSegment;
+
+    /// <summary>The same view with its state moved onto a recompiled view; segments and dirtiness carry over.</summary>
+    public LiveView With(FeatureViewState rebound) => new(rebound, NextSegment) { Dirty = Dirty, Segments = Segments };
+}
