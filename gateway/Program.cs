@@ -6,6 +6,7 @@ using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using OrleansFeatures.Gateway;
 using OrleansFeatures.Gateway.Demo;
+using OrleansFeatures.Gateway.Security;
 using OrleansFeatures.Gateway.Services;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Hosting;
@@ -24,18 +25,38 @@ if (demo)
     builder.Configuration["FeatureStore:Demo:Enabled"] = "true";
 }
 
+// Authentication is on unless chosen off; only the local quickstart (--demo, Development) turns it off by itself, and says so.
+var authOffByDefault = builder.Configuration[$"{AuthOptions.Section}:Mode"] is null && (demo || builder.Environment.IsDevelopment());
+if (authOffByDefault)
+{
+    builder.Configuration[$"{AuthOptions.Section}:Mode"] = nameof(AuthMode.None);
+}
+
+var reflection = builder.Configuration.GetValue<bool?>("FeatureStore:Reflection:Enabled") ?? builder.Environment.IsDevelopment();
+
 builder.Host.UseOrleans(silo => silo.AddFeatureStore(builder.Configuration));
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
 builder.Services.AddSingleton(TimeProvider.System);
 
 builder.Services.AddOptions<GatewayLimits>().BindConfiguration(GatewayLimits.Section).ValidateDataAnnotations().ValidateOnStart();
-builder.Services.AddGrpc();
+builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();
+builder.Services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
+builder.Services.AddSingleton(sp => new ApiKeyRing(sp.GetRequiredService<IOptions<AuthOptions>>().Value.ApiKeys));
+builder.Services.AddOptions<EndpointRoleOptions>().BindConfiguration(EndpointRoleOptions.Section).ValidateOnStart();
+builder.Services.AddSingleton<IValidateOptions<EndpointRoleOptions>, EndpointRoleOptionsValidator>();
+builder.Services.AddSingleton<EndpointRoles>();
+builder.Services.AddSingleton<AccessControlInterceptor>();
+builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<AccessControlInterceptor>());
 builder.Services.AddOptions<GrpcServiceOptions>().Configure<IOptions<GatewayLimits>>((grpc, limits) =>
 {
     grpc.MaxReceiveMessageSize = limits.Value.MaxReceiveMessageBytes;
     grpc.EnableDetailedErrors = false;
 });
-builder.Services.AddGrpcReflection();
+if (reflection)
+{
+    builder.Services.AddGrpcReflection();
+}
+
 builder.Services.AddGrpcHealthChecks()
     .AddCheck<RegistryHealthCheck>("registry", tags: ["ready"])
     .AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
@@ -81,7 +102,18 @@ app.MapGrpcService<FeatureServingService>();
 app.MapGrpcService<FeatureIngestionService>();
 app.MapGrpcService<FeatureRegistryService>();
 app.MapGrpcHealthChecksService();
-app.MapGrpcReflectionService();
+if (reflection)
+{
+    app.MapGrpcReflectionService();
+}
+
+SecurityStartupReport.Log(
+    app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SecurityStartupReport)),
+    app.Configuration,
+    builder.Configuration.GetValue<AuthMode>($"{AuthOptions.Section}:Mode"),
+    authOffByDefault,
+    builder.Configuration.GetSection($"{AuthOptions.Section}:ApiKeys").GetChildren().Count(),
+    reflection);
 app.MapPrometheusScrapingEndpoint();
 app.MapHealthChecks("/healthz/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = r => r.Tags.Contains("ready") });
 app.MapGet("/healthz/live", () => Results.Ok("live"));

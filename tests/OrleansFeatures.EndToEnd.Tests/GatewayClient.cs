@@ -10,8 +10,14 @@ internal sealed class GatewayClient : IDisposable
     private readonly GrpcChannel _channel;
 
     public GatewayClient(GatewayProcess gateway)
+        : this(gateway.GrpcAddress)
     {
-        _channel = GrpcChannel.ForAddress(gateway.GrpcAddress);
+    }
+
+    /// <summary>A client of any endpoint of the gateway, through <paramref name="handler"/> when given (TLS trust).</summary>
+    public GatewayClient(Uri address, HttpMessageHandler? handler = null)
+    {
+        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = false });
         Serving = new FeatureServing.FeatureServingClient(_channel);
         Ingestion = new FeatureIngestion.FeatureIngestionClient(_channel);
         Registry = new FeatureRegistry.FeatureRegistryClient(_channel);

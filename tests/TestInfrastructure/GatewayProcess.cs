@@ -62,6 +62,12 @@ public sealed class GatewayProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Passes <c>--FeatureStore:Auth:Mode=None</c> (the gateway requires API keys outside the quickstart); set false to
+    /// start with the gateway's own default, or pass the auth settings as arguments.
+    /// </summary>
+    public bool AuthOff { get; init; } = true;
+
     /// <summary>True while the started process has not exited.</summary>
     public bool IsRunning => _process is { HasExited: false };
 
@@ -112,6 +118,11 @@ public sealed class GatewayProcess : IAsyncDisposable
         })
         {
             start.ArgumentList.Add(arg);
+        }
+
+        if (AuthOff)
+        {
+            start.ArgumentList.Add("--FeatureStore:Auth:Mode=None");
         }
 
         foreach (var arg in _extraArgs)
