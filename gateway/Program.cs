@@ -60,6 +60,12 @@ if (reflection)
 builder.Services.AddGrpcHealthChecks()
     .AddCheck<RegistryHealthCheck>("registry", tags: ["ready"])
     .AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
+if (!string.IsNullOrWhiteSpace(builder.Configuration["FeatureStore:Kafka:BootstrapServers"]))
+{
+    // Its own tag: lookups and Direct pushes stay ready while the brokers are down (/healthz/ingestion reports it).
+    builder.Services.AddHealthChecks().AddCheck<KafkaIngestionHealthCheck>("kafka", tags: ["ingestion"]);
+}
+
 builder.Services.Configure<HealthCheckPublisherOptions>(o =>
 {
     o.Delay = TimeSpan.FromSeconds(1);
@@ -116,6 +122,11 @@ SecurityStartupReport.Log(
     reflection);
 app.MapPrometheusScrapingEndpoint();
 app.MapHealthChecks("/healthz/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = r => r.Tags.Contains("ready") });
+app.MapHealthChecks("/healthz/ingestion", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
+{
+    Predicate = r => r.Tags.Contains("ready") || r.Tags.Contains("ingestion"),
+    ResponseWriter = HealthReportText.WriteAsync,
+});
 app.MapGet("/healthz/live", () => Results.Ok("live"));
 app.Run();
 

@@ -31,7 +31,7 @@ internal sealed class KafkaQueueAdapterFactory : IQueueAdapterFactory
         _messageMapper = messageMapper;
         _loggerFactory = loggerFactory;
         _cache = new StreamIndexedQueueAdapterCache(options.CacheSize, options.MaxEventsPerDelivery, name, loggerFactory);
-        _queueMapper = new Lazy<KafkaQueueMapper>(() => new KafkaQueueMapper(name, KafkaQueueMapper.DiscoverPartitions(options)));
+        _queueMapper = new Lazy<KafkaQueueMapper>(() => new KafkaQueueMapper(name, new KafkaPartitionDiscovery(options, loggerFactory.CreateLogger<KafkaPartitionDiscovery>()).Resolve()));
     }
 
     public static KafkaQueueAdapterFactory Create(IServiceProvider services, string name) =>

@@ -39,7 +39,11 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
     private long _highWatermark = -1;
     private long _startedAt = -1;
     private Thread? _consumeThread;
-    private Exception? _consumeFailure;
+    private volatile Exception? _consumeFailure;
+    // Whether the consumer can talk to the brokers, for ingestion readiness: unknown until the first broker round
+    // trip, unreachable after a transport error until a probe or a message shows otherwise.
+    private volatile BrokerConnection _connection = BrokerConnection.Unknown;
+    private volatile string? _connectionProblem = "not connected yet";
     // One commit gate per stream this partition feeds (one, with partition-scoped streams), created on first sight.
     private readonly StreamCommitGates _gateRegistry;
     private readonly Dictionary<StreamId, StreamGate> _gates = [];
@@ -344,7 +348,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         try
         {
             consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
-                .SetErrorHandler((_, error) => LogKafkaError(_logger, _partition.Topic, _partition.Partition.Value, error.Code, error.Reason))
+                .SetErrorHandler((_, error) => OnError(error))
                 .SetLogHandler((_, log) => LogLibrdkafka(_logger, ToLogLevel(log.Level), log.Facility, log.Message))
                 .Build();
             // Orleans' queue balancer owns partitions: assign this one, resuming at the group's committed offset.
@@ -365,15 +369,32 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         long? expected = null;
         try
         {
-            expected = StartingOffset(consumer);
+            // While the brokers are unreachable this fails after MetadataTimeout and is tried again once they answer;
+            // librdkafka reconnects by itself, and the assigned partition starts at the committed offset then.
+            var startKnown = TryReadStartingOffset(consumer, _options.MetadataTimeout, out expected);
             if (expected is { } committedAtStart)
             {
                 Interlocked.Exchange(ref _startedAt, committedAtStart);
             }
 
             var lastWatermark = 0L;
+            var lastProbe = 0L;
             while (!_stop.IsCancellationRequested)
             {
+                if (_connection != BrokerConnection.Reachable && Stopwatch.GetElapsedTime(lastProbe) > ProbeInterval)
+                {
+                    ProbeBrokers(consumer);
+                    lastProbe = Stopwatch.GetTimestamp();
+                    if (!startKnown && _connection == BrokerConnection.Reachable && consumed == 0)
+                    {
+                        startKnown = TryReadStartingOffset(consumer, _options.MetadataTimeout, out expected);
+                        if (expected is { } committedLater)
+                        {
+                            Interlocked.Exchange(ref _startedAt, committedLater);
+                        }
+                    }
+                }
+
                 CommitIfRequested(consumer);
                 if (Stopwatch.GetElapsedTime(lastWatermark) > TimeSpan.FromMilliseconds(500))
                 {
@@ -407,6 +428,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
                 }
 
                 consumed++;
+                MarkReachable();
                 var offset = result.Offset.Value;
                 if (expected is null)
                 {
@@ -456,19 +478,91 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
         }
     }
 
-    /// <summary>The group's committed offset, where consumption starts; null when there is none (or it cannot be read).</summary>
-    private long? StartingOffset(IConsumer<byte[]?, byte[]?> consumer)
+    /// <summary>
+    /// Reads the group's committed offset, where consumption starts (null when there is none); false when the
+    /// brokers did not answer.
+    /// </summary>
+    private bool TryReadStartingOffset(IConsumer<byte[]?, byte[]?> consumer, TimeSpan timeout, out long? offset)
     {
         try
         {
-            var committed = consumer.Committed([_partition], _options.MetadataTimeout).Single().Offset;
-            return committed.IsSpecial ? null : committed.Value;
+            var committed = consumer.Committed([_partition], timeout).Single().Offset;
+            offset = committed.IsSpecial ? null : committed.Value;
+            MarkReachable();
+            return true;
         }
         catch (KafkaException exception)
         {
+            MarkUnreachable(exception.Error.Reason);
             LogKafkaError(_logger, _partition.Topic, _partition.Partition.Value, exception.Error.Code, $"committed offset unreadable, skipped offsets before the first message go uncounted: {exception.Error.Reason}");
-            return null;
+            offset = null;
+            return false;
         }
+    }
+
+    // One broker round trip (the partition's watermarks) to learn whether the brokers answer again.
+    private void ProbeBrokers(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        try
+        {
+            var watermarks = consumer.QueryWatermarkOffsets(_partition, ProbeInterval);
+            if (!watermarks.High.IsSpecial)
+            {
+                Interlocked.Exchange(ref _highWatermark, watermarks.High.Value);
+            }
+
+            MarkReachable();
+        }
+        catch (KafkaException exception)
+        {
+            MarkUnreachable(exception.Error.Reason);
+        }
+    }
+
+    private void OnError(Error error)
+    {
+        LogKafkaError(_logger, _partition.Topic, _partition.Partition.Value, error.Code, error.Reason);
+        if (error.Code is Confluent.Kafka.ErrorCode.Local_Transport or Confluent.Kafka.ErrorCode.Local_AllBrokersDown or Confluent.Kafka.ErrorCode.Local_Resolve
+            or Confluent.Kafka.ErrorCode.Local_Authentication or Confluent.Kafka.ErrorCode.Local_Ssl or Confluent.Kafka.ErrorCode.Local_TimedOut)
+        {
+            MarkUnreachable(error.Reason);
+        }
+    }
+
+    private void MarkReachable()
+    {
+        if (_connection != BrokerConnection.Reachable)
+        {
+            _connectionProblem = null;
+            _connection = BrokerConnection.Reachable;
+            LogBrokersReachable(_logger, _partition.Topic, _partition.Partition.Value);
+        }
+    }
+
+    private void MarkUnreachable(string reason)
+    {
+        _connectionProblem = reason;
+        _connection = BrokerConnection.Unreachable;
+    }
+
+    /// <summary>
+    /// Null while this partition's consumer talks to the brokers; otherwise why it does not (not connected yet, the
+    /// last transport error, or the consumer stopped).
+    /// </summary>
+    internal string? IngestionProblem =>
+        _consumeFailure is { } failure ? $"consumer stopped: {failure.Message}"
+        : _connection == BrokerConnection.Reachable ? null
+        : _connectionProblem ?? "brokers unreachable";
+
+    internal string PartitionName => $"{_partition.Topic}/{_partition.Partition.Value}";
+
+    private static readonly TimeSpan ProbeInterval = TimeSpan.FromSeconds(1);
+
+    private enum BrokerConnection
+    {
+        Unknown,
+        Reachable,
+        Unreachable,
     }
 
     private static LogLevel ToLogLevel(SyslogLevel level) => level switch
@@ -503,6 +597,9 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka {Topic}[{Partition}]: {Code} {Reason}")]
     private static partial void LogKafkaError(ILogger logger, string topic, int partition, Confluent.Kafka.ErrorCode code, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kafka {Topic}[{Partition}]: brokers reachable")]
+    private static partial void LogBrokersReachable(ILogger logger, string topic, int partition);
 
     [LoggerMessage(Message = "librdkafka {Facility}: {Message}")]
     private static partial void LogLibrdkafka(ILogger logger, LogLevel level, string facility, string message);

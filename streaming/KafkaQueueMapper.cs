@@ -6,7 +6,7 @@ namespace OrleansFeatures.Streaming.Kafka;
 
 /// <summary>
 /// One Orleans queue per topic partition, so Orleans' queue balancer spreads partitions over silos. The partition
-/// list is read from the brokers' metadata once, at start-up.
+/// list is fixed at start-up (<see cref="KafkaPartitionDiscovery"/>).
 /// </summary>
 internal sealed class KafkaQueueMapper : IConsistentRingStreamQueueMapper
 {
@@ -35,28 +35,4 @@ internal sealed class KafkaQueueMapper : IConsistentRingStreamQueueMapper
     public QueueId GetQueueForStream(StreamId streamId) => _ring.GetQueueForStream(streamId);
 
     public IEnumerable<QueueId> GetQueuesForRange(IRingRange range) => _ring.GetQueuesForRange(range);
-
-    /// <summary>Reads every partition of <see cref="KafkaStreamOptions.Topics"/> from the brokers.</summary>
-    public static List<TopicPartition> DiscoverPartitions(KafkaStreamOptions options)
-    {
-        using var admin = new AdminClientBuilder(new AdminClientConfig(options.CreateClientConfig())).Build();
-        var partitions = new List<TopicPartition>();
-        foreach (var topic in options.Topics.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
-        {
-            var metadata = admin.GetMetadata(topic, options.MetadataTimeout);
-            var topicMetadata = metadata.Topics.SingleOrDefault(t => t.Topic == topic);
-            if (topicMetadata is null || topicMetadata.Error.IsError || topicMetadata.Partitions.Count == 0)
-            {
-                throw new InvalidOperationException(
-                    $"Kafka topic '{topic}' has no partitions on {options.BootstrapServers} ({topicMetadata?.Error.Reason ?? "not in metadata"}); create it, or remove it from FeatureStore:Kafka:Topics.");
-            }
-
-            foreach (var partition in topicMetadata.Partitions.OrderBy(p => p.PartitionId))
-            {
-                partitions.Add(new TopicPartition(topic, new Partition(partition.PartitionId)));
-            }
-        }
-
-        return partitions;
-    }
 }

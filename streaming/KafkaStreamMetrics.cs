@@ -33,6 +33,8 @@ public static class KafkaStreamMetrics
 
     internal static void Unregister(KafkaQueueAdapterReceiver receiver) => Receivers.TryRemove(receiver, out _);
 
+    internal static ICollection<KafkaQueueAdapterReceiver> LiveReceivers => Receivers.Keys;
+
     private static IEnumerable<Measurement<long>> ObserveUncommitted()
     {
         foreach (var receiver in Receivers.Keys)

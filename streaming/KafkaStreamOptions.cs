@@ -59,8 +59,16 @@ public sealed class KafkaStreamOptions
     /// </summary>
     public TimeSpan FetchWaitMax { get; set; } = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>How long start-up waits for topic metadata.</summary>
+    /// <summary>How long start-up waits for topic metadata, and a receiver for its group's committed offset.</summary>
     public TimeSpan MetadataTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Partition count per topic (<c>FeatureStore:Kafka:Partitions:&lt;topic&gt;</c>). A topic listed here becomes its
+    /// Orleans queues without asking the brokers, so the silo starts (and serves lookups) while they are unreachable;
+    /// the count is checked against the brokers' metadata once they answer. Topics not listed are read from metadata
+    /// at start-up, which fails when the brokers cannot be reached within <see cref="MetadataTimeout"/>.
+    /// </summary>
+    public Dictionary<string, int> Partitions { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary><c>Plaintext</c> (default), <c>Ssl</c>, <c>SaslPlaintext</c> or <c>SaslSsl</c> (Event Hubs).</summary>
     public SecurityProtocol SecurityProtocol { get; set; } = SecurityProtocol.Plaintext;

@@ -55,6 +55,24 @@ internal sealed class KafkaStreamOptionsValidator(KafkaStreamOptions options, st
             throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:FetchWaitMax must be between 1 ms and 5 seconds, was {options.FetchWaitMax}.");
         }
 
+        foreach (var (topic, count) in options.Partitions)
+        {
+            if (!options.Topics.Contains(topic, StringComparer.Ordinal))
+            {
+                throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:Partitions:{topic} names a topic that is not in FeatureStore:Kafka:Topics.");
+            }
+
+            if (count is < 1 or > 100_000)
+            {
+                throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:Partitions:{topic} must be between 1 and 100000, was {count}.");
+            }
+        }
+
+        if (options.MetadataTimeout <= TimeSpan.Zero || options.MetadataTimeout > TimeSpan.FromMinutes(5))
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:MetadataTimeout must be between 0 and 5 minutes, was {options.MetadataTimeout}.");
+        }
+
         if (pulling is { BatchContainerBatchSize: > 1 })
         {
             // The queue cache reports a batch delivered once its cursor moves past it; with several batches per

@@ -81,6 +81,12 @@ public static class DocumentPrescan
             // the syntax error, as a definition error like any other.
             return null;
         }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this on some control characters after a line break in a flow collection
+            // (18.1.0) instead of a YamlException. The tree builder would throw the same, so refuse it here.
+            return new DefinitionError(file, 0, 0, "", "the document is not valid YAML (the parser could not read it)");
+        }
 
         return null;
     }

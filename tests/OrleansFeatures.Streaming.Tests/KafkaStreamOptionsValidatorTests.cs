@@ -22,6 +22,9 @@ public class KafkaStreamOptionsValidatorTests
     [InlineData("MaxEventsPerDelivery")]
     [InlineData("FetchWaitMax")]
     [InlineData("SaslPassword")]
+    [InlineData("MetadataTimeout")]
+    [InlineData("Partitions:events")]
+    [InlineData("Partitions:other")]
     public void A_bad_setting_fails_start_up_naming_the_setting(string setting)
     {
         var options = Valid();
@@ -34,6 +37,9 @@ public class KafkaStreamOptionsValidatorTests
             case "CacheSize": options.CacheSize = 10; break;
             case "MaxEventsPerDelivery": options.MaxEventsPerDelivery = 0; break;
             case "FetchWaitMax": options.FetchWaitMax = TimeSpan.Zero; break;
+            case "MetadataTimeout": options.MetadataTimeout = TimeSpan.Zero; break;
+            case "Partitions:events": options.Partitions["events"] = 0; break;
+            case "Partitions:other": options.Partitions["other"] = 4; break;
             case "SaslPassword":
                 options.SecurityProtocol = SecurityProtocol.SaslSsl;
                 options.SaslMechanism = SaslMechanism.Plain;

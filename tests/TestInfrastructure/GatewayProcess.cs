@@ -47,6 +47,9 @@ public sealed class GatewayProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Resident memory of the gateway process now (Linux <c>/proc/PID/status</c> VmRSS), or 0 when it is not running.</summary>
+    public long ResidentBytes => ReadStatusKibibytes("VmRSS:") * 1024;
+
     /// <summary>CPU time (user + system) the gateway process has used so far.</summary>
     public TimeSpan CpuTime
     {
@@ -192,6 +195,31 @@ public sealed class GatewayProcess : IAsyncDisposable
     {
         await KillAsync();
         _process?.Dispose();
+    }
+
+    private long ReadStatusKibibytes(string field)
+    {
+        if (_process is not { HasExited: false } process)
+        {
+            return 0;
+        }
+
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{process.Id}/status"))
+            {
+                if (line.StartsWith(field, StringComparison.Ordinal))
+                {
+                    return long.Parse(line[field.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // Exited between the check and the read.
+        }
+
+        return 0;
     }
 
     private void Append(string? line)

@@ -201,3 +201,38 @@ public class DefinitionLimitsTests
 
     private static DefinitionError SingleError(string yaml) => Assert.Single(Errors(yaml));
 }
+
+/// <summary>Random text as definition documents: every one loads to a result or definition errors, never an exception.</summary>
+public class DefinitionLoaderFuzzTests
+{
+    [Theory]
+    [InlineData("../../../../etc/passwd\0")]
+    [InlineData("\u202E\uFEFF\u200Bname\uFFFF")]
+    [InlineData("{0}{1}%s%n%x\"'\\`${}<script>")]
+    [InlineData("user_plays:plays_1h:extra::::")]
+    [InlineData("\u0001\u0002\u001F")]
+    [InlineData("b\n\u001C, c]")]
+    public void Text_in_an_unclosed_flow_sequence_is_a_definition_error(string text)
+    {
+        // "b\n\u001C" inside a flow sequence made YamlDotNet's scanner throw InvalidOperationException, not a
+        // YamlException: the gateway answered UNKNOWN (found by HostileInputSuiteEndToEndTests).
+        var result = DefinitionLoader.Load([new DefinitionDocument("fuzz.yaml", "entity: " + text + "\nkey: [" + text)]);
+        Assert.NotEmpty(result.Errors);
+    }
+
+    [Fact]
+    public void Random_bytes_and_control_characters_as_yaml_are_definition_errors_never_exceptions()
+    {
+        var random = new Random(20261201);
+        for (var i = 0; i < 3_000; i++)
+        {
+            var bytes = new byte[random.Next(1, 400)];
+            random.NextBytes(bytes);
+            var yaml = random.Next(2) == 0
+                ? System.Text.Encoding.UTF8.GetString(bytes)
+                : string.Concat(bytes.Select(b => (char)(b % 40)));
+            var result = DefinitionLoader.Load([new DefinitionDocument("fuzz.yaml", yaml)]);
+            Assert.True(result.Set is not null || result.Errors.Count > 0, $"document {i}");
+        }
+    }
+}
