@@ -60,14 +60,14 @@ internal sealed class EntityDispatch
 
         async Task CallAsync((string GrainKey, string Source) key, List<int> indexes)
         {
+            var batch = new FeatureEvent[indexes.Count];
+            for (var j = 0; j < batch.Length; j++)
+            {
+                batch[j] = events[indexes[j]]!;
+            }
+
             try
             {
-                var batch = new FeatureEvent[indexes.Count];
-                for (var j = 0; j < batch.Length; j++)
-                {
-                    batch[j] = events[indexes[j]]!;
-                }
-
                 var grain = grainFactory.GetGrain<IEntityGrain>(key.GrainKey);
                 EventOutcome[] outcomes;
                 if (receipts is null)
@@ -97,6 +97,8 @@ internal sealed class EntityDispatch
                 lock (merged)
                 {
                     failures.Add((key.GrainKey, exception));
+                    // Not applied: kept with epoch 0, so the checkpoint applies it again before it can count as durable.
+                    receipts?.Add(new IngestedBatch(key.GrainKey, key.Source, batch, 0, 0));
                     foreach (var index in indexes)
                     {
                         merged[index].Fail();
@@ -122,7 +124,7 @@ internal sealed record DispatchResult(
     List<(string GrainKey, Exception Error)> Failures,
     List<IngestedBatch>? Receipts);
 
-/// <summary>Events one entity applied in memory through <see cref="IEntityGrain.Ingest"/>, and its receipt.</summary>
+/// <summary>Events one entity applied in memory through <see cref="IEntityGrain.Ingest"/>, and its receipt; epoch 0 when the call failed and nothing was applied.</summary>
 internal sealed record IngestedBatch(string GrainKey, string Source, FeatureEvent[] Events, long Epoch, long Sequence);
 
 /// <summary>Combines the outcomes of the entities one event reached: a failure wins, then a rejection, then acceptance, then lateness.</summary>

@@ -125,9 +125,16 @@ public sealed partial class PartitionIngesterGrain(
         {
             var (grainKey, error) = result.Failures[0];
             LogEntitiesFailed(logger, error, this.GetPrimaryKeyString(), result.Failures.Count, dispatch.Entities, grainKey);
-            // The delivery fails whole and Orleans retries it: entities that did apply absorb the replay as
-            // duplicates, and the partition's offsets never pass an event that is not durable.
-            throw new InvalidOperationException($"partition {this.GetPrimaryKeyString()}: {result.Failures.Count} of {dispatch.Entities} entity calls failed; first: {error.GetType().Name}");
+            if (!checkpointed)
+            {
+                // The delivery fails whole and Orleans retries it: entities that did apply absorb the replay as
+                // duplicates, and the partition's offsets never pass an event that is not durable.
+                throw new InvalidOperationException($"partition {this.GetPrimaryKeyString()}: {result.Failures.Count} of {dispatch.Entities} entity calls failed; first: {error.GetType().Name}");
+            }
+
+            // Checkpointed: the failed entities' events are kept unapplied, and the checkpoint applies them again
+            // (retrying until the entity is reachable, e.g. once a dead silo is declared dead) before anything after
+            // them is committed. Failing the delivery instead had Orleans give up on it after MaxEventDeliveryTime.
         }
 
         _appliedThrough = Math.Max(_appliedThrough, through);
@@ -301,7 +308,7 @@ public sealed partial class PartitionIngesterGrain(
 
             try
             {
-                if (attempt > 0)
+                if (attempt > 0 || entity.NeedsReapply)
                 {
                     // The activation that applied them is gone unwritten (its silo died), or its write failed and it
                     // deactivated: a new activation loads the durable state and applies the kept events again (what it
@@ -368,7 +375,7 @@ public sealed partial class PartitionIngesterGrain(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Partition {Partition}: its stream reported an error")]
     private static partial void LogStreamError(ILogger logger, Exception exception, string partition);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Partition {Partition}: {Failed} of {Entities} entity calls failed (first: {GrainKey}); the delivery is retried")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Partition {Partition}: {Failed} of {Entities} entity calls failed (first: {GrainKey}); their events are applied again by the next checkpoint (or the delivery is retried when each delivery is written)")]
     private static partial void LogEntitiesFailed(ILogger logger, Exception exception, string partition, int failed, int entities, string grainKey);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Partition {Partition}: entity {GrainKey} lost {Events} applied events before they were written (activation gone or write failed); applying them again (attempt {Attempt}; logged at attempts 1, 2, 4, 8, ...)")]
@@ -389,11 +396,20 @@ internal sealed class UnwrittenEntity
 
     public int EventCount { get; private set; }
 
+    /// <summary>Some kept events were never applied (their call failed): the checkpoint applies them all again first.</summary>
+    public bool NeedsReapply { get; private set; }
+
     public void Add(IngestedBatch batch, long registryVersion)
     {
         Batches.Add((batch.Source, registryVersion, batch.Events));
+        EventCount += batch.Events.Length;
+        if (batch.Epoch == 0)
+        {
+            NeedsReapply = true;
+            return;
+        }
+
         Epoch = batch.Epoch;
         Sequence = batch.Sequence;
-        EventCount += batch.Events.Length;
     }
 }
