@@ -14,7 +14,7 @@ using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 /// </summary>
 internal static class PushLoadBenchmark
 {
-    private const string Source = "engagement-events";
+    private const string Source = EngagementEvents.Source;
 
     public static async Task RunAsync(string[] args)
     {
@@ -80,14 +80,7 @@ internal static class PushLoadBenchmark
                 var content = $"c{id % 500}";
                 entities.Add(user);
                 entities.Add(content);
-                var e = new Event { EventId = $"p{id}", EventTime = Timestamp.FromDateTimeOffset(now.AddSeconds(-(id % 600))) };
-                e.Fields["user_id"] = new Value { StringValue = user };
-                e.Fields["content_id"] = new Value { StringValue = content };
-                e.Fields["content_type"] = new Value { StringValue = "video" };
-                e.Fields["kind"] = new Value { StringValue = "view" };
-                e.Fields["sport"] = new Value { StringValue = "football" };
-                e.Fields["watch_seconds"] = new Value { DoubleValue = id % 300 };
-                push.Events.Add(e);
+                push.Events.Add(EngagementEvents.View("p", id, user, content, now));
             }
 
             totals.Calls += entities.Count;
