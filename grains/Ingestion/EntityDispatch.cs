@@ -16,6 +16,23 @@ internal sealed class EntityDispatch
 
     public int Entities => _order.Count;
 
+    /// <summary>The calls of this dispatch that go to <paramref name="grainKeys"/> (every source of each), to run again.</summary>
+    public EntityDispatch Only(IEnumerable<string> grainKeys)
+    {
+        var keep = new HashSet<string>(grainKeys, StringComparer.Ordinal);
+        var subset = new EntityDispatch();
+        foreach (var key in _order)
+        {
+            if (keep.Contains(key.GrainKey))
+            {
+                subset._groups[key] = _groups[key];
+                subset._order.Add(key);
+            }
+        }
+
+        return subset;
+    }
+
     /// <summary>Event <paramref name="index"/> (of the events later passed to <see cref="RunAsync"/>) touches the entity <paramref name="grainKey"/>.</summary>
     public void Add(string grainKey, string source, int index)
     {

@@ -34,6 +34,9 @@ public sealed partial class PartitionIngesterGrain(
     IServiceProvider services,
     ILogger<PartitionIngesterGrain> logger) : Grain, IPartitionIngesterGrain, IStreamSubscriptionObserver, IAsyncBatchObserver<IngestedEvent>
 {
+    /// <summary>How long a delivery that is written before it returns retries its failed entities before it fails.</summary>
+    private static readonly TimeSpan SyncRetryBudget = TimeSpan.FromSeconds(20);
+
     /// <summary>Longest wait between two attempts to make an entity durable.</summary>
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
 
@@ -50,7 +53,6 @@ public sealed partial class PartitionIngesterGrain(
     private Dictionary<string, UnwrittenEntity> _unwritten = new(StringComparer.Ordinal);
     private long _appliedThrough = -1;
     private IStreamCommitGate? _gate;
-    private bool _gateResolved;
     private bool _failed;
     private Task? _checkpoint;
     private long _lastCheckpoint = Stopwatch.GetTimestamp();
@@ -80,7 +82,6 @@ public sealed partial class PartitionIngesterGrain(
             // written is made durable now, and later deliveries use whatever gate the stream has on this silo, if any.
             await FlushAsync();
             _gate = null;
-            _gateResolved = false;
             _failed = false;
         }
 
@@ -127,9 +128,7 @@ public sealed partial class PartitionIngesterGrain(
             LogEntitiesFailed(logger, error, this.GetPrimaryKeyString(), result.Failures.Count, dispatch.Entities, grainKey);
             if (!checkpointed)
             {
-                // The delivery fails whole and Orleans retries it: entities that did apply absorb the replay as
-                // duplicates, and the partition's offsets never pass an event that is not durable.
-                throw new InvalidOperationException($"partition {this.GetPrimaryKeyString()}: {result.Failures.Count} of {dispatch.Entities} entity calls failed; first: {error.GetType().Name}");
+                await RetryDurablyAsync(dispatch, result, events, registryVersion);
             }
 
             // Checkpointed: the failed entities' events are kept unapplied, and the checkpoint applies them again
@@ -150,6 +149,33 @@ public sealed partial class PartitionIngesterGrain(
         }
 
         StartCheckpointIfDue(force: _unwritten.Count >= Options.MaxUncheckpointedEntities);
+    }
+
+    /// <summary>
+    /// Each delivery written before it returns (no local commit gate): entities whose call failed are called again here,
+    /// with back-off, for up to <see cref="SyncRetryBudget"/>; an entity on a silo that just died becomes reachable once
+    /// the silo is declared dead. Failing the delivery at once left the retries to Orleans, which drops the batch after
+    /// <c>MaxEventDeliveryTime</c>. Past the budget the delivery fails, and Orleans' retries and commit block take over.
+    /// </summary>
+    private async Task RetryDurablyAsync(EntityDispatch dispatch, DispatchResult result, FeatureEvent?[] events, long registryVersion)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (result.Failures.Count > 0 && Stopwatch.GetElapsedTime(started) < SyncRetryBudget)
+        {
+            await Task.Delay(delay);
+            delay = TimeSpan.FromMilliseconds(Math.Min(2_000, delay.TotalMilliseconds * 2));
+            dispatch = dispatch.Only(result.Failures.Select(f => f.GrainKey));
+            result = await dispatch.RunAsync(GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: true);
+        }
+
+        if (result.Failures.Count > 0)
+        {
+            var (_, error) = result.Failures[0];
+            // The delivery fails whole and Orleans retries it: entities that did apply absorb the replay as
+            // duplicates, and the partition's offsets never pass an event that is not durable.
+            throw new InvalidOperationException($"partition {this.GetPrimaryKeyString()}: {result.Failures.Count} of {dispatch.Entities} entity calls still failing after {SyncRetryBudget.TotalSeconds:0} s; first: {error.GetType().Name}");
+        }
     }
 
     public Task OnCompletedAsync() => Task.CompletedTask;
@@ -192,12 +218,12 @@ public sealed partial class PartitionIngesterGrain(
 
     private void ResolveGate()
     {
-        if (_gateResolved)
+        // Looked up on every delivery while there is none: the partition's receiver may come (back) to this silo.
+        if (_gate is not null)
         {
             return;
         }
 
-        _gateResolved = true;
         if (_streamId is { } streamId && services.GetService<StreamCommitGates>() is { } gates && gates.TryGet(streamId, out var gate))
         {
             // Before this first delivery returns, so none of its batches is committed on delivery alone.
