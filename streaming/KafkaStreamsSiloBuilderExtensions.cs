@@ -36,6 +36,10 @@ public static class KafkaStreamsSiloBuilderExtensions
             {
                 // Freshness: look for new messages every 10 ms rather than Orleans' default 100 ms.
                 o.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(10);
+                // A batch Orleans gives up on is dropped from the cache and only a restart reads it again. Its default
+                // (1 minute) was shorter than a loaded cluster can take to declare a killed silo dead and reactivate
+                // the consumer elsewhere; commits wait meanwhile, so a longer retry costs lag, never events.
+                o.MaxEventDeliveryTime = TimeSpan.FromMinutes(10);
                 configurePulling?.Invoke(o);
             }));
         });
