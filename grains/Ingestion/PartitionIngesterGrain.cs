@@ -226,9 +226,12 @@ public sealed partial class PartitionIngesterGrain(
 
         if (_streamId is { } streamId && services.GetService<StreamCommitGates>() is { } gates && gates.TryGet(streamId, out var gate))
         {
-            // Before this first delivery returns, so none of its batches is committed on delivery alone.
+            // Before this first delivery returns, so none of its batches is committed on delivery alone. Sequence
+            // numbers reported to a gate are those of its own receiver's deliveries: a new receiver replays from the
+            // committed offset, below what an earlier receiver delivered.
             gate.Hold();
             _gate = gate;
+            _appliedThrough = -1;
         }
     }
 
