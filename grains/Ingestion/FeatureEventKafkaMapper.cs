@@ -17,7 +17,7 @@ namespace OrleansFeatures.Grains.Ingestion;
 /// registry's routing plan picks the entities (the message key stands in for a missing key field). Anything that
 /// fails validation or routing is a poison message.
 /// </summary>
-public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog, EventAdmissionPolicy admission) : IKafkaMessageMapper
+public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog, EventAdmissionPolicy admission, ILocalSiloDetails silo) : IKafkaMessageMapper
 {
     public const string EventIdHeader = "event_id";
     public const string EventTimeHeader = "event_time";
@@ -90,7 +90,7 @@ public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog, EventAdmi
 
         // One stream per partition: its ingester groups a delivery by entity and calls each entity grain once.
         var streamId = StreamId.Create(IngestedEvent.Namespace, PartitionStreamKey(message.Topic, message.Partition.Value));
-        return KafkaMapping.Of([new KafkaMappedEvent(streamId, new IngestedEvent(route.Source.Name, definitions.Version, featureEvent, keys))]);
+        return KafkaMapping.Of([new KafkaMappedEvent(streamId, new IngestedEvent(route.Source.Name, definitions.Version, featureEvent, keys, silo.SiloAddress))]);
     }
 
     /// <summary>The key of a topic partition's stream: <c>{topic}/{partition}</c>.</summary>
