@@ -56,6 +56,7 @@ internal sealed partial class MappingEventHubReceiver : IEventHubReceiver
     public async Task<IEnumerable<EventData>> ReceiveAsync(int maxCount, TimeSpan waitTime, CancellationToken cancellationToken)
     {
         var mapped = new List<EventData>(Math.Min(maxCount, 1_024));
+        var consumed = -1L;
         while (mapped.Count < maxCount)
         {
             if (_pending.Count == 0)
@@ -109,7 +110,12 @@ internal sealed partial class MappingEventHubReceiver : IEventHubReceiver
                 mapped.Add(new MappedEventData(next, payload));
             }
 
-            _pending.Dequeue();
+            consumed = _pending.Dequeue().SequenceNumber;
+        }
+
+        if (consumed >= 0)
+        {
+            _gate.Consumed(mapped.Count > 0 ? mapped[^1].SequenceNumber : -1, consumed);
         }
 
         EventHubStreamMetrics.EventsRead.Add(mapped.Count, _hubTag);
