@@ -136,9 +136,7 @@ public sealed class EntranceTests
         var builder = new InProcessTestClusterBuilder(1);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = database);
-            silo.AddFeatureStoreServices();
-            silo.Services.Configure<EventLimits>(o => o.MaxFutureSkew = TimeSpan.FromDays(3650));
+            AddStoreServices(silo, database, flakyStorage: false);
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();

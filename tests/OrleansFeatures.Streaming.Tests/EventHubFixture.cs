@@ -1,9 +1,6 @@
 using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
-using Orleans.Storage;
 using Orleans.TestingHost;
-using OrleansFeatures.Core.Events;
-using OrleansFeatures.Grains;
 using OrleansFeatures.Grains.Hosting;
 using OrleansFeatures.Streaming.EventHubs;
 using OrleansFeatures.TestInfrastructure;
@@ -36,19 +33,7 @@ internal static class EventHubFixture
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
         {
-            if (flakyStorage)
-            {
-                silo.AddSqliteGrainStorage("inner", o => o.DatabasePath = database);
-                silo.Services.AddSingleton(sp => new FlakyStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
-                silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<FlakyStorage>());
-            }
-            else
-            {
-                silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = database);
-            }
-
-            silo.AddFeatureStoreServices();
-            silo.Services.Configure<EventLimits>(o => o.MaxFutureSkew = TimeSpan.FromDays(3650));
+            KafkaFixture.AddStoreServices(silo, database, flakyStorage);
             silo.Services.AddSingleton<IEventHubPartitionSource>(hub);
             silo.AddFeatureStoreEventHubs(Copy(options));
         });

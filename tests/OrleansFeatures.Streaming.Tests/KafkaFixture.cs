@@ -41,18 +41,7 @@ internal static class KafkaFixture
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
         {
-            if (flakyStorage)
-            {
-                silo.AddSqliteGrainStorage("inner", o => o.DatabasePath = database);
-                silo.Services.AddSingleton(sp => new FlakyStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
-                silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<FlakyStorage>());
-            }
-            else
-            {
-                silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = database);
-            }
-
-            silo.AddFeatureStoreServices();
+            AddStoreServices(silo, database, flakyStorage);
             // Test events are dated from Base (2027) on; ten years of skew admits them and still refuses 2100.
             silo.Services.Configure<EventLimits>(o => o.MaxFutureSkew = TimeSpan.FromDays(3650));
             silo.AddFeatureStoreKafka(o =>
@@ -67,6 +56,25 @@ internal static class KafkaFixture
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;
+    }
+
+    /// <summary>SQLite grain storage (optionally behind <see cref="FlakyStorage"/>) and the store's services, as every stream test silo has them.</summary>
+    public static void AddStoreServices(ISiloBuilder silo, string database, bool flakyStorage)
+    {
+        if (flakyStorage)
+        {
+            silo.AddSqliteGrainStorage("inner", o => o.DatabasePath = database);
+            silo.Services.AddSingleton(sp => new FlakyStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
+            silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<FlakyStorage>());
+        }
+        else
+        {
+            silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = database);
+        }
+
+        silo.AddFeatureStoreServices();
+        // Test events are dated from Base (2027) on; ten years of skew admits them and still refuses 2100.
+        silo.Services.Configure<EventLimits>(o => o.MaxFutureSkew = TimeSpan.FromDays(3650));
     }
 
     public static async Task<long> ApplyDefinitionsAsync(IGrainFactory grains)
