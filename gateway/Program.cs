@@ -88,7 +88,7 @@ builder.Services.AddOpenTelemetry()
     .WithMetrics(metrics =>
     {
         // System.Runtime: GC pauses, heap sizes, thread-pool queue length (built into .NET 9+).
-        metrics.AddMeter(FeatureStoreMetrics.MeterName, KafkaStreamMetrics.MeterName, "Microsoft.Orleans", "System.Runtime").AddAspNetCoreInstrumentation().AddPrometheusExporter();
+        metrics.AddMeter(FeatureStoreMetrics.MeterName, KafkaStreamMetrics.MeterName, OrleansFeatures.Streaming.EventHubs.EventHubStreamMetrics.MeterName, "Microsoft.Orleans", "System.Runtime").AddAspNetCoreInstrumentation().AddPrometheusExporter();
         if (!string.IsNullOrEmpty(otlpEndpoint))
         {
             metrics.AddOtlpExporter();

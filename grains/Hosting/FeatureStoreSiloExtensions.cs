@@ -7,6 +7,8 @@ using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Grains.Ingestion;
+using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Streaming.EventHubs;
 using OrleansFeatures.Streaming.Kafka;
 
 namespace OrleansFeatures.Grains.Hosting;
@@ -92,9 +94,28 @@ public static class FeatureStoreSiloExtensions
         }
 
         var kafka = section.GetSection("Kafka");
-        if (!string.IsNullOrWhiteSpace(kafka["BootstrapServers"]))
+        switch (StreamProviderSetting.Read(section))
         {
-            silo.AddFeatureStoreKafka(o => kafka.Bind(o));
+            case StreamProviderKind.Kafka:
+                if (string.IsNullOrWhiteSpace(kafka["BootstrapServers"]))
+                {
+                    throw new OrleansConfigurationException(
+                        "FeatureStore:Streams:Provider is Kafka, but FeatureStore:Kafka:BootstrapServers is not set (host:port[,host:port]).");
+                }
+
+                silo.AddFeatureStoreKafka(o => kafka.Bind(o));
+                break;
+            case StreamProviderKind.EventHubs:
+                if (string.Equals(section["Ingestion:Mode"], "Kafka", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new OrleansConfigurationException(
+                        "FeatureStore:Ingestion:Mode is Kafka (pushes produce to Kafka topics), which needs FeatureStore:Streams:Provider=Kafka; with EventHubs use Direct.");
+                }
+
+                var eventHubs = new EventHubStreamOptions();
+                section.GetSection("EventHubs").Bind(eventHubs);
+                silo.AddFeatureStoreEventHubs(eventHubs);
+                break;
         }
 
         silo.Services.AddOptions<IngestionOptions>().Bind(section.GetSection("Ingestion"));
@@ -125,6 +146,17 @@ public static class FeatureStoreSiloExtensions
         return silo.AddKafkaStreams(KafkaProviderName, configure, configurePulling);
     }
 
+    /// <summary>
+    /// Consumes the definitions' source hubs through Orleans' Event Hubs provider (one provider per hub, checkpoints and
+    /// dead letters in Azure Table storage). Fails here, naming the setting, when <paramref name="options"/> is bad.
+    /// </summary>
+    public static ISiloBuilder AddFeatureStoreEventHubs(this ISiloBuilder silo, EventHubStreamOptions options, Action<StreamPullingAgentOptions>? configurePulling = null)
+    {
+        options.StreamNamespace = IngestedEvent.Namespace;
+        silo.Services.AddSingleton<IEventHubEventMapper, FeatureEventHubMapper>();
+        return silo.AddGatedEventHubStreams(options, configurePulling);
+    }
+
     /// <summary>The services without storage or clustering, for hosts (such as test clusters) that bring their own.</summary>
     public static ISiloBuilder AddFeatureStoreServices(this ISiloBuilder silo, IConfiguration? definitions = null)
     {
@@ -137,6 +169,7 @@ public static class FeatureStoreSiloExtensions
         refresh.Validate(o => o.RefreshInterval > TimeSpan.Zero, "FeatureStore:Definitions:RefreshInterval must be positive");
         silo.Services.AddSingleton<DefinitionCatalog>();
         silo.Services.AddSingleton<EventRouter>();
+        silo.Services.TryAddSingleton<StreamEventMapper>();
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.AddSingleton<EventAdmissionPolicy>();
         silo.Services.AddOptions<EventLimits>().ValidateOnStart();

@@ -4,8 +4,6 @@ using System.Text.Json;
 using Confluent.Kafka;
 using Orleans.Runtime;
 using OrleansFeatures.Core.Events;
-using OrleansFeatures.Core.Routing;
-using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.Streaming.Kafka;
 
@@ -17,80 +15,32 @@ namespace OrleansFeatures.Grains.Ingestion;
 /// registry's routing plan picks the entities (the message key stands in for a missing key field). Anything that
 /// fails validation or routing is a poison message.
 /// </summary>
-public sealed class FeatureEventKafkaMapper(DefinitionCatalog catalog, EventAdmissionPolicy admission, ILocalSiloDetails silo) : IKafkaMessageMapper
+public sealed class FeatureEventKafkaMapper(StreamEventMapper mapper) : IKafkaMessageMapper
 {
-    public const string EventIdHeader = "event_id";
-    public const string EventTimeHeader = "event_time";
+    public const string EventIdHeader = StreamEventMapper.EventIdField;
+    public const string EventTimeHeader = StreamEventMapper.EventTimeField;
 
     public async ValueTask<KafkaMapping> MapAsync(ConsumeResult<byte[]?, byte[]?> message, CancellationToken cancellationToken)
     {
-        var definitions = catalog.Current;
-        if (definitions.Routing.ForSource(message.Topic) is null)
-        {
-            definitions = await catalog.RefreshAsync(cancellationToken);
-        }
-
-        if (definitions.Version == 0)
-        {
-            // Nothing applied yet (or not loaded yet on this silo): wait rather than dead-letter good events.
-            return KafkaMapping.NotReady;
-        }
-
-        if (definitions.Routing.ForSource(message.Topic) is not { } route)
-        {
-            return KafkaMapping.DeadLetter($"topic '{message.Topic}' is not a source in registry version {definitions.Version}");
-        }
-
-        if (message.Message.Value is not { Length: > 0 } value)
-        {
-            return KafkaMapping.DeadLetter("message has no value");
-        }
-
-        var headerId = Header(message, EventIdHeader);
-        long? headerTime = null;
-        if (Header(message, EventTimeHeader) is { } timeText)
-        {
-            var parsed = long.TryParse(timeText, NumberStyles.None, CultureInfo.InvariantCulture, out var ms)
-                ? ScalarValue.FromInt64(ms)
-                : ScalarValue.FromString(timeText);
-            if (!EventSchema.TryReadTimestamp(parsed, out var time))
-            {
-                return KafkaMapping.DeadLetter($"header {EventTimeHeader} '{timeText}' is not a time (Unix ms or ISO-8601)");
-            }
-
-            headerTime = time;
-        }
-
-        var featureEvent = EventSchema.ReadJson(route.Source, value, headerId, headerTime, out var error);
-        if (featureEvent is null)
-        {
-            return KafkaMapping.DeadLetter(error!);
-        }
-
         var messageKey = message.Message.Key is { Length: > 0 } key ? Encoding.UTF8.GetString(key) : null;
-        if (admission.Check(featureEvent, definitions.ViewsFedBy(route.Source.Name), messageKey) is { } refused)
+        var mapped = await mapper.MapAsync(
+            StreamTransport.Kafka,
+            message.Topic,
+            message.Message.Value,
+            Header(message, EventIdHeader),
+            Header(message, EventTimeHeader),
+            messageKey,
+            cancellationToken);
+        if (mapped.Event is { } ingested)
         {
-            return KafkaMapping.DeadLetter(refused);
+            // One stream per partition: its ingester groups a delivery by entity and calls each entity grain once.
+            var streamId = StreamId.Create(IngestedEvent.Namespace, PartitionStreamKey(message.Topic, message.Partition.Value));
+            return KafkaMapping.Of([new KafkaMappedEvent(streamId, ingested)]);
         }
 
-        var entities = new List<EntityRef>(route.Targets.Count);
-        switch (route.Route(featureEvent, messageKey, EntrancePolicy.Stream, entities, out var reason))
-        {
-            case RouteDecision.Skipped:
-                return KafkaMapping.Ignored;
-            case RouteDecision.Rejected:
-                return KafkaMapping.DeadLetter(reason!);
-        }
-
-        var keys = new string[entities.Count];
-        for (var i = 0; i < keys.Length; i++)
-        {
-            keys[i] = EntityKey.Format(entities[i].EntityType, entities[i].EntityId);
-        }
-
-        // One stream per partition: its ingester groups a delivery by entity and calls each entity grain once.
-        var streamId = StreamId.Create(IngestedEvent.Namespace, PartitionStreamKey(message.Topic, message.Partition.Value));
-        return KafkaMapping.Of([new KafkaMappedEvent(streamId, new IngestedEvent(route.Source.Name, definitions.Version, featureEvent, keys, silo.SiloAddress))]);
+        return mapped.IsNotReady ? KafkaMapping.NotReady
+            : mapped.PoisonReason is { } reason ? KafkaMapping.DeadLetter(reason)
+            : KafkaMapping.Ignored;
     }
 
     /// <summary>The key of a topic partition's stream: <c>{topic}/{partition}</c>.</summary>

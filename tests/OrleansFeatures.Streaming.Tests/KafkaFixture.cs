@@ -48,18 +48,7 @@ internal static class KafkaFixture
                 silo.Services.AddLogging(logging => logging.AddProvider(log.ProviderFor(options.SiloName)).SetMinimumLevel(LogLevel.Debug));
             }
 
-            if (flakyStorage)
-            {
-                silo.AddSqliteGrainStorage("inner", o => o.DatabasePath = database);
-                silo.Services.AddSingleton(sp => new FlakyStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
-                silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<FlakyStorage>());
-            }
-            else
-            {
-                silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = database);
-            }
-
-            silo.AddFeatureStoreServices();
+            AddStoreServices(silo, database, flakyStorage);
             if (ingestion is not null)
             {
                 silo.Services.Configure(ingestion);
@@ -79,6 +68,25 @@ internal static class KafkaFixture
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;
+    }
+
+    /// <summary>SQLite grain storage (optionally behind <see cref="FlakyStorage"/>) and the store's services, as every stream test silo has them.</summary>
+    public static void AddStoreServices(ISiloBuilder silo, string database, bool flakyStorage)
+    {
+        if (flakyStorage)
+        {
+            silo.AddSqliteGrainStorage("inner", o => o.DatabasePath = database);
+            silo.Services.AddSingleton(sp => new FlakyStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
+            silo.Services.AddKeyedSingleton<IGrainStorage>(FeatureStoreStorage.Name, (sp, _) => sp.GetRequiredService<FlakyStorage>());
+        }
+        else
+        {
+            silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = database);
+        }
+
+        silo.AddFeatureStoreServices();
+        // Test events are dated from Base (2027) on; ten years of skew admits them and still refuses 2100.
+        silo.Services.Configure<EventLimits>(o => o.MaxFutureSkew = TimeSpan.FromDays(3650));
     }
 
     public static async Task<long> ApplyDefinitionsAsync(IGrainFactory grains)
