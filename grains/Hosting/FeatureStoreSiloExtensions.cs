@@ -7,6 +7,7 @@ using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Grains.Ingestion;
+using OrleansFeatures.Grains.Serving;
 using OrleansFeatures.Streaming.Kafka;
 
 namespace OrleansFeatures.Grains.Hosting;
@@ -137,6 +138,8 @@ public static class FeatureStoreSiloExtensions
         refresh.Validate(o => o.RefreshInterval > TimeSpan.Zero, "FeatureStore:Definitions:RefreshInterval must be positive");
         silo.Services.AddSingleton<DefinitionCatalog>();
         silo.Services.AddSingleton<EventRouter>();
+        silo.Services.AddSingleton<LocalEntityIndex>();
+        silo.Services.AddSingleton<EntityFeatureReader>();
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.AddSingleton<EventAdmissionPolicy>();
         silo.Services.AddOptions<EventLimits>().ValidateOnStart();
