@@ -24,7 +24,8 @@ internal static class ServingBenchmark
         var duration = TimeSpan.FromSeconds(seconds);
         var warmup = TimeSpan.FromSeconds(Math.Max(1, seconds / 3));
         using var temp = new TempDirectory("orleansfeatures-serving-bench");
-        await using var gateway = new GatewayProcess(temp.Path);
+        // Any --FeatureStore:... argument goes to the gateway (e.g. --FeatureStore:Serving:LocalReads=false).
+        await using var gateway = new GatewayProcess(temp.Path, [.. args.Where(a => a.StartsWith("--FeatureStore:", StringComparison.Ordinal))]);
         Console.WriteLine($"starting gateway ({GatewayProcess.GatewayDll}) and redis-server");
         await gateway.StartAsync();
         await using var redisServer = await RedisServer.StartAsync();

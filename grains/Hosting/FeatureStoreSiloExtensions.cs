@@ -100,6 +100,7 @@ public static class FeatureStoreSiloExtensions
 
         silo.Services.AddOptions<IngestionOptions>().Bind(section.GetSection("Ingestion"));
         silo.Services.AddOptions<EventLimits>().Bind(section.GetSection("Limits"));
+        silo.Services.AddOptions<ServingOptions>().Bind(section.GetSection("Serving"));
         return silo.AddFeatureStoreServices(section.GetSection("Definitions"));
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Orleans;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Grains.Diagnostics;
@@ -9,8 +10,10 @@ namespace OrleansFeatures.Grains.Serving;
 /// Reads the same features of many entities of one type: from this silo's memory for entities activated here
 /// (<see cref="LocalEntityIndex"/>), by one grain call each, in parallel, for the rest.
 /// </summary>
-public sealed class EntityFeatureReader(IGrainFactory grainFactory, LocalEntityIndex index)
+public sealed class EntityFeatureReader(IGrainFactory grainFactory, LocalEntityIndex index, IOptions<ServingOptions> options)
 {
+    private readonly bool _localReads = options.Value.LocalReads;
+
     /// <summary>
     /// Fills <paramref name="readings"/> with <paramref name="features"/> of each of <paramref name="ids"/>: entity
     /// <c>i</c>'s values at <c>[i * features.Count, (i + 1) * features.Count)</c>, evaluated at <paramref name="nowMs"/>.
@@ -22,7 +25,8 @@ public sealed class EntityFeatureReader(IGrainFactory grainFactory, LocalEntityI
         List<(int Entity, Task<FeatureValueDto[]> Read)>? calls = null;
         for (var i = 0; i < ids.Count; i++)
         {
-            if (index.TryGet(entityType, ids[i], out var views)
+            if (_localReads
+                && index.TryGet(entityType, ids[i], out var views)
                 && views.TryRead(registryVersion, features, nowMs, readings.AsSpan(i * width, width)))
             {
                 continue;

@@ -61,6 +61,7 @@ public class DefinitionLoaderTests
         Assert.True(result.Succeeded, string.Join("\n", result.Errors));
         Assert.Contains("ranker_v3", result.Set!.FeatureServices.Keys);
         Assert.Contains("live_win_probability_v1", result.Set.FeatureServices.Keys);
+        Assert.Equal(["user", "content"], result.Set.FeatureServices["feed_ranker_v1"].EntityTypes);
     }
 
     [Fact]
