@@ -72,7 +72,8 @@ internal static class ServingBenchmark
             };
 
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{gateway.HttpPort}") };
-            var rows = new List<(string Name, string Mode, LoadResult Result, double? AllocatedPerCall)>();
+            var rows = new List<Row>();
+            TimeSpan ServerCpu(bool ours) => ours ? gateway.CpuTime : CpuOf(baseline) + redisServer.CpuTime;
             foreach (var phase in phases)
             {
                 await LoadRunner.ClosedAsync(phase.Call, Math.Min(8, phase.Concurrency), warmup);
@@ -83,9 +84,12 @@ internal static class ServingBenchmark
                 })
                 {
                     var before = phase.Gateway ? await AllocatedBytesAsync(http) : 0;
+                    var cpuBefore = ServerCpu(phase.Gateway);
                     var result = await run();
-                    double? perCall = phase.Gateway ? (await AllocatedBytesAsync(http) - before) / (double)Math.Max(1, result.Calls) : null;
-                    rows.Add((phase.Name, mode, result, perCall));
+                    var calls = Math.Max(1, result.Calls);
+                    var cpuPerCall = (ServerCpu(phase.Gateway) - cpuBefore).TotalMicroseconds / calls;
+                    double? perCall = phase.Gateway ? (await AllocatedBytesAsync(http) - before) / (double)calls : null;
+                    rows.Add(new Row(phase.Name, mode, result, cpuPerCall, perCall));
                     Console.WriteLine($"  {phase.Name,-40} {mode,-10} done: {result.CallsPerSecond:0}/s, p99 {result.Milliseconds(99):0.000} ms{(result.Errors > 0 ? $", {result.Errors} errors" : "")}");
                 }
             }
@@ -104,15 +108,24 @@ internal static class ServingBenchmark
 
     private sealed record Phase(string Name, string? Note, Func<int, Task> Call, int Rate, int Concurrency, bool Gateway);
 
-    private static void Print(List<(string Name, string Mode, LoadResult Result, double? AllocatedPerCall)> rows, int seconds)
+    /// <summary>One measured load: server CPU per call is the gateway's, or the baseline server's plus redis-server's.</summary>
+    private sealed record Row(string Name, string Mode, LoadResult Result, double ServerCpuMicrosPerCall, double? AllocatedPerCall);
+
+    private static TimeSpan CpuOf(Process process)
+    {
+        process.Refresh();
+        return process.HasExited ? TimeSpan.Zero : process.TotalProcessorTime;
+    }
+
+    private static void Print(List<Row> rows, int seconds)
     {
         Console.WriteLine();
         Console.WriteLine($"serving on loopback, {seconds} s per row, client (this process), gateway and the Redis baseline's server and redis-server on the same {Environment.ProcessorCount} cores");
-        Console.WriteLine($"{"call",-40} {"load",-10} {"p50 ms",8} {"p99 ms",8} {"p99.9 ms",9} {"calls/s",9} {"errors",7} {"KB alloc/call",14}");
-        foreach (var (name, mode, result, allocated) in rows)
+        Console.WriteLine($"{"call",-40} {"load",-10} {"p50 ms",8} {"p99 ms",8} {"p99.9 ms",9} {"calls/s",9} {"errors",7} {"server CPU us/call",19} {"KB alloc/call",14}");
+        foreach (var (name, mode, result, cpu, allocated) in rows)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{name,-40} {mode,-10} {result.Milliseconds(50),8:0.000} {result.Milliseconds(99),8:0.000} {result.Milliseconds(99.9),9:0.000} {result.CallsPerSecond,9:0} {result.Errors,7} {(allocated is { } a ? (a / 1024).ToString("0.0", CultureInfo.InvariantCulture) : "n/a"),14}"));
+                $"{name,-40} {mode,-10} {result.Milliseconds(50),8:0.000} {result.Milliseconds(99),8:0.000} {result.Milliseconds(99.9),9:0.000} {result.CallsPerSecond,9:0} {result.Errors,7} {cpu,19:0} {(allocated is { } a ? (a / 1024).ToString("0.0", CultureInfo.InvariantCulture) : "n/a"),14}"));
         }
 
         LoadResult Saturated(string name) => rows.First(r => r.Name == name && r.Mode.StartsWith("sat", StringComparison.Ordinal)).Result;
@@ -270,9 +283,12 @@ internal static class ServingBenchmark
         var text = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         foreach (var line in text.Split('\n'))
         {
+            // "name{labels} value [timestamp]": the value is the token after the name and its labels.
             if (line.StartsWith("dotnet_gc_heap_total_allocated", StringComparison.Ordinal))
             {
-                return (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                var labelsEnd = line.IndexOf('}', StringComparison.Ordinal);
+                var tokens = line[(labelsEnd >= 0 ? labelsEnd + 1 : line.IndexOf(' ', StringComparison.Ordinal))..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                return (long)double.Parse(tokens[0], CultureInfo.InvariantCulture);
             }
         }
 

@@ -690,20 +690,12 @@ public static class DefinitionLoader
         var defaults = new Dictionary<string, ScalarValue>(StringComparer.Ordinal);
         foreach (var (text, node, path) in raw.Defaults)
         {
-            if (FeatureReference.TryParse(text, out var target) && context.BrokenViews.Contains(target.View))
+            if (ColumnNamed(text, node, path, "default") is not { } index)
             {
                 continue;
             }
 
-            var name = FeatureReference.TryParse(text, out var reference) ? reference.ToString() : text;
-            var index = resolved.FindIndex(c => c.Name == name);
-            if (index < 0)
-            {
-                context.Error(raw.File, node.Start, path, $"default for '{text}', which is not one of this service's features");
-                ok = false;
-                continue;
-            }
-
+            var name = resolved[index].Name;
             var type = resolved[index].Type;
             if (ParseLiteral(node.Value ?? "", type) is { } value)
             {
@@ -719,19 +711,12 @@ public static class DefinitionLoader
         var encodings = new Dictionary<string, CategoricalEncoding>(StringComparer.Ordinal);
         foreach (var (text, node, path) in raw.Encodings)
         {
-            if (FeatureReference.TryParse(text, out var target) && context.BrokenViews.Contains(target.View))
+            if (ColumnNamed(text, node, path, "encoding") is not { } index)
             {
                 continue;
             }
 
-            var name = FeatureReference.TryParse(text, out var reference) ? reference.ToString() : text;
-            var index = resolved.FindIndex(c => c.Name == name);
-            if (index < 0)
-            {
-                context.Error(raw.File, node.Start, path, $"encoding for '{EchoedText.Shorten(text)}', which is not one of this service's features");
-                ok = false;
-                continue;
-            }
+            var name = resolved[index].Name;
 
             if (resolved[index].Type != ScalarKind.String)
             {
@@ -769,6 +754,20 @@ public static class DefinitionLoader
         }
 
         return new FeatureServiceDefinition(raw.Name, columns, raw.Location);
+
+        // The column a defaults or encodings key names; null when it names none (reported) or one of a broken view (reported with the view).
+        int? ColumnNamed(string text, YamlNode node, string path, string what)
+        {
+            var parsed = FeatureReference.TryParse(text, out var reference);
+            var index = resolved.FindIndex(c => c.Name == (parsed ? reference.ToString() : text));
+            if (index < 0 && !(parsed && context.BrokenViews.Contains(reference.View)))
+            {
+                context.Error(raw.File, node.Start, path, $"{what} for '{EchoedText.Shorten(text)}', which is not one of this service's features");
+            }
+
+            ok &= index >= 0;
+            return index < 0 ? null : index;
+        }
     }
 
     /// <summary>Reads <c>{ categories: [a, b, c] }</c>: a non-empty list of distinct strings.</summary>

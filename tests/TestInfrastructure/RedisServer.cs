@@ -21,6 +21,16 @@ public sealed class RedisServer : IAsyncDisposable
 
     public string Endpoint => $"127.0.0.1:{Port}";
 
+    /// <summary>CPU time (user + system) redis-server has used so far.</summary>
+    public TimeSpan CpuTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.HasExited ? TimeSpan.Zero : _process.TotalProcessorTime;
+        }
+    }
+
     public static async Task<RedisServer> StartAsync(TimeSpan? timeout = null)
     {
         var port = FreePort.Next();
