@@ -8,6 +8,7 @@ using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Grains.Serving;
 using OrleansFeatures.Grains.State;
 
 namespace OrleansFeatures.Grains;
@@ -19,14 +20,19 @@ namespace OrleansFeatures.Grains;
 /// </summary>
 public sealed partial class EntityGrain(
     DefinitionCatalog catalog,
+    LocalEntityIndex localIndex,
     ILogger<EntityGrain> logger) : Grain, IEntityGrain
 {
-    private readonly Dictionary<string, LiveView> _views = new(StringComparer.Ordinal);
+    // Readable by the gateway without a grain call while this activation is in the local index (docs/architecture.md, "Serving").
+    private readonly EntityViews _entity = new();
 
     private readonly SemaphoreSlim _syncLock = new(1, 1);
+
+    // Set when a write failed: memory is ahead of storage until the activation goes and the next one reloads.
+    private bool _aheadOfStorage;
     private EntityStateStore _store = null!;
     private string _entityType = "";
-    private long _syncedVersion = -1;
+    private string _entityId = "";
 
     // Checkpoint receipts: this activation's identity and apply count, and what the previous activation had written.
     private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
@@ -36,7 +42,7 @@ public sealed partial class EntityGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        (_entityType, _) = EntityKey.Parse(this.GetPrimaryKeyString());
+        (_entityType, _entityId) = EntityKey.Parse(this.GetPrimaryKeyString());
         _store = new EntityStateStore(
             ServiceProvider.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name), this.GetGrainId(), this.GetPrimaryKeyString(), logger);
         await _store.ReadAsync();
@@ -45,6 +51,7 @@ public sealed partial class EntityGrain(
         LogActivated(logger, this.GetPrimaryKeyString(), _epoch, _previousEpoch, _previousSequence);
         var definitions = catalog.Current.Version > 0 ? catalog.Current : await catalog.RefreshAsync(cancellationToken);
         await SyncViewsAsync(definitions);
+        localIndex.Add(_entityType, _entityId, _entity);
     }
 
     public Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events) =>
@@ -58,6 +65,7 @@ public sealed partial class EntityGrain(
 
     public async Task<bool> Checkpoint(long epoch, long sequence)
     {
+        ThrowIfAheadOfStorage();
         if (epoch != _epoch)
         {
             // Applied by an earlier activation: durable only if that activation wrote it before it went away.
@@ -84,9 +92,14 @@ public sealed partial class EntityGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        // From here on a lookup goes to the grain (and so to the next activation): this one's views may stop changing.
+        _entity.Retire();
+        localIndex.Remove(_entityType, _entityId, _entity);
+
         // Ingested events not yet checkpointed are written before the activation goes; a checkpoint asked for later
-        // finds them through the written epoch and sequence.
-        if (!IsDirty)
+        // finds them through the written epoch and sequence. Not after a failed write: that memory holds events whose
+        // callers were told they failed, and writing it later made a retried push answer DUPLICATE.
+        if (!IsDirty || _aheadOfStorage)
         {
             return;
         }
@@ -114,7 +127,7 @@ public sealed partial class EntityGrain(
     {
         get
         {
-            foreach (var view in _views.Values)
+            foreach (var view in _entity.Views.Values)
             {
                 if (view.Dirty)
                 {
@@ -135,7 +148,8 @@ public sealed partial class EntityGrain(
         await _syncLock.WaitAsync();
         try
         {
-            if (definitions.Version != _syncedVersion)
+            ThrowIfAheadOfStorage();
+            if (definitions.Version != _entity.SyncedVersion)
             {
                 await SyncViewsLockedAsync(definitions);
             }
@@ -165,30 +179,7 @@ public sealed partial class EntityGrain(
         changed = false;
         for (var i = 0; i < events.Length; i++)
         {
-            var accepted = false;
-            var late = false;
-            var fed = false;
-            foreach (var view in _views.Values)
-            {
-                if (!string.Equals(view.State.View.Definition.Source.Name, source, StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
-                fed = true;
-                switch (view.State.Apply(events[i]))
-                {
-                    case ApplyOutcome.Accepted:
-                        accepted = true;
-                        view.Dirty = true;
-                        break;
-                    case ApplyOutcome.Late:
-                        late = true;
-                        view.Dirty = true;
-                        break;
-                }
-            }
-
+            _entity.Apply(source, events[i], out var fed, out var accepted, out var late);
             outcomes[i] = !fed ? new EventOutcome(EventOutcomeKind.Rejected, $"entity type '{_entityType}' has no feature view fed by source '{source}'")
                 : accepted ? EventOutcome.Accepted
                 : late ? new EventOutcome(EventOutcomeKind.Late, null)
@@ -201,29 +192,17 @@ public sealed partial class EntityGrain(
 
     public async Task<FeatureValueDto[]> Read(long registryVersion, FeatureRefList features, long nowMs)
     {
-        if (registryVersion > _syncedVersion)
+        if (registryVersion > _entity.SyncedVersion)
         {
             await SyncViewsAsync(await catalog.EnsureAtLeastAsync(registryVersion));
         }
 
-        var values = new FeatureValueDto[features.Count];
+        var readings = new FeatureReading[features.Count];
+        _entity.Read(features, nowMs, readings);
+        var values = new FeatureValueDto[readings.Length];
         for (var i = 0; i < values.Length; i++)
         {
-            if (!_views.TryGetValue(features.Views[i], out var view) || !view.HasEvents)
-            {
-                values[i] = new FeatureValueDto(ScalarValue.Null, FeatureStatusKind.NotFound, 0);
-                continue;
-            }
-
-            var index = view.State.View.IndexOf(features.Features[i]);
-            if (index < 0)
-            {
-                values[i] = new FeatureValueDto(ScalarValue.Null, FeatureStatusKind.NotFound, 0);
-                continue;
-            }
-
-            var reading = view.State.Read(index, nowMs);
-            values[i] = new FeatureValueDto(reading.Value, ToStatus(reading.Status), reading.EventTimeMs);
+            values[i] = new FeatureValueDto(readings[i].Value, ToStatus(readings[i].Status), readings[i].EventTimeMs);
         }
 
         return values;
@@ -243,7 +222,7 @@ public sealed partial class EntityGrain(
     /// </summary>
     private async Task SyncViewsAsync(ActiveDefinitions definitions)
     {
-        if (definitions.Version == _syncedVersion)
+        if (definitions.Version == _entity.SyncedVersion)
         {
             return;
         }
@@ -252,7 +231,7 @@ public sealed partial class EntityGrain(
         await _syncLock.WaitAsync();
         try
         {
-            if (definitions.Version != _syncedVersion)
+            if (definitions.Version != _entity.SyncedVersion)
             {
                 await SyncViewsLockedAsync(definitions);
             }
@@ -271,15 +250,15 @@ public sealed partial class EntityGrain(
         {
             var name = compiled.Definition.Name;
             keep.Add(name);
-            if (_views.TryGetValue(name, out var live) && ReferenceEquals(live.State.View, compiled))
+            if (_entity.TryGetView(name, out var live) && ReferenceEquals(live.State.View, compiled))
             {
                 continue;
             }
 
-            if (_views.TryGetValue(name, out live) && live.State.View.Definition.Version == compiled.Definition.Version)
+            if (_entity.TryGetView(name, out live) && live.State.View.Definition.Version == compiled.Definition.Version)
             {
                 // Same version, recompiled (a non-breaking change such as a new feature or TTL): carry state over.
-                _views[name] = live.With(EngineStateMapper.Rebind(live.State, compiled));
+                _entity.Set(name, live.With(EngineStateMapper.Rebind(live.State, compiled)));
                 continue;
             }
 
@@ -291,37 +270,46 @@ public sealed partial class EntityGrain(
             {
                 if (EngineStateMapper.PackedViewVersion(packed) == compiled.Definition.Version)
                 {
-                    _views[name] = await _store.RestoreAsync(name, compiled, packed, segments);
+                    _entity.Set(name, await _store.RestoreAsync(name, compiled, packed, segments));
                     continue;
                 }
             }
 
-            _views[name] = new LiveView(new FeatureViewState(compiled), nextSegment);
+            _entity.Set(name, new LiveView(new FeatureViewState(compiled), nextSegment));
         }
 
-        foreach (var name in _views.Keys.ToList())
-        {
-            if (!keep.Contains(name))
-            {
-                _views.Remove(name);
-            }
-        }
-
-        _syncedVersion = definitions.Version;
+        _entity.RemoveAllBut(keep);
+        _entity.MarkSynced(definitions.Version);
     }
 
     /// <summary>Makes the applied events durable (<see cref="EntityStateStore.WriteAsync"/>); on failure deactivates, so the next call reloads the durable state.</summary>
+    /// <summary>
+    /// After a failed write this activation only waits to go: a call queued behind the failure fails too (retryable)
+    /// instead of being answered from memory that storage does not hold, e.g. DUPLICATE for a retried push whose first
+    /// attempt failed.
+    /// </summary>
+    private void ThrowIfAheadOfStorage()
+    {
+        if (_aheadOfStorage)
+        {
+            throw new InvalidOperationException($"entity {this.GetPrimaryKeyString()} failed to write its state and is reloading; retry");
+        }
+    }
+
     private async Task PersistAsync()
     {
         try
         {
-            await _store.WriteAsync(_views, _epoch, _applied);
+            await _store.WriteAsync(_entity.Views, _epoch, _applied);
         }
         catch (Exception exception)
         {
             // Memory is now ahead of storage. Deactivate so the next call reloads the durable state, and fail the
             // call so no event is acknowledged that is not durable.
             LogPersistFailed(logger, exception, this.GetPrimaryKeyString());
+            _aheadOfStorage = true;
+            _entity.Retire();
+            localIndex.Remove(_entityType, _entityId, _entity);
             DeactivateOnIdle();
             throw;
         }

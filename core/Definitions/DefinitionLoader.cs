@@ -15,7 +15,8 @@ public static class DefinitionLoader
     private static readonly string[] SourceKeys = ["name", "timestamp_field", "event_id_field", "fields"];
     private static readonly string[] ViewKeys = ["name", "version", "entity", "source", "key_field", "ttl", "allowed_lateness", "features"];
     private static readonly string[] FeatureKeys = ["name", "type", "aggregation", "field", "latest", "window", "tile", "where"];
-    private static readonly string[] ServiceKeys = ["name", "features", "defaults"];
+    private static readonly string[] ServiceKeys = ["name", "features", "request_fields", "defaults", "encodings"];
+    private static readonly string[] EncodingKeys = ["categories"];
     private static readonly TimeSpan DefaultLateness = TimeSpan.FromHours(1);
     private const int MaxFieldPathLength = 256;
     private const int MaxErrorMessageLength = 512;
@@ -346,41 +347,96 @@ public static class DefinitionLoader
         }
 
         var name = section.String("name", required: true);
-        var references = new List<(FeatureReference Reference, Mark Mark, string Path)>();
+        var requestFields = new Dictionary<string, (ScalarKind Type, Mark Mark, string Path)>(StringComparer.Ordinal);
+        if (section.Mapping("request_fields") is { } fieldMap)
+        {
+            foreach (var (keyNode, valueNode) in fieldMap.Children)
+            {
+                var fieldName = (keyNode as YamlScalarNode)?.Value ?? "";
+                var fieldPath = $"{path}.request_fields.{EchoedText.Shorten(fieldName)}";
+                var typeText = (valueNode as YamlScalarNode)?.Value ?? "";
+                if (!IsName(context, file, new SourceLocation(file, (int)keyNode.Start.Line, (int)keyNode.Start.Column), fieldPath, fieldName))
+                {
+                    continue;
+                }
+
+                if (ParseType(typeText) is { } kind)
+                {
+                    requestFields[fieldName] = (kind, keyNode.Start, fieldPath);
+                }
+                else
+                {
+                    context.Error(file, valueNode.Start, fieldPath, $"unknown type '{EchoedText.Shorten(typeText)}' (expected one of int64, double, string, bool)");
+                }
+            }
+        }
+
+        var columns = new List<RawColumn>();
         foreach (var (item, itemPath) in section.Sequence("features", required: true))
         {
             var text = (item as YamlScalarNode)?.Value;
             if (FeatureReference.TryParse(text, out var reference))
             {
-                references.Add((reference, item.Start, itemPath));
+                columns.Add(new RawColumn(reference.ToString(), reference, item.Start, itemPath));
+            }
+            else if (text is not null && requestFields.ContainsKey(text))
+            {
+                columns.Add(new RawColumn(text, null, item.Start, itemPath));
             }
             else
             {
-                context.Error(file, item.Start, itemPath, $"'{text}' is not a feature reference of the form view:feature");
+                context.Error(file, item.Start, itemPath, $"'{EchoedText.Shorten(text)}' is neither a feature reference of the form view:feature nor one of this service's request_fields");
             }
         }
 
-        var defaults = new List<(string Text, YamlScalarNode Value, string Path)>();
-        if (section.Mapping("defaults") is { } defaultMap)
+        foreach (var (fieldName, field) in requestFields)
         {
-            foreach (var (keyNode, valueNode) in defaultMap.Children)
+            if (!columns.Exists(c => c.Feature is null && c.Name == fieldName))
+            {
+                context.Error(file, field.Mark, field.Path, $"request field '{fieldName}' is not listed in features");
+            }
+        }
+
+        var defaults = ScalarEntries(context, file, section.Mapping("defaults"), $"{path}.defaults", "a default must be a scalar value");
+        var encodings = new List<(string Column, YamlNode Value, string Path)>();
+        if (section.Mapping("encodings") is { } encodingMap)
+        {
+            foreach (var (keyNode, valueNode) in encodingMap.Children)
             {
                 var key = (keyNode as YamlScalarNode)?.Value ?? "";
-                if (valueNode is YamlScalarNode scalar)
-                {
-                    defaults.Add((key, scalar, $"{path}.defaults.{key}"));
-                }
-                else
-                {
-                    context.Error(file, valueNode.Start, $"{path}.defaults.{key}", "a default must be a scalar value");
-                }
+                encodings.Add((key, valueNode, $"{path}.encodings.{EchoedText.Shorten(key)}"));
             }
         }
 
         if (name is not null && IsName(context, file, section.Location("name"), $"{path}.name", name))
         {
-            context.Services.Add(new RawService(file, path, name, references, defaults, section.Location("name")));
+            context.Services.Add(new RawService(
+                file, path, name, columns, requestFields.ToDictionary(f => f.Key, f => f.Value.Type, StringComparer.Ordinal), defaults, encodings, section.Location("name")));
         }
+    }
+
+    private static List<(string Text, YamlScalarNode Value, string Path)> ScalarEntries(LoadContext context, string file, YamlMappingNode? map, string path, string notScalar)
+    {
+        var entries = new List<(string Text, YamlScalarNode Value, string Path)>();
+        if (map is null)
+        {
+            return entries;
+        }
+
+        foreach (var (keyNode, valueNode) in map.Children)
+        {
+            var key = (keyNode as YamlScalarNode)?.Value ?? "";
+            if (valueNode is YamlScalarNode scalar)
+            {
+                entries.Add((key, scalar, $"{path}.{key}"));
+            }
+            else
+            {
+                context.Error(file, valueNode.Start, $"{path}.{key}", notScalar);
+            }
+        }
+
+        return entries;
     }
 
     private static DefinitionSet Resolve(LoadContext context)
@@ -591,11 +647,23 @@ public static class DefinitionLoader
     private static FeatureServiceDefinition? ResolveService(LoadContext context, RawService raw, Dictionary<string, FeatureViewDefinition> views)
     {
         var ok = true;
-        string? entityType = null;
-        var references = new List<FeatureReference>(raw.Features.Count);
-        var types = new Dictionary<FeatureReference, ScalarKind>();
-        foreach (var (reference, mark, path) in raw.Features)
+        var resolved = new List<(string Name, FeatureReference? Feature, string? EntityType, ScalarKind Type)>(raw.Columns.Count);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var column in raw.Columns)
         {
+            if (!names.Add(column.Name))
+            {
+                context.Error(raw.File, column.Mark, column.Path, $"'{column.Name}' is listed twice");
+                ok = false;
+                continue;
+            }
+
+            if (column.Feature is not { } reference)
+            {
+                resolved.Add((column.Name, null, null, raw.RequestFields[column.Name]));
+                continue;
+            }
+
             if (context.BrokenViews.Contains(reference.View))
             {
                 ok = false;
@@ -604,68 +672,139 @@ public static class DefinitionLoader
 
             if (!views.TryGetValue(reference.View, out var view))
             {
-                context.Error(raw.File, mark, path, $"feature view '{reference.View}' is not defined");
+                context.Error(raw.File, column.Mark, column.Path, $"feature view '{reference.View}' is not defined");
                 ok = false;
                 continue;
             }
 
             if (view.FindFeature(reference.Feature) is not { } feature)
             {
-                context.Error(raw.File, mark, path, $"feature view '{reference.View}' has no feature '{reference.Feature}'");
+                context.Error(raw.File, column.Mark, column.Path, $"feature view '{reference.View}' has no feature '{reference.Feature}'");
                 ok = false;
                 continue;
             }
 
-            entityType ??= view.EntityType;
-            if (view.EntityType != entityType)
-            {
-                context.Error(raw.File, mark, path, $"'{reference}' is a feature of entity type '{view.EntityType}', but this service serves '{entityType}'; a service serves one entity type");
-                ok = false;
-            }
-
-            if (references.Contains(reference))
-            {
-                context.Error(raw.File, mark, path, $"'{reference}' is listed twice");
-                ok = false;
-            }
-
-            references.Add(reference);
-            types[reference] = feature.Type;
+            resolved.Add((column.Name, reference, view.EntityType, feature.Type));
         }
 
-        var defaults = new Dictionary<FeatureReference, ScalarValue>();
+        var defaults = new Dictionary<string, ScalarValue>(StringComparer.Ordinal);
         foreach (var (text, node, path) in raw.Defaults)
         {
-            if (FeatureReference.TryParse(text, out var target) && context.BrokenViews.Contains(target.View))
+            if (ColumnNamed(text, node, path, "default") is not { } index)
             {
                 continue;
             }
 
-            if (!FeatureReference.TryParse(text, out var reference) || !types.TryGetValue(reference, out var type))
-            {
-                context.Error(raw.File, node.Start, path, $"default for '{text}', which is not one of this service's features");
-                ok = false;
-                continue;
-            }
-
+            var name = resolved[index].Name;
+            var type = resolved[index].Type;
             if (ParseLiteral(node.Value ?? "", type) is { } value)
             {
-                defaults[reference] = value;
+                defaults[name] = value;
             }
             else
             {
-                context.Error(raw.File, node.Start, path, $"default '{node.Value}' is not a {EventSchema.KindName(type)} (the type of '{reference}')");
+                context.Error(raw.File, node.Start, path, $"default '{node.Value}' is not a {EventSchema.KindName(type)} (the type of '{name}')");
                 ok = false;
             }
         }
 
-        if (references.Count == 0 && ok)
+        var encodings = new Dictionary<string, CategoricalEncoding>(StringComparer.Ordinal);
+        foreach (var (text, node, path) in raw.Encodings)
+        {
+            if (ColumnNamed(text, node, path, "encoding") is not { } index)
+            {
+                continue;
+            }
+
+            var name = resolved[index].Name;
+
+            if (resolved[index].Type != ScalarKind.String)
+            {
+                context.Error(raw.File, node.Start, path, $"'{name}' is {EventSchema.KindName(resolved[index].Type)}; only string columns take an encoding (numbers are served as they are, bools as 0/1)");
+                ok = false;
+                continue;
+            }
+
+            if (ReadCategories(context, raw.File, node, path) is { } encoding)
+            {
+                encodings[name] = encoding;
+            }
+            else
+            {
+                ok = false;
+            }
+        }
+
+        if (resolved.Count == 0 && ok)
         {
             context.Errors.Add(new DefinitionError(raw.File, raw.Location.Line, raw.Location.Column, $"{raw.Path}.features", "a feature service needs at least one feature"));
             ok = false;
         }
 
-        return ok ? new FeatureServiceDefinition(raw.Name, entityType!, references, defaults, raw.Location) : null;
+        if (!ok)
+        {
+            return null;
+        }
+
+        var columns = new List<ServiceColumn>(resolved.Count);
+        foreach (var (name, feature, entityType, type) in resolved)
+        {
+            columns.Add(new ServiceColumn(
+                name, feature, entityType, type, defaults.TryGetValue(name, out var value) ? value : null, encodings.GetValueOrDefault(name)));
+        }
+
+        return new FeatureServiceDefinition(raw.Name, columns, raw.Location);
+
+        // The column a defaults or encodings key names; null when it names none (reported) or one of a broken view (reported with the view).
+        int? ColumnNamed(string text, YamlNode node, string path, string what)
+        {
+            var parsed = FeatureReference.TryParse(text, out var reference);
+            var index = resolved.FindIndex(c => c.Name == (parsed ? reference.ToString() : text));
+            if (index < 0 && !(parsed && context.BrokenViews.Contains(reference.View)))
+            {
+                context.Error(raw.File, node.Start, path, $"{what} for '{EchoedText.Shorten(text)}', which is not one of this service's features");
+            }
+
+            ok &= index >= 0;
+            return index < 0 ? null : index;
+        }
+    }
+
+    /// <summary>Reads <c>{ categories: [a, b, c] }</c>: a non-empty list of distinct strings.</summary>
+    private static CategoricalEncoding? ReadCategories(LoadContext context, string file, YamlNode node, string path)
+    {
+        if (!Section.TryCreate(context, file, node, path, EncodingKeys, out var section))
+        {
+            return null;
+        }
+
+        var categories = new List<string>();
+        var ok = true;
+        foreach (var (item, itemPath) in section.Sequence("categories", required: true))
+        {
+            if (item is not YamlScalarNode { Value: { } value })
+            {
+                context.Error(file, item.Start, itemPath, "a category must be a text value");
+                ok = false;
+            }
+            else if (categories.Contains(value))
+            {
+                context.Error(file, item.Start, itemPath, $"category '{EchoedText.Shorten(value)}' is listed twice");
+                ok = false;
+            }
+            else
+            {
+                categories.Add(value);
+            }
+        }
+
+        if (ok && categories.Count == 0 && section.Has("categories"))
+        {
+            section.ErrorAt("categories", "categories must list at least one value");
+            ok = false;
+        }
+
+        return ok && categories.Count > 0 ? new CategoricalEncoding(categories) : null;
     }
 
     private static ScalarValue? ParseLiteral(string text, ScalarKind type) => type switch
@@ -767,8 +906,12 @@ public static class DefinitionLoader
         TimeSpan Lateness, List<RawFeature> Features, SourceLocation Location, SourceLocation SourceLocation, SourceLocation KeyFieldLocation);
 
     private sealed record RawService(
-        string File, string Path, string Name, List<(FeatureReference Reference, Mark Mark, string Path)> Features,
-        List<(string Text, YamlScalarNode Value, string Path)> Defaults, SourceLocation Location);
+        string File, string Path, string Name, List<RawColumn> Columns, Dictionary<string, ScalarKind> RequestFields,
+        List<(string Text, YamlScalarNode Value, string Path)> Defaults, List<(string Column, YamlNode Value, string Path)> Encodings,
+        SourceLocation Location);
+
+    /// <summary>A service column as written: a feature reference, or (<paramref name="Feature"/> null) a request field.</summary>
+    private sealed record RawColumn(string Name, FeatureReference? Feature, Mark Mark, string Path);
 
     private sealed class LoadContext
     {

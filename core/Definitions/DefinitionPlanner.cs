@@ -104,11 +104,11 @@ public static class DefinitionPlanner
         {
             if (!current.FeatureServices.TryGetValue(name, out var old))
             {
-                Add(ChangeKind.Added, "feature_service", name, $"{service.Features.Count} features of {service.EntityType}");
+                Add(ChangeKind.Added, "feature_service", name, $"{service.Columns.Count} columns of {string.Join(", ", service.EntityTypes)}");
             }
-            else if (!old.Features.SequenceEqual(service.Features) || !SameDefaults(old, service))
+            else if (!old.Columns.SequenceEqual(service.Columns))
             {
-                Add(ChangeKind.Changed, "feature_service", name, "features, order or defaults changed");
+                Add(ChangeKind.Changed, "feature_service", name, "features, order, request fields, defaults or encodings changed");
             }
         }
 
@@ -200,9 +200,6 @@ public static class DefinitionPlanner
         && a.EventIdField == b.EventIdField
         && a.Fields.Count == b.Fields.Count
         && a.Fields.All(f => b.Fields.TryGetValue(f.Key, out var kind) && kind == f.Value);
-
-    private static bool SameDefaults(FeatureServiceDefinition a, FeatureServiceDefinition b) =>
-        a.Defaults.Count == b.Defaults.Count && a.Defaults.All(d => b.Defaults.TryGetValue(d.Key, out var v) && v == d.Value);
 
     private static string Text(TimeSpan? duration) => duration is { } d ? DurationText.Format(d) : "none";
 }

@@ -103,13 +103,110 @@ public readonly record struct FeatureReference(string View, string Feature)
     }
 }
 
-/// <summary>A named, ordered list of features with per-feature defaults: the input schema of one model version.</summary>
-public sealed record FeatureServiceDefinition(
+/// <summary>
+/// A named, ordered list of input columns with per-column defaults: the input schema of one model version. Columns
+/// are features of views (of one or more entity types) or request fields the caller sends with each request.
+/// </summary>
+public sealed class FeatureServiceDefinition
+{
+    public FeatureServiceDefinition(string name, IReadOnlyList<ServiceColumn> columns, SourceLocation location)
+    {
+        Name = name;
+        Columns = columns;
+        Location = location;
+        var entityTypes = new List<string>();
+        var features = new List<FeatureReference>();
+        var defaults = new Dictionary<FeatureReference, ScalarValue>();
+        foreach (var column in columns)
+        {
+            if (column.Feature is not { } reference)
+            {
+                continue;
+            }
+
+            features.Add(reference);
+            if (!entityTypes.Contains(column.EntityType!))
+            {
+                entityTypes.Add(column.EntityType!);
+            }
+
+            if (column.Default is { } value)
+            {
+                defaults[reference] = value;
+            }
+        }
+
+        EntityTypes = entityTypes;
+        Features = features;
+        Defaults = defaults;
+    }
+
+    public string Name { get; }
+
+    /// <summary>Model input order.</summary>
+    public IReadOnlyList<ServiceColumn> Columns { get; }
+
+    public SourceLocation Location { get; }
+
+    /// <summary>The entity types whose features the service reads, in order of first use.</summary>
+    public IReadOnlyList<string> EntityTypes { get; }
+
+    /// <summary>The view features among <see cref="Columns"/>, in their order (request fields left out).</summary>
+    public IReadOnlyList<FeatureReference> Features { get; }
+
+    /// <summary>Defaults of the view features.</summary>
+    public IReadOnlyDictionary<FeatureReference, ScalarValue> Defaults { get; }
+
+    /// <summary>True when a plain lookup of one entity type can serve it: one entity type and no request fields.</summary>
+    public bool IsSingleEntityType => EntityTypes.Count == 1 && Features.Count == Columns.Count;
+
+}
+
+/// <summary>
+/// One input column of a feature service: a view's feature (<see cref="Feature"/> and <see cref="EntityType"/> set)
+/// or a request field (both null), with its type, optional default and optional encoding.
+/// </summary>
+/// <param name="Name"><c>view:feature</c>, or the request field's name.</param>
+public sealed record ServiceColumn(
     string Name,
-    string EntityType,
-    IReadOnlyList<FeatureReference> Features,
-    IReadOnlyDictionary<FeatureReference, ScalarValue> Defaults,
-    SourceLocation Location);
+    FeatureReference? Feature,
+    string? EntityType,
+    ScalarKind Type,
+    ScalarValue? Default,
+    CategoricalEncoding? Encoding)
+{
+    public bool IsRequestField => Feature is null;
+}
+
+/// <summary>
+/// A string column served to a model as the index of its value in <see cref="Categories"/>; a value not listed gets
+/// the next index, <c>Categories.Count</c> (out of vocabulary).
+/// </summary>
+public sealed class CategoricalEncoding : IEquatable<CategoricalEncoding>
+{
+    private readonly Dictionary<string, int> _indexes;
+
+    public CategoricalEncoding(IReadOnlyList<string> categories)
+    {
+        Categories = categories;
+        _indexes = new Dictionary<string, int>(categories.Count, StringComparer.Ordinal);
+        for (var i = 0; i < categories.Count; i++)
+        {
+            _indexes.TryAdd(categories[i], i);
+        }
+    }
+
+    public IReadOnlyList<string> Categories { get; }
+
+    /// <summary>The index of <paramref name="value"/>, or <c>Categories.Count</c> when it is not listed.</summary>
+    public int IndexOf(string value) => _indexes.TryGetValue(value, out var index) ? index : Categories.Count;
+
+    public bool Equals(CategoricalEncoding? other) => other is not null && Categories.SequenceEqual(other.Categories, StringComparer.Ordinal);
+
+    public override bool Equals(object? obj) => Equals(obj as CategoricalEncoding);
+
+    public override int GetHashCode() => Categories.Count;
+}
 
 /// <summary>A complete, validated set of definitions.</summary>
 public sealed record DefinitionSet(

@@ -80,6 +80,7 @@ public sealed partial class AccessControlInterceptor(
         {
             EntityScope.RequestEntityType => request is GetOnlineFeaturesRequest lookup && credential.Covers(lookup.EntityType),
             EntityScope.SourceEntityTypes => request is PushEventsRequest push && await CoversSourceAsync(credential, push.Source, context.CancellationToken),
+            EntityScope.ServiceEntityTypes => request is GetInferenceInputsRequest inference && await CoversServiceAsync(credential, inference.FeatureService, context.CancellationToken),
             _ => false,
         };
         if (!covered)
@@ -87,6 +88,26 @@ public sealed partial class AccessControlInterceptor(
             LogDenied(logger, credential.Name, method, access.Permission);
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"the API key '{credential.Name}' is limited to other entity types"));
         }
+    }
+
+    /// <summary>A feature service is covered when every entity type it reads is in scope.</summary>
+    private async ValueTask<bool> CoversServiceAsync(ApiKeyCredential credential, string service, CancellationToken cancellationToken)
+    {
+        if (!catalog.Current.Set.FeatureServices.TryGetValue(service, out var definition)
+            && !(await catalog.RefreshAsync(cancellationToken)).Set.FeatureServices.TryGetValue(service, out definition))
+        {
+            return false;
+        }
+
+        foreach (var entityType in definition.EntityTypes)
+        {
+            if (!credential.Covers(entityType))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>A source is covered when it feeds at least one view and every view's entity type is in scope.</summary>

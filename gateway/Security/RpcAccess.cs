@@ -11,6 +11,7 @@ public sealed record RpcAccess(ServiceRole Role, ApiPermission Permission, Entit
     public static FrozenDictionary<string, RpcAccess> ByMethod { get; } = new Dictionary<string, RpcAccess>(StringComparer.Ordinal)
     {
         [Package + "FeatureServing/GetOnlineFeatures"] = new(ServiceRole.Serving, ApiPermission.Read, EntityScope.RequestEntityType),
+        [Package + "FeatureServing/GetInferenceInputs"] = new(ServiceRole.Serving, ApiPermission.Read, EntityScope.ServiceEntityTypes),
         [Package + "FeatureIngestion/PushEvents"] = new(ServiceRole.Ingestion, ApiPermission.Write, EntityScope.SourceEntityTypes),
         [Package + "FeatureRegistry/ApplyDefinitions"] = new(ServiceRole.Admin, ApiPermission.Admin, EntityScope.UnscopedKeysOnly),
         [Package + "FeatureRegistry/PlanDefinitions"] = new(ServiceRole.Admin, ApiPermission.Admin, EntityScope.UnscopedKeysOnly),

@@ -290,15 +290,27 @@ public sealed class FeatureRegistryService(
 
     private static FeatureServiceInfo ToProto(FeatureServiceDefinition service)
     {
-        var info = new FeatureServiceInfo { Name = service.Name, EntityType = service.EntityType };
-        foreach (var reference in service.Features)
+        var info = new FeatureServiceInfo { Name = service.Name, EntityType = service.EntityTypes.Count == 1 ? service.EntityTypes[0] : "" };
+        info.EntityTypes.Add(service.EntityTypes);
+        foreach (var column in service.Columns)
         {
-            info.Features.Add(reference.ToString());
-        }
+            info.Features.Add(column.Name);
+            if (column.Default is { } value)
+            {
+                info.Defaults[column.Name] = value.ToString();
+            }
 
-        foreach (var (reference, value) in service.Defaults)
-        {
-            info.Defaults[reference.ToString()] = value.ToString();
+            if (column.IsRequestField)
+            {
+                info.RequestFields[column.Name] = EventSchema.KindName(column.Type);
+            }
+
+            if (column.Encoding is { } encoding)
+            {
+                var categories = new CategoryList();
+                categories.Categories.Add(encoding.Categories);
+                info.Encodings[column.Name] = categories;
+            }
         }
 
         return info;

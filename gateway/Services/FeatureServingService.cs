@@ -3,18 +3,23 @@ using System.Runtime.CompilerServices;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Grains.Serving;
 using OrleansFeatures.V1;
 
 namespace OrleansFeatures.Gateway.Services;
 
-/// <summary>Online lookups: validates the request against the registry, reads every entity grain in parallel, applies service defaults.</summary>
+/// <summary>
+/// Online lookups and inference inputs: validates the request against the registry, reads the entities (from this
+/// silo's memory where they are active here, by grain calls otherwise) and applies service defaults and encodings.
+/// </summary>
 [BindServiceMethod(typeof(MalformedRequestBinder), nameof(MalformedRequestBinder.BindService))]
-public sealed class FeatureServingService(
-    IGrainFactory grainFactory,
+public sealed partial class FeatureServingService(
+    EntityFeatureReader reader,
     DefinitionCatalog catalog,
     IOptions<GatewayLimits> limits,
     IOptions<EventLimits> keyLimits,
@@ -47,35 +52,29 @@ public sealed class FeatureServingService(
             columns = Resolve(definitions, request);
         }
         var nowMs = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
-        var reads = new Task<FeatureValueDto[]>[request.EntityIds.Count];
-        for (var i = 0; i < reads.Length; i++)
-        {
-            var grain = grainFactory.GetGrain<IEntityGrain>(EntityKey.Format(request.EntityType, request.EntityIds[i]));
-            reads[i] = grain.Read(definitions.Version, columns.References, nowMs);
-        }
-
-        await Task.WhenAll(reads);
+        var width = columns.Names.Length;
+        var readings = new FeatureReading[request.EntityIds.Count * width];
+        await reader.ReadAsync(definitions.Version, request.EntityType, request.EntityIds, columns.References, nowMs, readings);
         var response = new GetOnlineFeaturesResponse { RegistryVersion = definitions.Version };
         response.FeatureNames.Add(columns.Names);
-        for (var i = 0; i < reads.Length; i++)
+        for (var i = 0; i < request.EntityIds.Count; i++)
         {
             var entity = new EntityFeatures { EntityId = request.EntityIds[i] };
-            var values = reads[i].Result;
-            for (var f = 0; f < values.Length; f++)
+            for (var f = 0; f < width; f++)
             {
-                entity.Values.Add(ToProto(values[f], columns.Defaults[f]));
+                entity.Values.Add(ToProto(readings[(i * width) + f], columns.Defaults[f]));
             }
 
             response.Entities.Add(entity);
         }
 
-        FeatureStoreMetrics.FeatureReads.Add((long)reads.Length * columns.Names.Length);
+        FeatureStoreMetrics.FeatureReads.Add((long)readings.Length);
         return response;
     }
 
-    private static FeatureValue ToProto(FeatureValueDto value, ScalarValue? fallback)
+    private static FeatureValue ToProto(FeatureReading value, ScalarValue? fallback)
     {
-        if (value.Status == FeatureStatusKind.Present)
+        if (value.Status == ReadingStatus.Present)
         {
             return new FeatureValue
             {
@@ -93,7 +92,7 @@ public sealed class FeatureServingService(
         return new FeatureValue
         {
             Value = new Value(),
-            Status = value.Status == FeatureStatusKind.Expired ? FeatureStatus.Expired : FeatureStatus.NotFound,
+            Status = value.Status == ReadingStatus.Expired ? FeatureStatus.Expired : FeatureStatus.NotFound,
             EventTime = value.EventTimeMs > 0 ? ValueMapping.ToTimestamp(value.EventTimeMs) : null,
         };
     }
@@ -177,10 +176,16 @@ public sealed class FeatureServingService(
                 throw RpcErrors.NotFound($"feature_service '{RpcErrors.Echo(request.FeatureService)}' is not defined");
             }
 
-            if (!string.Equals(service.EntityType, request.EntityType, StringComparison.Ordinal))
+            if (!service.IsSingleEntityType)
             {
                 throw RpcErrors.InvalidArgument(
-                    $"feature_service '{service.Name}' serves entity type '{service.EntityType}', not '{RpcErrors.Echo(request.EntityType)}'");
+                    $"feature_service '{service.Name}' reads entity types {string.Join(", ", service.EntityTypes)}{(service.Features.Count < service.Columns.Count ? " and request fields" : "")}; call GetInferenceInputs for it");
+            }
+
+            if (!string.Equals(service.EntityTypes[0], request.EntityType, StringComparison.Ordinal))
+            {
+                throw RpcErrors.InvalidArgument(
+                    $"feature_service '{service.Name}' serves entity type '{service.EntityTypes[0]}', not '{RpcErrors.Echo(request.EntityType)}'");
             }
 
             // A service's columns never change within one registry version, so they are built once per version.

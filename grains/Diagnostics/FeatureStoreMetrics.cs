@@ -14,6 +14,8 @@ public static class FeatureStoreMetrics
     public static readonly Counter<long> EventsLate = Meter.CreateCounter<long>(InstrumentNames.EventsLate, "{event}", "Events dropped because they were older than the allowed lateness");
     public static readonly Counter<long> EventsRejected = Meter.CreateCounter<long>(InstrumentNames.EventsRejected, "{event}", "Events rejected by validation (reason in the response and the log)");
     public static readonly Counter<long> FeatureReads = Meter.CreateCounter<long>(InstrumentNames.FeatureReads, "{feature}", "Feature values served");
+    public static readonly Counter<long> EntityReadsLocal = Meter.CreateCounter<long>(InstrumentNames.EntityReadsLocal, "{entity}", "Entity reads served from this silo's memory without a grain call");
+    public static readonly Counter<long> EntityReadsByGrainCall = Meter.CreateCounter<long>(InstrumentNames.EntityReadsByGrainCall, "{entity}", "Entity reads that needed a grain call (not activated here, or behind the request's registry version)");
     public static readonly Counter<long> StorageFailures = Meter.CreateCounter<long>(InstrumentNames.StorageFailures, "{commit}", "Grain storage commits that failed");
     public static readonly Histogram<double> StorageCommitDuration = Meter.CreateHistogram<double>(InstrumentNames.StorageCommitDuration, "ms", "Time to commit one group of grain state writes");
     public static readonly Histogram<int> StorageWritesPerCommit = Meter.CreateHistogram<int>(InstrumentNames.StorageWritesPerCommit, "{write}", "Grain state writes grouped into one commit");
@@ -34,6 +36,8 @@ public static class InstrumentNames
     public const string EventsLate = "orleansfeatures.events.late";
     public const string EventsRejected = "orleansfeatures.events.rejected";
     public const string FeatureReads = "orleansfeatures.features.read";
+    public const string EntityReadsLocal = "orleansfeatures.entity_reads.local";
+    public const string EntityReadsByGrainCall = "orleansfeatures.entity_reads.grain_call";
     public const string StorageFailures = "orleansfeatures.storage.failures";
     public const string StorageCommitDuration = "orleansfeatures.storage.commit.duration";
     public const string StorageWritesPerCommit = "orleansfeatures.storage.commit.writes";

@@ -9,6 +9,7 @@ using Microsoft.Extensions.Options;
 using OrleansFeatures.Grains.Ingestion;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.Streaming.EventHubs;
+using OrleansFeatures.Grains.Serving;
 using OrleansFeatures.Streaming.Kafka;
 
 namespace OrleansFeatures.Grains.Hosting;
@@ -120,6 +121,7 @@ public static class FeatureStoreSiloExtensions
 
         silo.Services.AddOptions<IngestionOptions>().Bind(section.GetSection("Ingestion"));
         silo.Services.AddOptions<EventLimits>().Bind(section.GetSection("Limits"));
+        silo.Services.AddOptions<ServingOptions>().Bind(section.GetSection("Serving"));
         return silo.AddFeatureStoreServices(section.GetSection("Definitions"));
     }
 
@@ -170,6 +172,8 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddSingleton<DefinitionCatalog>();
         silo.Services.AddSingleton<EventRouter>();
         silo.Services.TryAddSingleton<StreamEventMapper>();
+        silo.Services.AddSingleton<LocalEntityIndex>();
+        silo.Services.AddSingleton<EntityFeatureReader>();
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.AddSingleton<EventAdmissionPolicy>();
         silo.Services.AddOptions<EventLimits>().ValidateOnStart();

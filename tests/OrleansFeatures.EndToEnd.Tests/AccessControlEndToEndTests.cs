@@ -17,6 +17,7 @@ public sealed class AccessControlEndToEndTests
     private static readonly Dictionary<string, Func<GatewayClient, Metadata, Task>> Rpcs = new()
     {
         ["GetOnlineFeatures"] = async (c, h) => await c.Serving.GetOnlineFeaturesAsync(Lookup("user"), h),
+        ["GetInferenceInputs"] = async (c, h) => await c.Serving.GetInferenceInputsAsync(Inference("ranker"), h),
         ["PushEvents"] = async (c, h) => await c.Ingestion.PushEventsAsync(Events.Push(Events.Play(Guid.NewGuid().ToString("N"), "u1", DateTimeOffset.UtcNow, "f1", "view", 3)), h),
         ["ApplyDefinitions"] = async (c, h) => await c.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request(), h),
         ["PlanDefinitions"] = async (c, h) => await c.Registry.PlanDefinitionsAsync(E2EDefinitions.Request(), h),
@@ -29,7 +30,7 @@ public sealed class AccessControlEndToEndTests
     /// <summary>Which RPCs each permission allows; anything else is PERMISSION_DENIED.</summary>
     private static readonly Dictionary<string, string[]> Allowed = new()
     {
-        ["read"] = ["GetOnlineFeatures", "ListDefinitions", "GetDefinitions", "GetFeatureView", "GetFeatureService"],
+        ["read"] = ["GetOnlineFeatures", "GetInferenceInputs", "ListDefinitions", "GetDefinitions", "GetFeatureView", "GetFeatureService"],
         ["write"] = ["PushEvents"],
         ["admin"] = ["ApplyDefinitions", "PlanDefinitions"],
     };
@@ -88,6 +89,8 @@ public sealed class AccessControlEndToEndTests
         using var client = new GatewayClient(gateway);
 
         await client.Serving.GetOnlineFeaturesAsync(Lookup("user"), ApiKeys.Header("user-reader"));
+        await client.Serving.GetInferenceInputsAsync(Inference("ranker"), ApiKeys.Header("user-reader"));
+        var unknownService = await Refused(() => client.Serving.GetInferenceInputsAsync(Inference("ghost"), ApiKeys.Header("user-reader")));
         var otherType = await Refused(() => client.Serving.GetOnlineFeaturesAsync(Lookup("article"), ApiKeys.Header("user-reader")));
         var unknownType = await Refused(() => client.Serving.GetOnlineFeaturesAsync(Lookup("ghost"), ApiKeys.Header("user-reader")));
         var registry = await Refused(() => client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), ApiKeys.Header("user-reader")));
@@ -98,7 +101,7 @@ public sealed class AccessControlEndToEndTests
         var unknownSource = await Refused(() => client.Ingestion.PushEventsAsync(new PushEventsRequest { Source = "ghost", Events = { play } }, ApiKeys.Header("article-writer")));
 
         Assert.Equal(1, pushed.Accepted);
-        Assert.All([otherType, unknownType, registry, otherSource, unknownSource], e => Assert.Equal(StatusCode.PermissionDenied, e.StatusCode));
+        Assert.All([otherType, unknownType, registry, otherSource, unknownSource, unknownService], e => Assert.Equal(StatusCode.PermissionDenied, e.StatusCode));
         Assert.Equal(otherType.Status.Detail, unknownType.Status.Detail);
         Assert.Equal(otherSource.Status.Detail, unknownSource.Status.Detail);
 
@@ -168,6 +171,9 @@ public sealed class AccessControlEndToEndTests
         Assert.Equal(StatusCode.Unimplemented, applyOnServing.StatusCode);
         Assert.Equal(StatusCode.Unimplemented, lookupOnAdmin.StatusCode);
     }
+
+    private static GetInferenceInputsRequest Inference(string service) =>
+        new() { FeatureService = service, Entities = { new EntityKeyColumn { EntityType = "user", Ids = { "u1" } } } };
 
     private static async Task<GatewayProcess> StartWithKeysAsync(string dataDirectory, params string[] extraArgs)
     {

@@ -29,6 +29,7 @@ internal static class E2EDefinitions
           - name: ranker
             features: [user_plays:plays_1h, user_plays:seconds_24h, user_plays:last_sport]
             defaults: { "user_plays:plays_1h": 0, "user_plays:seconds_24h": 0.0 }
+            encodings: { "user_plays:last_sport": { categories: [football, tennis, f1] } }
         """;
 
     public static ApplyDefinitionsRequest Request(string yaml = Yaml)

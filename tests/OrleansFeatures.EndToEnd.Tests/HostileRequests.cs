@@ -24,6 +24,7 @@ internal static class HostileRequests
     public static readonly (string Service, string Method)[] Rpcs =
     [
         (Serving, "GetOnlineFeatures"),
+        (Serving, "GetInferenceInputs"),
         (Ingestion, "PushEvents"),
         (Registry, "ApplyDefinitions"),
         (Registry, "PlanDefinitions"),
@@ -108,6 +109,7 @@ internal static class HostileRequests
     private static IMessage Structured(Random random, string method, bool hostile) => method switch
     {
         "GetOnlineFeatures" => Lookup(random, hostile),
+        "GetInferenceInputs" => Inference(random, hostile),
         "PushEvents" => Push(random, hostile),
         "ApplyDefinitions" => Apply(random, hostile, poisoned: true),
         "PlanDefinitions" => Apply(random, hostile, poisoned: false),
@@ -116,6 +118,30 @@ internal static class HostileRequests
         "ListDefinitions" => new ListDefinitionsRequest(),
         _ => new GetDefinitionsRequest(),
     };
+
+    private static GetInferenceInputsRequest Inference(Random random, bool hostile)
+    {
+        var request = new GetInferenceInputsRequest { FeatureService = hostile && random.Next(3) == 0 ? Text(random) : "ranker" };
+        var columns = hostile ? random.Next(0, 4) : 1;
+        for (var c = 0; c < columns; c++)
+        {
+            var column = new EntityKeyColumn { EntityType = hostile && random.Next(3) == 0 ? Text(random) : "user" };
+            var ids = hostile ? random.Next(4) switch { 0 => 0, 1 => 1_001, _ => random.Next(1, 50) } : random.Next(1, 10);
+            for (var i = 0; i < ids; i++)
+            {
+                column.Ids.Add(hostile && random.Next(4) == 0 ? Text(random) : $"h{random.Next(1000)}");
+            }
+
+            request.Entities.Add(column);
+        }
+
+        if (hostile && random.Next(3) == 0)
+        {
+            request.RequestFields.Add(new RequestFieldColumn { Name = Text(random), Values = { new Value { DoubleValue = HostileDoubles[random.Next(HostileDoubles.Length)] } } });
+        }
+
+        return request;
+    }
 
     private static GetOnlineFeaturesRequest Lookup(Random random, bool hostile)
     {

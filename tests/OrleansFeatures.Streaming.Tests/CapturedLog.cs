@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace OrleansFeatures.Streaming.Tests;
@@ -13,8 +14,9 @@ internal sealed class CapturedLog
     private readonly ConcurrentQueue<string> _lines = new();
     private readonly long _started = Environment.TickCount64;
 
-    /// <summary>A provider for one silo: its lines are prefixed with <paramref name="silo"/>.</summary>
-    public ILoggerProvider ProviderFor(string silo) => new Provider(this, silo);
+    /// <summary>Captures <paramref name="silo"/>'s log lines, prefixed with <paramref name="name"/>.</summary>
+    public void AttachTo(Orleans.Hosting.ISiloBuilder silo, string name) =>
+        silo.Services.AddLogging(logging => logging.AddProvider(new Provider(this, name)).SetMinimumLevel(LogLevel.Debug));
 
     /// <summary>Writes every line, then <paramref name="summary"/>, to a file that outlives the test; returns its path.</summary>
     public string Save(string test, string summary)

@@ -28,11 +28,12 @@ internal static class EventHubFixture
         DeadLetterTable = tables + "deadletters",
     };
 
-    public static async Task<InProcessTestCluster> StartAsync(InMemoryEventHub hub, EventHubStreamOptions options, string database, short silos = 1, bool flakyStorage = false)
+    public static async Task<InProcessTestCluster> StartAsync(InMemoryEventHub hub, EventHubStreamOptions options, string database, short silos = 1, bool flakyStorage = false, CapturedLog? log = null)
     {
         var builder = new InProcessTestClusterBuilder(silos);
-        builder.ConfigureSilo((_, silo) =>
+        builder.ConfigureSilo((siloOptions, silo) =>
         {
+            log?.AttachTo(silo, siloOptions.SiloName);
             KafkaFixture.AddStoreServices(silo, database, flakyStorage);
             silo.Services.AddSingleton<IEventHubPartitionSource>(hub);
             silo.AddFeatureStoreEventHubs(Copy(options));
@@ -76,6 +77,19 @@ internal static class EventHubFixture
         }
 
         return total;
+    }
+
+    /// <summary>Each partition's checkpoint row, for a failure's diagnostics.</summary>
+    public static async Task<string> DescribeCheckpointsAsync(EventHubStreamOptions options)
+    {
+        var table = new TableClient(options.TableConnectionString, options.CheckpointTable);
+        var lines = new List<string>();
+        await foreach (var row in table.QueryAsync<TableEntity>(r => r.PartitionKey == $"{options.ConsumerGroup}|{Hub}"))
+        {
+            lines.Add($"checkpoint {row.RowKey}: sequence {row.GetInt64("SequenceNumber")}");
+        }
+
+        return string.Join(Environment.NewLine, lines);
     }
 
     public static async Task<List<TableEntity>> DeadLettersAsync(EventHubStreamOptions options)

@@ -43,11 +43,7 @@ internal static class KafkaFixture
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((options, silo) =>
         {
-            if (log is not null)
-            {
-                silo.Services.AddLogging(logging => logging.AddProvider(log.ProviderFor(options.SiloName)).SetMinimumLevel(LogLevel.Debug));
-            }
-
+            log?.AttachTo(silo, options.SiloName);
             AddStoreServices(silo, database, flakyStorage);
             if (ingestion is not null)
             {
@@ -115,6 +111,19 @@ internal static class KafkaFixture
 
         await Task.WhenAll(sends);
         return expected;
+    }
+
+    /// <summary>Each user's count against brute force, for a failure's diagnostics.</summary>
+    public static async Task<string> DescribeCountsAsync(IGrainFactory grains, long version, Dictionary<string, (long Count, double Seconds)> expected)
+    {
+        var lines = new List<string>();
+        foreach (var (user, (count, _)) in expected.OrderBy(e => e.Key, StringComparer.Ordinal))
+        {
+            var values = await grains.GetGrain<IEntityGrain>(EntityKey.Format("user", user)).Read(version, Features, Base + 1_000_000_000);
+            lines.Add($"{user}: expected {count}, read {values[0].Value.AsInt64} ({values[0].Status})");
+        }
+
+        return string.Join(Environment.NewLine, lines);
     }
 
     /// <summary>Polls every user's grain until its count matches, then checks count and sum exactly.</summary>

@@ -44,7 +44,8 @@ public class DefinitionLoaderTests
         Assert.Equal(TimeSpan.FromMinutes(30), view.Features[2].Tile);
         Assert.Equal("kind == 'click'", view.Features[1].Where!.ToString());
         var service = set.FeatureServices["scorer"];
-        Assert.Equal("user", service.EntityType);
+        Assert.Equal(["user"], service.EntityTypes);
+        Assert.True(service.IsSingleEntityType);
         Assert.Equal(ScalarValue.FromInt64(0), service.Defaults[new FeatureReference("activity", "clicks_1h")]);
     }
 
@@ -60,6 +61,7 @@ public class DefinitionLoaderTests
         Assert.True(result.Succeeded, string.Join("\n", result.Errors));
         Assert.Contains("ranker_v3", result.Set!.FeatureServices.Keys);
         Assert.Contains("live_win_probability_v1", result.Set.FeatureServices.Keys);
+        Assert.Equal(["user", "content"], result.Set.FeatureServices["feed_ranker_v1"].EntityTypes);
     }
 
     [Fact]
@@ -132,28 +134,74 @@ public class DefinitionLoaderTests
         Assert.Contains("duplicate feature view 'activity' (first defined at defs.yaml:7", error.Message, StringComparison.Ordinal);
     }
 
+    private const string Games = """
+        entity: game
+        key: game_id
+        sources:
+          - name: scores
+            fields: { event_id: string, ts: int64, game_id: string, home: int64, status: string, live: bool }
+        feature_views:
+          - name: score
+            source: scores
+            features:
+              - { name: home, latest: home }
+              - { name: status, latest: status }
+              - { name: live, latest: live }
+        """;
+
     [Fact]
-    public void Service_mixing_entity_types_is_rejected()
+    public void Service_may_span_entity_types_and_request_fields_with_defaults_and_encodings()
     {
-        var games = """
-            entity: game
-            key: game_id
-            sources:
-              - name: scores
-                fields: { event_id: string, ts: int64, game_id: string, home: int64 }
-            feature_views:
-              - name: score
-                source: scores
-                features:
-                  - { name: home, latest: home }
+        var service = Games + """
+
             feature_services:
               - name: mixed
-                features: [activity:clicks_1h, score:home]
+                features: [activity:clicks_1h, score:home, hour, score:status, activity:last_kind, score:live, device]
+                request_fields: { hour: int64, device: string }
+                defaults: { "activity:clicks_1h": 0, hour: 12, "score:status": "scheduled" }
+                encodings:
+                  "score:status": { categories: [scheduled, live, finished] }
+                  device: { categories: [ios, android] }
             """;
+
+        var result = DefinitionLoader.Load([new DefinitionDocument("defs.yaml", Valid), new DefinitionDocument("games.yaml", service)]);
+
+        Assert.True(result.Succeeded, string.Join("\n", result.Errors));
+        var mixed = result.Set!.FeatureServices["mixed"];
+        Assert.Equal(["user", "game"], mixed.EntityTypes);
+        Assert.False(mixed.IsSingleEntityType);
+        Assert.Equal(["activity:clicks_1h", "score:home", "hour", "score:status", "activity:last_kind", "score:live", "device"], mixed.Columns.Select(c => c.Name));
+        Assert.Equal([false, false, true, false, false, false, true], mixed.Columns.Select(c => c.IsRequestField));
+        Assert.Equal(["user", "game", null, "game", "user", "game", null], mixed.Columns.Select(c => c.EntityType));
+        Assert.Equal(ScalarKind.Int64, mixed.Columns[2].Type);
+        Assert.Equal(ScalarValue.FromInt64(12), mixed.Columns[2].Default);
+        Assert.Equal(ScalarValue.FromString("scheduled"), mixed.Columns[3].Default);
+        Assert.Equal(["scheduled", "live", "finished"], mixed.Columns[3].Encoding!.Categories);
+        Assert.Equal(1, mixed.Columns[3].Encoding!.IndexOf("live"));
+        Assert.Equal(3, mixed.Columns[3].Encoding!.IndexOf("postponed"));
+        Assert.Null(mixed.Columns[4].Encoding);
+        Assert.Equal(["activity:clicks_1h", "score:home", "score:status", "activity:last_kind", "score:live"], mixed.Features.Select(f => f.ToString()));
+        Assert.Equal(2, mixed.Defaults.Count);
+    }
+
+    [Theory]
+    [InlineData("features: [score:home, hour]\n    request_fields: { hour: decimal }", "unknown type 'decimal'")]
+    [InlineData("features: [score:home, minute]", "'minute' is neither a feature reference")]
+    [InlineData("features: [score:home]\n    request_fields: { hour: int64 }", "request field 'hour' is not listed in features")]
+    [InlineData("features: [score:home, hour, hour]\n    request_fields: { hour: int64 }", "'hour' is listed twice")]
+    [InlineData("features: [score:home, hour]\n    request_fields: { hour: int64 }\n    defaults: { hour: noon }", "default 'noon' is not a int64")]
+    [InlineData("features: [score:home]\n    encodings: { \"score:home\": { categories: [a] } }", "only string columns take an encoding")]
+    [InlineData("features: [score:status]\n    encodings: { \"score:status\": { categories: [a, a] } }", "category 'a' is listed twice")]
+    [InlineData("features: [score:status]\n    encodings: { \"score:status\": { categories: [] } }", "at least one value")]
+    [InlineData("features: [score:status]\n    encodings: { \"score:status\": { values: [a] } }", "unknown key 'values'")]
+    [InlineData("features: [score:status]\n    encodings: { \"score:away\": { categories: [a] } }", "encoding for 'score:away', which is not one of this service's features")]
+    public void Bad_request_fields_and_encodings_are_reported(string body, string expected)
+    {
+        var games = Games + "\nfeature_services:\n  - name: bad\n    " + body + "\n";
 
         var errors = DefinitionLoader.Load([new DefinitionDocument("defs.yaml", Valid), new DefinitionDocument("games.yaml", games)]).Errors;
 
-        Assert.Contains(errors, e => e.File == "games.yaml" && e.Message.Contains("serves one entity type", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.File == "games.yaml" && e.ToString().Contains(expected, StringComparison.Ordinal));
     }
 
     [Fact]

@@ -1,0 +1,147 @@
+using System.Runtime.CompilerServices;
+using Google.Protobuf;
+using Grpc.Core;
+using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Core.Engine;
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.Core.Serving;
+using OrleansFeatures.Grains.Definitions;
+using OrleansFeatures.Grains.Diagnostics;
+using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.V1;
+using ColumnEncoding = OrleansFeatures.Core.Serving.ColumnEncoding;
+using InferenceColumn = OrleansFeatures.V1.InferenceColumn;
+
+namespace OrleansFeatures.Gateway.Services;
+
+/// <summary>GetInferenceInputs: a feature service's columns for a batch of rows, as a float32 matrix.</summary>
+public sealed partial class FeatureServingService
+{
+    private static readonly ConditionalWeakTable<ActiveDefinitions, Dictionary<string, ServicePlan>> InferencePlans = new();
+
+    public override async Task<GetInferenceInputsResponse> GetInferenceInputs(GetInferenceInputsRequest request, ServerCallContext context)
+    {
+        if (string.IsNullOrEmpty(request.FeatureService))
+        {
+            throw RpcErrors.InvalidArgument("feature_service is required");
+        }
+
+        if (request.FeatureService.Length > DefinitionLimits.MaxNameLength)
+        {
+            throw RpcErrors.InvalidArgument($"feature_service is {request.FeatureService.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+        }
+
+        var definitions = catalog.Current;
+        if (FindPlan(definitions, request.FeatureService) is not { } plan)
+        {
+            // The registry may have changed through another silo since the last refresh: look once more.
+            definitions = await catalog.RefreshAsync(context.CancellationToken);
+            plan = FindPlan(definitions, request.FeatureService)
+                ?? throw RpcErrors.NotFound($"feature_service '{RpcErrors.Echo(request.FeatureService)}' is not defined");
+        }
+
+        if (plan.Plan.UnservableReason is { } reason)
+        {
+            throw RpcErrors.FailedPrecondition($"feature_service '{plan.Plan.Service.Name}' cannot be served as numbers: {reason}; add an encoding to the service (core/Definitions/README.md)");
+        }
+
+        var batch = InferenceBatch.Parse(plan.Plan, request, limits.Value.MaxEntitiesPerRequest, keyLimits.Value.MaxKeyLength);
+        var nowMs = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
+        var slots = plan.Plan.Entities;
+        var readings = new FeatureReading[slots.Count][];
+        var reads = new ValueTask[slots.Count];
+        for (var s = 0; s < slots.Count; s++)
+        {
+            readings[s] = new FeatureReading[batch.DistinctIds[s].Count * slots[s].Features.Length];
+            reads[s] = reader.ReadAsync(definitions.Version, slots[s].EntityType, batch.DistinctIds[s], plan.References[s], nowMs, readings[s]);
+        }
+
+        for (var s = 0; s < reads.Length; s++)
+        {
+            await reads[s];
+        }
+
+        var matrix = InferenceMatrix.Build(plan.Plan, batch.Rows, batch.RowEntities, readings, batch.RequestValues);
+        var response = new GetInferenceInputsResponse
+        {
+            RowCount = matrix.Rows,
+            ColumnCount = matrix.Columns,
+            Values = UnsafeByteOperations.UnsafeWrap(matrix.Values),
+            Mask = UnsafeByteOperations.UnsafeWrap(matrix.Mask),
+            RegistryVersion = definitions.Version,
+            EvaluatedAt = ValueMapping.ToTimestamp(nowMs),
+        };
+        for (var c = 0; c < plan.Columns.Length; c++)
+        {
+            var column = plan.Columns[c].Clone();
+            column.DefaultedRows = matrix.DefaultedRows[c];
+            response.Columns.Add(column);
+        }
+
+        FeatureStoreMetrics.FeatureReads.Add((long)matrix.Rows * matrix.Columns);
+        return response;
+    }
+
+    private static ServicePlan? FindPlan(ActiveDefinitions definitions, string name)
+    {
+        if (!definitions.Set.FeatureServices.TryGetValue(name, out var service))
+        {
+            return null;
+        }
+
+        // A service's plan never changes within one registry version, so it is compiled once per version.
+        var cache = InferencePlans.GetValue(definitions, static _ => new Dictionary<string, ServicePlan>(StringComparer.Ordinal));
+        lock (cache)
+        {
+            if (!cache.TryGetValue(name, out var plan))
+            {
+                plan = ServicePlan.Compile(service);
+                cache[name] = plan;
+            }
+
+            return plan;
+        }
+    }
+
+    /// <summary>An inference plan with what the gateway sends and answers for it: read lists per entity type, column metadata.</summary>
+    private sealed record ServicePlan(InferencePlan Plan, FeatureRefList[] References, InferenceColumn[] Columns)
+    {
+        public static ServicePlan Compile(FeatureServiceDefinition service)
+        {
+            var plan = InferencePlan.Compile(service);
+            var references = new FeatureRefList[plan.Entities.Count];
+            for (var s = 0; s < references.Length; s++)
+            {
+                var features = plan.Entities[s].Features;
+                references[s] = new FeatureRefList(Array.ConvertAll(features, f => f.View), Array.ConvertAll(features, f => f.Feature));
+            }
+
+            var columns = new InferenceColumn[plan.Columns.Count];
+            for (var c = 0; c < columns.Length; c++)
+            {
+                var column = plan.Columns[c];
+                columns[c] = new InferenceColumn
+                {
+                    Name = column.Name,
+                    Dtype = EventSchema.KindName(column.Definition.Type),
+                    Encoding = column.Encoding switch
+                    {
+                        ColumnEncoding.Number => V1.ColumnEncoding.Number,
+                        ColumnEncoding.Bool => V1.ColumnEncoding.Bool,
+                        ColumnEncoding.Categorical => V1.ColumnEncoding.Categorical,
+                        _ => V1.ColumnEncoding.Unspecified,
+                    },
+                    EntityType = column.Definition.EntityType ?? "",
+                    HasDefault = column.HasDefault,
+                    DefaultValue = column.DefaultValue,
+                };
+                if (column.Definition.Encoding is { } encoding)
+                {
+                    columns[c].Categories.Add(encoding.Categories);
+                }
+            }
+
+            return new ServicePlan(plan, references, columns);
+        }
+    }
+}
