@@ -11,7 +11,7 @@ internal static class ParquetColumns
     {
         var values = new ScalarValue[count];
         var type = field.ClrType;
-        if (type == typeof(string))
+        if (type == typeof(string) || type == typeof(ReadOnlyMemory<char>))
         {
             var strings = new string?[count];
             await group.ReadAsync(field, strings.AsMemory(), null, cancellationToken);
