@@ -19,6 +19,9 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
 
     public string? ProgressFile { get; init; }
 
+    /// <summary>Stop (as if cancelled, progress saved) once this run has sent this many rows: a backfill in slices.</summary>
+    public long? StopAfterRows { get; init; }
+
     public async Task<PushSummary> RunAsync(string source, string path, CancellationToken cancellationToken)
     {
         var list = await store.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), cancellationToken: cancellationToken);
@@ -39,6 +42,7 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
 
             summary = saved;
             summary.Resumed = true;
+            summary.Stopped = false;
             skip = saved.RowsDone;
         }
 
@@ -75,7 +79,7 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
                 await SaveAsync(summary, cancellationToken);
                 progress.Report(summary.RowsDone, total, $"accepted {summary.Accepted:N0}, duplicate {summary.Duplicates:N0}, late {summary.Late:N0}, rejected {summary.Rejected:N0}");
                 batch.Clear();
-                if (cancellationToken.IsCancellationRequested)
+                if (cancellationToken.IsCancellationRequested || summary.RowsDone - skip >= StopAfterRows)
                 {
                     summary.Stopped = true;
                     return summary;

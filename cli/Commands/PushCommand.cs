@@ -9,7 +9,7 @@ public static class PushCommand
     {
         var (source, file, batch) = Arguments();
         var command = new Command("push", "push the events of a JSON lines, CSV or Parquet file (or folder) to a source, in file order; exit 5 if any was rejected") { source, file, batch };
-        command.SetAction((parse, token) => context.RunAsync(parse, cli => RunAsync(parse, cli, parse.GetValue(source)!, parse.GetValue(file)!, parse.GetValue(batch), null, token)));
+        command.SetAction((parse, token) => context.RunAsync(parse, cli => RunAsync(parse, cli, parse.GetValue(source)!, parse.GetValue(file)!, parse.GetValue(batch), null, null, token)));
         return command;
     }
 
@@ -17,16 +17,17 @@ public static class PushCommand
     {
         var (source, file, batch) = Arguments();
         var progressFile = new Option<string?>("--progress-file") { Description = "where progress is saved after every batch (default: FILE.ofs-progress); a rerun resumes from it" };
+        var stopAfter = new Option<long?>("--stop-after") { Description = "stop after sending this many rows in this run (progress saved; rerun to continue): a backfill in slices" };
         var command = new Command(
             "backfill",
             "load history into the online store through the durable push path: idempotent (event ids), resumable (progress file); see docs/offline.md before backfilling a view that already receives live events")
         {
-            source, file, batch, progressFile,
+            source, file, batch, progressFile, stopAfter,
         };
         command.SetAction((parse, token) => context.RunAsync(parse, cli =>
         {
             var path = parse.GetValue(file)!;
-            return RunAsync(parse, cli, parse.GetValue(source)!, path, parse.GetValue(batch), parse.GetValue(progressFile) ?? path.TrimEnd('/') + ".ofs-progress", token);
+            return RunAsync(parse, cli, parse.GetValue(source)!, path, parse.GetValue(batch), parse.GetValue(progressFile) ?? path.TrimEnd('/') + ".ofs-progress", parse.GetValue(stopAfter), token);
         }));
         return command;
     }
@@ -39,7 +40,7 @@ public static class PushCommand
         return (source, file, batch);
     }
 
-    private static async Task<int> RunAsync(System.CommandLine.ParseResult parse, CliOutput cli, string source, string file, int batchSize, string? progressFile, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(System.CommandLine.ParseResult parse, CliOutput cli, string source, string file, int batchSize, string? progressFile, long? stopAfter, CancellationToken cancellationToken)
     {
         if (batchSize is < 1 or > 100_000)
         {
@@ -47,7 +48,7 @@ public static class PushCommand
         }
 
         using var store = CommandContext.Connect(parse);
-        var pusher = new EventPusher(store, cli) { BatchSize = batchSize, ProgressFile = progressFile };
+        var pusher = new EventPusher(store, cli) { BatchSize = batchSize, ProgressFile = progressFile, StopAfterRows = stopAfter };
         var summary = await pusher.RunAsync(source, file, cancellationToken);
         var code = summary.Stopped ? ExitCodes.Partial : summary.Rejected > 0 ? ExitCodes.Partial : ExitCodes.Success;
         if (cli.Json)
