@@ -26,6 +26,9 @@ internal sealed class SpillFiles : IDisposable
     public static BinaryWriter Create(string path) =>
         new(new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16), System.Text.Encoding.UTF8, leaveOpen: false);
 
+    /// <summary>A whole partition file in memory: it is about to be held as objects anyway, and a stream's length and position cost system calls per record.</summary>
+    public static BinaryReader ReadAll(string path) => new(new MemoryStream(File.ReadAllBytes(path), writable: false), System.Text.Encoding.UTF8, leaveOpen: false);
+
     public static BinaryReader Open(string path) =>
         new(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan), System.Text.Encoding.UTF8, leaveOpen: false);
 

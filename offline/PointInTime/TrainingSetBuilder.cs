@@ -462,7 +462,7 @@ public sealed class TrainingSetBuilder
     {
         var events = new List<SpilledEvent>();
         var layouts = _sources.Select(s => EventSchema.LayoutOf(_request.Definitions.Sources[s])).ToArray();
-        using var reader = SpillFiles.Open(path);
+        using var reader = SpillFiles.ReadAll(path);
         var stream = reader.BaseStream;
         while (stream.Position < stream.Length)
         {
@@ -488,7 +488,7 @@ public sealed class TrainingSetBuilder
     private static List<LabelRow> ReadLabels(string path, LabelColumns columns)
     {
         var rows = new List<LabelRow>();
-        using var reader = SpillFiles.Open(path);
+        using var reader = SpillFiles.ReadAll(path);
         var stream = reader.BaseStream;
         while (stream.Position < stream.Length)
         {
