@@ -10,10 +10,24 @@ namespace OrleansFeatures.Cli;
 public sealed class ProgressLine(TextWriter error, string what, bool interactive) : IDisposable
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly Lock _lock = new();
+    private bool _disposed;
     private TimeSpan? _lastDrawn;
     private bool _drawn;
 
+    /// <summary>Safe from several threads (a training set replays partitions in parallel); ignored once disposed.</summary>
     public void Report(long done, long? total, string? detail = null)
+    {
+        lock (_lock)
+        {
+            if (!_disposed)
+            {
+                Draw(done, total, detail);
+            }
+        }
+    }
+
+    private void Draw(long done, long? total, string? detail)
     {
         var now = _clock.Elapsed;
         var every = interactive ? TimeSpan.FromMilliseconds(200) : TimeSpan.FromSeconds(5);
@@ -52,9 +66,13 @@ public sealed class ProgressLine(TextWriter error, string what, bool interactive
 
     public void Dispose()
     {
-        if (_drawn)
+        lock (_lock)
         {
-            error.WriteLine();
+            _disposed = true;
+            if (_drawn)
+            {
+                error.WriteLine();
+            }
         }
     }
 }

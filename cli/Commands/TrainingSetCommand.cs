@@ -60,7 +60,7 @@ public static class TrainingSetCommand
                 Partitions = parse.GetValue(partitions),
                 Parallelism = Math.Max(1, parse.GetValue(parallelism)),
                 TempDirectory = parse.GetValue(temp),
-                Progress = new Progress<TrainingSetProgress>(p => progress.Report(p.Done, p.Total, p.Phase)),
+                Progress = new SynchronousProgress<TrainingSetProgress>(p => progress.Report(p.Done, p.Total, p.Phase)),
             };
             var result = await new TrainingSetBuilder(request).BuildAsync(token);
             var seconds = Math.Max(result.TotalTime.TotalSeconds, 1e-9);

@@ -1,7 +1,7 @@
-using System.Globalization;
 using Grpc.Net.Client;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
+using static OrleansFeatures.Cli.Tests.Plays;
 
 namespace OrleansFeatures.Cli.Tests;
 
@@ -67,7 +67,7 @@ public sealed class BackfillEndToEndTests
 
         // The history export overlaps the live stream by five events.
         var export = Path.Combine(temp.Path, "history.jsonl");
-        await File.WriteAllLinesAsync(export, history.Concat(live1.Take(5)).Select(ToJson));
+        await File.WriteAllLinesAsync(export, history.Concat(live1.Take(5)).Select(e => ToJson(e)));
 
         var first = await Ofs.RunAsync("backfill", export, "--source", "plays", "--batch-size", "50", "--stop-after", "100", "--address", address, "--output", "json");
         Assert.True(first.ExitCode == ExitCodes.Partial, first.ToString());
@@ -108,27 +108,4 @@ public sealed class BackfillEndToEndTests
             Assert.Equal(values[2].Value.DoubleValue, values[3].Value.DoubleValue);
         }
     }
-
-    private static async Task PushAsync(FeatureIngestion.FeatureIngestionClient ingestion, IEnumerable<Event> events)
-    {
-        var request = new PushEventsRequest { Source = "plays" };
-        request.Events.Add(events);
-        var response = await ingestion.PushEventsAsync(request);
-        Assert.Equal(request.Events.Count, response.Accepted);
-    }
-
-    private static Event Play(string id, string user, long ts, int seconds)
-    {
-        var play = new Event();
-        play.Fields["event_id"] = new Value { StringValue = id };
-        play.Fields["ts"] = new Value { Int64Value = ts };
-        play.Fields["user_id"] = new Value { StringValue = user };
-        play.Fields["kind"] = new Value { StringValue = "view" };
-        play.Fields["seconds"] = new Value { DoubleValue = seconds };
-        return play;
-    }
-
-    private static string ToJson(Event play) => string.Create(
-        CultureInfo.InvariantCulture,
-        $$"""{"event_id":"{{play.Fields["event_id"].StringValue}}","ts":{{play.Fields["ts"].Int64Value}},"user_id":"{{play.Fields["user_id"].StringValue}}","kind":"view","seconds":{{play.Fields["seconds"].DoubleValue}}}""");
 }

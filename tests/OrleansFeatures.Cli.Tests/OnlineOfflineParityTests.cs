@@ -1,10 +1,9 @@
 using System.Globalization;
-using System.Text.Json;
 using Grpc.Net.Client;
 using OrleansFeatures.Core.Events;
-using OrleansFeatures.Offline.Files;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
+using static OrleansFeatures.Cli.Tests.Plays;
 
 namespace OrleansFeatures.Cli.Tests;
 
@@ -119,11 +118,7 @@ public sealed class OnlineOfflineParityTests
         Assert.True(build.ExitCode == 0, build.ToString());
         Assert.Equal(late, build.Json.GetProperty("late").GetInt64());
 
-        var offline = new List<Dictionary<string, ScalarValue>>();
-        await foreach (var row in TableReader.ReadAsync(output))
-        {
-            offline.Add(new Dictionary<string, ScalarValue>(row.Fields, StringComparer.Ordinal));
-        }
+        var offline = await ReadTrainingSetAsync(output);
 
         var compared = 0;
         var ambiguous = 0;
@@ -184,31 +179,6 @@ public sealed class OnlineOfflineParityTests
             < 0.9 => random.Next(10_000, 40_000),
             _ => random.Next(40_000, 90_000),
         };
-        var pushed = new Event();
-        pushed.Fields["event_id"] = new Value { StringValue = $"e{n}" };
-        pushed.Fields["ts"] = new Value { Int64Value = now - behind };
-        pushed.Fields["user_id"] = new Value { StringValue = Users[random.Next(Users.Length - 1)] };
-        pushed.Fields["kind"] = new Value { StringValue = random.NextDouble() < 0.4 ? "click" : "view" };
-        pushed.Fields["seconds"] = new Value { DoubleValue = random.Next(0, 400) / 8.0 };
-        return pushed;
+        return Play($"e{n}", Users[random.Next(Users.Length - 1)], now - behind, random.Next(0, 400) / 8.0, random.NextDouble() < 0.4 ? "click" : "view");
     }
-
-    private static string ToJson(Event pushed, long arrival) => JsonSerializer.Serialize(new Dictionary<string, object>
-    {
-        ["event_id"] = pushed.Fields["event_id"].StringValue,
-        ["ts"] = pushed.Fields["ts"].Int64Value,
-        ["user_id"] = pushed.Fields["user_id"].StringValue,
-        ["kind"] = pushed.Fields["kind"].StringValue,
-        ["seconds"] = pushed.Fields["seconds"].DoubleValue,
-        ["arrival"] = arrival,
-    });
-
-    private static ScalarValue ToScalar(Value? value) => value?.KindCase switch
-    {
-        Value.KindOneofCase.Int64Value => ScalarValue.FromInt64(value.Int64Value),
-        Value.KindOneofCase.DoubleValue => ScalarValue.FromDouble(value.DoubleValue),
-        Value.KindOneofCase.StringValue => ScalarValue.FromString(value.StringValue),
-        Value.KindOneofCase.BoolValue => ScalarValue.FromBool(value.BoolValue),
-        _ => ScalarValue.Null,
-    };
 }

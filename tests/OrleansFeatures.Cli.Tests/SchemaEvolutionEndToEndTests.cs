@@ -1,9 +1,8 @@
-using System.Globalization;
 using Grpc.Net.Client;
 using OrleansFeatures.Core.Events;
-using OrleansFeatures.Offline.Files;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
+using static OrleansFeatures.Cli.Tests.Plays;
 
 namespace OrleansFeatures.Cli.Tests;
 
@@ -67,11 +66,11 @@ public sealed class SchemaEvolutionEndToEndTests
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
         await ApplyAsync(definitions, Version1, address);
-        await PushAsync(ingestion, lines, Enumerable.Range(0, 30).Select(i => Play($"a{i}", $"u{i % 3}", now - (40 * 60_000) + (i * 60_000), i, device: null)));
+        await PushAsync(ingestion, Enumerable.Range(0, 30).Select(i => Play($"a{i}", $"u{i % 3}", now - (40 * 60_000) + (i * 60_000), i)), lines);
         await AssertParityAsync(serving, temp.Path, definitions, history, lines);
 
         await ApplyAsync(definitions, Version2, address);
-        await PushAsync(ingestion, lines, Enumerable.Range(0, 30).Select(i => Play($"b{i}", $"u{i % 3}", now - (9 * 60_000) + (i * 10_000), i, device: i % 2 == 0 ? "mobile" : "tv")));
+        await PushAsync(ingestion, Enumerable.Range(0, 30).Select(i => Play($"b{i}", $"u{i % 3}", now - (9 * 60_000) + (i * 10_000), i, device: i % 2 == 0 ? "mobile" : "tv")), lines);
         await AssertParityAsync(serving, temp.Path, definitions, history, lines);
 
         // A breaking change (a new window) needs a new view version, which starts empty online: a backfill of the
@@ -93,19 +92,6 @@ public sealed class SchemaEvolutionEndToEndTests
         Assert.True(apply.ExitCode == 0, apply.ToString());
     }
 
-    private static async Task PushAsync(FeatureIngestion.FeatureIngestionClient ingestion, List<string> lines, IEnumerable<Event> events)
-    {
-        var request = new PushEventsRequest { Source = "plays" };
-        request.Events.Add(events);
-        var response = await ingestion.PushEventsAsync(request);
-        Assert.Equal(request.Events.Count, response.Accepted);
-        foreach (var pushed in request.Events)
-        {
-            var device = pushed.Fields.TryGetValue("device", out var d) ? $",\"device\":\"{d.StringValue}\"" : "";
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $$"""{"event_id":"{{pushed.Fields["event_id"].StringValue}}","ts":{{pushed.Fields["ts"].Int64Value}},"user_id":"{{pushed.Fields["user_id"].StringValue}}","seconds":{{pushed.Fields["seconds"].DoubleValue}}{{device}}}"""));
-        }
-    }
-
     /// <summary>Looks up every user, then builds a training set at the instants around the lookup from the current definitions.</summary>
     private static async Task AssertParityAsync(FeatureServing.FeatureServingClient serving, string folder, string definitions, string history, List<string> lines)
     {
@@ -117,42 +103,22 @@ public sealed class SchemaEvolutionEndToEndTests
 
         await File.WriteAllLinesAsync(history, lines);
         var entities = Path.Combine(folder, "entities.jsonl");
-        await File.WriteAllLinesAsync(entities, lookup.EntityIds.SelectMany(u => new[] { before, after }.Select(t => $$"""{"user_id":"{{u}}","event_timestamp":{{t}}}""")));
+        await File.WriteAllLinesAsync(entities, lookup.EntityIds.SelectMany(u => new[] { before, after }.Select(t => string.Create(System.Globalization.CultureInfo.InvariantCulture, $$"""{"user_id":"{{u}}","event_timestamp":{{t}}}"""))));
         var output = Path.Combine(folder, $"training-{Guid.NewGuid():N}.parquet");
         var build = await Ofs.RunAsync("training-set", "-d", definitions, "-s", "model", "--events", $"plays={history}", "--entities", entities, "--out", output);
         Assert.True(build.ExitCode == 0, build.ToString());
-        var rows = new List<Dictionary<string, ScalarValue>>();
-        await foreach (var row in TableReader.ReadAsync(output))
-        {
-            rows.Add(new Dictionary<string, ScalarValue>(row.Fields, StringComparer.Ordinal));
-        }
+        var rows = await ReadTrainingSetAsync(output);
 
         for (var u = 0; u < 3; u++)
         {
             for (var f = 0; f < response.FeatureNames.Count; f++)
             {
                 var name = response.FeatureNames[f];
-                var served = response.Entities[u].Values[f].Value;
-                var value = served.KindCase == Value.KindOneofCase.Int64Value ? ScalarValue.FromInt64(served.Int64Value) : ScalarValue.FromDouble(served.DoubleValue);
+                var value = ToScalar(response.Entities[u].Values[f].Value);
                 Assert.True(
                     rows[2 * u].GetValueOrDefault(name) == value || rows[(2 * u) + 1].GetValueOrDefault(name) == value,
                     $"u{u} {name}: served {value}, training set {rows[2 * u].GetValueOrDefault(name)} .. {rows[(2 * u) + 1].GetValueOrDefault(name)}");
             }
         }
-    }
-
-    private static Event Play(string id, string user, long ts, int seconds, string? device)
-    {
-        var play = new Event();
-        play.Fields["event_id"] = new Value { StringValue = id };
-        play.Fields["ts"] = new Value { Int64Value = ts };
-        play.Fields["user_id"] = new Value { StringValue = user };
-        play.Fields["seconds"] = new Value { DoubleValue = seconds };
-        if (device is not null)
-        {
-            play.Fields["device"] = new Value { StringValue = device };
-        }
-
-        return play;
     }
 }
