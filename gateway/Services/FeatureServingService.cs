@@ -72,28 +72,21 @@ public sealed partial class FeatureServingService(
         return response;
     }
 
-    private static FeatureValue ToProto(FeatureReading value, ScalarValue? fallback)
+    // The serving rule (present, the service's default, or not found / expired) is core's, shared with training sets.
+    private static FeatureValue ToProto(FeatureReading reading, ScalarValue? fallback)
     {
-        if (value.Status == ReadingStatus.Present)
-        {
-            return new FeatureValue
-            {
-                Value = ValueMapping.ToProto(value.Value),
-                Status = FeatureStatus.Present,
-                EventTime = value.EventTimeMs > 0 ? ValueMapping.ToTimestamp(value.EventTimeMs) : null,
-            };
-        }
-
-        if (fallback is { } defaultValue)
-        {
-            return new FeatureValue { Value = ValueMapping.ToProto(defaultValue), Status = FeatureStatus.Defaulted };
-        }
-
+        var served = ServedValue.Serve(reading, fallback);
         return new FeatureValue
         {
-            Value = new Value(),
-            Status = value.Status == ReadingStatus.Expired ? FeatureStatus.Expired : FeatureStatus.NotFound,
-            EventTime = value.EventTimeMs > 0 ? ValueMapping.ToTimestamp(value.EventTimeMs) : null,
+            Value = served.Status is ServedStatus.Present or ServedStatus.Defaulted ? ValueMapping.ToProto(served.Value) : new Value(),
+            Status = served.Status switch
+            {
+                ServedStatus.Present => FeatureStatus.Present,
+                ServedStatus.Defaulted => FeatureStatus.Defaulted,
+                ServedStatus.Expired => FeatureStatus.Expired,
+                _ => FeatureStatus.NotFound,
+            },
+            EventTime = served.EventTimeMs > 0 ? ValueMapping.ToTimestamp(served.EventTimeMs) : null,
         };
     }
 

@@ -1,0 +1,94 @@
+using System.CommandLine;
+
+namespace OrleansFeatures.Cli.Commands;
+
+/// <summary><c>push</c> (events from a file, once) and <c>backfill</c> (the same, resumable, with a progress file).</summary>
+public static class PushCommand
+{
+    public static Command Push(CommandContext context)
+    {
+        var (source, file, batch) = Arguments();
+        var command = new Command("push", "push the events of a JSON lines, CSV or Parquet file (or folder) to a source, in file order; exit 5 if any was rejected") { source, file, batch };
+        command.SetAction((parse, token) => context.RunAsync(parse, cli => RunAsync(parse, cli, parse.GetValue(source)!, parse.GetValue(file)!, parse.GetValue(batch), null, null, token)));
+        return command;
+    }
+
+    public static Command Backfill(CommandContext context)
+    {
+        var (source, file, batch) = Arguments();
+        var progressFile = new Option<string?>("--progress-file") { Description = "where progress is saved after every batch (default: FILE.ofs-progress); a rerun resumes from it" };
+        var stopAfter = new Option<long?>("--stop-after") { Description = "stop after sending this many rows in this run (progress saved; rerun to continue): a backfill in slices" };
+        var command = new Command(
+            "backfill",
+            "load history into the online store through the durable push path: idempotent (event ids), resumable (progress file); see docs/offline.md before backfilling a view that already receives live events")
+        {
+            source, file, batch, progressFile, stopAfter,
+        };
+        command.SetAction((parse, token) => context.RunAsync(parse, cli =>
+        {
+            var path = parse.GetValue(file)!;
+            return RunAsync(parse, cli, parse.GetValue(source)!, path, parse.GetValue(batch), parse.GetValue(progressFile) ?? path.TrimEnd('/') + ".ofs-progress", parse.GetValue(stopAfter), token);
+        }));
+        return command;
+    }
+
+    private static (Option<string> Source, Argument<string> File, Option<int> Batch) Arguments()
+    {
+        var source = new Option<string>("--source") { Description = "the definition source the events belong to", Required = true };
+        var file = new Argument<string>("file") { Description = "a .jsonl, .csv or .parquet file, or a folder of them (read in name order)" };
+        var batch = new Option<int>("--batch-size") { Description = "events per push call (at most the store's MaxEventsPerPush)", DefaultValueFactory = _ => 1000 };
+        return (source, file, batch);
+    }
+
+    private static async Task<int> RunAsync(System.CommandLine.ParseResult parse, CliOutput cli, string source, string file, int batchSize, string? progressFile, long? stopAfter, CancellationToken cancellationToken)
+    {
+        if (batchSize is < 1 or > 100_000)
+        {
+            throw new ArgumentException("--batch-size must be between 1 and 100000");
+        }
+
+        using var store = CommandContext.Connect(parse);
+        var pusher = new EventPusher(store, cli) { BatchSize = batchSize, ProgressFile = progressFile, StopAfterRows = stopAfter };
+        var summary = await pusher.RunAsync(source, file, cancellationToken);
+        var code = summary.Stopped ? ExitCodes.Partial : summary.Rejected > 0 ? ExitCodes.Partial : ExitCodes.Success;
+        if (cli.Json)
+        {
+            cli.WriteJson(new
+            {
+                source = summary.Source,
+                file = summary.File,
+                rows_done = summary.RowsDone,
+                accepted = summary.Accepted,
+                duplicates = summary.Duplicates,
+                late = summary.Late,
+                rejected = summary.Rejected,
+                rejected_examples = summary.RejectedExamples,
+                completed = summary.Completed,
+                resumed = summary.Resumed,
+                progress_file = progressFile,
+                exit_code = code,
+            });
+        }
+        else
+        {
+            cli.Line($"{(summary.Completed ? "done" : "stopped")}: {summary.RowsDone:N0} row(s); accepted {summary.Accepted:N0}, duplicate {summary.Duplicates:N0}, late {summary.Late:N0}, rejected {summary.Rejected:N0}{(summary.Resumed ? " (resumed)" : "")}");
+        }
+
+        foreach (var example in summary.RejectedExamples)
+        {
+            cli.Error.WriteLine($"rejected: {example}");
+        }
+
+        if (summary.Late > 0)
+        {
+            cli.Error.WriteLine("note: LATE events were older than a view's watermark minus its allowed_lateness; to backfill history into a view that already has newer events, raise allowed_lateness for the backfill (docs/offline.md, \"Backfill\")");
+        }
+
+        if (summary.Stopped)
+        {
+            cli.Error.WriteLine($"stopped; run the same command again to resume from row {summary.RowsDone:N0}");
+        }
+
+        return code;
+    }
+}

@@ -1,0 +1,38 @@
+namespace OrleansFeatures.Offline.PointInTime;
+
+/// <summary>What a build read, replayed and wrote, how long each phase took, and the peak memory of the process.</summary>
+public sealed class TrainingSetResult
+{
+    public long EventsRead { get; set; }
+
+    /// <summary>Events refused as the push API would refuse them (schema, admission, no entity key); <see cref="RejectedExamples"/> says why.</summary>
+    public long EventsRejected { get; set; }
+
+    /// <summary>(Event, entity) pairs routed to an entity of the service's type.</summary>
+    public long EventsRouted { get; set; }
+
+    /// <summary>Outcomes summed over the service's views, as the online store counts them.</summary>
+    public long Accepted { get; set; }
+
+    public long Duplicates { get; set; }
+
+    public long Late { get; set; }
+
+    public long LabelRows { get; set; }
+
+    public long Entities { get; set; }
+
+    public List<string> RejectedExamples { get; } = [];
+
+    public TimeSpan PartitionTime { get; set; }
+
+    public TimeSpan ReplayTime { get; set; }
+
+    public TimeSpan WriteTime { get; set; }
+
+    public TimeSpan TotalTime => PartitionTime + ReplayTime + WriteTime;
+
+    public long PeakWorkingSetBytes { get; set; }
+
+    public IReadOnlyList<string> Columns { get; set; } = [];
+}

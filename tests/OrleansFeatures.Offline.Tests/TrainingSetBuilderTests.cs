@@ -1,0 +1,220 @@
+using OrleansFeatures.Core.Engine;
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.Offline.PointInTime;
+using OrleansFeatures.TestInfrastructure;
+using Parquet;
+using Parquet.Schema;
+using static OrleansFeatures.Offline.Tests.TrainingSetHarness;
+
+namespace OrleansFeatures.Offline.Tests;
+
+public sealed class TrainingSetBuilderTests
+{
+    // An hour boundary, so minute tiles and the hour window line up with the times below.
+    private const long T0 = 1_767_225_600_000;
+    private const long Minute = 60_000;
+
+    [Fact]
+    public async Task Each_row_sees_the_events_of_its_entity_up_to_its_time_with_defaults_and_statuses()
+    {
+        using var temp = new TempDirectory();
+        var (result, rows) = await BuildAsync(
+            temp.Path,
+            [Event("a", "u1", T0, "click", 10), Event("b", "u1", T0 + (10 * Minute), "view", 30), Event("c", "u1", T0 + (20 * Minute), "click", 20), Event("d", "u2", T0, "view", 5)],
+            [Row("u1", T0 - 1, 0), Row("u1", T0 + (15 * Minute), 1), Row("u1", T0 + (20 * Minute), 0), Row("u1", T0 + (3 * 60 * Minute), 1), Row("nobody", T0, 0)]);
+
+        Assert.Equal(5, result.LabelRows);
+        Assert.Equal(["user_id", "event_timestamp", "label", "plays:plays_1h", "plays:plays_1h:status", "plays:clicks_1h", "plays:clicks_1h:status", "plays:seconds_1h", "plays:seconds_1h:status", "plays:max_seconds_1h", "plays:max_seconds_1h:status", "plays:last_kind", "plays:last_kind:status"], result.Columns);
+
+        // Before any event: the default where the service has one, else NOT_FOUND.
+        Assert.Equal(0, rows[0]["plays:plays_1h"].AsInt64);
+        Assert.Equal("DEFAULTED", rows[0]["plays:plays_1h:status"].AsString);
+        Assert.False(rows[0].ContainsKey("plays:clicks_1h"));
+        Assert.Equal("NOT_FOUND", rows[0]["plays:clicks_1h:status"].AsString);
+
+        Assert.Equal(2, rows[1]["plays:plays_1h"].AsInt64);
+        Assert.Equal(1, rows[1]["plays:clicks_1h"].AsInt64);
+        Assert.Equal(40, rows[1]["plays:seconds_1h"].AsDouble);
+        Assert.Equal("view", rows[1]["plays:last_kind"].AsString);
+
+        // An event at exactly the row's time is in.
+        Assert.Equal(3, rows[2]["plays:plays_1h"].AsInt64);
+        Assert.Equal(30, rows[2]["plays:max_seconds_1h"].AsDouble);
+        Assert.Equal("click", rows[2]["plays:last_kind"].AsString);
+
+        // Past the 2h TTL everything has expired; the count falls back to its default.
+        Assert.Equal("DEFAULTED", rows[3]["plays:plays_1h:status"].AsString);
+        Assert.Equal("EXPIRED", rows[3]["plays:clicks_1h:status"].AsString);
+        Assert.Equal("EXPIRED", rows[3]["plays:last_kind:status"].AsString);
+        Assert.Equal(1, rows[3]["label"].AsInt64);
+
+        Assert.Equal("nobody", rows[4]["user_id"].AsString);
+        Assert.Equal("NOT_FOUND", rows[4]["plays:last_kind:status"].AsString);
+    }
+
+    [Fact]
+    public async Task An_event_that_arrived_late_counts_only_from_its_arrival_and_one_beyond_the_lateness_never()
+    {
+        string[] events =
+        [
+            Event("a", "u1", T0 + (30 * Minute), "click", 1, arrival: T0 + (30 * Minute)),
+            Event("late", "u1", T0 + (15 * Minute), "click", 1, arrival: T0 + (40 * Minute)),
+            Event("in-lateness", "u1", T0 + (25 * Minute), "click", 1, arrival: T0 + (41 * Minute)),
+        ];
+        string[] rows = [Row("u1", T0 + (40 * Minute), 0), Row("u1", T0 + (45 * Minute), 0)];
+
+        using var temp = new TempDirectory();
+        var (result, byArrival) = await BuildAsync(temp.Path, events, rows, arrivalField: "arrival");
+        Assert.Equal(1, byArrival[0]["plays:plays_1h"].AsInt64);
+        Assert.Equal(2, byArrival[1]["plays:plays_1h"].AsInt64);
+        Assert.Equal(1, result.Late);
+
+        // Without arrival times every event is taken to arrive at its event time: in order, so none is late.
+        using var again = new TempDirectory();
+        var (_, byEventTime) = await BuildAsync(again.Path, events, rows);
+        Assert.Equal(3, byEventTime[0]["plays:plays_1h"].AsInt64);
+    }
+
+    [Fact]
+    public async Task A_replayed_event_counts_once_and_invalid_events_are_rejected_with_their_line()
+    {
+        using var temp = new TempDirectory();
+        var (result, rows) = await BuildAsync(
+            temp.Path,
+            [Event("a", "u1", T0, "click", 1), Event("a", "u1", T0, "click", 1), """{"event_id":"x","ts":1767225600000,"kind":"click"}""", "not json"],
+            [Row("u1", T0 + Minute, 0)]);
+
+        Assert.Equal(1, rows[0]["plays:plays_1h"].AsInt64);
+        Assert.Equal(1, result.Duplicates);
+        Assert.Equal(2, result.EventsRejected);
+        Assert.Contains(result.RejectedExamples, e => e.Contains("events.jsonl:3", StringComparison.Ordinal) && e.Contains("user_id", StringComparison.Ordinal));
+        Assert.Contains(result.RejectedExamples, e => e.Contains("events.jsonl:4", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Rows_equal_a_fresh_engine_replay_per_row_whatever_the_partitioning()
+    {
+        var random = new Random(7);
+        var (events, rows) = RandomLog(random, users: 12, eventCount: 600, rowCount: 150);
+        var definitions = Definitions();
+        var view = new CompiledFeatureView(definitions.FeatureViews["plays"]);
+        var service = definitions.FeatureServices["model"];
+
+        using var temp = new TempDirectory();
+        var (result, one) = await BuildAsync(temp.Path, events.Select(e => e.Json), rows.Select(r => Row(r.User, r.Time, r.Label)), "arrival", partitions: 1, definitions);
+        var (_, five) = await BuildAsync(temp.Path, [], rows.Select(r => Row(r.User, r.Time, r.Label)), "arrival", partitions: 5, definitions);
+        Assert.True(result.Late > 0 && result.Duplicates > 0, "the log should hold late and duplicate events");
+
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var (user, time, label) = rows[i];
+            Assert.Equal(user, one[i]["user_id"].AsString);
+            Assert.Equal(label, one[i]["label"].AsInt64);
+
+            // The oracle: a new state, every event of the user that had arrived by the row's time, in arrival order.
+            var state = new FeatureViewState(view);
+            foreach (var e in events.Where(e => e.User == user && e.Arrival <= time).OrderBy(e => e.Arrival))
+            {
+                state.Apply(e.Event);
+            }
+
+            foreach (var reference in service.Features)
+            {
+                var reading = state.AcceptedCount == 0 ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0) : state.Read(view.IndexOf(reference.Feature), time);
+                var expected = ServedValue.Serve(reading, service.Defaults.TryGetValue(reference, out var d) ? d : null);
+                var name = reference.ToString();
+                Assert.Equal(TrainingSetBuilder.StatusName(expected.Status), one[i][$"{name}:status"].AsString);
+                Assert.Equal(expected.Value, one[i].GetValueOrDefault(name));
+                Assert.Equal(one[i].GetValueOrDefault(name), five[i].GetValueOrDefault(name));
+                Assert.Equal(one[i][$"{name}:status"], five[i][$"{name}:status"]);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Csv_and_parquet_events_give_the_rows_json_lines_give()
+    {
+        var random = new Random(11);
+        var (events, rows) = RandomLog(random, users: 5, eventCount: 200, rowCount: 40);
+        var entityRows = rows.Select(r => Row(r.User, r.Time, r.Label)).ToList();
+
+        using var json = new TempDirectory();
+        var (_, fromJson) = await BuildAsync(json.Path, events.Select(e => e.Json), entityRows);
+
+        using var csv = new TempDirectory();
+        await File.WriteAllLinesAsync(
+            Path.Combine(csv.Path, "events.csv"),
+            ["event_id,ts,user_id,kind,seconds", .. events.Select(e => $"{e.Event.EventId},{e.Event.TimestampMs},{e.User},\"{e.Event.Fields["kind"]}\",{e.Event.Fields["seconds"]}")]);
+        var (_, fromCsv) = await BuildAsync(csv.Path, [], entityRows, eventsFile: "events.csv");
+
+        using var parquet = new TempDirectory();
+        await WriteParquetAsync(Path.Combine(parquet.Path, "events.parquet"), events);
+        var (_, fromParquet) = await BuildAsync(parquet.Path, [], entityRows, eventsFile: "events.parquet");
+
+        Assert.Equal(fromJson.Count, fromCsv.Count);
+        for (var i = 0; i < fromJson.Count; i++)
+        {
+            Assert.Equal(fromJson[i], fromCsv[i]);
+            Assert.Equal(fromJson[i], fromParquet[i]);
+        }
+    }
+
+    private static async Task WriteParquetAsync(string path, List<LoggedEvent> events)
+    {
+        var schema = new ParquetSchema(new DataField<string>("event_id"), new DataField<long>("ts"), new DataField<string>("user_id"), new DataField<string>("kind"), new DataField<double>("seconds"));
+        await using var stream = File.Create(path);
+        await using var writer = await ParquetWriter.CreateAsync(schema, stream);
+        using var group = writer.CreateRowGroup();
+        await group.WriteAsync(schema.DataFields[0], events.Select(e => e.Event.EventId).ToArray(), null);
+        await group.WriteAsync<long>(schema.DataFields[1], events.Select(e => e.Event.TimestampMs).ToArray().AsMemory(), null, null, default);
+        await group.WriteAsync(schema.DataFields[2], events.Select(e => e.User).ToArray(), null);
+        await group.WriteAsync(schema.DataFields[3], events.Select(e => e.Event.Fields["kind"].AsString).ToArray(), null);
+        await group.WriteAsync<double>(schema.DataFields[4], events.Select(e => e.Event.Fields["seconds"].AsDouble).ToArray().AsMemory(), null, null, default);
+    }
+
+    internal sealed record LoggedEvent(string User, long Arrival, FeatureEvent Event, string Json);
+
+    /// <summary>Events arriving in order with event times up to 20 minutes behind (some beyond the 10-minute lateness) and replays.</summary>
+    private static (List<LoggedEvent> Events, List<(string User, long Time, long Label)> Rows) RandomLog(Random random, int users, int eventCount, int rowCount)
+    {
+        var events = new List<LoggedEvent>();
+        var arrival = T0;
+        for (var i = 0; i < eventCount; i++)
+        {
+            arrival += random.Next(0, 40_000);
+            var user = $"u{random.Next(users)}";
+            string id;
+            long ts;
+            string kind;
+            double seconds;
+            if (i > 0 && random.NextDouble() < 0.1)
+            {
+                var original = events[random.Next(events.Count)];
+                (user, id, ts, kind, seconds) = (original.User, original.Event.EventId, original.Event.TimestampMs, original.Event.Fields["kind"].AsString, original.Event.Fields["seconds"].AsDouble);
+            }
+            else
+            {
+                id = $"e{i}";
+                ts = arrival - random.Next(0, 20 * 60_000);
+                kind = random.NextDouble() < 0.5 ? "click" : "view";
+                seconds = random.Next(0, 100) / 4.0;
+            }
+
+            var fields = new Dictionary<string, ScalarValue>
+            {
+                ["user_id"] = ScalarValue.FromString(user),
+                ["kind"] = ScalarValue.FromString(kind),
+                ["seconds"] = ScalarValue.FromDouble(seconds),
+            };
+            events.Add(new LoggedEvent(user, arrival, new FeatureEvent(id, ts, fields), Event(id, user, ts, kind, seconds, arrival)));
+        }
+
+        var rows = new List<(string, long, long)>();
+        for (var i = 0; i < rowCount; i++)
+        {
+            rows.Add(($"u{random.Next(users + 2)}", T0 + (long)(random.NextDouble() * (arrival - T0 + (3 * 3_600_000L))), random.Next(2)));
+        }
+
+        return (events, rows);
+    }
+}
