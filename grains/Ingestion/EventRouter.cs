@@ -188,22 +188,19 @@ public sealed partial class EventRouter(
 
     private static void CountOutcomes(RoutedEventResult[] results)
     {
-        long accepted = 0, duplicate = 0, late = 0, rejected = 0;
+        var tally = new OutcomeTally();
         foreach (var result in results)
         {
-            switch (result.Status)
+            tally.Add(result.Status switch
             {
-                case RoutedEventStatus.Accepted: accepted++; break;
-                case RoutedEventStatus.Duplicate: duplicate++; break;
-                case RoutedEventStatus.Late: late++; break;
-                default: rejected++; break;
-            }
+                RoutedEventStatus.Accepted => EventOutcomeKind.Accepted,
+                RoutedEventStatus.Duplicate => EventOutcomeKind.Duplicate,
+                RoutedEventStatus.Late => EventOutcomeKind.Late,
+                _ => EventOutcomeKind.Rejected,
+            });
         }
 
-        if (accepted > 0) FeatureStoreMetrics.EventsAccepted.Add(accepted);
-        if (duplicate > 0) FeatureStoreMetrics.EventsDuplicate.Add(duplicate);
-        if (late > 0) FeatureStoreMetrics.EventsLate.Add(late);
-        if (rejected > 0) FeatureStoreMetrics.EventsRejected.Add(rejected);
+        tally.Record();
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Producing an event to topic {Topic} failed; reported as failed")]

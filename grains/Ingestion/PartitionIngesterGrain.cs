@@ -408,27 +408,16 @@ public sealed partial class PartitionIngesterGrain(
 
     private static void Count(OutcomeMerge[] outcomes)
     {
-        long accepted = 0, duplicate = 0, late = 0, rejected = 0;
+        var tally = new OutcomeTally();
         foreach (var merged in outcomes)
         {
-            if (!merged.Reached || merged.Failed)
+            if (merged.Reached && !merged.Failed)
             {
-                continue;
-            }
-
-            switch (merged.ToOutcome().Kind)
-            {
-                case EventOutcomeKind.Accepted: accepted++; break;
-                case EventOutcomeKind.Duplicate: duplicate++; break;
-                case EventOutcomeKind.Late: late++; break;
-                default: rejected++; break;
+                tally.Add(merged.ToOutcome().Kind);
             }
         }
 
-        if (accepted > 0) FeatureStoreMetrics.EventsAccepted.Add(accepted, StreamPath);
-        if (duplicate > 0) FeatureStoreMetrics.EventsDuplicate.Add(duplicate, StreamPath);
-        if (late > 0) FeatureStoreMetrics.EventsLate.Add(late, StreamPath);
-        if (rejected > 0) FeatureStoreMetrics.EventsRejected.Add(rejected, StreamPath);
+        tally.Record(StreamPath);
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Partition {Partition}: delivery of {Items} events (sequence {First}..{Through}) to {Entities} entities; checkpointed: {Checkpointed}")]
