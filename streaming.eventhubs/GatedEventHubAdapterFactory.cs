@@ -16,9 +16,19 @@ namespace OrleansFeatures.Streaming.EventHubs;
 /// cache, checkpoints come from the partition consumer's commit gate, and a batch Orleans gives up on stops the
 /// partition's checkpoint. The raw events come from the hub over AMQP, or from an <see cref="IEventHubPartitionSource"/>
 /// when one is registered (tests, benchmarks).
+/// <para>
+/// Not rewindable, unlike Orleans' own (the one member of <see cref="IQueueAdapter"/> re-implemented here). On a
+/// rewindable stream a new pulling agent asks the consumer where to resume and starts its cursor after the last batch
+/// that consumer was delivered. A partition ingester has applied that batch in memory only, and when the consumer is
+/// on a silo being killed it still answers: the agent then skipped every event between the checkpoint and that batch
+/// (the two-silo kill test lost 84 events of a partition this way). Non-rewindable, the agent starts at what its
+/// receiver read from the checkpoint, and what the consumer already holds comes back as duplicates.
+/// </para>
 /// </summary>
-internal sealed class GatedEventHubAdapterFactory : EventHubAdapterFactory
+internal sealed class GatedEventHubAdapterFactory : EventHubAdapterFactory, IQueueAdapter
 {
+    bool IQueueAdapter.IsRewindable => false;
+
     private readonly string _hub;
     private readonly EventHubStreamOptions _options;
     private readonly MappedEventDataAdapter _dataAdapter;
