@@ -42,6 +42,7 @@ public sealed partial class EntityGrain(
         await _store.ReadAsync();
         _previousEpoch = _store.State.WrittenByEpoch;
         _previousSequence = _store.State.WrittenThroughSequence;
+        LogActivated(logger, this.GetPrimaryKeyString(), _epoch, _previousEpoch, _previousSequence);
         var definitions = catalog.Current.Version > 0 ? catalog.Current : await catalog.RefreshAsync(cancellationToken);
         await SyncViewsAsync(definitions);
     }
@@ -60,7 +61,9 @@ public sealed partial class EntityGrain(
         if (epoch != _epoch)
         {
             // Applied by an earlier activation: durable only if that activation wrote it before it went away.
-            return epoch == _previousEpoch && sequence <= _previousSequence;
+            var written = epoch == _previousEpoch && sequence <= _previousSequence;
+            LogEarlierReceipt(logger, this.GetPrimaryKeyString(), epoch, sequence, written);
+            return written;
         }
 
         await _syncLock.WaitAsync();
@@ -323,6 +326,12 @@ public sealed partial class EntityGrain(
             throw;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Entity {Key} activated as epoch {Epoch}; its state was written by epoch {WrittenBy} through apply {Through}")]
+    private static partial void LogActivated(ILogger logger, string key, long epoch, long writtenBy, long through);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Entity {Key} asked to checkpoint a receipt of an earlier activation (epoch {Epoch}, apply {Sequence}): written {Written}")]
+    private static partial void LogEarlierReceipt(ILogger logger, string key, long epoch, long sequence, bool written);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Entity {Key} failed to persist its state; deactivating so it reloads from storage")]
     private static partial void LogPersistFailed(ILogger logger, Exception exception, string key);

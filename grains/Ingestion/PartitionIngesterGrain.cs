@@ -57,11 +57,13 @@ public sealed partial class PartitionIngesterGrain(
     private Task? _checkpoint;
     private long _lastCheckpoint = Stopwatch.GetTimestamp();
     private StreamId? _streamId;
+    private SiloAddress? _silo;
 
     private IngestionOptions Options => options.Value;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _silo = services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
         // A quiet partition still gets its last deliveries checkpointed within about one interval.
         this.RegisterGrainTimer(CheckpointIfDueAsync, Options.CheckpointInterval, Options.CheckpointInterval);
         return Task.CompletedTask;
@@ -76,16 +78,24 @@ public sealed partial class PartitionIngesterGrain(
 
     public async Task OnNextAsync(IList<SequentialItem<IngestedEvent>> items)
     {
+        // Read by another silo's receiver (the partition is moving between silos and this ingester stayed): that
+        // receiver commits the delivery as soon as it returns, and no gate here holds it back, so it is written now.
+        var readHere = items.Count == 0 || items[0].Item.ReadBy is not { } readBy || readBy.Equals(_silo);
         if (_gate is { IsClosed: true })
         {
             // The partition's receiver on this silo stopped (the partition moved): what is applied here and not yet
             // written is made durable now, and later deliveries use whatever gate the stream has on this silo, if any.
+            LogGateClosed(logger, this.GetPrimaryKeyString(), _unwritten.Count);
             await FlushAsync();
             _gate = null;
             _failed = false;
         }
 
-        ResolveGate();
+        if (readHere)
+        {
+            ResolveGate();
+        }
+
         var events = new FeatureEvent?[items.Count];
         var dispatch = new EntityDispatch();
         long registryVersion = 0;
@@ -104,7 +114,8 @@ public sealed partial class PartitionIngesterGrain(
             }
         }
 
-        var checkpointed = _gate is not null;
+        var checkpointed = _gate is not null && readHere;
+        LogDelivery(logger, this.GetPrimaryKeyString(), items.Count, items.Count > 0 ? items[0].Token.SequenceNumber : -1, through, dispatch.Entities, checkpointed);
         var result = await dispatch.RunAsync(GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: !checkpointed);
         FeatureStoreMetrics.PartitionDeliveries.Add(1);
         FeatureStoreMetrics.PartitionEntityCalls.Add(dispatch.Entities);
@@ -136,11 +147,20 @@ public sealed partial class PartitionIngesterGrain(
             // them is committed. Failing the delivery instead had Orleans give up on it after MaxEventDeliveryTime.
         }
 
-        _appliedThrough = Math.Max(_appliedThrough, through);
         if (!checkpointed)
         {
+            if (!readHere && _gate is null && !HasReceiverHere())
+            {
+                // The partition's receiver is on another silo for good: deactivate, so its next delivery activates
+                // this grain there (preferred local placement) and it can checkpoint instead of writing every delivery.
+                LogMovingToReader(logger, this.GetPrimaryKeyString());
+                DeactivateOnIdle();
+            }
+
             return;
         }
+
+        _appliedThrough = Math.Max(_appliedThrough, through);
 
         if (_checkpoint is { IsCompleted: false } running && _unwritten.Count >= Options.MaxUncheckpointedEntities)
         {
@@ -230,10 +250,14 @@ public sealed partial class PartitionIngesterGrain(
             // numbers reported to a gate are those of its own receiver's deliveries: a new receiver replays from the
             // committed offset, below what an earlier receiver delivered.
             gate.Hold();
+            LogGateHeld(logger, this.GetPrimaryKeyString(), _unwritten.Count);
             _gate = gate;
             _appliedThrough = -1;
         }
     }
+
+    private bool HasReceiverHere() =>
+        _streamId is { } streamId && services.GetService<StreamCommitGates>() is { } gates && gates.TryGet(streamId, out var gate) && !gate.IsClosed;
 
     private Task CheckpointIfDueAsync(CancellationToken cancellationToken)
     {
@@ -312,6 +336,7 @@ public sealed partial class PartitionIngesterGrain(
             return;
         }
 
+        LogCheckpointed(logger, this.GetPrimaryKeyString(), entities.Count, through, _gate!.IsClosed);
         if (through >= 0)
         {
             _gate!.Durable(through);
@@ -348,11 +373,16 @@ public sealed partial class PartitionIngesterGrain(
                         LogReplayingEntity(logger, error, this.GetPrimaryKeyString(), grainKey, entity.EventCount, attempt);
                     }
 
+                    var receipts = new List<IngestReceipt>(entity.Batches.Count);
                     foreach (var (source, version, events) in entity.Batches)
                     {
-                        var receipt = await grain.Ingest(version, source, events);
-                        entity.Epoch = receipt.Epoch;
-                        entity.Sequence = receipt.Sequence;
+                        receipts.Add(await grain.Ingest(version, source, events));
+                    }
+
+                    if (!entity.Reapplied(receipts))
+                    {
+                        // The entity reactivated part-way: every batch again, into one activation, after the back-off.
+                        throw new InvalidOperationException($"entity {grainKey} reactivated while its events were applied again");
                     }
                 }
 
@@ -401,6 +431,21 @@ public sealed partial class PartitionIngesterGrain(
         if (rejected > 0) FeatureStoreMetrics.EventsRejected.Add(rejected, StreamPath);
     }
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Partition {Partition}: delivery of {Items} events (sequence {First}..{Through}) to {Entities} entities; checkpointed: {Checkpointed}")]
+    private static partial void LogDelivery(ILogger logger, string partition, int items, long first, long through, int entities, bool checkpointed);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Partition {Partition}: holds the commit gate of its receiver on this silo ({Unwritten} entities unwritten)")]
+    private static partial void LogGateHeld(ILogger logger, string partition, int unwritten);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Partition {Partition}: its receiver on this silo stopped; writing {Unwritten} entities before going on")]
+    private static partial void LogGateClosed(ILogger logger, string partition, int unwritten);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Partition {Partition}: checkpointed {Entities} entities, durable through sequence {Through} (gate closed: {Closed})")]
+    private static partial void LogCheckpointed(ILogger logger, string partition, int entities, long through, bool closed);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Partition {Partition}: read by another silo's receiver; deactivating so the next delivery activates this ingester beside it")]
+    private static partial void LogMovingToReader(ILogger logger, string partition);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Partition {Partition}: its stream reported an error")]
     private static partial void LogStreamError(ILogger logger, Exception exception, string partition);
 
@@ -438,7 +483,37 @@ internal sealed class UnwrittenEntity
             return;
         }
 
+        if (Epoch != 0 && batch.Epoch != Epoch)
+        {
+            // Another activation applied this batch: the one that applied the earlier batches went away (its silo
+            // died, or it deactivated), and the newest receipt says nothing about what that one wrote. Checkpointing
+            // only the newest receipt lost the earlier batches for good; apply them all again to the new activation,
+            // which counts whatever it already loaded from storage as duplicate.
+            NeedsReapply = true;
+        }
+
         Epoch = batch.Epoch;
         Sequence = batch.Sequence;
+    }
+
+    /// <summary>
+    /// Records the receipts of applying every kept batch again; false when they did not all land in one activation
+    /// (it changed during the replay), so the replay must run again before one receipt can stand for all of them.
+    /// </summary>
+    public bool Reapplied(IReadOnlyList<IngestReceipt> receipts)
+    {
+        var epoch = receipts[0].Epoch;
+        for (var i = 1; i < receipts.Count; i++)
+        {
+            if (receipts[i].Epoch != epoch)
+            {
+                return false;
+            }
+        }
+
+        Epoch = epoch;
+        Sequence = receipts[^1].Sequence;
+        NeedsReapply = false;
+        return true;
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Orleans.Runtime;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Core.Routing;
 using OrleansFeatures.Grains.Definitions;
@@ -12,7 +13,7 @@ namespace OrleansFeatures.Grains.Ingestion;
 /// key become one <see cref="IngestedEvent"/> through the registry's event schema, admission limits and routing plan,
 /// or the reason the message is poison. Push executes the same schema and plan (<see cref="EventRouter"/>).
 /// </summary>
-public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionPolicy admission)
+public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionPolicy admission, ILocalSiloDetails silo)
 {
     public const string EventIdField = "event_id";
     public const string EventTimeField = "event_time";
@@ -94,7 +95,7 @@ public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionP
             keys[i] = EntityKey.Format(entities[i].EntityType, entities[i].EntityId);
         }
 
-        return new StreamEventMapping(new IngestedEvent(route.Source.Name, definitions.Version, featureEvent, keys), null, false);
+        return new StreamEventMapping(new IngestedEvent(route.Source.Name, definitions.Version, featureEvent, keys, silo.SiloAddress), null, false);
     }
 }
 

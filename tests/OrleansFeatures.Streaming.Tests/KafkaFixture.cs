@@ -1,11 +1,13 @@
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 using Orleans.Storage;
 using Orleans.TestingHost;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains;
 using OrleansFeatures.Grains.Hosting;
+using OrleansFeatures.Grains.Ingestion;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.Streaming.Kafka;
 using OrleansFeatures.TestInfrastructure;
@@ -36,12 +38,22 @@ internal static class KafkaFixture
 
     public static readonly FeatureRefList Features = new(["plays", "plays"], ["n", "seconds"]);
 
-    public static async Task<InProcessTestCluster> StartAsync(MockKafkaCluster kafka, string database, short silos = 1, Action<KafkaStreamOptions>? configure = null, bool flakyStorage = false)
+    public static async Task<InProcessTestCluster> StartAsync(MockKafkaCluster kafka, string database, short silos = 1, Action<KafkaStreamOptions>? configure = null, bool flakyStorage = false, CapturedLog? log = null, Action<IngestionOptions>? ingestion = null)
     {
         var builder = new InProcessTestClusterBuilder(silos);
-        builder.ConfigureSilo((_, silo) =>
+        builder.ConfigureSilo((options, silo) =>
         {
+            if (log is not null)
+            {
+                silo.Services.AddLogging(logging => logging.AddProvider(log.ProviderFor(options.SiloName)).SetMinimumLevel(LogLevel.Debug));
+            }
+
             AddStoreServices(silo, database, flakyStorage);
+            if (ingestion is not null)
+            {
+                silo.Services.Configure(ingestion);
+            }
+
             // Test events are dated from Base (2027) on; ten years of skew admits them and still refuses 2100.
             silo.Services.Configure<EventLimits>(o => o.MaxFutureSkew = TimeSpan.FromDays(3650));
             silo.AddFeatureStoreKafka(o =>
