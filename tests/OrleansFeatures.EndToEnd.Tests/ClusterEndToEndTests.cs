@@ -191,6 +191,110 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         output.WriteLine($"not ready {notReadyAfter.TotalSeconds:0.0} s after storage stopped; ready {readyAgainAfter.TotalSeconds:0.0} s after it returned; retried push {retried.Results[0].Status}");
     }
 
+    [Fact]
+    public async Task Lookups_keep_answering_while_the_cluster_scales_1_to_3_to_1_and_every_silo_is_restarted_in_turn()
+    {
+        await using var cluster = await AzureCluster.StartAsync();
+        var steps = Stopwatch.StartNew();
+        void Step(string what)
+        {
+            output.WriteLine($"{steps.Elapsed.TotalSeconds,6:0.0} s  {what}");
+        }
+
+        var first = cluster.Gateway();
+        await first.StartAsync();
+        using var firstClient = new GatewayClient(first);
+        await firstClient.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
+        var expected = new Dictionary<string, long>();
+        var now = DateTimeOffset.UtcNow;
+        var pushed = 0;
+        var keys = Array.Empty<string>(); // a snapshot the lookup loop reads while pushes add users
+        async Task PushAsync(GatewayClient client, string prefix, int users)
+        {
+            var events = Enumerable.Range(0, users).Select(u => Events.Play($"{prefix}-{pushed++}", $"{prefix}{u}", now, "golf", "view", 1)).ToArray();
+            var response = await client.Ingestion.PushEventsAsync(Events.Push(events));
+            Assert.Equal(users, response.Accepted);
+            foreach (var u in Enumerable.Range(0, users))
+            {
+                expected[$"{prefix}{u}"] = expected.GetValueOrDefault($"{prefix}{u}") + 1;
+            }
+
+            keys = [.. expected.Keys];
+        }
+
+        await PushAsync(firstClient, "a", 50);
+        var random = new Random(7);
+        GetOnlineFeaturesRequest Sample()
+        {
+            var users = keys;
+            return CountsRequest(Enumerable.Range(0, 10).Select(_ => users[random.Next(users.Length)]));
+        }
+
+        // (b) 1 -> 3 -> 1: workers join, take new activations, then leave gracefully while lookups run.
+        var scaling = new ContinuousLookups([firstClient], Sample);
+        var workers = new[] { cluster.Worker(), cluster.Worker() };
+        await Task.WhenAll(workers.Select(w => w.StartAsync()));
+        Step("two workers ready");
+        await PushAsync(firstClient, "b", 100); // activations spread over three silos
+        await Task.Delay(1_000);
+        foreach (var worker in workers)
+        {
+            await worker.StopAsync();
+        }
+        Step("two workers stopped");
+
+        await Task.Delay(1_000);
+        var (scaleP50, scaleP99) = await scaling.StopAsync();
+        Assert.Equal(0, scaling.Failed);
+        await AssertCountsAsync(firstClient, expected);
+
+        // (c) rolling restart: two gateways and a worker, each stopped gracefully and replaced in turn.
+        var second = cluster.Gateway();
+        var worker3 = cluster.Worker();
+        await Task.WhenAll(second.StartAsync(), worker3.StartAsync());
+        Step("second gateway and a worker ready");
+        using var secondClient = new GatewayClient(second);
+        await PushAsync(secondClient, "c", 100);
+        var rolling = new ContinuousLookups([firstClient, secondClient], Sample);
+        var replacement = cluster.Worker();
+        await replacement.StartAsync();
+        Step("replacement worker ready");
+        await worker3.StopAsync();
+        Step("old worker stopped");
+        var third = cluster.Gateway();
+        await third.StartAsync();
+        Step("third gateway ready");
+        using var thirdClient = new GatewayClient(third);
+        rolling.Clients = [secondClient, thirdClient];
+        await first.StopAsync();
+        Step("first gateway stopped");
+        var fourth = cluster.Gateway();
+        await fourth.StartAsync();
+        Step("fourth gateway ready");
+        using var fourthClient = new GatewayClient(fourth);
+        rolling.Clients = [thirdClient, fourthClient];
+        await second.StopAsync();
+        Step("second gateway stopped");
+        await Task.Delay(1_000);
+        var (rollP50, rollP99) = await rolling.StopAsync();
+        Assert.Equal(0, rolling.Failed);
+        await PushAsync(fourthClient, "d", 20);
+        await AssertCountsAsync(fourthClient, expected);
+        output.WriteLine($"scaling 1->3->1: {scaling.Count} lookups, {scaling.Failed} failed after retries, {scaling.Retried} retried tries, p50 {scaleP50:0.0} ms, p99 {scaleP99:0.0} ms");
+        output.WriteLine($"rolling restart of 3 silos: {rolling.Count} lookups, {rolling.Failed} failed after retries, {rolling.Retried} retried tries, p50 {rollP50:0.0} ms, p99 {rollP99:0.0} ms");
+    }
+
+    [Fact]
+    public async Task A_worker_in_azure_storage_mode_without_a_storage_account_exits_naming_the_key()
+    {
+        using var temp = new TempDirectory();
+        await using var worker = GatewayProcess.Worker(temp.Path, "--FeatureStore:Mode=AzureStorage", "--FeatureStore:AdvertisedIPAddress=127.0.0.1");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => worker.StartAsync(TimeSpan.FromSeconds(60)));
+
+        Assert.Contains("FeatureStore:AzureStorage:ConnectionString", error.Message, StringComparison.Ordinal);
+    }
+
     private static async Task<HttpStatusCode> StatusAsync(HttpClient http, GatewayProcess silo, string path)
     {
         try
