@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime;
+using Orleans.Storage;
 using OrleansFeatures.Grains.Storage;
 
 namespace OrleansFeatures.Grains.Hosting;
@@ -36,8 +37,7 @@ public static class AzureStorageSiloExtensions
                     o.BlobServiceClient = blobs;
                     o.ContainerName = storage.ContainerName;
                 });
-                silo.Services.AddTransient<IPostConfigureOptions<AzureBlobStorageOptions>>(sp =>
-                    new PostConfigureOptions<AzureBlobStorageOptions>(FeatureStoreStorage.Name, o => o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<BinaryGrainStorageSerializer>(sp)));
+                UseBinarySerializer<AzureBlobStorageOptions>(silo.Services);
                 silo.Services.AddSingleton(new AzureStorageProbe(blobs.GetBlobContainerClient(storage.ContainerName)));
                 break;
             case AzureGrainStorageKind.Table:
@@ -46,8 +46,7 @@ public static class AzureStorageSiloExtensions
                     o.TableServiceClient = tables;
                     o.TableName = storage.StateTableName;
                 });
-                silo.Services.AddTransient<IPostConfigureOptions<AzureTableStorageOptions>>(sp =>
-                    new PostConfigureOptions<AzureTableStorageOptions>(FeatureStoreStorage.Name, o => o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<BinaryGrainStorageSerializer>(sp)));
+                UseBinarySerializer<AzureTableStorageOptions>(silo.Services);
                 silo.Services.AddSingleton(new AzureStorageProbe(tables.GetTableClient(storage.StateTableName)));
                 break;
         }
@@ -61,6 +60,12 @@ public static class AzureStorageSiloExtensions
 
         return silo;
     }
+
+    /// <summary>Orleans' binary serializer, as SQLite uses: the providers' default JSON embeds CLR type names.</summary>
+    private static void UseBinarySerializer<TOptions>(IServiceCollection services)
+        where TOptions : class, IStorageProviderSerializerOptions =>
+        services.AddTransient<IPostConfigureOptions<TOptions>>(sp =>
+            new PostConfigureOptions<TOptions>(FeatureStoreStorage.Name, o => o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<BinaryGrainStorageSerializer>(sp)));
 
     private static void ConfigureEndpoints(ISiloBuilder silo, FeatureStoreSiloOptions options)
     {
