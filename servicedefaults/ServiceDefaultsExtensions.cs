@@ -50,7 +50,7 @@ public static class ServiceDefaultsExtensions
             .WithTracing(tracing =>
             {
                 tracing.SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(sampleRatio)))
-                    .AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application")
+                    .AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "Microsoft.Orleans.Storage", FeatureStoreTracing.SourceName)
                     .AddAspNetCoreInstrumentation();
                 if (otlp)
                 {

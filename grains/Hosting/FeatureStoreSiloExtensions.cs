@@ -207,6 +207,8 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddOptions<IngestionOptions>()
             .Validate(o => o.ProducesToKafka || string.Equals(o.Mode, "Direct", StringComparison.OrdinalIgnoreCase), "FeatureStore:Ingestion:Mode must be Direct or Kafka");
         silo.Services.AddHostedService<DefinitionRefreshService>();
+        // W3C trace context travels with grain calls, so a request's trace reaches the grains and writes it causes.
+        silo.AddActivityPropagation();
         return silo;
     }
 }
