@@ -57,6 +57,7 @@ public static class ServiceDefaultsExtensions
                     tracing.AddOtlpExporter();
                 }
             });
+        builder.Services.AddHostedService<AlertedCounterInitializer>();
         return builder;
     }
 

@@ -22,9 +22,7 @@ internal static class StorageModeBenchmark
         }
 
         using var temp = new TempDirectory("orleansfeatures-bench-azure");
-        var azuriteData = Path.Combine(temp.Path, "azurite");
-        Directory.CreateDirectory(azuriteData);
-        await using var azurite = await AzuriteServer.StartWithBlobAsync(azuriteData);
+        await using var azurite = await AzuriteServer.StartWithBlobAsync();
         string[] azure(string kind, string cluster) =>
         [
             "--FeatureStore:Mode=AzureStorage",

@@ -3,7 +3,7 @@ using OrleansFeatures.TestInfrastructure;
 namespace OrleansFeatures.EndToEnd.Tests;
 
 /// <summary>
-/// Azurite (Table and Blob, data on disk so it can be stopped and started again) and the arguments that make gateway
+/// Azurite (Table and Blob, behind forwarders so it can go offline and come back) and the arguments that make gateway
 /// and worker processes one AzureStorage-mode cluster on loopback.
 /// </summary>
 internal sealed class AzureCluster : IAsyncDisposable
@@ -22,10 +22,7 @@ internal sealed class AzureCluster : IAsyncDisposable
 
     public static async Task<AzureCluster> StartAsync()
     {
-        var temp = new TempDirectory("orleansfeatures-cluster");
-        var data = Path.Combine(temp.Path, "azurite");
-        Directory.CreateDirectory(data);
-        return new AzureCluster(temp, await AzuriteServer.StartWithBlobAsync(data));
+        return new AzureCluster(new TempDirectory("orleansfeatures-cluster"), await AzuriteServer.StartWithBlobAsync());
     }
 
     /// <summary>Settings every silo of this cluster shares, then <paramref name="extra"/>.</summary>

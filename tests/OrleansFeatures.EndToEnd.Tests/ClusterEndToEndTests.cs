@@ -143,7 +143,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         Assert.Equal(EventStatus.Accepted, first.Results[0].Status);
 
         var lost = Stopwatch.StartNew();
-        await cluster.Azurite.StopAsync();
+        await cluster.Azurite.TakeOfflineAsync();
         foreach (var silo in new[] { gateway, worker })
         {
             await Poll.UntilAsync(() => StatusAsync(http, silo, "healthz/ready"), s => s == HttpStatusCode.ServiceUnavailable, Timeout, "readiness to fail without storage");
@@ -170,7 +170,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         Assert.Equal(StatusCode.Unavailable, refused);
 
         var back = Stopwatch.StartNew();
-        await cluster.Azurite.RestartAsync();
+        await cluster.Azurite.BringOnlineAsync();
         foreach (var silo in new[] { gateway, worker })
         {
             await Poll.UntilAsync(() => StatusAsync(http, silo, "healthz/ready"), s => s == HttpStatusCode.OK, Timeout, "readiness to recover with storage");

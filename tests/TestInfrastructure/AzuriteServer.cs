@@ -6,8 +6,10 @@ namespace OrleansFeatures.TestInfrastructure;
 
 /// <summary>
 /// Azurite's Table service (the Azure Storage emulator, npm package <c>azurite</c>), started on a free loopback port
-/// with in-memory persistence and stopped on dispose; with <see cref="StartWithBlobAsync"/>, the Blob service too, its
-/// data in a folder so <see cref="StopAsync"/> and <see cref="RestartAsync"/> model storage going away and coming back. Found through <c>AZURITE_TABLE</c> (the path of
+/// with in-memory persistence and stopped on dispose; with <see cref="StartWithBlobAsync"/>, the Blob service too, both
+/// behind loopback forwarders so <see cref="TakeOfflineAsync"/> and <see cref="BringOnlineAsync"/> model the storage
+/// service going away and coming back with its data (a stopped emulator does not exit while clients hold connections,
+/// and killed it loses its last seconds of writes). Found through <c>AZURITE_TABLE</c> (the path of
 /// <c>azurite-table</c>), the cache <c>.ci/run</c> installs into (<c>~/.cache/orleansfeatures/azurite</c>), or PATH;
 /// without one it is installed into that cache with npm first (once per machine).
 /// </summary>
@@ -17,15 +19,20 @@ public sealed class AzuriteServer : IAsyncDisposable
     private const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
     private static readonly SemaphoreSlim InstallGate = new(1, 1);
     private readonly string _executable;
-    private readonly string? _location;
+    private readonly int _tablePort;
+    private readonly int _blobPort;
+    private readonly bool _forwarded;
     private Process _process = null!;
+    private TcpForwarder[] _forwarders = [];
 
-    private AzuriteServer(string executable, int port, int blobPort, string? location)
+    private AzuriteServer(string executable, bool blob)
     {
         _executable = executable;
-        Port = port;
-        BlobPort = blobPort;
-        _location = location;
+        _tablePort = FreePort.Next();
+        _blobPort = blob ? FreePort.Next() : 0;
+        _forwarded = blob;
+        Port = blob ? FreePort.Next() : _tablePort;
+        BlobPort = blob ? FreePort.Next() : 0;
     }
 
     public int Port { get; }
@@ -40,40 +47,51 @@ public sealed class AzuriteServer : IAsyncDisposable
 
     public static async Task<AzuriteServer> StartAsync()
     {
-        var server = new AzuriteServer(await LocateOrInstallAsync(), FreePort.Next(), 0, null);
+        var server = new AzuriteServer(await LocateOrInstallAsync(), blob: false);
         await server.LaunchAsync();
         return server;
     }
 
-    /// <summary>The Table and Blob services, persisting to <paramref name="location"/> so a restart keeps the data.</summary>
-    public static async Task<AzuriteServer> StartWithBlobAsync(string location)
+    /// <summary>The Table and Blob services (the combined <c>azurite</c> executable), reached through forwarders on <see cref="Port"/> and <see cref="BlobPort"/>.</summary>
+    public static async Task<AzuriteServer> StartWithBlobAsync()
     {
         var table = await LocateOrInstallAsync();
-        var server = new AzuriteServer(Path.Combine(Path.GetDirectoryName(table)!, "azurite"), FreePort.Next(), FreePort.Next(), location);
+        var server = new AzuriteServer(Path.Combine(Path.GetDirectoryName(table)!, "azurite"), blob: true);
         await server.LaunchAsync();
+        server.BringOnline();
         return server;
     }
 
-    /// <summary>Stops the emulator gracefully (it saves its data), leaving its ports closed until <see cref="RestartAsync"/>.</summary>
-    public async Task StopAsync()
+    /// <summary>Storage goes away: both ports refuse connections and open ones are dropped, until <see cref="BringOnlineAsync"/>.</summary>
+    public async Task TakeOfflineAsync()
     {
-        if (!_process.HasExited)
+        foreach (var forwarder in _forwarders)
         {
-            Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])?.WaitForExit();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            await _process.WaitForExitAsync(timeout.Token);
+            await forwarder.DisposeAsync();
         }
 
-        _process.Dispose();
+        _forwarders = [];
     }
 
-    /// <summary>Starts the emulator again on the same ports and data.</summary>
-    public Task RestartAsync() => LaunchAsync();
+    /// <summary>Storage comes back on the same ports, with the data it had.</summary>
+    public Task BringOnlineAsync()
+    {
+        BringOnline();
+        return Task.CompletedTask;
+    }
+
+    private void BringOnline()
+    {
+        if (_forwarded && _forwarders.Length == 0)
+        {
+            _forwarders = [new TcpForwarder(Port, $"127.0.0.1:{_tablePort}"), new TcpForwarder(BlobPort, $"127.0.0.1:{_blobPort}")];
+        }
+    }
 
     private async Task LaunchAsync()
     {
         var executable = _executable;
-        var port = Port;
+        var port = _tablePort;
         var start = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
@@ -82,28 +100,18 @@ public sealed class AzuriteServer : IAsyncDisposable
             // Azurite writes its debug log and extent files here; with in-memory persistence they stay empty.
             WorkingDirectory = Path.GetTempPath(),
         };
-        foreach (var argument in new[] { "--tableHost", "127.0.0.1", "--tablePort", port.ToString(CultureInfo.InvariantCulture), "--skipApiVersionCheck", "--disableProductStyleUrl", "--silent" })
+        foreach (var argument in new[] { "--tableHost", "127.0.0.1", "--tablePort", port.ToString(CultureInfo.InvariantCulture), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableProductStyleUrl", "--silent" })
         {
             start.ArgumentList.Add(argument);
         }
 
-        if (BlobPort > 0)
+        if (_blobPort > 0)
         {
             // The combined executable also starts the Queue service: give it a free port too.
-            foreach (var argument in new[] { "--blobHost", "127.0.0.1", "--blobPort", BlobPort.ToString(CultureInfo.InvariantCulture), "--queueHost", "127.0.0.1", "--queuePort", FreePort.Next().ToString(CultureInfo.InvariantCulture) })
+            foreach (var argument in new[] { "--blobHost", "127.0.0.1", "--blobPort", _blobPort.ToString(CultureInfo.InvariantCulture), "--queueHost", "127.0.0.1", "--queuePort", FreePort.Next().ToString(CultureInfo.InvariantCulture) })
             {
                 start.ArgumentList.Add(argument);
             }
-        }
-
-        if (_location is null)
-        {
-            start.ArgumentList.Add("--inMemoryPersistence");
-        }
-        else
-        {
-            start.ArgumentList.Add("--location");
-            start.ArgumentList.Add(_location);
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {executable}");
@@ -124,10 +132,10 @@ public sealed class AzuriteServer : IAsyncDisposable
             {
                 using var client = new TcpClient();
                 await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
-                if (BlobPort > 0)
+                if (_blobPort > 0)
                 {
                     using var blob = new TcpClient();
-                    await blob.ConnectAsync(System.Net.IPAddress.Loopback, BlobPort);
+                    await blob.ConnectAsync(System.Net.IPAddress.Loopback, _blobPort);
                 }
 
                 return;
@@ -144,6 +152,7 @@ public sealed class AzuriteServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await TakeOfflineAsync();
         try
         {
             if (!_process.HasExited)
