@@ -1,16 +1,12 @@
 using Grpc.AspNetCore.Server;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Resources;
-using OpenTelemetry.Trace;
 using OrleansFeatures.Gateway;
 using OrleansFeatures.Gateway.Demo;
 using OrleansFeatures.Gateway.Security;
 using OrleansFeatures.Gateway.Services;
-using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Hosting;
-using OrleansFeatures.Streaming.Kafka;
+using OrleansFeatures.ServiceDefaults;
 
 // Content root = the binaries, where appsettings.json is, not the working directory: the host watches its content
 // root recursively to reload settings, and with the SQLite state under the working directory (./data by default)
@@ -35,7 +31,7 @@ if (authOffByDefault)
 var reflection = builder.Configuration.GetValue<bool?>("FeatureStore:Reflection:Enabled") ?? builder.Environment.IsDevelopment();
 
 builder.Host.UseOrleans(silo => silo.AddFeatureStore(builder.Configuration));
-builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+builder.AddFeatureStoreServiceDefaults("orleansfeatures-gateway");
 builder.Services.AddSingleton(TimeProvider.System);
 
 builder.Services.AddOptions<GatewayLimits>().BindConfiguration(GatewayLimits.Section).ValidateDataAnnotations().ValidateOnStart();
@@ -58,8 +54,7 @@ if (reflection)
 }
 
 builder.Services.AddGrpcHealthChecks()
-    .AddCheck<RegistryHealthCheck>("registry", tags: ["ready"])
-    .AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
+    .AddCheck<RegistryHealthCheck>("registry", tags: [HealthTags.Ready]);
 if (!string.IsNullOrWhiteSpace(builder.Configuration["FeatureStore:Kafka:BootstrapServers"]))
 {
     // Its own tag: lookups and Direct pushes stay ready while the brokers are down (/healthz/ingestion reports it).
@@ -75,33 +70,12 @@ builder.Services.Configure<Grpc.AspNetCore.HealthChecks.GrpcHealthChecksOptions>
 {
     // grpc.health.v1 answers from the last published result (every 5 s), so probes never load the cluster.
     o.UseHealthChecksCache = true;
-    o.Services.Map("", r => r.Tags.Contains("ready"));
-    o.Services.Map("orleansfeatures.v1.FeatureServing", r => r.Tags.Contains("ready"));
+    o.Services.Map("", r => r.Tags.Contains(HealthTags.Ready));
+    o.Services.Map("orleansfeatures.v1.FeatureServing", r => r.Tags.Contains(HealthTags.Ready));
 });
 
 builder.Services.AddOptions<DemoOptions>().BindConfiguration(DemoOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddHostedService<DemoEventGenerator>();
-
-var otlpEndpoint = builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
-builder.Services.AddOpenTelemetry()
-    .ConfigureResource(r => r.AddService("orleansfeatures-gateway"))
-    .WithMetrics(metrics =>
-    {
-        // System.Runtime: GC pauses, heap sizes, thread-pool queue length (built into .NET 9+).
-        metrics.AddMeter(FeatureStoreMetrics.MeterName, KafkaStreamMetrics.MeterName, OrleansFeatures.Streaming.EventHubs.EventHubStreamMetrics.MeterName, "Microsoft.Orleans", "System.Runtime").AddAspNetCoreInstrumentation().AddPrometheusExporter();
-        if (!string.IsNullOrEmpty(otlpEndpoint))
-        {
-            metrics.AddOtlpExporter();
-        }
-    })
-    .WithTracing(tracing =>
-    {
-        tracing.AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application").AddAspNetCoreInstrumentation();
-        if (!string.IsNullOrEmpty(otlpEndpoint))
-        {
-            tracing.AddOtlpExporter();
-        }
-    });
 
 var app = builder.Build();
 app.MapGrpcService<FeatureServingService>();
@@ -120,14 +94,12 @@ SecurityStartupReport.Log(
     authOffByDefault,
     builder.Configuration.GetSection($"{AuthOptions.Section}:ApiKeys").GetChildren().Count(),
     reflection);
-app.MapPrometheusScrapingEndpoint();
-app.MapHealthChecks("/healthz/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = r => r.Tags.Contains("ready") });
+app.MapFeatureStoreDefaultEndpoints();
 app.MapHealthChecks("/healthz/ingestion", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
 {
-    Predicate = r => r.Tags.Contains("ready") || r.Tags.Contains("ingestion"),
+    Predicate = r => r.Tags.Contains(HealthTags.Ready) || r.Tags.Contains("ingestion"),
     ResponseWriter = HealthReportText.WriteAsync,
 });
-app.MapGet("/healthz/live", () => Results.Ok("live"));
 app.Run();
 
 /// <summary>Exposed so end-to-end tests can reference the gateway assembly.</summary>

@@ -60,7 +60,7 @@ internal static class PushLoadBenchmark
 
     // Requests of 1,000 events; each event's user comes from next() spread so that a request holds eventsPerEntity
     // events for each of its users. Two requests in flight, so the gateway stays busy.
-    private static async Task<Totals> RunShapeAsync(FeatureIngestion.FeatureIngestionClient ingestion, GatewayProcess gateway, int users, int requests, int eventsPerEntity, Func<int> next)
+    internal static async Task<Totals> RunShapeAsync(FeatureIngestion.FeatureIngestionClient ingestion, GatewayProcess gateway, int users, int requests, int eventsPerEntity, Func<int> next)
     {
         const int perRequest = 1_000;
         var totals = new Totals();
@@ -112,7 +112,7 @@ internal static class PushLoadBenchmark
         }
     }
 
-    private sealed class Totals
+    internal sealed class Totals
     {
         public long Calls { get; set; }
 

@@ -2,6 +2,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Diagnostics;
+using OrleansFeatures.Grains.Hosting;
 using OrleansFeatures.Grains.Ingestion;
 using OrleansFeatures.V1;
 
@@ -9,7 +10,7 @@ namespace OrleansFeatures.Gateway.Services;
 
 /// <summary>The push API: validates the batch shape, then hands every event to the shared ingestion path.</summary>
 [BindServiceMethod(typeof(MalformedRequestBinder), nameof(MalformedRequestBinder.BindService))]
-public sealed class FeatureIngestionService(EventRouter router, IOptions<GatewayLimits> limits) : FeatureIngestion.FeatureIngestionBase
+public sealed class FeatureIngestionService(EventRouter router, IOptions<GatewayLimits> limits, AzureStorageProbe? storage = null) : FeatureIngestion.FeatureIngestionBase
 {
     public override async Task<PushEventsResponse> PushEvents(PushEventsRequest request, ServerCallContext context)
     {
@@ -27,6 +28,13 @@ public sealed class FeatureIngestionService(EventRouter router, IOptions<Gateway
         if (request.Events.Count > max)
         {
             throw RpcErrors.InvalidArgument($"events has {request.Events.Count} events; the limit is {max} (FeatureStore:Limits:MaxEventsPerPush)");
+        }
+
+        // Remote grain storage that the last health probe could not reach: refuse the whole push with a status clients
+        // retry, rather than time out entity by entity and answer FAILED for every event.
+        if (storage is { LastReachable: false })
+        {
+            throw RpcErrors.Unavailable("grain storage is unreachable; retry (this silo reports not ready until it returns)");
         }
 
         // An event whose event_time is not a valid Timestamp is rejected here; the others go on to the router.

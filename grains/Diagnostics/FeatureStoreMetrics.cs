@@ -26,6 +26,18 @@ public static class FeatureStoreMetrics
     public static readonly Counter<long> CheckpointReplays = Meter.CreateCounter<long>(InstrumentNames.CheckpointReplays, "{entity}", "Entities that lost applied events before a checkpoint (activation gone, write failed) and got them again from their ingester");
     public static readonly Histogram<double> CheckpointDuration = Meter.CreateHistogram<double>(InstrumentNames.CheckpointDuration, "ms", "Time to make every entity of one partition checkpoint durable");
     public static readonly Counter<long> BackgroundFailures = Meter.CreateCounter<long>(InstrumentNames.BackgroundFailures, "{failure}", "Failures in background loops (definition refresh, demo generator)");
+
+    /// <summary>
+    /// Records 0 on the counters that alerts divide or sum but that only move on trouble, so their series exist from
+    /// start-up (an alert over a missing series silently never fires). Call once the metrics exporter is listening.
+    /// </summary>
+    public static void RecordZeroForAlertedCounters()
+    {
+        EventsRejected.Add(0);
+        StorageFailures.Add(0);
+        CheckpointFailures.Add(0);
+        CheckpointReplays.Add(0);
+    }
 }
 
 /// <summary>Instrument names in one place, so dashboards and alerts have one list to follow.</summary>

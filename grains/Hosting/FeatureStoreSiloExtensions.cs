@@ -19,6 +19,15 @@ public sealed class FeatureStoreSiloOptions
 {
     public const string Section = "FeatureStore";
 
+    /// <summary><c>Embedded</c> (the default: <see cref="Clustering"/> and <see cref="Storage"/> apply) or <c>AzureStorage</c> (<see cref="AzureStorageSettings"/>).</summary>
+    public FeatureStoreMode Mode { get; set; } = FeatureStoreMode.Embedded;
+
+    /// <summary>Under <c>AzureStorage</c>: the address other silos and clients reach this silo on.</summary>
+    public string? AdvertisedIPAddress { get; set; }
+
+    /// <summary>Under <c>AzureStorage</c>: run as a Kubernetes pod (address and name from the downward API, defunct silos' pods watched).</summary>
+    public bool Kubernetes { get; set; }
+
     /// <summary>Orleans cluster id; silos with the same id form one cluster.</summary>
     public string ClusterId { get; set; } = "orleansfeatures";
 
@@ -58,6 +67,29 @@ public static class FeatureStoreSiloExtensions
         var section = configuration.GetSection(FeatureStoreSiloOptions.Section);
         var options = section.Get<FeatureStoreSiloOptions>() ?? new FeatureStoreSiloOptions();
         RaiseMinWorkerThreads(options.MinWorkerThreads);
+        if (options.Mode == FeatureStoreMode.AzureStorage)
+        {
+            var azure = configuration.GetSection(AzureStorageSettings.Section).Get<AzureStorageSettings>() ?? new AzureStorageSettings();
+            silo.UseFeatureStoreAzureStorage(options, azure);
+        }
+        else
+        {
+            AddEmbedded(silo, section, options);
+        }
+
+        AddStreams(silo, section);
+        silo.Services.AddOptions<IngestionOptions>().Bind(section.GetSection("Ingestion"));
+        silo.Services.AddOptions<EventLimits>().Bind(section.GetSection("Limits"));
+        silo.Services.AddOptions<ServingOptions>().Bind(section.GetSection("Serving"));
+        return silo.AddFeatureStoreServices(section.GetSection("Definitions"));
+    }
+
+    private static void AddEmbedded(ISiloBuilder silo, IConfigurationSection section, FeatureStoreSiloOptions options)
+    {
+        if (!Enum.IsDefined(options.Mode))
+        {
+            throw new OrleansConfigurationException($"FeatureStore:Mode is '{options.Mode}'; supported values are Embedded and AzureStorage.");
+        }
 
         switch (options.Clustering.ToLowerInvariant())
         {
@@ -93,7 +125,10 @@ public static class FeatureStoreSiloExtensions
                 throw new OrleansConfigurationException(
                     $"FeatureStore:Storage is '{options.Storage}'; supported values are Sqlite and Memory.");
         }
+    }
 
+    private static void AddStreams(ISiloBuilder silo, IConfigurationSection section)
+    {
         var kafka = section.GetSection("Kafka");
         switch (StreamProviderSetting.Read(section))
         {
@@ -118,11 +153,6 @@ public static class FeatureStoreSiloExtensions
                 silo.AddFeatureStoreEventHubs(eventHubs);
                 break;
         }
-
-        silo.Services.AddOptions<IngestionOptions>().Bind(section.GetSection("Ingestion"));
-        silo.Services.AddOptions<EventLimits>().Bind(section.GetSection("Limits"));
-        silo.Services.AddOptions<ServingOptions>().Bind(section.GetSection("Serving"));
-        return silo.AddFeatureStoreServices(section.GetSection("Definitions"));
     }
 
     /// <summary>Raises the thread pool's minimum worker threads to <paramref name="wanted"/> if it is lower; 0 changes nothing.</summary>
@@ -181,6 +211,8 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddOptions<IngestionOptions>()
             .Validate(o => o.ProducesToKafka || string.Equals(o.Mode, "Direct", StringComparison.OrdinalIgnoreCase), "FeatureStore:Ingestion:Mode must be Direct or Kafka");
         silo.Services.AddHostedService<DefinitionRefreshService>();
+        // W3C trace context travels with grain calls, so a request's trace reaches the grains and writes it causes.
+        silo.AddActivityPropagation();
         return silo;
     }
 }

@@ -3,6 +3,7 @@ using Orleans;
 using Orleans.Runtime;
 using Orleans.Storage;
 using OrleansFeatures.Core.Engine;
+using OrleansFeatures.Grains.Diagnostics;
 
 namespace OrleansFeatures.Grains.State;
 
@@ -95,6 +96,9 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
     /// </summary>
     public async Task WriteAsync(IReadOnlyDictionary<string, LiveView> views, long epoch, long sequence)
     {
+        // Entity writes go to IGrainStorage directly, not through Orleans' traced state bridge: this span puts the
+        // write under the trace of the push or stream delivery that caused it.
+        using var activity = FeatureStoreTracing.Source.StartActivity("entity state write");
         // A failed seal leaves nothing sealed in memory, so the ids are still written with the main state; the write
         // fails all the same, like a failed main write, so nothing is acknowledged on a storage that just failed.
         await SealSegmentsAsync(views);

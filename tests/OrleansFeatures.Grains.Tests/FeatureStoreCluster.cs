@@ -31,6 +31,7 @@ internal static class FeatureStoreCluster
                 .Build());
             configure?.Invoke(silo);
         });
+        builder.ConfigureClient(client => client.AddActivityPropagation());
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;

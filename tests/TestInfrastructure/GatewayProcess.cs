@@ -4,25 +4,36 @@ using System.Text;
 namespace OrleansFeatures.TestInfrastructure;
 
 /// <summary>
-/// The real gateway executable, started as a child process on free loopback ports with its SQLite file in a
-/// folder the test owns, so a test can kill it (SIGKILL) and start it again on the same data.
+/// The real gateway executable (or, from <see cref="Worker"/>, the headless worker silo), started as a child process
+/// on free loopback ports with its SQLite file in a folder the test owns, so a test can kill it (SIGKILL) and start it
+/// again on the same data.
 /// </summary>
 public sealed class GatewayProcess : IAsyncDisposable
 {
     private readonly string _dataDirectory;
     private readonly string[] _extraArgs;
+    private readonly bool _worker;
     private readonly StringBuilder _output = new();
     private Process? _process;
 
     public GatewayProcess(string dataDirectory, params string[] extraArgs)
+        : this(dataDirectory, worker: false, extraArgs)
+    {
+    }
+
+    private GatewayProcess(string dataDirectory, bool worker, string[] extraArgs)
     {
         _dataDirectory = dataDirectory;
         _extraArgs = extraArgs;
+        _worker = worker;
         GrpcPort = FreePort.Next();
         HttpPort = FreePort.Next();
         SiloPort = FreePort.Next();
         OrleansGatewayPort = FreePort.Next();
     }
+
+    /// <summary>The worker silo executable: grains only, HTTP for probes and metrics on <see cref="HttpPort"/>, no gRPC.</summary>
+    public static GatewayProcess Worker(string dataDirectory, params string[] extraArgs) => new(dataDirectory, worker: true, extraArgs);
 
     public int GrpcPort { get; }
 
@@ -76,6 +87,12 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     public Uri GrpcAddress => new($"http://127.0.0.1:{GrpcPort}");
 
+    /// <summary>The probe and metrics endpoint, e.g. <c>HttpAddress + "healthz/ready"</c>.</summary>
+    public Uri HttpAddress => new($"http://127.0.0.1:{HttpPort}/");
+
+    /// <summary>The process id while running, else 0.</summary>
+    public int ProcessId => _process is { HasExited: false } process ? process.Id : 0;
+
     /// <summary>Everything the process wrote to stdout and stderr, for failure messages.</summary>
     public string Output
     {
@@ -91,12 +108,19 @@ public sealed class GatewayProcess : IAsyncDisposable
     public static string GatewayDll =>
         Path.Combine(RepositoryPaths.Root, "gateway", "bin", RepositoryPaths.Configuration, "net10.0", "OrleansFeatures.Gateway.dll");
 
+    public static string WorkerDll =>
+        Path.Combine(RepositoryPaths.Root, "silo", "bin", RepositoryPaths.Configuration, "net10.0", "OrleansFeatures.Silo.dll");
+
     /// <summary>Starts the process and waits until its readiness endpoint answers.</summary>
-    public async Task StartAsync(TimeSpan? timeout = null)
+    public Task StartAsync(TimeSpan? timeout = null) => StartAsync(timeout, waitForReady: true);
+
+    /// <summary>Starts the process; waits until its readiness endpoint answers only when <paramref name="waitForReady"/>.</summary>
+    public async Task StartAsync(TimeSpan? timeout, bool waitForReady)
     {
-        if (!File.Exists(GatewayDll))
+        var dll = _worker ? WorkerDll : GatewayDll;
+        if (!File.Exists(dll))
         {
-            throw new FileNotFoundException($"gateway not built at {GatewayDll}", GatewayDll);
+            throw new FileNotFoundException($"{(_worker ? "worker silo" : "gateway")} not built at {dll}", dll);
         }
 
         var start = new ProcessStartInfo("dotnet")
@@ -106,11 +130,15 @@ public sealed class GatewayProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(GatewayDll);
+        start.ArgumentList.Add(dll);
+        if (!_worker)
+        {
+            start.ArgumentList.Add($"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{GrpcPort}");
+            start.ArgumentList.Add("--Kestrel:Endpoints:Grpc:Protocols=Http2");
+        }
+
         foreach (var arg in new[]
         {
-            $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{GrpcPort}",
-            "--Kestrel:Endpoints:Grpc:Protocols=Http2",
             $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{HttpPort}",
             "--Kestrel:Endpoints:Http:Protocols=Http1",
             $"--FeatureStore:SiloPort={SiloPort}",
@@ -123,7 +151,7 @@ public sealed class GatewayProcess : IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
-        if (AuthOff)
+        if (AuthOff && !_worker)
         {
             start.ArgumentList.Add("--FeatureStore:Auth:Mode=None");
         }
@@ -139,6 +167,10 @@ public sealed class GatewayProcess : IAsyncDisposable
         _process.ErrorDataReceived += (_, e) => Append(e.Data);
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
+        if (!waitForReady)
+        {
+            return;
+        }
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
@@ -146,7 +178,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         {
             if (_process.HasExited)
             {
-                throw new InvalidOperationException($"gateway exited with code {_process.ExitCode} before it was ready:\n{Output}");
+                throw new InvalidOperationException($"{(_worker ? "worker silo" : "gateway")} exited with code {_process.ExitCode} before it was ready:\n{Output}");
             }
 
             try
@@ -167,7 +199,7 @@ public sealed class GatewayProcess : IAsyncDisposable
             await Task.Delay(100);
         }
 
-        throw new TimeoutException($"gateway was not ready within the timeout:\n{Output}");
+        throw new TimeoutException($"{(_worker ? "worker silo" : "gateway")} was not ready within the timeout:\n{Output}");
     }
 
     /// <summary>SIGKILL: no graceful shutdown, no flush; what was acknowledged must already be durable.</summary>

@@ -1,0 +1,332 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Grpc.Core;
+using OrleansFeatures.TestInfrastructure;
+using OrleansFeatures.V1;
+using Xunit.Abstractions;
+
+namespace OrleansFeatures.EndToEnd.Tests;
+
+/// <summary>
+/// Real silo processes (a gateway and workers) forming one AzureStorage-mode cluster over Azurite on loopback: silos
+/// killed, storage lost and returned. Figures are written to the test output.
+/// </summary>
+public sealed class ClusterEndToEndTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task Three_silos_ingesting_from_kafka_and_push_lose_and_double_nothing_when_a_worker_is_killed()
+    {
+        using var kafka = new MockKafkaCluster();
+        await using var cluster = await AzureCluster.StartAsync();
+        var start = DateTimeOffset.UtcNow.AddMinutes(-30);
+        var expected = new Dictionary<string, long>();
+        const int users = 60;
+        // The topic exists (4 partitions) before the silos read it.
+        var next = 0;
+        async Task ProduceAsync(int count)
+        {
+            var sends = new List<Task>(count);
+            for (var i = next; i < next + count; i++)
+            {
+                var user = $"k{i % users}";
+                var json = string.Create(CultureInfo.InvariantCulture,
+                    $$"""{"event_id":"k-{{i}}","ts":{{start.ToUnixTimeMilliseconds() + i}},"user_id":"{{user}}","sport":"tennis","kind":"view","seconds":1}""");
+                sends.Add(kafka.ProduceJsonAsync("plays", user, json));
+                expected[user] = expected.GetValueOrDefault(user) + 1;
+            }
+
+            next += count;
+            await Task.WhenAll(sends);
+        }
+
+        await ProduceAsync(40);
+        string[] ingestion =
+        [
+            $"--FeatureStore:Kafka:BootstrapServers={kafka.BootstrapServers}",
+            "--FeatureStore:Kafka:Topics:0=plays",
+            "--FeatureStore:Kafka:DeadLetterTopic=plays-dead",
+            "--FeatureStore:Ingestion:CheckpointInterval=00:00:00.2",
+        ];
+        var gateway = cluster.Gateway(ingestion);
+        await gateway.StartAsync();
+        var workers = new[] { cluster.Worker(ingestion), cluster.Worker(ingestion) };
+        await Task.WhenAll(workers.Select(w => w.StartAsync()));
+        using var client = new GatewayClient(gateway);
+        await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
+
+        // Pushes: each retried with the same event ids until acknowledged (ACCEPTED, or DUPLICATE when an earlier try
+        // was applied but its answer lost), as a client must; those are the acknowledged events.
+        var pushed = 0;
+        async Task PushAsync(int count)
+        {
+            var events = new List<Event>(count);
+            for (var i = pushed; i < pushed + count; i++)
+            {
+                var user = $"p{i % users}";
+                events.Add(Events.Play($"p-{i}", user, start.AddMilliseconds(i), "golf", "view", 1));
+                expected[user] = expected.GetValueOrDefault(user) + 1;
+            }
+
+            pushed += count;
+            var pending = events;
+            var deadline = DateTime.UtcNow + Timeout;
+            while (pending.Count > 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"{pending.Count} pushed events were never acknowledged");
+                try
+                {
+                    var response = await client.Ingestion.PushEventsAsync(Events.Push([.. pending]), deadline: DateTime.UtcNow.AddSeconds(10));
+                    pending = [.. response.Results.Where(r => r.Status is not (EventStatus.Accepted or EventStatus.Duplicate)).Select(r => pending[r.Index])];
+                }
+                catch (RpcException)
+                {
+                }
+
+                if (pending.Count > 0)
+                {
+                    await Task.Delay(200);
+                }
+            }
+        }
+
+        var streaming = Stopwatch.StartNew();
+        while (streaming.Elapsed < TimeSpan.FromSeconds(3))
+        {
+            await Task.WhenAll(ProduceAsync(30), PushAsync(30));
+        }
+
+        var killed = Stopwatch.StartNew();
+        await workers[0].KillAsync();
+        var traffic = Task.Run(async () =>
+        {
+            while (killed.Elapsed < TimeSpan.FromSeconds(3))
+            {
+                await Task.WhenAll(ProduceAsync(30), PushAsync(30));
+            }
+        });
+
+        // Every user, wherever its grain lived, answers a lookup again.
+        var lookup = CountsRequest(Enumerable.Range(0, users).SelectMany(u => new[] { $"k{u}", $"p{u}" }));
+        await Poll.UntilAsync(async () => await client.Serving.GetOnlineFeaturesAsync(lookup, deadline: DateTime.UtcNow.AddSeconds(2)), _ => true, Timeout, "every user to be served after the kill");
+        var servedAgain = killed.Elapsed;
+        await traffic;
+
+        await AssertCountsAsync(client, expected);
+        output.WriteLine($"killed worker's grains served again after {servedAgain.TotalSeconds:0.0} s; {next} Kafka events and {pushed} pushed events over {expected.Count} users, counts equal to brute force");
+    }
+
+    [Fact]
+    public async Task A_silo_that_loses_storage_reports_not_ready_refuses_pushes_as_unavailable_and_recovers()
+    {
+        await using var cluster = await AzureCluster.StartAsync();
+        var gateway = cluster.Gateway();
+        await gateway.StartAsync();
+        var worker = cluster.Worker();
+
+        // Startup probe: not answering 200 until the worker has joined the cluster, then 200.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        await worker.StartAsync(null, waitForReady: false);
+        var startupBeforeJoin = await StatusAsync(http, worker, "healthz/startup");
+        await Poll.UntilAsync(() => StatusAsync(http, worker, "healthz/startup"), s => s == HttpStatusCode.OK, Timeout, "the worker to join");
+        Assert.NotEqual(HttpStatusCode.OK, startupBeforeJoin);
+        await Poll.UntilAsync(() => StatusAsync(http, worker, "healthz/ready"), s => s == HttpStatusCode.OK, Timeout, "the worker to be ready");
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(http, worker, "healthz/live"));
+        Assert.Contains("orleans_", await http.GetStringAsync(new Uri(worker.HttpAddress, "metrics")), StringComparison.Ordinal);
+
+        using var client = new GatewayClient(gateway);
+        await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
+        var now = DateTimeOffset.UtcNow;
+        var first = await client.Ingestion.PushEventsAsync(Events.Push(Events.Play("e1", "u1", now, "golf", "view", 1)));
+        Assert.Equal(EventStatus.Accepted, first.Results[0].Status);
+
+        var lost = Stopwatch.StartNew();
+        await cluster.Azurite.TakeOfflineAsync();
+        foreach (var silo in new[] { gateway, worker })
+        {
+            await Poll.UntilAsync(() => StatusAsync(http, silo, "healthz/ready"), s => s == HttpStatusCode.ServiceUnavailable, Timeout, "readiness to fail without storage");
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(http, silo, "healthz/live"));
+        }
+
+        var notReadyAfter = lost.Elapsed;
+        var refused = await Poll.UntilAsync(
+            async () =>
+            {
+                try
+                {
+                    await client.Ingestion.PushEventsAsync(Events.Push(Events.Play("e2", "u1", now, "golf", "view", 1)), deadline: DateTime.UtcNow.AddSeconds(20));
+                    return StatusCode.OK;
+                }
+                catch (RpcException e)
+                {
+                    return e.StatusCode;
+                }
+            },
+            s => s == StatusCode.Unavailable,
+            Timeout,
+            "a push to be refused as UNAVAILABLE");
+        Assert.Equal(StatusCode.Unavailable, refused);
+
+        var back = Stopwatch.StartNew();
+        await cluster.Azurite.BringOnlineAsync();
+        foreach (var silo in new[] { gateway, worker })
+        {
+            await Poll.UntilAsync(() => StatusAsync(http, silo, "healthz/ready"), s => s == HttpStatusCode.OK, Timeout, "readiness to recover with storage");
+        }
+
+        var readyAgainAfter = back.Elapsed;
+        var retried = await Poll.UntilAsync(
+            async () => await client.Ingestion.PushEventsAsync(Events.Push(Events.Play("e2", "u1", now, "golf", "view", 1))),
+            r => r.Results[0].Status is EventStatus.Accepted or EventStatus.Duplicate,
+            Timeout,
+            "the retried push to be acknowledged");
+        await AssertCountsAsync(client, new Dictionary<string, long> { ["u1"] = 2 });
+
+        // Readiness turns 503 as soon as a graceful stop begins, while the process still answers.
+        var stopping = worker.StopAsync();
+        var drained = await Poll.UntilAsync(() => StatusAsync(http, worker, "healthz/ready"), s => s == HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(10), "readiness to fail once shutdown begins");
+        await stopping;
+        output.WriteLine($"not ready {notReadyAfter.TotalSeconds:0.0} s after storage stopped; ready {readyAgainAfter.TotalSeconds:0.0} s after it returned; retried push {retried.Results[0].Status}");
+    }
+
+    [Fact]
+    public async Task Lookups_keep_answering_while_the_cluster_scales_1_to_3_to_1_and_every_silo_is_restarted_in_turn()
+    {
+        await using var cluster = await AzureCluster.StartAsync();
+        var steps = Stopwatch.StartNew();
+        void Step(string what)
+        {
+            output.WriteLine($"{steps.Elapsed.TotalSeconds,6:0.0} s  {what}");
+        }
+
+        var first = cluster.Gateway();
+        await first.StartAsync();
+        using var firstClient = new GatewayClient(first);
+        await firstClient.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
+        var expected = new Dictionary<string, long>();
+        var now = DateTimeOffset.UtcNow;
+        var pushed = 0;
+        var keys = Array.Empty<string>(); // a snapshot the lookup loop reads while pushes add users
+        async Task PushAsync(GatewayClient client, string prefix, int users)
+        {
+            var events = Enumerable.Range(0, users).Select(u => Events.Play($"{prefix}-{pushed++}", $"{prefix}{u}", now, "golf", "view", 1)).ToArray();
+            var response = await client.Ingestion.PushEventsAsync(Events.Push(events));
+            Assert.Equal(users, response.Accepted);
+            foreach (var u in Enumerable.Range(0, users))
+            {
+                expected[$"{prefix}{u}"] = expected.GetValueOrDefault($"{prefix}{u}") + 1;
+            }
+
+            keys = [.. expected.Keys];
+        }
+
+        await PushAsync(firstClient, "a", 50);
+        var random = new Random(7);
+        GetOnlineFeaturesRequest Sample()
+        {
+            var users = keys;
+            return CountsRequest(Enumerable.Range(0, 10).Select(_ => users[random.Next(users.Length)]));
+        }
+
+        // (b) 1 -> 3 -> 1: workers join, take new activations, then leave gracefully while lookups run.
+        var scaling = new ContinuousLookups([firstClient], Sample);
+        var workers = new[] { cluster.Worker(), cluster.Worker() };
+        await Task.WhenAll(workers.Select(w => w.StartAsync()));
+        Step("two workers ready");
+        await PushAsync(firstClient, "b", 100); // activations spread over three silos
+        await Task.Delay(1_000);
+        foreach (var worker in workers)
+        {
+            await worker.StopAsync();
+        }
+        Step("two workers stopped");
+
+        await Task.Delay(1_000);
+        var (scaleP50, scaleP99) = await scaling.StopAsync();
+        Assert.Equal(0, scaling.Failed);
+        await AssertCountsAsync(firstClient, expected);
+
+        // (c) rolling restart: two gateways and a worker, each stopped gracefully and replaced in turn.
+        var second = cluster.Gateway();
+        var worker3 = cluster.Worker();
+        await Task.WhenAll(second.StartAsync(), worker3.StartAsync());
+        Step("second gateway and a worker ready");
+        using var secondClient = new GatewayClient(second);
+        await PushAsync(secondClient, "c", 100);
+        var rolling = new ContinuousLookups([firstClient, secondClient], Sample);
+        var replacement = cluster.Worker();
+        await replacement.StartAsync();
+        Step("replacement worker ready");
+        await worker3.StopAsync();
+        Step("old worker stopped");
+        var third = cluster.Gateway();
+        await third.StartAsync();
+        Step("third gateway ready");
+        using var thirdClient = new GatewayClient(third);
+        rolling.Clients = [secondClient, thirdClient];
+        await first.StopAsync();
+        Step("first gateway stopped");
+        var fourth = cluster.Gateway();
+        await fourth.StartAsync();
+        Step("fourth gateway ready");
+        using var fourthClient = new GatewayClient(fourth);
+        rolling.Clients = [thirdClient, fourthClient];
+        await second.StopAsync();
+        Step("second gateway stopped");
+        await Task.Delay(1_000);
+        var (rollP50, rollP99) = await rolling.StopAsync();
+        Assert.Equal(0, rolling.Failed);
+        await PushAsync(fourthClient, "d", 20);
+        await AssertCountsAsync(fourthClient, expected);
+        output.WriteLine($"scaling 1->3->1: {scaling.Count} lookups, {scaling.Failed} failed after retries, {scaling.Retried} retried tries, p50 {scaleP50:0.0} ms, p99 {scaleP99:0.0} ms");
+        output.WriteLine($"rolling restart of 3 silos: {rolling.Count} lookups, {rolling.Failed} failed after retries, {rolling.Retried} retried tries, p50 {rollP50:0.0} ms, p99 {rollP99:0.0} ms");
+    }
+
+    [Fact]
+    public async Task A_worker_in_azure_storage_mode_without_a_storage_account_exits_naming_the_key()
+    {
+        using var temp = new TempDirectory();
+        await using var worker = GatewayProcess.Worker(temp.Path, "--FeatureStore:Mode=AzureStorage", "--FeatureStore:AdvertisedIPAddress=127.0.0.1");
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => worker.StartAsync(TimeSpan.FromSeconds(60)));
+
+        Assert.Contains("FeatureStore:AzureStorage:ConnectionString", error.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<HttpStatusCode> StatusAsync(HttpClient http, GatewayProcess silo, string path)
+    {
+        try
+        {
+            using var response = await http.GetAsync(new Uri(silo.HttpAddress, path));
+            return response.StatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return 0; // not listening (yet, or any more)
+        }
+    }
+
+    private static GetOnlineFeaturesRequest CountsRequest(IEnumerable<string> ids)
+    {
+        var request = new GetOnlineFeaturesRequest { EntityType = "user" };
+        request.EntityIds.Add(ids);
+        request.Features.Add("user_plays:plays_1h");
+        return request;
+    }
+
+    private static async Task AssertCountsAsync(GatewayClient client, Dictionary<string, long> expected)
+    {
+        var request = CountsRequest(expected.Keys);
+        var response = await Poll.UntilAsync(
+            async () => await client.Serving.GetOnlineFeaturesAsync(request, deadline: DateTime.UtcNow.AddSeconds(10)),
+            r => r.Entities.Select((e, i) => e.Values[0].Value?.Int64Value >= expected[request.EntityIds[i]]).All(ok => ok),
+            Timeout,
+            "every user's count to reach the acknowledged count");
+        for (var i = 0; i < request.EntityIds.Count; i++)
+        {
+            Assert.Equal(expected[request.EntityIds[i]], response.Entities[i].Values[0].Value.Int64Value);
+        }
+    }
+}
