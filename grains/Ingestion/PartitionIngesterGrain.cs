@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -244,7 +245,7 @@ public sealed partial class PartitionIngesterGrain(
             return;
         }
 
-        if (_streamId is { } streamId && services.GetService<StreamCommitGates>() is { } gates && gates.TryGet(streamId, out var gate))
+        if (TryGetLocalGate(out var gate))
         {
             // Before this first delivery returns, so none of its batches is committed on delivery alone. Sequence
             // numbers reported to a gate are those of its own receiver's deliveries: a new receiver replays from the
@@ -256,8 +257,14 @@ public sealed partial class PartitionIngesterGrain(
         }
     }
 
-    private bool HasReceiverHere() =>
-        _streamId is { } streamId && services.GetService<StreamCommitGates>() is { } gates && gates.TryGet(streamId, out var gate) && !gate.IsClosed;
+    private bool HasReceiverHere() => TryGetLocalGate(out var gate) && !gate.IsClosed;
+
+    /// <summary>The commit gate of this partition's receiver on this silo, when it runs here.</summary>
+    private bool TryGetLocalGate([NotNullWhen(true)] out IStreamCommitGate? gate)
+    {
+        gate = null;
+        return _streamId is { } streamId && services.GetService<StreamCommitGates>() is { } gates && gates.TryGet(streamId, out gate);
+    }
 
     private Task CheckpointIfDueAsync(CancellationToken cancellationToken)
     {
