@@ -85,7 +85,7 @@ internal sealed class EntityDispatch
 
             try
             {
-                var grain = grainFactory.GetGrain<IEntityGrain>(key.GrainKey);
+                var grain = EntityGrains.Get(grainFactory, key.GrainKey);
                 EventOutcome[] outcomes;
                 if (receipts is null)
                 {

@@ -358,7 +358,7 @@ public sealed partial class PartitionIngesterGrain(
     /// </summary>
     private async Task<Exception?> MakeDurableAsync(string grainKey, UnwrittenEntity entity)
     {
-        var grain = GrainFactory.GetGrain<IEntityGrain>(grainKey);
+        var grain = EntityGrains.Get(GrainFactory, grainKey);
         Exception error = new InvalidOperationException($"entity {grainKey} lost events it had applied before they were written");
         for (var attempt = 0; ; attempt++)
         {

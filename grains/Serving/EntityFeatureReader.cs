@@ -33,7 +33,7 @@ public sealed class EntityFeatureReader(IGrainFactory grainFactory, LocalEntityI
             }
 
             calls ??= [];
-            calls.Add((i, grainFactory.GetGrain<IEntityGrain>(EntityKey.Format(entityType, ids[i])).Read(registryVersion, features, nowMs)));
+            calls.Add((i, EntityGrains.Get(grainFactory, EntityKey.Format(entityType, ids[i])).Read(registryVersion, features, nowMs)));
         }
 
         FeatureStoreMetrics.EntityReadsLocal.Add(ids.Count - (calls?.Count ?? 0));
