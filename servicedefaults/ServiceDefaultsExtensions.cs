@@ -34,7 +34,7 @@ public static class ServiceDefaultsExtensions
 
         var otlp = !string.IsNullOrEmpty(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         var sampleRatio = builder.Configuration.GetSection(TelemetryOptions.Section).Get<TelemetryOptions>()?.TraceSampleRatio ?? 1.0;
-        builder.Services.AddOpenTelemetry()
+        var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(serviceName))
             .WithMetrics(metrics =>
             {
@@ -46,17 +46,19 @@ public static class ServiceDefaultsExtensions
                 {
                     metrics.AddOtlpExporter();
                 }
-            })
-            .WithTracing(tracing =>
-            {
-                tracing.SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(sampleRatio)))
-                    .AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "Microsoft.Orleans.Storage", FeatureStoreTracing.SourceName)
-                    .AddAspNetCoreInstrumentation();
-                if (otlp)
-                {
-                    tracing.AddOtlpExporter();
-                }
             });
+        // Spans are recorded only when something exports them. With a listener on Orleans' sources every grain call
+        // starts an activity and copies its context into the request context: ~5% of the gateway's CPU on the
+        // stream path (one call per entity per delivery), wasted when no exporter reads the spans.
+        if (otlp)
+        {
+            telemetry.WithTracing(tracing => tracing
+                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(sampleRatio)))
+                .AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "Microsoft.Orleans.Storage", FeatureStoreTracing.SourceName)
+                .AddAspNetCoreInstrumentation()
+                .AddOtlpExporter());
+        }
+
         builder.Services.AddHostedService<AlertedCounterInitializer>();
         return builder;
     }
