@@ -22,7 +22,13 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddOptions<ShutdownOptions>().BindConfiguration(ShutdownOptions.Section)
             .Validate(o => o.ReadinessDrain >= TimeSpan.Zero && o.ReadinessDrain < o.Timeout, $"{ShutdownOptions.Section}:ReadinessDrain must be at least 0 and shorter than {ShutdownOptions.Section}:Timeout")
             .ValidateOnStart();
-        builder.Services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>((host, shutdown) => host.ShutdownTimeout = shutdown.Value.Timeout);
+        builder.Services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>((host, shutdown) =>
+        {
+            host.ShutdownTimeout = shutdown.Value.Timeout;
+            // Kestrel starts beside the silo, not after it has joined: the startup probe answers 503 while the silo
+            // joins instead of refusing connections. Loops that call grains wait for the host to start (HostStart).
+            host.ServicesStartConcurrently = true;
+        });
         builder.Services.AddHostedService<ReadinessDrain>();
         builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section)
             .Validate(o => o.TraceSampleRatio is >= 0 and <= 1, $"{TelemetryOptions.Section}:TraceSampleRatio must be between 0 and 1")

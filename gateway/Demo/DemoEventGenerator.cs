@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Diagnostics;
+using OrleansFeatures.Grains.Hosting;
 using OrleansFeatures.Grains.Ingestion;
 using OrleansFeatures.Grains.Interfaces;
 
@@ -40,6 +41,7 @@ public sealed partial class DemoEventGenerator(
     IGrainFactory grainFactory,
     EventRouter router,
     TimeProvider timeProvider,
+    IHostApplicationLifetime lifetime,
     ILogger<DemoEventGenerator> logger) : BackgroundService
 {
     private static readonly string[] Sports = ["football", "basketball", "tennis", "cricket", "rugby", "f1"];
@@ -59,6 +61,8 @@ public sealed partial class DemoEventGenerator(
             return;
         }
 
+        // Hosted services start together: the silo must have joined before the registry grain is called.
+        await HostStart.WaitAsync(lifetime, stoppingToken);
         await ApplyDefinitionsAsync(settings, stoppingToken);
         var ticksPerSecond = 10;
         var perTick = Math.Max(1, settings.EventsPerSecond / ticksPerSecond);

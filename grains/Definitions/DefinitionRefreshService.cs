@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Grains.Diagnostics;
+using OrleansFeatures.Grains.Hosting;
 
 namespace OrleansFeatures.Grains.Definitions;
 
@@ -16,10 +17,20 @@ public sealed class DefinitionRefreshOptions
 public sealed partial class DefinitionRefreshService(
     DefinitionCatalog catalog,
     IOptions<DefinitionRefreshOptions> options,
+    IHostApplicationLifetime lifetime,
     ILogger<DefinitionRefreshService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        try
+        {
+            await HostStart.WaitAsync(lifetime, stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            return;
+        }
+
         using var timer = new PeriodicTimer(options.Value.RefreshInterval);
         var failures = 0;
         do

@@ -27,6 +27,24 @@ public static class FeatureStoreMetrics
     public static readonly Histogram<double> CheckpointDuration = Meter.CreateHistogram<double>(InstrumentNames.CheckpointDuration, "ms", "Time to make every entity of one partition checkpoint durable");
     public static readonly Counter<long> BackgroundFailures = Meter.CreateCounter<long>(InstrumentNames.BackgroundFailures, "{failure}", "Failures in background loops (definition refresh, demo generator)");
 
+    /// <summary>Bucket bounds (seconds) around the freshness targets: 50 ms for pushes, 250 ms through a topic.</summary>
+    private static readonly InstrumentAdvice<double> FreshnessBuckets = new()
+    {
+        HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    };
+
+    public static readonly Histogram<double> IngestFreshness = Meter.CreateHistogram(InstrumentNames.IngestFreshness, "s", "Delay from an event's arrival at the store (push received; topic or hub timestamp) to its entity serving it; one observation per entity call", tags: null, advice: FreshnessBuckets);
+
+    /// <summary>Bucket bounds (seconds) of one Azure Storage request, from a local emulator to a throttled account.</summary>
+    private static readonly InstrumentAdvice<double> StorageRequestBuckets = new()
+    {
+        HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    };
+
+    public static readonly Counter<long> AzureStorageRequests = Meter.CreateCounter<long>(InstrumentNames.AzureStorageRequests, "{request}", "Azure Table and Blob requests of grain state and membership (one per SDK operation, retries included)");
+    public static readonly Counter<long> AzureStorageFailures = Meter.CreateCounter<long>(InstrumentNames.AzureStorageFailures, "{request}", "Azure Table and Blob requests that failed: no answer, a 5xx, 408 or 429 after the SDK's retries");
+    public static readonly Histogram<double> AzureStorageDuration = Meter.CreateHistogram(InstrumentNames.AzureStorageDuration, "s", "Time of one Azure Table or Blob request, the SDK's retries included", tags: null, advice: StorageRequestBuckets);
+
     /// <summary>
     /// Records 0 on the counters that alerts divide or sum but that only move on trouble, so their series exist from
     /// start-up (an alert over a missing series silently never fires). Call once the metrics exporter is listening.
@@ -37,6 +55,7 @@ public static class FeatureStoreMetrics
         StorageFailures.Add(0);
         CheckpointFailures.Add(0);
         CheckpointReplays.Add(0);
+        AzureStorageFailures.Add(0);
     }
 }
 
@@ -60,4 +79,8 @@ public static class InstrumentNames
     public const string CheckpointReplays = "orleansfeatures.ingest.checkpoint.replays";
     public const string CheckpointDuration = "orleansfeatures.ingest.checkpoint.duration";
     public const string BackgroundFailures = "orleansfeatures.background.failures";
+    public const string IngestFreshness = "orleansfeatures.ingest.freshness";
+    public const string AzureStorageRequests = "orleansfeatures.azure_storage.requests";
+    public const string AzureStorageFailures = "orleansfeatures.azure_storage.failures";
+    public const string AzureStorageDuration = "orleansfeatures.azure_storage.duration";
 }

@@ -3,6 +3,7 @@ using Azure.Data.Tables;
 using Azure.Identity;
 using Azure.Storage.Blobs;
 using Orleans.Runtime;
+using OrleansFeatures.Grains.Storage;
 
 namespace OrleansFeatures.Grains.Hosting;
 
@@ -78,11 +79,21 @@ public sealed class AzureStorageSettings
         }
     }
 
-    public TableServiceClient CreateTableServiceClient() =>
-        string.IsNullOrWhiteSpace(ConnectionString) ? new TableServiceClient(TableServiceUri, Credential) : new TableServiceClient(ConnectionString);
+    /// <summary>A Table client whose requests are counted under <paramref name="role"/> (<see cref="AzureStorageRequestMetrics"/>).</summary>
+    public TableServiceClient CreateTableServiceClient(string role)
+    {
+        var options = new TableClientOptions();
+        options.AddPolicy(new AzureStorageRequestMetrics(role, "table"), HttpPipelinePosition.PerCall);
+        return string.IsNullOrWhiteSpace(ConnectionString) ? new TableServiceClient(TableServiceUri, Credential, options) : new TableServiceClient(ConnectionString, options);
+    }
 
-    public BlobServiceClient CreateBlobServiceClient() =>
-        string.IsNullOrWhiteSpace(ConnectionString) ? new BlobServiceClient(BlobServiceUri, Credential) : new BlobServiceClient(ConnectionString);
+    /// <summary>A Blob client whose requests are counted under <paramref name="role"/> (<see cref="AzureStorageRequestMetrics"/>).</summary>
+    public BlobServiceClient CreateBlobServiceClient(string role)
+    {
+        var options = new BlobClientOptions();
+        options.AddPolicy(new AzureStorageRequestMetrics(role, "blob"), HttpPipelinePosition.PerCall);
+        return string.IsNullOrWhiteSpace(ConnectionString) ? new BlobServiceClient(BlobServiceUri, Credential, options) : new BlobServiceClient(ConnectionString, options);
+    }
 
     private static TokenCredential Credential => SharedCredential.Value;
 

@@ -15,7 +15,7 @@ public static class AzureStorageSiloExtensions
     public static ISiloBuilder UseFeatureStoreAzureStorage(this ISiloBuilder silo, FeatureStoreSiloOptions options, AzureStorageSettings storage)
     {
         storage.Validate();
-        var tables = storage.CreateTableServiceClient();
+        var membershipTables = storage.CreateTableServiceClient(AzureStorageRequestMetrics.MembershipRole);
         silo.Configure<ClusterOptions>(o =>
         {
             o.ClusterId = options.ClusterId;
@@ -23,7 +23,7 @@ public static class AzureStorageSiloExtensions
         });
         silo.UseAzureStorageClustering(o =>
         {
-            o.TableServiceClient = tables;
+            o.TableServiceClient = membershipTables;
             o.TableName = storage.MembershipTableName;
         });
         ConfigureEndpoints(silo, options);
@@ -31,7 +31,7 @@ public static class AzureStorageSiloExtensions
         switch (storage.GrainStorage)
         {
             case AzureGrainStorageKind.Blob:
-                var blobs = storage.CreateBlobServiceClient();
+                var blobs = storage.CreateBlobServiceClient(AzureStorageRequestMetrics.StateRole);
                 silo.AddAzureBlobGrainStorage(FeatureStoreStorage.Name, o =>
                 {
                     o.BlobServiceClient = blobs;
@@ -41,6 +41,7 @@ public static class AzureStorageSiloExtensions
                 silo.Services.AddSingleton(new AzureStorageProbe(blobs.GetBlobContainerClient(storage.ContainerName)));
                 break;
             case AzureGrainStorageKind.Table:
+                var tables = storage.CreateTableServiceClient(AzureStorageRequestMetrics.StateRole);
                 silo.AddAzureTableGrainStorage(FeatureStoreStorage.Name, o =>
                 {
                     o.TableServiceClient = tables;

@@ -1,5 +1,6 @@
 using Orleans;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
 
 namespace OrleansFeatures.Grains.Ingestion;
@@ -51,7 +52,8 @@ internal sealed class EntityDispatch
     /// (an event may touch several entities). <paramref name="durable"/>: each call returns once its entity's state
     /// is written (<see cref="IEntityGrain.ApplyEvents"/>); otherwise once applied in memory
     /// (<see cref="IEntityGrain.Ingest"/>), with a receipt per entity for a later checkpoint. A failed call marks its events failed and is reported in
-    /// <see cref="DispatchResult.Failures"/>; it never stops the other calls.
+    /// <see cref="DispatchResult.Failures"/>; it never stops the other calls. Each successful call is recorded in
+    /// <paramref name="freshness"/>, when given.
     /// </summary>
     public async Task<DispatchResult> RunAsync(
         IGrainFactory grainFactory,
@@ -59,7 +61,8 @@ internal sealed class EntityDispatch
         IReadOnlyList<FeatureEvent?> events,
         int maxInFlight,
         CancellationToken cancellationToken,
-        bool durable = true)
+        bool durable = true,
+        IngestionFreshness? freshness = null)
     {
         var merged = new OutcomeMerge[events.Count];
         var failures = new List<(string GrainKey, Exception Error)>();
@@ -101,6 +104,7 @@ internal sealed class EntityDispatch
                     }
                 }
 
+                freshness?.RecordCall(key.Source, indexes, outcomes);
                 lock (merged)
                 {
                     for (var j = 0; j < indexes.Count; j++)

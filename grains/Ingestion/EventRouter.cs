@@ -57,6 +57,7 @@ public sealed partial class EventRouter(
     /// <summary>Validates raw events (id/time may come from fields) and routes the valid ones.</summary>
     public async Task<RoutedEventResult[]> RouteAsync(string source, IReadOnlyList<RawEvent> events, CancellationToken cancellationToken)
     {
+        var freshness = IngestionFreshness.ForPush(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         var definitions = catalog.Current;
         if (definitions.Routing.ForSource(source) is null)
         {
@@ -85,7 +86,7 @@ public sealed partial class EventRouter(
             }
         }
 
-        await RouteNormalizedAsync(definitions, source, normalized, results, cancellationToken).ConfigureAwait(false);
+        await RouteNormalizedAsync(definitions, source, normalized, results, freshness, cancellationToken).ConfigureAwait(false);
         CountOutcomes(results);
         return results;
     }
@@ -95,6 +96,7 @@ public sealed partial class EventRouter(
         string source,
         FeatureEvent?[] events,
         RoutedEventResult[] results,
+        IngestionFreshness freshness,
         CancellationToken cancellationToken)
     {
         var route = definitions.Routing.ForSource(source)!;
@@ -130,7 +132,7 @@ public sealed partial class EventRouter(
             return;
         }
 
-        var result = await dispatch.RunAsync(grainFactory, definitions.Version, events, MaxCallsInFlight, cancellationToken).ConfigureAwait(false);
+        var result = await dispatch.RunAsync(grainFactory, definitions.Version, events, MaxCallsInFlight, cancellationToken, freshness: freshness).ConfigureAwait(false);
         if (result.Failures.Count > 0)
         {
             FeatureStoreMetrics.BackgroundFailures.Add(result.Failures.Count);

@@ -21,6 +21,7 @@ public sealed class FeatureEventHubMapper(StreamEventMapper mapper) : IEventHubE
             Property(eventData, StreamEventMapper.EventIdField),
             Property(eventData, StreamEventMapper.EventTimeField),
             string.IsNullOrEmpty(eventData.PartitionKey) ? null : eventData.PartitionKey,
+            eventData.EnqueuedTime == default ? null : eventData.EnqueuedTime.ToUnixTimeMilliseconds(),
             cancellationToken);
         return mapped.Event is { } ingested ? EventHubMapping.Of(ingested)
             : mapped.IsNotReady ? EventHubMapping.NotReady

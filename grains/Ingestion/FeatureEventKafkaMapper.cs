@@ -35,6 +35,7 @@ public sealed class FeatureEventKafkaMapper(StreamEventMapper mapper) : IKafkaMe
             Header(message, EventIdHeader),
             Header(message, EventTimeHeader),
             messageKey,
+            message.Message.Timestamp.Type == TimestampType.NotAvailable ? null : message.Message.Timestamp.UnixTimestampMs,
             cancellationToken);
         if (mapped.Event is { } ingested)
         {

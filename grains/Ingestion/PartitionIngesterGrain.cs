@@ -98,6 +98,7 @@ public sealed partial class PartitionIngesterGrain(
         }
 
         var events = new FeatureEvent?[items.Count];
+        var arrivedMs = new long[items.Count];
         var dispatch = new EntityDispatch();
         long registryVersion = 0;
         long through = -1;
@@ -105,6 +106,7 @@ public sealed partial class PartitionIngesterGrain(
         {
             var ingested = items[i].Item;
             events[i] = ingested.Event;
+            arrivedMs[i] = ingested.ArrivedMs;
             through = Math.Max(through, items[i].Token.SequenceNumber);
             // Calls carry the newest version of the delivery: a grain catches up to it, and an event is never applied
             // with definitions older than the ones it was routed with.
@@ -116,8 +118,9 @@ public sealed partial class PartitionIngesterGrain(
         }
 
         var checkpointed = _gate is not null && readHere;
+        var freshness = IngestionFreshness.ForDelivery(arrivedMs);
         LogDelivery(logger, this.GetPrimaryKeyString(), items.Count, items.Count > 0 ? items[0].Token.SequenceNumber : -1, through, dispatch.Entities, checkpointed);
-        var result = await dispatch.RunAsync(GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: !checkpointed);
+        var result = await dispatch.RunAsync(GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: !checkpointed, freshness);
         FeatureStoreMetrics.PartitionDeliveries.Add(1);
         FeatureStoreMetrics.PartitionEntityCalls.Add(dispatch.Entities);
         Count(result.Outcomes);
@@ -140,7 +143,7 @@ public sealed partial class PartitionIngesterGrain(
             LogEntitiesFailed(logger, error, this.GetPrimaryKeyString(), result.Failures.Count, dispatch.Entities, grainKey);
             if (!checkpointed)
             {
-                await RetryDurablyAsync(dispatch, result, events, registryVersion);
+                await RetryDurablyAsync(dispatch, result, events, registryVersion, freshness);
             }
 
             // Checkpointed: the failed entities' events are kept unapplied, and the checkpoint applies them again
@@ -178,7 +181,7 @@ public sealed partial class PartitionIngesterGrain(
     /// the silo is declared dead. Failing the delivery at once left the retries to Orleans, which drops the batch after
     /// <c>MaxEventDeliveryTime</c>. Past the budget the delivery fails, and Orleans' retries and commit block take over.
     /// </summary>
-    private async Task RetryDurablyAsync(EntityDispatch dispatch, DispatchResult result, FeatureEvent?[] events, long registryVersion)
+    private async Task RetryDurablyAsync(EntityDispatch dispatch, DispatchResult result, FeatureEvent?[] events, long registryVersion, IngestionFreshness freshness)
     {
         var started = Stopwatch.GetTimestamp();
         var delay = TimeSpan.FromMilliseconds(100);
@@ -187,7 +190,7 @@ public sealed partial class PartitionIngesterGrain(
             await Task.Delay(delay);
             delay = TimeSpan.FromMilliseconds(Math.Min(2_000, delay.TotalMilliseconds * 2));
             dispatch = dispatch.Only(result.Failures.Select(f => f.GrainKey));
-            result = await dispatch.RunAsync(GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: true);
+            result = await dispatch.RunAsync(GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: true, freshness);
         }
 
         if (result.Failures.Count > 0)

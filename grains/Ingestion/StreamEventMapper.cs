@@ -24,6 +24,7 @@ public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionP
     /// <param name="metadataId">An <c>event_id</c> carried beside the value, if any.</param>
     /// <param name="metadataTime">An <c>event_time</c> carried beside the value (Unix ms or ISO-8601), if any.</param>
     /// <param name="transportKey">The message key or partition key: the entity id when the event lacks its key field.</param>
+    /// <param name="arrivedMs">When the source got the message (Unix ms: Kafka timestamp, Event Hubs enqueued time), if known; else now.</param>
     public async ValueTask<StreamEventMapping> MapAsync(
         StreamTransport transport,
         string source,
@@ -31,6 +32,7 @@ public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionP
         string? metadataId,
         string? metadataTime,
         string? transportKey,
+        long? arrivedMs,
         CancellationToken cancellationToken)
     {
         var definitions = catalog.Current;
@@ -95,7 +97,7 @@ public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionP
             keys[i] = EntityKey.Format(entities[i].EntityType, entities[i].EntityId);
         }
 
-        return new StreamEventMapping(new IngestedEvent(route.Source.Name, definitions.Version, featureEvent, keys, silo.SiloAddress), null, false);
+        return new StreamEventMapping(new IngestedEvent(route.Source.Name, definitions.Version, featureEvent, keys, silo.SiloAddress, arrivedMs ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), null, false);
     }
 }
 

@@ -126,12 +126,15 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         await gateway.StartAsync();
         var worker = cluster.Worker();
 
-        // Startup probe: not answering 200 until the worker has joined the cluster, then 200.
+        // Startup probe: the HTTP endpoint listens while the silo joins and answers 503 (not a refused connection)
+        // until the worker is active in the cluster, then 200.
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         await worker.StartAsync(null, waitForReady: false);
-        var startupBeforeJoin = await StatusAsync(http, worker, "healthz/startup");
+        var startupBeforeJoin = await Poll.UntilAsync(() => StatusAsync(http, worker, "healthz/startup"), s => s != 0, Timeout, "the worker's HTTP endpoint to listen");
+        var readyBeforeJoin = await StatusAsync(http, worker, "healthz/ready");
         await Poll.UntilAsync(() => StatusAsync(http, worker, "healthz/startup"), s => s == HttpStatusCode.OK, Timeout, "the worker to join");
-        Assert.NotEqual(HttpStatusCode.OK, startupBeforeJoin);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, startupBeforeJoin);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, readyBeforeJoin);
         await Poll.UntilAsync(() => StatusAsync(http, worker, "healthz/ready"), s => s == HttpStatusCode.OK, Timeout, "the worker to be ready");
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(http, worker, "healthz/live"));
         Assert.Contains("orleans_", await http.GetStringAsync(new Uri(worker.HttpAddress, "metrics")), StringComparison.Ordinal);
@@ -142,6 +145,19 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         var first = await client.Ingestion.PushEventsAsync(Events.Push(Events.Play("e1", "u1", now, "golf", "view", 1)));
         Assert.Equal(EventStatus.Accepted, first.Results[0].Status);
 
+        // Azure Storage requests are measured by role: membership (both silos) and grain state (the push's write).
+        var metrics = new Uri(gateway.HttpAddress, "metrics");
+        var before = await http.GetStringAsync(metrics);
+        Assert.All(ObservabilityEndToEndTests.AzureOnlySeries, series => Assert.Contains(series, ObservabilityEndToEndTests.UsedSeries()));
+        foreach (var series in ObservabilityEndToEndTests.AzureOnlySeries)
+        {
+            Assert.Matches($"(?m)^{series}\\{{", before);
+        }
+
+        Assert.True(ObservabilityEndToEndTests.Value(before, "orleansfeatures_azure_storage_requests_total{.*operation=\"write\".*role=\"state\".*}") >= 1, "no grain state write was counted");
+        Assert.True(ObservabilityEndToEndTests.Value(before, "orleansfeatures_azure_storage_requests_total{.*role=\"membership\".*}") >= 1, "no membership request was counted");
+        Assert.Equal(0, ObservabilityEndToEndTests.Value(before, "orleansfeatures_azure_storage_failures_total"));
+
         var lost = Stopwatch.StartNew();
         await cluster.Azurite.TakeOfflineAsync();
         foreach (var silo in new[] { gateway, worker })
@@ -151,6 +167,8 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         }
 
         var notReadyAfter = lost.Elapsed;
+        // The storage-failure alert's series: requests that got no answer are counted.
+        Assert.True(ObservabilityEndToEndTests.Value(await http.GetStringAsync(metrics), "orleansfeatures_azure_storage_failures_total") >= 1, "storage is down and no Azure Storage failure was counted");
         var refused = await Poll.UntilAsync(
             async () =>
             {
