@@ -16,9 +16,19 @@ public static class GetCommand
         var command = new Command("get", "look up online features of entities (exactly one of --feature and --service)") { entityType, ids, features, service };
         command.SetAction((parse, token) => context.RunAsync(parse, async cli =>
         {
-            var request = new GetOnlineFeaturesRequest { EntityType = parse.GetValue(entityType)!, FeatureService = parse.GetValue(service) ?? "" };
+            var request = new GetOnlineFeaturesRequest { EntityType = parse.GetValue(entityType)! };
             request.EntityIds.Add(parse.GetValue(ids)!);
-            request.Features.Add(parse.GetValue(features) ?? []);
+            var references = parse.GetValue(features) ?? [];
+            if (parse.GetValue(service) is { } serviceName && references.Length == 0)
+            {
+                request.FeatureService = serviceName;
+            }
+            else
+            {
+                // Both or neither given: the store names what is wrong.
+                request.Features = new FeatureReferences { References = { references } };
+            }
+
             using var store = CommandContext.Connect(parse);
             var response = await store.Serving.GetOnlineFeaturesAsync(request, cancellationToken: token);
             if (cli.Json)
@@ -26,6 +36,7 @@ public static class GetCommand
                 cli.WriteJson(new
                 {
                     registry_version = response.RegistryVersion,
+                    evaluated_at = response.EvaluatedAt?.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture),
                     feature_names = response.FeatureNames,
                     entities = response.Entities.Select(e => new
                     {

@@ -17,18 +17,20 @@ namespace OrleansFeatures.Gateway.Services;
 /// <summary>GetInferenceInputs: a feature service's columns for a batch of rows, as a float32 matrix.</summary>
 public sealed partial class FeatureServingService
 {
-    private static readonly ConditionalWeakTable<ActiveDefinitions, Dictionary<string, ServicePlan>> InferencePlans = new();
+    // What the gateway sends and answers for a plan (read lists, column metadata) is built once per plan, i.e. once
+    // per service and registry version, like the plan itself.
+    private static readonly ConditionalWeakTable<InferencePlan, ServicePlan> WirePlans = new();
 
     public override async Task<GetInferenceInputsResponse> GetInferenceInputs(GetInferenceInputsRequest request, ServerCallContext context)
     {
         if (string.IsNullOrEmpty(request.FeatureService))
         {
-            throw RpcErrors.InvalidArgument("feature_service is required");
+            throw RpcErrors.InvalidArgument("feature_service", "is required");
         }
 
         if (request.FeatureService.Length > DefinitionLimits.MaxNameLength)
         {
-            throw RpcErrors.InvalidArgument($"feature_service is {request.FeatureService.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+            throw RpcErrors.InvalidArgument("feature_service", $"is {request.FeatureService.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
         }
 
         var definitions = catalog.Current;
@@ -82,33 +84,14 @@ public sealed partial class FeatureServingService
         return response;
     }
 
-    private static ServicePlan? FindPlan(ActiveDefinitions definitions, string name)
-    {
-        if (!definitions.Set.FeatureServices.TryGetValue(name, out var service))
-        {
-            return null;
-        }
-
-        // A service's plan never changes within one registry version, so it is compiled once per version.
-        var cache = InferencePlans.GetValue(definitions, static _ => new Dictionary<string, ServicePlan>(StringComparer.Ordinal));
-        lock (cache)
-        {
-            if (!cache.TryGetValue(name, out var plan))
-            {
-                plan = ServicePlan.Compile(service);
-                cache[name] = plan;
-            }
-
-            return plan;
-        }
-    }
+    private static ServicePlan? FindPlan(ActiveDefinitions definitions, string name) =>
+        definitions.Lookups.FindInferencePlan(name) is { } plan ? WirePlans.GetValue(plan, ServicePlan.Compile) : null;
 
     /// <summary>An inference plan with what the gateway sends and answers for it: read lists per entity type, column metadata.</summary>
     private sealed record ServicePlan(InferencePlan Plan, FeatureRefList[] References, InferenceColumn[] Columns)
     {
-        public static ServicePlan Compile(FeatureServiceDefinition service)
+        public static ServicePlan Compile(InferencePlan plan)
         {
-            var plan = InferencePlan.Compile(service);
             var references = new FeatureRefList[plan.Entities.Count];
             for (var s = 0; s < references.Length; s++)
             {
@@ -123,7 +106,7 @@ public sealed partial class FeatureServingService
                 columns[c] = new InferenceColumn
                 {
                     Name = column.Name,
-                    Dtype = EventSchema.KindName(column.Definition.Type),
+                    Dtype = ValueMapping.ToProto(column.Definition.Type),
                     Encoding = column.Encoding switch
                     {
                         ColumnEncoding.Number => V1.ColumnEncoding.Number,
@@ -132,8 +115,8 @@ public sealed partial class FeatureServingService
                         _ => V1.ColumnEncoding.Unspecified,
                     },
                     EntityType = column.Definition.EntityType ?? "",
-                    HasDefault = column.HasDefault,
-                    DefaultValue = column.DefaultValue,
+                    DefaultValue = column.Definition.Default is { } value ? ValueMapping.ToProto(value) : null,
+                    EncodedDefault = column.DefaultValue,
                 };
                 if (column.Definition.Encoding is { } encoding)
                 {

@@ -40,12 +40,12 @@ internal sealed class InferenceBatch
             if (slot < 0)
             {
                 throw RpcErrors.InvalidArgument(
-                    $"entities[{i}].entity_type '{RpcErrors.Echo(column.EntityType)}' is not read by feature_service '{plan.Service.Name}' (it reads {Describe(plan.Service.EntityTypes)})");
+                    $"entities[{i}].entity_type", $"'{RpcErrors.Echo(column.EntityType)}' is not read by feature_service '{plan.Service.Name}' (it reads {Describe(plan.Service.EntityTypes)})");
             }
 
             if (columns[slot] is not null)
             {
-                throw RpcErrors.InvalidArgument($"entities[{i}]: entity type '{column.EntityType}' is given twice (also entities[{columnIndex[slot]}])");
+                throw RpcErrors.InvalidArgument($"entities[{i}].entity_type", $"entity type '{column.EntityType}' is given twice (also entities[{columnIndex[slot]}])");
             }
 
             columns[slot] = column;
@@ -57,7 +57,7 @@ internal sealed class InferenceBatch
         {
             if (columns[s] is null)
             {
-                throw RpcErrors.InvalidArgument($"entities: feature_service '{plan.Service.Name}' reads entity type '{slots[s].EntityType}', and no column gives its ids");
+                throw RpcErrors.InvalidArgument("entities", $"feature_service '{plan.Service.Name}' reads entity type '{slots[s].EntityType}', and no column gives its ids");
             }
         }
 
@@ -70,12 +70,12 @@ internal sealed class InferenceBatch
             if (field < 0)
             {
                 throw RpcErrors.InvalidArgument(
-                    $"request_fields[{i}].name '{RpcErrors.Echo(column.Name)}' is not a request field of feature_service '{plan.Service.Name}' (it declares {Describe(plan.RequestFields.Select(f => f.Name).ToList())})");
+                    $"request_fields[{i}].name", $"'{RpcErrors.Echo(column.Name)}' is not a request field of feature_service '{plan.Service.Name}' (it declares {Describe(plan.RequestFields.Select(f => f.Name).ToList())})");
             }
 
             if (fields[field] is not null)
             {
-                throw RpcErrors.InvalidArgument($"request_fields[{i}]: '{column.Name}' is given twice (also request_fields[{fieldIndex[field]}])");
+                throw RpcErrors.InvalidArgument($"request_fields[{i}].name", $"'{column.Name}' is given twice (also request_fields[{fieldIndex[field]}])");
             }
 
             fields[field] = column;
@@ -85,12 +85,12 @@ internal sealed class InferenceBatch
 
         if (rows == 0)
         {
-            throw RpcErrors.InvalidArgument("entities must give at least one row of ids");
+            throw RpcErrors.InvalidArgument("entities", "must give at least one row of ids");
         }
 
         if (rows > maxRows)
         {
-            throw RpcErrors.InvalidArgument($"the request has {rows} rows; the limit is {maxRows} (FeatureStore:Limits:MaxEntitiesPerRequest)");
+            throw RpcErrors.InvalidArgument("entities", $"the request has {rows} rows; the limit is {maxRows} (FeatureStore:Limits:MaxEntitiesPerRequest)");
         }
 
         var distinct = new List<string>[slots.Count];
@@ -101,7 +101,7 @@ internal sealed class InferenceBatch
             var at = $"entities[{columnIndex[s]}]";
             if (ids.Count != 1 && ids.Count != rows)
             {
-                throw RpcErrors.InvalidArgument($"{at}.ids has {ids.Count} ids; it needs one per row ({rows}) or a single id for every row");
+                throw RpcErrors.InvalidArgument($"{at}.ids", $"has {ids.Count} ids; it needs one per row ({rows}) or a single id for every row");
             }
 
             distinct[s] = new List<string>(ids.Count);
@@ -112,12 +112,12 @@ internal sealed class InferenceBatch
                 var id = ids[r];
                 if (string.IsNullOrWhiteSpace(id))
                 {
-                    throw RpcErrors.InvalidArgument($"{at}.ids[{r}] is empty");
+                    throw RpcErrors.InvalidArgument($"{at}.ids[{r}]", "is empty");
                 }
 
                 if (id.Length > maxKeyLength)
                 {
-                    throw RpcErrors.InvalidArgument($"{at}.ids[{r}] is {id.Length} characters; the limit is {maxKeyLength} (FeatureStore:Limits:MaxKeyLength)");
+                    throw RpcErrors.InvalidArgument($"{at}.ids[{r}]", $"is {id.Length} characters; the limit is {maxKeyLength} (FeatureStore:Limits:MaxKeyLength)");
                 }
 
                 if (seen is null || !seen.TryGetValue(id, out var entity))
@@ -144,7 +144,7 @@ internal sealed class InferenceBatch
             var at = $"request_fields[{fieldIndex[f]}]";
             if (column.Values.Count != 1 && column.Values.Count != rows)
             {
-                throw RpcErrors.InvalidArgument($"{at}.values has {column.Values.Count} values; it needs one per row ({rows}) or a single value for every row");
+                throw RpcErrors.InvalidArgument($"{at}.values", $"has {column.Values.Count} values; it needs one per row ({rows}) or a single value for every row");
             }
 
             var values = new ScalarValue[column.Values.Count];
@@ -154,7 +154,7 @@ internal sealed class InferenceBatch
                 if (!value.IsNull && value.Kind != field.Type && !(field.Type == ScalarKind.Double && value.Kind == ScalarKind.Int64))
                 {
                     throw RpcErrors.InvalidArgument(
-                        $"{at}.values[{r}] is {EventSchema.KindName(value.Kind)}; request field '{field.Name}' is {EventSchema.KindName(field.Type)}");
+                        $"{at}.values[{r}]", $"is {EventSchema.KindName(value.Kind)}; request field '{field.Name}' is {EventSchema.KindName(field.Type)}");
                 }
 
                 values[r] = value;
@@ -180,7 +180,7 @@ internal sealed class InferenceBatch
         {
             if (!seen.TryAdd(row, row))
             {
-                throw RpcErrors.InvalidArgument($"row {row} repeats row {seen[row]}: the same ids and request field values (duplicate rows)");
+                throw RpcErrors.InvalidArgument("entities", $"row {row} repeats row {seen[row]}: the same ids and request field values (duplicate rows)");
             }
         }
     }
