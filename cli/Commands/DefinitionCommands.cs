@@ -66,7 +66,7 @@ public static class DefinitionCommands
     public static Command Apply(CommandContext context)
     {
         var paths = Paths();
-        var expected = new Option<long?>("--expected-version") { Description = "apply only if the registry is still at this version (from list or a previous apply)" };
+        var expected = new Option<long?>("--expected-registry-version") { Description = "apply only if the registry is still at this registry version (from list or a previous apply)" };
         var command = new Command("apply", "make these files the store's definitions (validated and planned by the store first)") { paths, expected };
         command.SetAction((parse, token) => context.RunAsync(parse, cli => SendAsync(parse, cli, parse.GetValue(paths)!, apply: true, parse.GetValue(expected), token)));
         return command;

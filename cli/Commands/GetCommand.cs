@@ -19,13 +19,18 @@ public static class GetCommand
             var request = new GetOnlineFeaturesRequest { EntityType = parse.GetValue(entityType)! };
             request.EntityIds.Add(parse.GetValue(ids)!);
             var references = parse.GetValue(features) ?? [];
-            if (parse.GetValue(service) is { } serviceName && references.Length == 0)
+            var serviceName = parse.GetValue(service);
+            if ((serviceName is null) == (references.Length == 0))
+            {
+                throw new ArgumentException("give exactly one of --feature and --service");
+            }
+
+            if (serviceName is not null)
             {
                 request.FeatureService = serviceName;
             }
             else
             {
-                // Both or neither given: the store names what is wrong.
                 request.Features = new FeatureReferences { References = { references } };
             }
 

@@ -47,7 +47,8 @@ public sealed partial class FeatureServingService
             throw RpcErrors.FailedPrecondition($"feature_service '{plan.Plan.Service.Name}' cannot be served as numbers: {reason}; add an encoding to the service (core/Definitions/README.md)");
         }
 
-        var batch = InferenceBatch.Parse(plan.Plan, request, limits.Value.MaxEntitiesPerRequest, keyLimits.Value.MaxKeyLength);
+        var batch = InferenceBatch.Parse(plan.Plan, KeyColumns(request), FieldColumns(request), limits.Value.MaxEntitiesPerRequest, keyLimits.Value.MaxKeyLength, out var invalid)
+            ?? throw RpcErrors.From(invalid!);
         var nowMs = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         var slots = plan.Plan.Entities;
         var readings = new FeatureReading[slots.Count][];
@@ -82,6 +83,35 @@ public sealed partial class FeatureServingService
 
         FeatureStoreMetrics.FeatureReads.Add((long)matrix.Rows * matrix.Columns);
         return response;
+    }
+
+    private static Core.Serving.EntityKeyColumn[] KeyColumns(GetInferenceInputsRequest request)
+    {
+        var columns = new Core.Serving.EntityKeyColumn[request.Entities.Count];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            columns[i] = new Core.Serving.EntityKeyColumn(request.Entities[i].EntityType, request.Entities[i].Ids);
+        }
+
+        return columns;
+    }
+
+    private static Core.Serving.RequestFieldColumn[] FieldColumns(GetInferenceInputsRequest request)
+    {
+        var columns = new Core.Serving.RequestFieldColumn[request.RequestFields.Count];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            var proto = request.RequestFields[i];
+            var values = new ScalarValue[proto.Values.Count];
+            for (var r = 0; r < values.Length; r++)
+            {
+                values[r] = ValueMapping.FromProto(proto.Values[r]);
+            }
+
+            columns[i] = new Core.Serving.RequestFieldColumn(proto.Name, values);
+        }
+
+        return columns;
     }
 
     private static ServicePlan? FindPlan(ActiveDefinitions definitions, string name) =>

@@ -82,7 +82,7 @@ public sealed class CliEndToEndTests
         Assert.NotEmpty(refusedPlan.Json.GetProperty("rejections").EnumerateArray());
         var refusedApply = await Ofs.RunAsync("apply", breaking, "--address", address);
         Assert.True(refusedApply.ExitCode == ExitCodes.Refused, refusedApply.ToString());
-        var stale = await Ofs.RunAsync("apply", definitions, "--address", address, "--expected-version", "0");
+        var stale = await Ofs.RunAsync("apply", definitions, "--address", address, "--expected-registry-version", "0");
         Assert.True(stale.ExitCode == ExitCodes.Refused, stale.ToString());
 
         var list = await Ofs.RunAsync("list", "--address", address, "--output", "json");
