@@ -20,7 +20,7 @@ internal static class RpcErrors
     public const int MaxMessageLength = 8_192;
 
     /// <summary>Characters in one field violation's description.</summary>
-    public const int MaxDescriptionLength = 1_024;
+    public const int MaxDescriptionLength = 256;
 
     /// <summary>INVALID_ARGUMENT for one bad field (its path in the request, e.g. <c>entity_ids[3]</c>).</summary>
     public static RpcException InvalidArgument(string field, string description) =>
