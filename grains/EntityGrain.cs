@@ -179,12 +179,15 @@ public sealed partial class EntityGrain(
         changed = false;
         for (var i = 0; i < events.Length; i++)
         {
-            _entity.Apply(source, events[i], out var fed, out var accepted, out var late);
-            outcomes[i] = !fed ? new EventOutcome(EventOutcomeKind.Rejected, $"entity type '{_entityType}' has no feature view fed by source '{source}'")
-                : accepted ? EventOutcome.Accepted
-                : late ? new EventOutcome(EventOutcomeKind.Late, null)
-                : EventOutcome.Duplicate;
-            changed |= accepted || late;
+            var merge = _entity.Apply(source, events[i], out var applied);
+            outcomes[i] = !merge.Reached ? new EventOutcome(EventOutcomeKind.Rejected, $"entity type '{_entityType}' has no feature view fed by source '{source}'")
+                : merge.Result switch
+                {
+                    ApplyOutcome.Accepted => EventOutcome.Accepted,
+                    ApplyOutcome.Late => new EventOutcome(EventOutcomeKind.Late, null),
+                    _ => EventOutcome.Duplicate,
+                };
+            changed |= applied;
         }
 
         return outcomes;

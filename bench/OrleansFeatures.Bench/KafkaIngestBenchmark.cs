@@ -484,8 +484,8 @@ internal static class KafkaIngestBenchmark
         {
             var request = new GetOnlineFeaturesRequest { EntityType = "user" };
             request.EntityIds.Add($"u{random.Next(users)}");
-            request.Features.Add("user_engagement:clicks_5m");
-            request.Features.Add("user_engagement:watch_seconds_24h");
+            (request.Features ??= new()).References.Add("user_engagement:clicks_5m");
+            (request.Features ??= new()).References.Add("user_engagement:watch_seconds_24h");
             var started = Stopwatch.GetTimestamp();
             try
             {
@@ -518,7 +518,7 @@ internal static class KafkaIngestBenchmark
         var id = $"fresh-{Guid.NewGuid():N}";
         var request = new GetOnlineFeaturesRequest { EntityType = "user" };
         request.EntityIds.Add(id);
-        request.Features.Add("user_engagement:clicks_5m");
+        (request.Features ??= new()).References.Add("user_engagement:clicks_5m");
         var started = Stopwatch.GetTimestamp();
         await send(id);
         while (true)

@@ -119,7 +119,7 @@ internal sealed class RedisFeatureServing(IConnectionMultiplexer redis) : Featur
         };
         foreach (var column in RankerColumns)
         {
-            response.Columns.Add(new InferenceColumn { Name = column, Dtype = "double", Encoding = ColumnEncoding.Number });
+            response.Columns.Add(new InferenceColumn { Name = column, Dtype = OrleansFeatures.V1.ValueType.Double, Encoding = ColumnEncoding.Number });
         }
 
         return response;

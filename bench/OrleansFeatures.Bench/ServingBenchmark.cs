@@ -227,7 +227,7 @@ internal static class ServingBenchmark
         {
             for (var first = 0; first < count; first += 500)
             {
-                var request = new GetOnlineFeaturesRequest { EntityType = type, Features = { columns } };
+                var request = new GetOnlineFeaturesRequest { EntityType = type, Features = new FeatureReferences { References = { columns } } };
                 request.EntityIds.Add(Enumerable.Range(first, Math.Min(500, count - first)).Select(i => type[0] + i.ToString(CultureInfo.InvariantCulture)));
                 var response = await serving.GetOnlineFeaturesAsync(request);
                 var writes = new List<Task>();

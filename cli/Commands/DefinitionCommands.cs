@@ -66,7 +66,7 @@ public static class DefinitionCommands
     public static Command Apply(CommandContext context)
     {
         var paths = Paths();
-        var expected = new Option<long?>("--expected-version") { Description = "apply only if the registry is still at this version (from list or a previous apply)" };
+        var expected = new Option<long?>("--expected-registry-version") { Description = "apply only if the registry is still at this registry version (from list or a previous apply)" };
         var command = new Command("apply", "make these files the store's definitions (validated and planned by the store first)") { paths, expected };
         command.SetAction((parse, token) => context.RunAsync(parse, cli => SendAsync(parse, cli, parse.GetValue(paths)!, apply: true, parse.GetValue(expected), token)));
         return command;
@@ -91,13 +91,13 @@ public static class DefinitionCommands
 
         if (expectedVersion is { } version)
         {
-            request.ExpectedVersion = version;
+            request.ExpectedRegistryVersion = version;
         }
 
+        // plan is apply's dry run: the same call with validate_only, which reports errors and refusals in the response.
+        request.ValidateOnly = !apply;
         using var store = CommandContext.Connect(parse);
-        var response = apply
-            ? await store.Registry.ApplyDefinitionsAsync(request, cancellationToken: cancellationToken)
-            : await store.Registry.PlanDefinitionsAsync(request, cancellationToken: cancellationToken);
+        var response = await store.Registry.ApplyDefinitionsAsync(request, cancellationToken: cancellationToken);
         return Report(cli, apply, response, response.Errors.Select(e => $"{e.File}:{e.Line}:{e.Column} {e.Field}: {e.Message}").ToList());
     }
 
@@ -111,9 +111,9 @@ public static class DefinitionCommands
             cli.WriteJson(new
             {
                 applied = response?.Applied ?? false,
-                version = response?.Version,
+                registry_version = response?.RegistryVersion,
                 allowed = code == ExitCodes.Success,
-                changes = changes.Select(c => new { kind = c.Kind, object_type = c.ObjectType, name = c.Name, description = c.Description, breaking = c.Breaking }),
+                changes = changes.Select(c => new { kind = ProtoText.Of(c.Kind), object_type = ProtoText.Of(c.ObjectType), name = c.Name, description = c.Description, breaking = c.Breaking }),
                 rejections,
                 errors,
                 exit_code = code,
@@ -128,15 +128,15 @@ public static class DefinitionCommands
 
             foreach (var change in changes)
             {
-                var mark = change.Kind switch { "added" => "+", "removed" => "-", _ => "~" };
-                cli.Line($"{mark} {change.ObjectType} {change.Name}: {change.Description}{(change.Breaking ? " [BREAKING]" : "")}");
+                var mark = change.Kind switch { V1.ChangeKind.Added => "+", V1.ChangeKind.Removed => "-", _ => "~" };
+                cli.Line($"{mark} {ProtoText.Of(change.ObjectType)} {change.Name}: {change.Description}{(change.Breaking ? " [BREAKING]" : "")}");
             }
 
             if (code == ExitCodes.Success)
             {
                 cli.Line(apply
-                    ? $"applied: registry version {response!.Version}"
-                    : $"plan: {changes.Count} change(s), {changes.Count(c => c.Breaking)} breaking (allowed by a version bump); the store is at version {response!.Version}");
+                    ? $"applied: registry version {response!.RegistryVersion}"
+                    : $"plan: {changes.Count} change(s), {changes.Count(c => c.Breaking)} breaking (allowed by a version bump); the store is at version {response!.RegistryVersion}");
             }
         }
 

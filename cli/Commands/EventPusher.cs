@@ -26,7 +26,7 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
     {
         var list = await store.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), cancellationToken: cancellationToken);
         var sourceInfo = list.Sources.FirstOrDefault(s => s.Name == source)
-            ?? throw new ArgumentException($"source '{source}' is not defined in the store (registry version {list.Version})");
+            ?? throw new ArgumentException($"source '{source}' is not defined in the store (registry version {list.RegistryVersion})");
         var kinds = sourceInfo.Fields.ToDictionary(f => f.Key, f => KindOf(f.Value), StringComparer.Ordinal);
 
         var summary = new PushSummary { Source = source, File = Path.GetFullPath(path) };
@@ -201,11 +201,11 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
         return pushed;
     }
 
-    private static ScalarKind KindOf(string type) => type switch
+    private static ScalarKind KindOf(V1.ValueType type) => type switch
     {
-        "int64" => ScalarKind.Int64,
-        "double" => ScalarKind.Double,
-        "bool" => ScalarKind.Bool,
+        V1.ValueType.Int64 => ScalarKind.Int64,
+        V1.ValueType.Double => ScalarKind.Double,
+        V1.ValueType.Bool => ScalarKind.Bool,
         _ => ScalarKind.String,
     };
 

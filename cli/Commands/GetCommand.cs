@@ -16,9 +16,24 @@ public static class GetCommand
         var command = new Command("get", "look up online features of entities (exactly one of --feature and --service)") { entityType, ids, features, service };
         command.SetAction((parse, token) => context.RunAsync(parse, async cli =>
         {
-            var request = new GetOnlineFeaturesRequest { EntityType = parse.GetValue(entityType)!, FeatureService = parse.GetValue(service) ?? "" };
+            var request = new GetOnlineFeaturesRequest { EntityType = parse.GetValue(entityType)! };
             request.EntityIds.Add(parse.GetValue(ids)!);
-            request.Features.Add(parse.GetValue(features) ?? []);
+            var references = parse.GetValue(features) ?? [];
+            var serviceName = parse.GetValue(service);
+            if ((serviceName is null) == (references.Length == 0))
+            {
+                throw new ArgumentException("give exactly one of --feature and --service");
+            }
+
+            if (serviceName is not null)
+            {
+                request.FeatureService = serviceName;
+            }
+            else
+            {
+                request.Features = new FeatureReferences { References = { references } };
+            }
+
             using var store = CommandContext.Connect(parse);
             var response = await store.Serving.GetOnlineFeaturesAsync(request, cancellationToken: token);
             if (cli.Json)
@@ -26,6 +41,7 @@ public static class GetCommand
                 cli.WriteJson(new
                 {
                     registry_version = response.RegistryVersion,
+                    evaluated_at = response.EvaluatedAt?.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture),
                     feature_names = response.FeatureNames,
                     entities = response.Entities.Select(e => new
                     {

@@ -22,7 +22,7 @@ public static class RegistryCommands
                 return ExitCodes.Success;
             }
 
-            cli.Line($"registry version {list.Version}{(list.AppliedAt is { } at ? $", applied {at.ToDateTimeOffset():u}" : "")}");
+            cli.Line($"registry version {list.RegistryVersion}{(list.AppliedAt is { } at ? $", applied {at.ToDateTimeOffset():u}" : "")}");
             cli.Line("entity types:");
             foreach (var entity in list.EntityTypes)
             {
@@ -32,13 +32,13 @@ public static class RegistryCommands
             cli.Line("sources:");
             foreach (var source in list.Sources)
             {
-                cli.Line($"  {source.Name} ({string.Join(", ", source.Fields.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}: {f.Value}"))})");
+                cli.Line($"  {source.Name} ({string.Join(", ", source.Fields.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}: {ProtoText.Of(f.Value)}"))})");
             }
 
             cli.Line("feature views:");
             foreach (var view in list.FeatureViews)
             {
-                cli.Line($"  {view.Name} v{view.Version} ({view.EntityType}, from {view.Source}, {view.Features.Count} feature(s){(view.Ttl.Length > 0 ? $", ttl {view.Ttl}" : "")})");
+                cli.Line($"  {view.Name} v{view.Version} ({view.EntityType}, from {view.Source}, {view.Features.Count} feature(s){(view.Ttl is { } ttl ? $", ttl {ProtoText.Of(ttl)}" : "")})");
             }
 
             cli.Line("feature services:");
@@ -70,11 +70,11 @@ public static class RegistryCommands
                     return ExitCodes.Success;
                 }
 
-                cli.Line($"feature view {view.Name} v{view.Version}: entity {view.EntityType} keyed by {view.KeyField}, source {view.Source}, ttl {(view.Ttl.Length > 0 ? view.Ttl : "none")}, allowed lateness {view.AllowedLateness}");
+                cli.Line($"feature view {view.Name} v{view.Version}: entity {view.EntityType} keyed by {view.KeyField}, source {view.Source}, ttl {(view.Ttl is { } ttl ? ProtoText.Of(ttl) : "none")}, allowed lateness {ProtoText.Of(view.AllowedLateness)}");
                 foreach (var feature in view.Features)
                 {
-                    var how = feature.Aggregation == "latest" ? $"latest {feature.Field}" : $"{feature.Aggregation}{(feature.Field.Length > 0 ? $" {feature.Field}" : "")} over {feature.Window} (tiles {feature.Tile})";
-                    cli.Line($"  {feature.Name}: {feature.Type} = {how}{(feature.Where.Length > 0 ? $" where {feature.Where}" : "")}");
+                    var how = feature.Aggregation == Aggregation.Latest ? $"latest {feature.Field}" : $"{ProtoText.Of(feature.Aggregation)}{(feature.Field.Length > 0 ? $" {feature.Field}" : "")} over {ProtoText.Of(feature.Window)} (tiles {ProtoText.Of(feature.Tile)})";
+                    cli.Line($"  {feature.Name}: {ProtoText.Of(feature.Type)} = {how}{(feature.Where.Length > 0 ? $" where {feature.Where}" : "")}");
                 }
             }
             else
@@ -89,7 +89,7 @@ public static class RegistryCommands
                 cli.Line($"feature service {service.Name} ({service.EntityType}):");
                 foreach (var feature in service.Features)
                 {
-                    cli.Line($"  {feature}{(service.Defaults.TryGetValue(feature, out var fallback) ? $" (default {fallback})" : "")}");
+                    cli.Line($"  {feature}{(service.Defaults.TryGetValue(feature, out var fallback) ? $" (default {ProtoText.Of(fallback)})" : "")}");
                 }
             }
 

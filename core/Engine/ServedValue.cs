@@ -15,7 +15,8 @@ public enum ServedStatus
 
 /// <summary>
 /// One feature as a lookup serves it: a reading, with a feature service's default in place of a missing or expired
-/// value (its event time then unset). The offline path serves training rows through this; it is the rule
+/// value. Only a present value has an event time: a default, a missing and an expired value have none (0), as the
+/// serving proto documents. The offline path serves training rows through this; it is the rule
 /// <c>FeatureServingService</c> applies when it maps a grain's reading to the wire.
 /// </summary>
 public readonly record struct ServedValue(ScalarValue Value, ServedStatus Status, long EventTimeMs)
@@ -32,9 +33,6 @@ public readonly record struct ServedValue(ScalarValue Value, ServedStatus Status
             return new ServedValue(defaultValue, ServedStatus.Defaulted, 0);
         }
 
-        return new ServedValue(
-            ScalarValue.Null,
-            reading.Status == ReadingStatus.Expired ? ServedStatus.Expired : ServedStatus.NotFound,
-            reading.EventTimeMs);
+        return new ServedValue(ScalarValue.Null, reading.Status == ReadingStatus.Expired ? ServedStatus.Expired : ServedStatus.NotFound, 0);
     }
 }

@@ -33,7 +33,7 @@ var registry = new FeatureRegistry.FeatureRegistryClient(channel);
 try
 {
     var definitions = await registry.ListDefinitionsAsync(new ListDefinitionsRequest(), cancellationToken: cancel.Token);
-    Console.WriteLine($"registry version {definitions.Version}: {definitions.FeatureViews.Count} feature views, {definitions.FeatureServices.Count} feature services");
+    Console.WriteLine($"registry version {definitions.RegistryVersion}: {definitions.FeatureViews.Count} feature views, {definitions.FeatureServices.Count} feature services");
     while (!cancel.IsCancellationRequested)
     {
         await PrintAsync(serving, "user", ["u0", "u1", "u2"], "ranker_v3", cancel.Token);

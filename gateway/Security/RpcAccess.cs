@@ -14,7 +14,6 @@ public sealed record RpcAccess(ServiceRole Role, ApiPermission Permission, Entit
         [Package + "FeatureServing/GetInferenceInputs"] = new(ServiceRole.Serving, ApiPermission.Read, EntityScope.ServiceEntityTypes),
         [Package + "FeatureIngestion/PushEvents"] = new(ServiceRole.Ingestion, ApiPermission.Write, EntityScope.SourceEntityTypes),
         [Package + "FeatureRegistry/ApplyDefinitions"] = new(ServiceRole.Admin, ApiPermission.Admin, EntityScope.UnscopedKeysOnly),
-        [Package + "FeatureRegistry/PlanDefinitions"] = new(ServiceRole.Admin, ApiPermission.Admin, EntityScope.UnscopedKeysOnly),
         [Package + "FeatureRegistry/ListDefinitions"] = new(ServiceRole.Admin, ApiPermission.Read, EntityScope.UnscopedKeysOnly),
         [Package + "FeatureRegistry/GetDefinitions"] = new(ServiceRole.Admin, ApiPermission.Read, EntityScope.UnscopedKeysOnly),
         [Package + "FeatureRegistry/GetFeatureView"] = new(ServiceRole.Admin, ApiPermission.Read, EntityScope.UnscopedKeysOnly),

@@ -16,18 +16,18 @@ public sealed class FeatureIngestionService(EventRouter router, IOptions<Gateway
     {
         if (string.IsNullOrWhiteSpace(request.Source))
         {
-            throw RpcErrors.InvalidArgument("source is required");
+            throw RpcErrors.InvalidArgument("source", "is required");
         }
 
         if (request.Events.Count == 0)
         {
-            throw RpcErrors.InvalidArgument("events must hold at least one event");
+            throw RpcErrors.InvalidArgument("events", "must hold at least one event");
         }
 
         var max = limits.Value.MaxEventsPerPush;
         if (request.Events.Count > max)
         {
-            throw RpcErrors.InvalidArgument($"events has {request.Events.Count} events; the limit is {max} (FeatureStore:Limits:MaxEventsPerPush)");
+            throw RpcErrors.InvalidArgument("events", $"has {request.Events.Count} events; the limit is {max} (FeatureStore:Limits:MaxEventsPerPush)");
         }
 
         // Remote grain storage that the last health probe could not reach: refuse the whole push with a status clients

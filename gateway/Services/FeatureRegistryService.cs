@@ -2,13 +2,13 @@ using System.Globalization;
 using System.Text;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
-using DurationText = OrleansFeatures.Core.Definitions.DurationText;
+using AggregationKind = OrleansFeatures.Core.Definitions.AggregationKind;
 using FeatureServiceDefinition = OrleansFeatures.Core.Definitions.FeatureServiceDefinition;
 using DefinitionLimits = OrleansFeatures.Core.Definitions.DefinitionLimits;
 using DocumentPrescan = OrleansFeatures.Core.Definitions.DocumentPrescan;
 using FeatureViewDefinition = OrleansFeatures.Core.Definitions.FeatureViewDefinition;
 using OrleansFeatures.Core;
-using OrleansFeatures.Core.Events;
+using OrleansFeatures.Core.Serving;
 using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.V1;
@@ -16,8 +16,8 @@ using OrleansFeatures.V1;
 namespace OrleansFeatures.Gateway.Services;
 
 /// <summary>
-/// The admin API over the registry grain: apply, plan, list and get definitions. Documents are parsed and
-/// validated here, and dry runs planned here, so that (bounded) work runs on the gateway's threads and not inside
+/// The admin API over the registry grain: apply (or validate only), list and get definitions. Documents are parsed
+/// and validated here, and dry runs planned here, so that (bounded) work runs on the gateway's threads and not inside
 /// the registry grain's turn, where it would hold up every other registry call.
 /// </summary>
 [BindServiceMethod(typeof(MalformedRequestBinder), nameof(MalformedRequestBinder.BindService))]
@@ -35,17 +35,27 @@ public sealed class FeatureRegistryService(
     {
         var documents = ValidateDocuments(request);
         var current = await catalog.RefreshAsync(context.CancellationToken);
-        var checkedHere = DefinitionCheck.Run(current.Set, current.Version, documents, out _);
-        ThrowIfInvalid(checkedHere);
+        if (request.ValidateOnly)
+        {
+            if (request.HasExpectedRegistryVersion && request.ExpectedRegistryVersion != current.Version)
+            {
+                throw Stale(request.ExpectedRegistryVersion, current.Version);
+            }
 
-        long? expected = request.HasExpectedVersion ? request.ExpectedVersion : null;
+            return ToProto(DefinitionCheck.Run(current.Set, current.Version, documents, out _));
+        }
+
+        var checkedHere = DefinitionCheck.Run(current.Set, current.Version, documents, out _);
+        ThrowIfInvalid(checkedHere, documents);
+
+        long? expected = request.HasExpectedRegistryVersion ? request.ExpectedRegistryVersion : null;
         var result = await Registry.Apply(documents, dryRun: false, expected);
         if (result.VersionConflict)
         {
             throw Stale(expected!.Value, result.Version);
         }
 
-        ThrowIfInvalid(result);
+        ThrowIfInvalid(result, documents);
         if (result.Rejections.Count > 0)
         {
             throw RpcErrors.FailedPrecondition(Describe("breaking changes rejected (bump the view's version to make them)", result.Rejections));
@@ -55,22 +65,10 @@ public sealed class FeatureRegistryService(
         return ToProto(result);
     }
 
-    public override async Task<ApplyDefinitionsResponse> PlanDefinitions(ApplyDefinitionsRequest request, ServerCallContext context)
-    {
-        var documents = ValidateDocuments(request);
-        var current = await catalog.RefreshAsync(context.CancellationToken);
-        if (request.HasExpectedVersion && request.ExpectedVersion != current.Version)
-        {
-            throw Stale(request.ExpectedVersion, current.Version);
-        }
-
-        return ToProto(DefinitionCheck.Run(current.Set, current.Version, documents, out _));
-    }
-
     public override async Task<GetDefinitionsResponse> GetDefinitions(GetDefinitionsRequest request, ServerCallContext context)
     {
         var snapshot = await Registry.GetSnapshot();
-        var response = new GetDefinitionsResponse { Version = snapshot.Version };
+        var response = new GetDefinitionsResponse { RegistryVersion = snapshot.Version };
         if (snapshot.Version > 0)
         {
             response.AppliedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(snapshot.AppliedAt);
@@ -88,7 +86,7 @@ public sealed class FeatureRegistryService(
     {
         var definitions = await catalog.RefreshAsync(context.CancellationToken);
         var set = definitions.Set;
-        var response = new ListDefinitionsResponse { Version = definitions.Version };
+        var response = new ListDefinitionsResponse { RegistryVersion = definitions.Version };
         if (definitions.Version > 0)
         {
             response.AppliedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(definitions.AppliedAt);
@@ -104,7 +102,7 @@ public sealed class FeatureRegistryService(
             var info = new SourceInfo { Name = source.Name, TimestampField = source.TimestampField, EventIdField = source.EventIdField };
             foreach (var (field, kind) in source.Fields)
             {
-                info.Fields[field] = EventSchema.KindName(kind);
+                info.Fields[field] = ValueMapping.ToProto(kind);
             }
 
             response.Sources.Add(info);
@@ -127,12 +125,12 @@ public sealed class FeatureRegistryService(
     {
         if (string.IsNullOrWhiteSpace(request.Name))
         {
-            throw RpcErrors.InvalidArgument("name is required");
+            throw RpcErrors.InvalidArgument("name", "is required");
         }
 
         if (request.Name.Length > DefinitionLimits.MaxNameLength)
         {
-            throw RpcErrors.InvalidArgument($"name is {request.Name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+            throw RpcErrors.InvalidArgument("name", $"is {request.Name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
         }
 
         var definitions = await catalog.RefreshAsync(context.CancellationToken);
@@ -145,12 +143,12 @@ public sealed class FeatureRegistryService(
     {
         if (string.IsNullOrWhiteSpace(request.Name))
         {
-            throw RpcErrors.InvalidArgument("name is required");
+            throw RpcErrors.InvalidArgument("name", "is required");
         }
 
         if (request.Name.Length > DefinitionLimits.MaxNameLength)
         {
-            throw RpcErrors.InvalidArgument($"name is {request.Name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+            throw RpcErrors.InvalidArgument("name", $"is {request.Name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
         }
 
         var definitions = await catalog.RefreshAsync(context.CancellationToken);
@@ -163,13 +161,13 @@ public sealed class FeatureRegistryService(
     {
         if (request.Documents.Count == 0)
         {
-            throw RpcErrors.InvalidArgument("documents must hold at least one definition document");
+            throw RpcErrors.InvalidArgument("documents", "must hold at least one definition document");
         }
 
         var max = limits.Value.MaxDefinitionDocuments;
         if (request.Documents.Count > max)
         {
-            throw RpcErrors.InvalidArgument($"documents has {request.Documents.Count} documents; the limit is {max} (FeatureStore:Limits:MaxDefinitionDocuments)");
+            throw RpcErrors.InvalidArgument("documents", $"has {request.Documents.Count} documents; the limit is {max} (FeatureStore:Limits:MaxDefinitionDocuments)");
         }
 
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -179,24 +177,24 @@ public sealed class FeatureRegistryService(
             var document = request.Documents[i];
             if (string.IsNullOrWhiteSpace(document.Name))
             {
-                throw RpcErrors.InvalidArgument($"documents[{i}].name is required");
+                throw RpcErrors.InvalidArgument($"documents[{i}].name", "is required");
             }
 
             if (document.Name.Length > DefinitionLimits.MaxDocumentNameLength)
             {
-                throw RpcErrors.InvalidArgument($"documents[{i}].name is {document.Name.Length} characters; the limit is {DefinitionLimits.MaxDocumentNameLength}");
+                throw RpcErrors.InvalidArgument($"documents[{i}].name", $"is {document.Name.Length} characters; the limit is {DefinitionLimits.MaxDocumentNameLength}");
             }
 
             if (!names.Add(document.Name))
             {
-                throw RpcErrors.InvalidArgument($"documents[{i}].name '{RpcErrors.Echo(document.Name)}' appears twice");
+                throw RpcErrors.InvalidArgument($"documents[{i}].name", $"'{RpcErrors.Echo(document.Name)}' appears twice");
             }
 
             // A document beyond the size, depth or node limits is a malformed request, not a definition to fix line
             // by line: refused here, before anything builds its tree.
             if (DocumentPrescan.Check(new Core.Definitions.DefinitionDocument(document.Name, document.Yaml)) is { } beyondLimits)
             {
-                throw RpcErrors.InvalidArgument($"documents[{i}]: {beyondLimits}");
+                throw RpcErrors.InvalidArgument($"documents[{i}].yaml", beyondLimits.ToString());
             }
 
             documents.Add(new DefinitionDocumentDto(document.Name, document.Yaml));
@@ -205,12 +203,22 @@ public sealed class FeatureRegistryService(
         return documents;
     }
 
-    private static void ThrowIfInvalid(RegistryApplyResult result)
+    /// <summary>INVALID_ARGUMENT with one field violation per definition error, on the document it is in.</summary>
+    private static void ThrowIfInvalid(RegistryApplyResult result, List<DefinitionDocumentDto> documents)
     {
-        if (result.Errors.Count > 0)
+        if (result.Errors.Count == 0)
         {
-            throw RpcErrors.InvalidArgument(Describe("definitions are invalid", result.Errors.Select(e => e.Text)));
+            return;
         }
+
+        var violations = new ViolationList();
+        foreach (var error in result.Errors)
+        {
+            var index = documents.FindIndex(d => string.Equals(d.Name, error.File, StringComparison.Ordinal));
+            violations.Add(index < 0 ? "documents" : $"documents[{index}].yaml", EchoedText.Shorten(error.Text, MaxItemLength));
+        }
+
+        throw RpcErrors.From(violations.ToError()!);
     }
 
     private static RpcException Stale(long expected, long current) => RpcErrors.Aborted(
@@ -230,7 +238,7 @@ public sealed class FeatureRegistryService(
 
         if (count > ErrorsInMessage)
         {
-            text.Append(CultureInfo.InvariantCulture, $"\n  … and {count - ErrorsInMessage} more (PlanDefinitions lists them all)");
+            text.Append(CultureInfo.InvariantCulture, $"\n  … and {count - ErrorsInMessage} more (validate_only lists them all)");
         }
 
         return text.ToString();
@@ -238,7 +246,7 @@ public sealed class FeatureRegistryService(
 
     private static ApplyDefinitionsResponse ToProto(RegistryApplyResult result)
     {
-        var response = new ApplyDefinitionsResponse { Applied = result.Applied, Version = result.Version };
+        var response = new ApplyDefinitionsResponse { Applied = result.Applied, RegistryVersion = result.Version };
         foreach (var error in result.Errors)
         {
             response.Errors.Add(new DefinitionError
@@ -251,13 +259,46 @@ public sealed class FeatureRegistryService(
         {
             response.Changes.Add(new DefinitionChange
             {
-                Kind = change.Kind, ObjectType = change.ObjectType, Name = change.Name, Description = change.Description, Breaking = change.Breaking,
+                Kind = ToChangeKind(change.Kind),
+                ObjectType = ToObjectType(change.ObjectType),
+                Name = change.Name,
+                Description = change.Description,
+                Breaking = change.Breaking,
             });
         }
 
         response.Rejections.Add(result.Rejections);
         return response;
     }
+
+    private static V1.ChangeKind ToChangeKind(string kind) => kind switch
+    {
+        "added" => V1.ChangeKind.Added,
+        "changed" => V1.ChangeKind.Changed,
+        "removed" => V1.ChangeKind.Removed,
+        _ => V1.ChangeKind.Unspecified,
+    };
+
+    private static ObjectType ToObjectType(string objectType) => objectType switch
+    {
+        "entity" => ObjectType.EntityType,
+        "source" => ObjectType.Source,
+        "feature_view" => ObjectType.FeatureView,
+        "feature" => ObjectType.Feature,
+        "feature_service" => ObjectType.FeatureService,
+        _ => ObjectType.Unspecified,
+    };
+
+    private static Aggregation ToProto(AggregationKind aggregation) => aggregation switch
+    {
+        AggregationKind.Latest => Aggregation.Latest,
+        AggregationKind.Count => Aggregation.Count,
+        AggregationKind.Sum => Aggregation.Sum,
+        AggregationKind.Mean => Aggregation.Mean,
+        AggregationKind.Min => Aggregation.Min,
+        AggregationKind.Max => Aggregation.Max,
+        _ => Aggregation.Unspecified,
+    };
 
     private static FeatureViewInfo ToProto(FeatureViewDefinition view)
     {
@@ -268,19 +309,19 @@ public sealed class FeatureRegistryService(
             EntityType = view.EntityType,
             Source = view.Source.Name,
             KeyField = view.KeyField,
-            Ttl = view.Ttl is { } ttl ? DurationText.Format(ttl) : "",
-            AllowedLateness = DurationText.Format(view.AllowedLateness),
+            Ttl = view.Ttl is { } ttl ? ValueMapping.ToDuration(ttl) : null,
+            AllowedLateness = ValueMapping.ToDuration(view.AllowedLateness),
         };
         foreach (var feature in view.Features)
         {
             info.Features.Add(new FeatureInfo
             {
                 Name = feature.Name,
-                Type = EventSchema.KindName(feature.Type),
-                Aggregation = feature.Aggregation.ToString().ToLowerInvariant(),
+                Type = ValueMapping.ToProto(feature.Type),
+                Aggregation = ToProto(feature.Aggregation),
                 Field = feature.Field ?? "",
-                Window = feature.Window is { } window ? DurationText.Format(window) : "",
-                Tile = feature.Tile is { } tile ? DurationText.Format(tile) : "",
+                Window = feature.Window is { } window ? ValueMapping.ToDuration(window) : null,
+                Tile = feature.Tile is { } tile ? ValueMapping.ToDuration(tile) : null,
                 Where = feature.Where?.ToString() ?? "",
             });
         }
@@ -297,12 +338,12 @@ public sealed class FeatureRegistryService(
             info.Features.Add(column.Name);
             if (column.Default is { } value)
             {
-                info.Defaults[column.Name] = value.ToString();
+                info.Defaults[column.Name] = ValueMapping.ToProto(value);
             }
 
             if (column.IsRequestField)
             {
-                info.RequestFields[column.Name] = EventSchema.KindName(column.Type);
+                info.RequestFields[column.Name] = ValueMapping.ToProto(column.Type);
             }
 
             if (column.Encoding is { } encoding)

@@ -17,18 +17,20 @@ namespace OrleansFeatures.Gateway.Services;
 /// <summary>GetInferenceInputs: a feature service's columns for a batch of rows, as a float32 matrix.</summary>
 public sealed partial class FeatureServingService
 {
-    private static readonly ConditionalWeakTable<ActiveDefinitions, Dictionary<string, ServicePlan>> InferencePlans = new();
+    // What the gateway sends and answers for a plan (read lists, column metadata) is built once per plan, i.e. once
+    // per service and registry version, like the plan itself.
+    private static readonly ConditionalWeakTable<InferencePlan, ServicePlan> WirePlans = new();
 
     public override async Task<GetInferenceInputsResponse> GetInferenceInputs(GetInferenceInputsRequest request, ServerCallContext context)
     {
         if (string.IsNullOrEmpty(request.FeatureService))
         {
-            throw RpcErrors.InvalidArgument("feature_service is required");
+            throw RpcErrors.InvalidArgument("feature_service", "is required");
         }
 
         if (request.FeatureService.Length > DefinitionLimits.MaxNameLength)
         {
-            throw RpcErrors.InvalidArgument($"feature_service is {request.FeatureService.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+            throw RpcErrors.InvalidArgument("feature_service", $"is {request.FeatureService.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
         }
 
         var definitions = catalog.Current;
@@ -45,7 +47,8 @@ public sealed partial class FeatureServingService
             throw RpcErrors.FailedPrecondition($"feature_service '{plan.Plan.Service.Name}' cannot be served as numbers: {reason}; add an encoding to the service (core/Definitions/README.md)");
         }
 
-        var batch = InferenceBatch.Parse(plan.Plan, request, limits.Value.MaxEntitiesPerRequest, keyLimits.Value.MaxKeyLength);
+        var batch = InferenceBatch.Parse(plan.Plan, KeyColumns(request), FieldColumns(request), limits.Value.MaxEntitiesPerRequest, keyLimits.Value.MaxKeyLength, out var invalid)
+            ?? throw RpcErrors.From(invalid!);
         var nowMs = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         var slots = plan.Plan.Entities;
         var readings = new FeatureReading[slots.Count][];
@@ -82,33 +85,43 @@ public sealed partial class FeatureServingService
         return response;
     }
 
-    private static ServicePlan? FindPlan(ActiveDefinitions definitions, string name)
+    private static Core.Serving.EntityKeyColumn[] KeyColumns(GetInferenceInputsRequest request)
     {
-        if (!definitions.Set.FeatureServices.TryGetValue(name, out var service))
+        var columns = new Core.Serving.EntityKeyColumn[request.Entities.Count];
+        for (var i = 0; i < columns.Length; i++)
         {
-            return null;
+            columns[i] = new Core.Serving.EntityKeyColumn(request.Entities[i].EntityType, request.Entities[i].Ids);
         }
 
-        // A service's plan never changes within one registry version, so it is compiled once per version.
-        var cache = InferencePlans.GetValue(definitions, static _ => new Dictionary<string, ServicePlan>(StringComparer.Ordinal));
-        lock (cache)
+        return columns;
+    }
+
+    private static Core.Serving.RequestFieldColumn[] FieldColumns(GetInferenceInputsRequest request)
+    {
+        var columns = new Core.Serving.RequestFieldColumn[request.RequestFields.Count];
+        for (var i = 0; i < columns.Length; i++)
         {
-            if (!cache.TryGetValue(name, out var plan))
+            var proto = request.RequestFields[i];
+            var values = new ScalarValue[proto.Values.Count];
+            for (var r = 0; r < values.Length; r++)
             {
-                plan = ServicePlan.Compile(service);
-                cache[name] = plan;
+                values[r] = ValueMapping.FromProto(proto.Values[r]);
             }
 
-            return plan;
+            columns[i] = new Core.Serving.RequestFieldColumn(proto.Name, values);
         }
+
+        return columns;
     }
+
+    private static ServicePlan? FindPlan(ActiveDefinitions definitions, string name) =>
+        definitions.Lookups.FindInferencePlan(name) is { } plan ? WirePlans.GetValue(plan, ServicePlan.Compile) : null;
 
     /// <summary>An inference plan with what the gateway sends and answers for it: read lists per entity type, column metadata.</summary>
     private sealed record ServicePlan(InferencePlan Plan, FeatureRefList[] References, InferenceColumn[] Columns)
     {
-        public static ServicePlan Compile(FeatureServiceDefinition service)
+        public static ServicePlan Compile(InferencePlan plan)
         {
-            var plan = InferencePlan.Compile(service);
             var references = new FeatureRefList[plan.Entities.Count];
             for (var s = 0; s < references.Length; s++)
             {
@@ -123,7 +136,7 @@ public sealed partial class FeatureServingService
                 columns[c] = new InferenceColumn
                 {
                     Name = column.Name,
-                    Dtype = EventSchema.KindName(column.Definition.Type),
+                    Dtype = ValueMapping.ToProto(column.Definition.Type),
                     Encoding = column.Encoding switch
                     {
                         ColumnEncoding.Number => V1.ColumnEncoding.Number,
@@ -132,8 +145,8 @@ public sealed partial class FeatureServingService
                         _ => V1.ColumnEncoding.Unspecified,
                     },
                     EntityType = column.Definition.EntityType ?? "",
-                    HasDefault = column.HasDefault,
-                    DefaultValue = column.DefaultValue,
+                    DefaultValue = column.Definition.Default is { } value ? ValueMapping.ToProto(value) : null,
+                    EncodedDefault = column.DefaultValue,
                 };
                 if (column.Definition.Encoding is { } encoding)
                 {

@@ -9,6 +9,7 @@ namespace OrleansFeatures.Gateway.Services;
 /// request message, a string field that is not UTF-8) into INVALID_ARGUMENT. Grpc.AspNetCore reads the request
 /// before any interceptor runs and maps every exception but <see cref="RpcException"/> to UNKNOWN "Exception was
 /// thrown by handler.", so the deserializer itself is the one place to say what was wrong.
+/// The field violation of such an error has an empty field: the whole body is bad, not one field of it.
 /// The services name this type in <see cref="BindServiceMethodAttribute"/>, which gRPC looks up on the most
 /// derived type first. Each bind method takes the generated base type, because gRPC matches the service's
 /// methods to the type of that parameter.
@@ -50,11 +51,11 @@ public sealed class MalformedRequestBinder(ServiceBinderBase inner) : ServiceBin
             }
             catch (InvalidProtocolBufferException exception)
             {
-                throw RpcErrors.InvalidArgument($"the request body of {name} is not a valid {typeof(TRequest).Name} message: {exception.Message}");
+                throw RpcErrors.InvalidArgument("", $"the request body of {name} is not a valid {typeof(TRequest).Name} message: {exception.Message}");
             }
             catch (DecoderFallbackException)
             {
-                throw RpcErrors.InvalidArgument($"the request body of {name} has a string field that is not valid UTF-8");
+                throw RpcErrors.InvalidArgument("", $"the request body of {name} has a string field that is not valid UTF-8");
             }
         });
         return new Method<TRequest, TResponse>(method.Type, method.ServiceName, method.Name, requestMarshaller, method.ResponseMarshaller);

@@ -21,6 +21,17 @@ internal static class ValueMapping
         return proto;
     }
 
+    public static V1.ValueType ToProto(ScalarKind kind) => kind switch
+    {
+        ScalarKind.Int64 => V1.ValueType.Int64,
+        ScalarKind.Double => V1.ValueType.Double,
+        ScalarKind.String => V1.ValueType.String,
+        ScalarKind.Bool => V1.ValueType.Bool,
+        _ => V1.ValueType.Unspecified,
+    };
+
+    public static Google.Protobuf.WellKnownTypes.Duration ToDuration(TimeSpan span) => Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(span);
+
     public static ScalarValue FromProto(Value? value) => value?.KindCase switch
     {
         Value.KindOneofCase.Int64Value => ScalarValue.FromInt64(value.Int64Value),

@@ -1,6 +1,7 @@
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Routing;
+using OrleansFeatures.Core.Serving;
 
 namespace OrleansFeatures.Grains.Definitions;
 
@@ -30,6 +31,7 @@ public sealed class ActiveDefinitions
         }
 
         Routing = RoutingPlan.Compile(set);
+        Lookups = LookupPlan.Compile(set);
     }
 
     public static ActiveDefinitions Empty { get; } = new(0, DateTimeOffset.MinValue, DefinitionSet.Empty);
@@ -43,6 +45,9 @@ public sealed class ActiveDefinitions
 
     /// <summary>Which entities an event of each source touches; every entrance executes this one plan.</summary>
     public RoutingPlan Routing { get; }
+
+    /// <summary>What a lookup or an inference request means in this version; every serving entrance executes this one plan.</summary>
+    public LookupPlan Lookups { get; }
 
     public CompiledFeatureView? FindView(string name) => _viewsByName.GetValueOrDefault(name);
 

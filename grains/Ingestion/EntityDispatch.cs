@@ -1,4 +1,5 @@
 using Orleans;
+using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
@@ -148,11 +149,13 @@ internal sealed record DispatchResult(
 /// <summary>Events one entity applied in memory through <see cref="IEntityGrain.Ingest"/>, and its receipt; epoch 0 when the call failed and nothing was applied.</summary>
 internal sealed record IngestedBatch(string GrainKey, string Source, FeatureEvent[] Events, long Epoch, long Sequence);
 
-/// <summary>Combines the outcomes of the entities one event reached: a failure wins, then a rejection, then acceptance, then lateness.</summary>
+/// <summary>
+/// Combines the outcomes of the entities one event reached: a failure wins, then a rejection; otherwise core's rule
+/// (<see cref="ApplyOutcomeMerge"/>: accepted by any, late only when late in every one, else a duplicate).
+/// </summary>
 internal struct OutcomeMerge
 {
-    private bool _accepted;
-    private bool _late;
+    private ApplyOutcomeMerge _applied;
     private bool _failed;
     private bool _reached;
     private string? _rejection;
@@ -162,8 +165,9 @@ internal struct OutcomeMerge
         _reached = true;
         switch (outcome.Kind)
         {
-            case EventOutcomeKind.Accepted: _accepted = true; break;
-            case EventOutcomeKind.Late: _late = true; break;
+            case EventOutcomeKind.Accepted: _applied.Add(ApplyOutcome.Accepted); break;
+            case EventOutcomeKind.Duplicate: _applied.Add(ApplyOutcome.Duplicate); break;
+            case EventOutcomeKind.Late: _applied.Add(ApplyOutcome.Late); break;
             case EventOutcomeKind.Rejected: _rejection ??= outcome.Reason; break;
         }
     }
@@ -177,7 +181,10 @@ internal struct OutcomeMerge
 
     public readonly EventOutcome ToOutcome() =>
         _rejection is not null ? new(EventOutcomeKind.Rejected, _rejection)
-        : _accepted ? EventOutcome.Accepted
-        : _late ? new(EventOutcomeKind.Late, "older than the view's watermark minus its allowed lateness")
-        : EventOutcome.Duplicate;
+        : _applied.Result switch
+        {
+            ApplyOutcome.Accepted => EventOutcome.Accepted,
+            ApplyOutcome.Late => new(EventOutcomeKind.Late, "older than the watermark minus the allowed lateness in every view it reached"),
+            _ => EventOutcome.Duplicate,
+        };
 }

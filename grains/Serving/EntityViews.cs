@@ -55,10 +55,15 @@ public sealed class EntityViews
         }
     }
 
-    /// <summary>Applies one event to every view fed by <paramref name="source"/>, atomically for readers.</summary>
-    internal void Apply(string source, FeatureEvent featureEvent, out bool fed, out bool accepted, out bool late)
+    /// <summary>
+    /// Applies one event to every view fed by <paramref name="source"/>, atomically for readers. The outcomes of the
+    /// views combine by core's one rule (<see cref="ApplyOutcomeMerge"/>); <see cref="ApplyOutcomeMerge.Reached"/> is
+    /// false when no view is fed by the source.
+    /// </summary>
+    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, out bool changed)
     {
-        fed = accepted = late = false;
+        var merge = default(ApplyOutcomeMerge);
+        changed = false;
         lock (_gate)
         {
             foreach (var view in _views.Values)
@@ -68,20 +73,18 @@ public sealed class EntityViews
                     continue;
                 }
 
-                fed = true;
-                switch (view.State.Apply(featureEvent))
+                var outcome = view.State.Apply(featureEvent);
+                merge.Add(outcome);
+                // A late event is counted in the view's state, so the view has something to write.
+                if (outcome != ApplyOutcome.Duplicate)
                 {
-                    case ApplyOutcome.Accepted:
-                        accepted = true;
-                        view.Dirty = true;
-                        break;
-                    case ApplyOutcome.Late:
-                        late = true;
-                        view.Dirty = true;
-                        break;
+                    view.Dirty = true;
+                    changed = true;
                 }
             }
         }
+
+        return merge;
     }
 
     /// <summary>No more reads from outside the grain: it is deactivating, or its memory is ahead of storage.</summary>

@@ -95,7 +95,7 @@ public sealed class BackfillEndToEndTests
 
         var lookup = new GetOnlineFeaturesRequest { EntityType = "user" };
         lookup.EntityIds.Add(["u0", "u1", "u2"]);
-        lookup.Features.Add(["live:plays_1h", "backfilled:plays_1h", "live:seconds_1h", "backfilled:seconds_1h"]);
+        (lookup.Features ??= new()).References.Add(["live:plays_1h", "backfilled:plays_1h", "live:seconds_1h", "backfilled:seconds_1h"]);
         var served = await serving.GetOnlineFeaturesAsync(lookup);
         var all = history.Concat(live1).Concat(live2).ToList();
         for (var u = 0; u < 3; u++)

@@ -66,7 +66,7 @@ public sealed class CliEndToEndTests
 
         var apply = await Ofs.RunAsync("apply", definitions, "--address", address, "--output", "json");
         Assert.True(apply.ExitCode == ExitCodes.Success, apply.ToString());
-        Assert.Equal(1, apply.Json.GetProperty("version").GetInt64());
+        Assert.Equal(1, apply.Json.GetProperty("registry_version").GetInt64());
 
         var unchanged = await Ofs.RunAsync("plan", definitions, "--address", address);
         Assert.Equal(ExitCodes.Success, unchanged.ExitCode);
@@ -82,12 +82,12 @@ public sealed class CliEndToEndTests
         Assert.NotEmpty(refusedPlan.Json.GetProperty("rejections").EnumerateArray());
         var refusedApply = await Ofs.RunAsync("apply", breaking, "--address", address);
         Assert.True(refusedApply.ExitCode == ExitCodes.Refused, refusedApply.ToString());
-        var stale = await Ofs.RunAsync("apply", definitions, "--address", address, "--expected-version", "0");
+        var stale = await Ofs.RunAsync("apply", definitions, "--address", address, "--expected-registry-version", "0");
         Assert.True(stale.ExitCode == ExitCodes.Refused, stale.ToString());
 
         var list = await Ofs.RunAsync("list", "--address", address, "--output", "json");
         Assert.Equal(ExitCodes.Success, list.ExitCode);
-        Assert.Equal("1", list.Json.GetProperty("version").GetString());
+        Assert.Equal("1", list.Json.GetProperty("registryVersion").GetString());
         var describe = await Ofs.RunAsync("describe", "view", "user_plays", "--address", address);
         Assert.Equal(ExitCodes.Success, describe.ExitCode);
         Assert.Contains("plays_1h: int64 = count over 1h", describe.Output, StringComparison.Ordinal);

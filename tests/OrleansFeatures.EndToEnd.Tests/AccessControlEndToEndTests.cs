@@ -20,7 +20,6 @@ public sealed class AccessControlEndToEndTests
         ["GetInferenceInputs"] = async (c, h) => await c.Serving.GetInferenceInputsAsync(Inference("ranker"), h),
         ["PushEvents"] = async (c, h) => await c.Ingestion.PushEventsAsync(Events.Push(Events.Play(Guid.NewGuid().ToString("N"), "u1", DateTimeOffset.UtcNow, "f1", "view", 3)), h),
         ["ApplyDefinitions"] = async (c, h) => await c.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request(), h),
-        ["PlanDefinitions"] = async (c, h) => await c.Registry.PlanDefinitionsAsync(E2EDefinitions.Request(), h),
         ["ListDefinitions"] = async (c, h) => await c.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), h),
         ["GetDefinitions"] = async (c, h) => await c.Registry.GetDefinitionsAsync(new GetDefinitionsRequest(), h),
         ["GetFeatureView"] = async (c, h) => await c.Registry.GetFeatureViewAsync(new GetFeatureViewRequest { Name = "user_plays" }, h),
@@ -32,7 +31,7 @@ public sealed class AccessControlEndToEndTests
     {
         ["read"] = ["GetOnlineFeatures", "GetInferenceInputs", "ListDefinitions", "GetDefinitions", "GetFeatureView", "GetFeatureService"],
         ["write"] = ["PushEvents"],
-        ["admin"] = ["ApplyDefinitions", "PlanDefinitions"],
+        ["admin"] = ["ApplyDefinitions"],
     };
 
     [Fact]

@@ -330,7 +330,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
     {
         var request = new GetOnlineFeaturesRequest { EntityType = "user" };
         request.EntityIds.Add(ids);
-        request.Features.Add("user_plays:plays_1h");
+        (request.Features ??= new()).References.Add("user_plays:plays_1h");
         return request;
     }
 

@@ -17,7 +17,7 @@ public sealed class CommandLineEndToEndTests
 
         // The demo applies the example definitions when the registry is empty.
         await Poll.UntilAsync(
-            async () => (await client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest())).Version,
+            async () => (await client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest())).RegistryVersion,
             version => version > 0,
             TimeSpan.FromSeconds(30),
             "the demo to apply its definitions");

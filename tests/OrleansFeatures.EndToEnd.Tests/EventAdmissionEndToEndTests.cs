@@ -105,7 +105,7 @@ public sealed class EventAdmissionEndToEndTests(AdmissionGateway gateway) : ICla
     {
         var request = new GetOnlineFeaturesRequest { EntityType = "user" };
         request.EntityIds.Add(new string('k', 257));
-        request.Features.Add("user_plays:plays_1h");
+        (request.Features ??= new()).References.Add("user_plays:plays_1h");
 
         var error = await Assert.ThrowsAsync<RpcException>(async () => await Client.Serving.GetOnlineFeaturesAsync(request));
 
@@ -117,7 +117,7 @@ public sealed class EventAdmissionEndToEndTests(AdmissionGateway gateway) : ICla
     {
         var request = new GetOnlineFeaturesRequest { EntityType = "user" };
         request.EntityIds.Add(user);
-        request.Features.Add(features);
+        (request.Features ??= new()).References.Add(features);
         return (await Client.Serving.GetOnlineFeaturesAsync(request)).Entities[0].Values;
     }
 }

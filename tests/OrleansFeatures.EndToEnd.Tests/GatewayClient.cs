@@ -37,3 +37,15 @@ internal sealed class GatewayClient : IDisposable
 
     public void Dispose() => _channel.Dispose();
 }
+
+/// <summary>Calls the generated clients spell out.</summary>
+internal static class RegistryClientExtensions
+{
+    /// <summary>ApplyDefinitions as a dry run (validate_only): the checks and the plan, nothing applied.</summary>
+    public static Grpc.Core.AsyncUnaryCall<ApplyDefinitionsResponse> ValidateDefinitionsAsync(
+        this FeatureRegistry.FeatureRegistryClient registry, ApplyDefinitionsRequest request, Grpc.Core.Metadata? headers = null)
+    {
+        request.ValidateOnly = true;
+        return registry.ApplyDefinitionsAsync(request, headers);
+    }
+}

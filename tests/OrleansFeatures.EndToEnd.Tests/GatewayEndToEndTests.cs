@@ -24,7 +24,7 @@ public sealed class GatewayEndToEndTests
 
         var applied = await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
         Assert.True(applied.Applied);
-        Assert.Equal(1, applied.Version);
+        Assert.Equal(1, applied.RegistryVersion);
 
         var now = DateTimeOffset.UtcNow;
         var bad = Events.Play("bad-type", "u1", now, "tennis", "click", 1);
@@ -55,10 +55,10 @@ public sealed class GatewayEndToEndTests
 
         var request = new GetOnlineFeaturesRequest { EntityType = "user" };
         request.EntityIds.Add(["u1", "u2", "nobody"]);
-        request.Features.Add(["user_plays:last_sport", "user_plays:plays_1h", "user_plays:clicks_1h", "user_plays:seconds_24h", "user_plays:mean_seconds_24h", "user_plays:max_seconds_24h"]);
+        (request.Features ??= new()).References.Add(["user_plays:last_sport", "user_plays:plays_1h", "user_plays:clicks_1h", "user_plays:seconds_24h", "user_plays:mean_seconds_24h", "user_plays:max_seconds_24h"]);
         var features = await client.Serving.GetOnlineFeaturesAsync(request);
 
-        Assert.Equal(request.Features, features.FeatureNames);
+        Assert.Equal(request.Features.References, features.FeatureNames);
         var u1 = features.Entities[0].Values;
         Assert.Equal("f1", u1[0].Value.StringValue);
         Assert.Equal(now.AddMinutes(-5).ToUnixTimeMilliseconds(), u1[0].EventTime.ToDateTimeOffset().ToUnixTimeMilliseconds());
@@ -100,15 +100,15 @@ public sealed class GatewayEndToEndTests
         await AssertStatus(StatusCode.InvalidArgument, "limit is 5", () => Lookup(client, "user", ["1", "2", "3", "4", "5", "6"], ["user_plays:plays_1h"]));
         await AssertStatus(StatusCode.InvalidArgument, "entity_ids[1]", () => Lookup(client, "user", ["1", ""], ["user_plays:plays_1h"]));
         await AssertStatus(StatusCode.InvalidArgument, "entity_type", () => Lookup(client, "", ["1"], ["user_plays:plays_1h"]));
-        await AssertStatus(StatusCode.NotFound, "entity_type 'player'", () => Lookup(client, "player", ["1"], ["user_plays:plays_1h"]));
-        await AssertStatus(StatusCode.InvalidArgument, "features[0]", () => Lookup(client, "user", ["1"], ["plays_1h"]));
+        await AssertStatus(StatusCode.NotFound, "entity type 'player'", () => Lookup(client, "player", ["1"], ["user_plays:plays_1h"]));
+        await AssertStatus(StatusCode.InvalidArgument, "features.references[0]", () => Lookup(client, "user", ["1"], ["plays_1h"]));
         await AssertStatus(StatusCode.NotFound, "no feature 'nope'", () => Lookup(client, "user", ["1"], ["user_plays:nope"]));
         await AssertStatus(StatusCode.NotFound, "feature view 'other'", () => Lookup(client, "user", ["1"], ["other:x"]));
-        await AssertStatus(StatusCode.InvalidArgument, "exactly one", () => Lookup(client, "user", ["1"], []));
+        await AssertStatus(StatusCode.InvalidArgument, "features.references", () => Lookup(client, "user", ["1"], []));
 
         var missingService = new GetOnlineFeaturesRequest { EntityType = "user", FeatureService = "nope" };
         missingService.EntityIds.Add("1");
-        await AssertStatus(StatusCode.NotFound, "feature_service 'nope'", async () => await client.Serving.GetOnlineFeaturesAsync(missingService));
+        await AssertStatus(StatusCode.NotFound, "feature service 'nope'", async () => await client.Serving.GetOnlineFeaturesAsync(missingService));
 
         var now = DateTimeOffset.UtcNow;
         await AssertStatus(StatusCode.InvalidArgument, "source", async () => await client.Ingestion.PushEventsAsync(new PushEventsRequest()));
@@ -228,7 +228,7 @@ public sealed class GatewayEndToEndTests
     {
         var request = new GetOnlineFeaturesRequest { EntityType = entityType };
         request.EntityIds.Add(ids);
-        request.Features.Add(features);
+        (request.Features ??= new()).References.Add(features);
         return await client.Serving.GetOnlineFeaturesAsync(request);
     }
 
@@ -237,5 +237,10 @@ public sealed class GatewayEndToEndTests
         var error = await Assert.ThrowsAsync<RpcException>(call);
         Assert.Equal(code, error.StatusCode);
         Assert.Contains(messagePart, error.Status.Detail, StringComparison.Ordinal);
+        if (code == StatusCode.InvalidArgument)
+        {
+            // Every INVALID_ARGUMENT carries the bad fields as google.rpc.BadRequest details.
+            Assert.NotEmpty(error.GetRpcStatus()?.GetDetail<Google.Rpc.BadRequest>()?.FieldViolations ?? []);
+        }
     }
 }

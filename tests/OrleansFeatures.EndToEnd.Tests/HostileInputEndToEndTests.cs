@@ -34,14 +34,15 @@ public sealed class HostileInputEndToEndTests(ITestOutputHelper output)
             ("orleansfeatures.v1.FeatureServing", "GetOnlineFeatures"),
             ("orleansfeatures.v1.FeatureIngestion", "PushEvents"),
             ("orleansfeatures.v1.FeatureRegistry", "GetFeatureView"),
-            ("orleansfeatures.v1.FeatureRegistry", "PlanDefinitions"),
+            ("orleansfeatures.v1.FeatureRegistry", "ApplyDefinitions"),
         })
         {
             var garbageError = await Assert.ThrowsAsync<RpcException>(() => CallRaw(client, service, method, garbage));
             Assert.Equal(StatusCode.InvalidArgument, garbageError.StatusCode);
             Assert.Contains("not a valid", garbageError.Status.Detail, StringComparison.Ordinal);
 
-            if (method != "PlanDefinitions")
+            // ApplyDefinitionsRequest's field 1 is a message, not a string.
+            if (method != "ApplyDefinitions")
             {
                 var utf8Error = await Assert.ThrowsAsync<RpcException>(() => CallRaw(client, service, method, invalidUtf8));
                 Assert.Equal(StatusCode.InvalidArgument, utf8Error.StatusCode);
@@ -67,10 +68,10 @@ public sealed class HostileInputEndToEndTests(ITestOutputHelper output)
 
         var byEntityType = new GetOnlineFeaturesRequest { EntityType = huge };
         byEntityType.EntityIds.Add("u1");
-        byEntityType.Features.Add("user_plays:plays_1h");
+        (byEntityType.Features ??= new()).References.Add("user_plays:plays_1h");
         var byReference = new GetOnlineFeaturesRequest { EntityType = "user" };
         byReference.EntityIds.Add("u1");
-        byReference.Features.Add("user_plays:" + huge);
+        (byReference.Features ??= new()).References.Add("user_plays:" + huge);
         var byService = new GetOnlineFeaturesRequest { EntityType = "user", FeatureService = huge };
         byService.EntityIds.Add("u1");
         var byDocumentName = new ApplyDefinitionsRequest();
@@ -119,25 +120,25 @@ public sealed class HostileInputEndToEndTests(ITestOutputHelper output)
         // 60,000 levels of flow mappings in 300 KB: this killed the process by stack overflow.
         var deep = "a: " + new string('{', 150_000) + new string('}', 150_000);
         var watch = Stopwatch.StartNew();
-        var error = await Assert.ThrowsAsync<RpcException>(async () => await client.Registry.PlanDefinitionsAsync(E2EDefinitions.Request(deep)));
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await client.Registry.ValidateDefinitionsAsync(E2EDefinitions.Request(deep)));
         output.WriteLine($"deep YAML refused in {watch.ElapsedMilliseconds} ms: {error.Status.Detail}");
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.Contains("levels deep", error.Status.Detail, StringComparison.Ordinal);
 
         // A filter of 50,000 nested parentheses is a definition error, reported in the plan like any other.
         var deepFilter = new string('(', 50_000) + "kind == 'click'" + new string(')', 50_000);
-        var plan = await client.Registry.PlanDefinitionsAsync(E2EDefinitions.Request(
+        var plan = await client.Registry.ValidateDefinitionsAsync(E2EDefinitions.Request(
             E2EDefinitions.Yaml.Replace("where: \"kind == 'click'\"", $"where: \"{deepFilter}\"", StringComparison.Ordinal)));
         var filterError = Assert.Single(plan.Errors);
         Assert.Contains("where", filterError.Field, StringComparison.Ordinal);
         Assert.True(filterError.Message.Length < BoundedDetail);
 
         // A syntax error within the limits stays a definition error in the plan, not a refused request.
-        var syntax = await client.Registry.PlanDefinitionsAsync(E2EDefinitions.Request("entity: [user"));
+        var syntax = await client.Registry.ValidateDefinitionsAsync(E2EDefinitions.Request("entity: [user"));
         Assert.Contains("YAML syntax error", Assert.Single(syntax.Errors).Message, StringComparison.Ordinal);
 
         Assert.True(gateway.IsRunning);
-        Assert.Equal(1, (await client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest())).Version);
+        Assert.Equal(1, (await client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest())).RegistryVersion);
     }
 
     [Fact]
@@ -148,15 +149,15 @@ public sealed class HostileInputEndToEndTests(ITestOutputHelper output)
         await gateway.StartAsync();
         using var client = new GatewayClient(gateway);
         var first = E2EDefinitions.Request();
-        first.ExpectedVersion = 0;
-        Assert.Equal(1, (await client.Registry.ApplyDefinitionsAsync(first)).Version);
+        first.ExpectedRegistryVersion = 0;
+        Assert.Equal(1, (await client.Registry.ApplyDefinitionsAsync(first)).RegistryVersion);
 
         var stale = E2EDefinitions.Request();
-        stale.ExpectedVersion = 0;
+        stale.ExpectedRegistryVersion = 0;
         var staleError = await Assert.ThrowsAsync<RpcException>(async () => await client.Registry.ApplyDefinitionsAsync(stale));
         Assert.Equal(StatusCode.Aborted, staleError.StatusCode);
         Assert.Contains("at version 1, not the expected version 0", staleError.Status.Detail, StringComparison.Ordinal);
-        var stalePlan = await Assert.ThrowsAsync<RpcException>(async () => await client.Registry.PlanDefinitionsAsync(stale));
+        var stalePlan = await Assert.ThrowsAsync<RpcException>(async () => await client.Registry.ValidateDefinitionsAsync(stale));
         Assert.Equal(StatusCode.Aborted, stalePlan.StatusCode);
 
         var outcomes = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
@@ -167,7 +168,7 @@ public sealed class HostileInputEndToEndTests(ITestOutputHelper output)
                 Name = $"extra-{i}.yaml",
                 Yaml = $"sources:\n  - name: extra-{i}\n    fields: {{ event_id: string, ts: int64 }}\n",
             });
-            request.ExpectedVersion = 1;
+            request.ExpectedRegistryVersion = 1;
             try
             {
                 return (await client.Registry.ApplyDefinitionsAsync(request)).Applied ? StatusCode.OK : StatusCode.Unknown;
@@ -181,7 +182,7 @@ public sealed class HostileInputEndToEndTests(ITestOutputHelper output)
         Assert.Equal(1, outcomes.Count(o => o == StatusCode.OK));
         Assert.Equal(19, outcomes.Count(o => o == StatusCode.Aborted));
         var listed = await client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest());
-        Assert.Equal(2, listed.Version);
+        Assert.Equal(2, listed.RegistryVersion);
         Assert.Equal(2, listed.Sources.Count);
     }
 

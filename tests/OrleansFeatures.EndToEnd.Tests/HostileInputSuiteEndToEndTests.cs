@@ -41,7 +41,7 @@ public sealed class HostileInputSuiteEndToEndTests(ITestOutputHelper output)
         await using var gateway = new GatewayProcess(temp.Path);
         await gateway.StartAsync();
         using var client = new GatewayClient(gateway);
-        Assert.Equal(1, (await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request())).Version);
+        Assert.Equal(1, (await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request())).RegistryVersion);
         var neighbourTime = DateTimeOffset.UtcNow.AddMinutes(-1);
         await client.Ingestion.PushEventsAsync(Events.Push(
             Events.Play("n-a", "n1", neighbourTime, "tennis", "click", 1),
@@ -101,7 +101,7 @@ public sealed class HostileInputSuiteEndToEndTests(ITestOutputHelper output)
         Assert.True(failures.IsEmpty, $"seed {seed}: {string.Join("\n", failures.Take(10))}\n{Tail(gateway.Output)}");
         Assert.True(gateway.IsRunning, Tail(gateway.Output));
         await AssertNeighbourAsync(client);
-        Assert.Equal(1, (await client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest())).Version);
+        Assert.Equal(1, (await client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest())).RegistryVersion);
 
         var residentAfter = gateway.ResidentBytes;
         var peak = Math.Max(gateway.PeakWorkingSetBytes, peakResident);
@@ -130,8 +130,8 @@ public sealed class HostileInputSuiteEndToEndTests(ITestOutputHelper output)
     {
         var lookup = new GetOnlineFeaturesRequest { EntityType = "user" };
         lookup.EntityIds.Add("n1");
-        lookup.Features.Add("user_plays:plays_1h");
-        lookup.Features.Add("user_plays:seconds_24h");
+        (lookup.Features ??= new()).References.Add("user_plays:plays_1h");
+        (lookup.Features ??= new()).References.Add("user_plays:seconds_24h");
         var values = Assert.Single((await client.Serving.GetOnlineFeaturesAsync(lookup, deadline: DateTime.UtcNow.AddSeconds(30))).Entities).Values;
         Assert.Equal(2, values[0].Value.Int64Value);
         Assert.Equal(3.0, values[1].Value.DoubleValue);

@@ -27,7 +27,6 @@ internal static class HostileRequests
         (Serving, "GetInferenceInputs"),
         (Ingestion, "PushEvents"),
         (Registry, "ApplyDefinitions"),
-        (Registry, "PlanDefinitions"),
         (Registry, "ListDefinitions"),
         (Registry, "GetDefinitions"),
         (Registry, "GetFeatureView"),
@@ -112,7 +111,6 @@ internal static class HostileRequests
         "GetInferenceInputs" => Inference(random, hostile),
         "PushEvents" => Push(random, hostile),
         "ApplyDefinitions" => Apply(random, hostile, poisoned: true),
-        "PlanDefinitions" => Apply(random, hostile, poisoned: false),
         "GetFeatureView" => new GetFeatureViewRequest { Name = hostile ? Text(random) : "user_plays" },
         "GetFeatureService" => new GetFeatureServiceRequest { Name = hostile ? Text(random) : "ranker" },
         "ListDefinitions" => new ListDefinitionsRequest(),
@@ -160,7 +158,7 @@ internal static class HostileRequests
         var features = hostile ? random.Next(0, random.Next(3) == 0 ? 1_100 : 5) : random.Next(0, 3);
         for (var i = 0; i < features; i++)
         {
-            request.Features.Add(random.Next(3) switch
+            (request.Features ??= new()).References.Add(random.Next(3) switch
             {
                 0 => "user_plays:plays_1h",
                 1 => "user_plays:" + Text(random),
@@ -217,6 +215,9 @@ internal static class HostileRequests
         {
             request.Documents.Add(new DefinitionDocument { Name = "poison.yaml", Yaml = Poison });
         }
+
+        // Half of them dry runs: the checks are the same, and a dry run never reaches the registry grain.
+        request.ValidateOnly = random.Next(2) == 0;
 
         return request;
     }

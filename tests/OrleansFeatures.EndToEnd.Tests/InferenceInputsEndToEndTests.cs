@@ -78,15 +78,18 @@ public sealed class InferenceInputsEndToEndTests
         Assert.Equal(4 * 7 * 4, inputs.Values.Length);
         Assert.Equal(4 * 7, inputs.Mask.Length);
         Assert.Equal(["item_views:seconds_24h", "user_views:views_1h", "hour", "item_views:premium", "item_views:sport", "user_views:last_sport", "item_views:mean_seconds_1h"], inputs.Columns.Select(c => c.Name));
-        Assert.Equal(["double", "int64", "int64", "bool", "string", "string", "double"], inputs.Columns.Select(c => c.Dtype));
+        Assert.Equal(
+            [V1.ValueType.Double, V1.ValueType.Int64, V1.ValueType.Int64, V1.ValueType.Bool, V1.ValueType.String, V1.ValueType.String, V1.ValueType.Double],
+            inputs.Columns.Select(c => c.Dtype));
         Assert.Equal(["item", "user", "", "item", "item", "user", "item"], inputs.Columns.Select(c => c.EntityType));
         Assert.Equal(ColumnEncoding.Categorical, inputs.Columns[4].Encoding);
         Assert.Equal(["football", "tennis", "f1"], inputs.Columns[4].Categories);
         Assert.Equal(ColumnEncoding.Bool, inputs.Columns[3].Encoding);
         Assert.Equal(ColumnEncoding.Number, inputs.Columns[0].Encoding);
-        Assert.True(inputs.Columns[4].HasDefault);
-        Assert.Equal(3f, inputs.Columns[4].DefaultValue);
-        Assert.True(float.IsNaN(inputs.Columns[2].DefaultValue));
+        Assert.Equal(Value.KindOneofCase.StringValue, inputs.Columns[4].DefaultValue.KindCase);
+        Assert.Equal(3f, inputs.Columns[4].EncodedDefault);
+        Assert.Null(inputs.Columns[2].DefaultValue);
+        Assert.True(float.IsNaN(inputs.Columns[2].EncodedDefault));
         Assert.InRange(inputs.EvaluatedAt.ToDateTimeOffset(), now.AddSeconds(-1), DateTimeOffset.UtcNow.AddSeconds(1));
         string[] categories = ["football", "tennis", "f1"];
 
@@ -124,20 +127,20 @@ public sealed class InferenceInputsEndToEndTests
         await client.Registry.ApplyDefinitionsAsync(Apply());
 
         await AssertStatus(StatusCode.NotFound, "feature_service 'nope'", Request("nope", ("user", ["u1"]), ("item", ["i1"])));
-        await AssertStatus(StatusCode.InvalidArgument, "feature_service is required", Request("", ("user", ["u1"])));
+        await AssertStatus(StatusCode.InvalidArgument, "feature_service: is required", Request("", ("user", ["u1"])));
         await AssertStatus(StatusCode.InvalidArgument, "at least one row", Request("feed_ranker", ("user", []), ("item", [])));
         await AssertStatus(StatusCode.InvalidArgument, "limit is 5", Request("feed_ranker", ("user", ["u1"]), ("item", ["1", "2", "3", "4", "5", "6"])));
         await AssertStatus(StatusCode.InvalidArgument, "row 2 repeats row 0", Request("feed_ranker", ("user", ["u1"]), ("item", ["i1", "i2", "i1"])));
-        await AssertStatus(StatusCode.InvalidArgument, "entities[1].entity_type 'game' is not read", Request("feed_ranker", ("user", ["u1"]), ("game", ["g1"])));
+        await AssertStatus(StatusCode.InvalidArgument, "entities[1].entity_type: 'game' is not read", Request("feed_ranker", ("user", ["u1"]), ("game", ["g1"])));
         await AssertStatus(StatusCode.InvalidArgument, "reads entity type 'item', and no column", Request("feed_ranker", ("user", ["u1"])));
         await AssertStatus(StatusCode.InvalidArgument, "given twice", Request("feed_ranker", ("user", ["u1"]), ("item", ["i1"]), ("user", ["u2"])));
-        await AssertStatus(StatusCode.InvalidArgument, "entities[0].ids has 2 ids", Request("feed_ranker", ("user", ["u1", "u2"]), ("item", ["i1", "i2", "i3"])));
-        await AssertStatus(StatusCode.InvalidArgument, "entities[1].ids[1] is empty", Request("feed_ranker", ("user", ["u1"]), ("item", ["i1", ""])));
+        await AssertStatus(StatusCode.InvalidArgument, "entities[0].ids: has 2 ids", Request("feed_ranker", ("user", ["u1", "u2"]), ("item", ["i1", "i2", "i3"])));
+        await AssertStatus(StatusCode.InvalidArgument, "entities[1].ids[1]: is empty", Request("feed_ranker", ("user", ["u1"]), ("item", ["i1", ""])));
         await AssertStatus(StatusCode.FailedPrecondition, "user_views:last_sport", Request("raw_sport", ("user", ["u1"])));
 
         var wrongType = Request("feed_ranker", ("user", ["u1"]), ("item", ["i1"]));
         wrongType.RequestFields.Add(new RequestFieldColumn { Name = "hour", Values = { new Value { StringValue = "nine" } } });
-        await AssertStatus(StatusCode.InvalidArgument, "request_fields[0].values[0] is string", wrongType);
+        await AssertStatus(StatusCode.InvalidArgument, "request_fields[0].values[0]: is string", wrongType);
         var unknownField = Request("feed_ranker", ("user", ["u1"]), ("item", ["i1"]));
         unknownField.RequestFields.Add(new RequestFieldColumn { Name = "minute", Values = { new Value { Int64Value = 1 } } });
         await AssertStatus(StatusCode.InvalidArgument, "'minute' is not a request field", unknownField);
@@ -187,7 +190,7 @@ public sealed class InferenceInputsEndToEndTests
     {
         var request = new GetOnlineFeaturesRequest { EntityType = entityType };
         request.EntityIds.Add(ids);
-        request.Features.Add(features);
+        (request.Features ??= new()).References.Add(features);
         return await client.Serving.GetOnlineFeaturesAsync(request);
     }
 

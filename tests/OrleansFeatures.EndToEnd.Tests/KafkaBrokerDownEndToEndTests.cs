@@ -93,7 +93,7 @@ public sealed class KafkaBrokerDownEndToEndTests
     {
         var lookup = new GetOnlineFeaturesRequest { EntityType = "user" };
         lookup.EntityIds.Add(user);
-        lookup.Features.Add("user_plays:plays_1h");
+        (lookup.Features ??= new()).References.Add("user_plays:plays_1h");
         var response = await client.Serving.GetOnlineFeaturesAsync(lookup);
         return Assert.Single(response.Entities).Values[0].Value.Int64Value;
     }

@@ -170,7 +170,7 @@ public sealed class KafkaEndToEndTests
     {
         var request = new GetOnlineFeaturesRequest { EntityType = "user" };
         request.EntityIds.Add(expected.Keys);
-        request.Features.Add("user_plays:plays_1h");
+        (request.Features ??= new()).References.Add("user_plays:plays_1h");
         var response = await Poll.UntilAsync(
             async () => await client.Serving.GetOnlineFeaturesAsync(request),
             r => r.Entities.Select((e, i) => e.Values[0].Value.Int64Value >= expected[request.EntityIds[i]]).All(ok => ok),

@@ -42,7 +42,7 @@ public sealed partial class ObservabilityEndToEndTests
         await kafka.ProduceJsonAsync("plays", "bad", "not json");
         var lookup = new GetOnlineFeaturesRequest { EntityType = "user" };
         lookup.EntityIds.Add(["kafka0", "kafka1", "kafka2", "pushed"]);
-        lookup.Features.Add("user_plays:plays_1h");
+        (lookup.Features ??= new()).References.Add("user_plays:plays_1h");
         await Poll.UntilAsync(
             async () => await client.Serving.GetOnlineFeaturesAsync(lookup),
             r => r.Entities.All(e => e.Values[0].Value?.Int64Value >= 1),

@@ -1,14 +1,12 @@
 using OrleansFeatures.Core.Events;
-using OrleansFeatures.Core.Serving;
-using OrleansFeatures.V1;
 
-namespace OrleansFeatures.Gateway.Services;
+namespace OrleansFeatures.Core.Serving;
 
 /// <summary>
 /// A validated GetInferenceInputs request, shaped for <see cref="InferenceMatrix.Build"/>: per entity type the
 /// distinct ids (each read once) and each row's index among them; per request field its values.
 /// </summary>
-internal sealed class InferenceBatch
+public sealed class InferenceBatch
 {
     private InferenceBatch(int rows, List<string>[] distinctIds, int[][] rowEntities, ScalarValue[][] requestValues)
     {
@@ -26,26 +24,36 @@ internal sealed class InferenceBatch
 
     public ScalarValue[][] RequestValues { get; }
 
-    /// <summary>Validates <paramref name="request"/> against <paramref name="plan"/>; throws INVALID_ARGUMENT naming the field.</summary>
-    public static InferenceBatch Parse(InferencePlan plan, GetInferenceInputsRequest request, int maxRows, int maxKeyLength)
+    /// <summary>
+    /// Validates a request's entity key columns and request field columns against <paramref name="plan"/>. Returns
+    /// the batch, or null and an INVALID_ARGUMENT error naming the first bad field.
+    /// </summary>
+    public static InferenceBatch? Parse(
+        InferencePlan plan,
+        IReadOnlyList<EntityKeyColumn> entities,
+        IReadOnlyList<RequestFieldColumn> requestFields,
+        int maxRows,
+        int maxKeyLength,
+        out RequestError? error)
     {
+        error = null;
         var slots = plan.Entities;
         var columns = new EntityKeyColumn?[slots.Count];
         var columnIndex = new int[slots.Count];
         var rows = 0;
-        for (var i = 0; i < request.Entities.Count; i++)
+        for (var i = 0; i < entities.Count; i++)
         {
-            var column = request.Entities[i];
+            var column = entities[i];
             var slot = plan.SlotOf(column.EntityType);
             if (slot < 0)
             {
-                throw RpcErrors.InvalidArgument(
-                    $"entities[{i}].entity_type '{RpcErrors.Echo(column.EntityType)}' is not read by feature_service '{plan.Service.Name}' (it reads {Describe(plan.Service.EntityTypes)})");
+                return Fail(out error,
+                    $"entities[{i}].entity_type", $"'{EchoedText.Shorten(column.EntityType)}' is not read by feature_service '{plan.Service.Name}' (it reads {Describe(plan.Service.EntityTypes)})");
             }
 
             if (columns[slot] is not null)
             {
-                throw RpcErrors.InvalidArgument($"entities[{i}]: entity type '{column.EntityType}' is given twice (also entities[{columnIndex[slot]}])");
+                return Fail(out error, $"entities[{i}].entity_type", $"entity type '{column.EntityType}' is given twice (also entities[{columnIndex[slot]}])");
             }
 
             columns[slot] = column;
@@ -57,25 +65,25 @@ internal sealed class InferenceBatch
         {
             if (columns[s] is null)
             {
-                throw RpcErrors.InvalidArgument($"entities: feature_service '{plan.Service.Name}' reads entity type '{slots[s].EntityType}', and no column gives its ids");
+                return Fail(out error, "entities", $"feature_service '{plan.Service.Name}' reads entity type '{slots[s].EntityType}', and no column gives its ids");
             }
         }
 
         var fields = new RequestFieldColumn?[plan.RequestFields.Count];
         var fieldIndex = new int[fields.Length];
-        for (var i = 0; i < request.RequestFields.Count; i++)
+        for (var i = 0; i < requestFields.Count; i++)
         {
-            var column = request.RequestFields[i];
+            var column = requestFields[i];
             var field = plan.RequestFieldIndex(column.Name);
             if (field < 0)
             {
-                throw RpcErrors.InvalidArgument(
-                    $"request_fields[{i}].name '{RpcErrors.Echo(column.Name)}' is not a request field of feature_service '{plan.Service.Name}' (it declares {Describe(plan.RequestFields.Select(f => f.Name).ToList())})");
+                return Fail(out error,
+                    $"request_fields[{i}].name", $"'{EchoedText.Shorten(column.Name)}' is not a request field of feature_service '{plan.Service.Name}' (it declares {Describe(plan.RequestFields.Select(f => f.Name).ToList())})");
             }
 
             if (fields[field] is not null)
             {
-                throw RpcErrors.InvalidArgument($"request_fields[{i}]: '{column.Name}' is given twice (also request_fields[{fieldIndex[field]}])");
+                return Fail(out error, $"request_fields[{i}].name", $"'{column.Name}' is given twice (also request_fields[{fieldIndex[field]}])");
             }
 
             fields[field] = column;
@@ -85,12 +93,12 @@ internal sealed class InferenceBatch
 
         if (rows == 0)
         {
-            throw RpcErrors.InvalidArgument("entities must give at least one row of ids");
+            return Fail(out error, "entities", "must give at least one row of ids");
         }
 
         if (rows > maxRows)
         {
-            throw RpcErrors.InvalidArgument($"the request has {rows} rows; the limit is {maxRows} (FeatureStore:Limits:MaxEntitiesPerRequest)");
+            return Fail(out error, "entities", $"the request has {rows} rows; the limit is {maxRows} (FeatureStore:Limits:MaxEntitiesPerRequest)");
         }
 
         var distinct = new List<string>[slots.Count];
@@ -101,7 +109,7 @@ internal sealed class InferenceBatch
             var at = $"entities[{columnIndex[s]}]";
             if (ids.Count != 1 && ids.Count != rows)
             {
-                throw RpcErrors.InvalidArgument($"{at}.ids has {ids.Count} ids; it needs one per row ({rows}) or a single id for every row");
+                return Fail(out error, $"{at}.ids", $"has {ids.Count} ids; it needs one per row ({rows}) or a single id for every row");
             }
 
             distinct[s] = new List<string>(ids.Count);
@@ -112,12 +120,12 @@ internal sealed class InferenceBatch
                 var id = ids[r];
                 if (string.IsNullOrWhiteSpace(id))
                 {
-                    throw RpcErrors.InvalidArgument($"{at}.ids[{r}] is empty");
+                    return Fail(out error, $"{at}.ids[{r}]", "is empty");
                 }
 
                 if (id.Length > maxKeyLength)
                 {
-                    throw RpcErrors.InvalidArgument($"{at}.ids[{r}] is {id.Length} characters; the limit is {maxKeyLength} (FeatureStore:Limits:MaxKeyLength)");
+                    return Fail(out error, $"{at}.ids[{r}]", $"is {id.Length} characters; the limit is {maxKeyLength} (FeatureStore:Limits:MaxKeyLength)");
                 }
 
                 if (seen is null || !seen.TryGetValue(id, out var entity))
@@ -144,17 +152,17 @@ internal sealed class InferenceBatch
             var at = $"request_fields[{fieldIndex[f]}]";
             if (column.Values.Count != 1 && column.Values.Count != rows)
             {
-                throw RpcErrors.InvalidArgument($"{at}.values has {column.Values.Count} values; it needs one per row ({rows}) or a single value for every row");
+                return Fail(out error, $"{at}.values", $"has {column.Values.Count} values; it needs one per row ({rows}) or a single value for every row");
             }
 
             var values = new ScalarValue[column.Values.Count];
             for (var r = 0; r < values.Length; r++)
             {
-                var value = ValueMapping.FromProto(column.Values[r]);
+                var value = column.Values[r];
                 if (!value.IsNull && value.Kind != field.Type && !(field.Type == ScalarKind.Double && value.Kind == ScalarKind.Int64))
                 {
-                    throw RpcErrors.InvalidArgument(
-                        $"{at}.values[{r}] is {EventSchema.KindName(value.Kind)}; request field '{field.Name}' is {EventSchema.KindName(field.Type)}");
+                    return Fail(out error,
+                        $"{at}.values[{r}]", $"is {EventSchema.KindName(value.Kind)}; request field '{field.Name}' is {EventSchema.KindName(field.Type)}");
                 }
 
                 values[r] = value;
@@ -164,15 +172,22 @@ internal sealed class InferenceBatch
         }
 
         var batch = new InferenceBatch(rows, distinct, rowEntities, requestValues);
-        batch.RejectDuplicateRows();
-        return batch;
+        return batch.FindDuplicateRow() is { } duplicate
+            ? Fail(out error, "entities", $"row {duplicate.Row} repeats row {duplicate.First}: the same ids and request field values (duplicate rows)")
+            : batch;
     }
 
-    private void RejectDuplicateRows()
+    private static InferenceBatch? Fail(out RequestError? error, string field, string description)
+    {
+        error = RequestError.Invalid(field, description);
+        return null;
+    }
+
+    private (int Row, int First)? FindDuplicateRow()
     {
         if (Rows < 2)
         {
-            return;
+            return null;
         }
 
         var seen = new Dictionary<int, int>(Rows, new RowComparer(this));
@@ -180,9 +195,11 @@ internal sealed class InferenceBatch
         {
             if (!seen.TryAdd(row, row))
             {
-                throw RpcErrors.InvalidArgument($"row {row} repeats row {seen[row]}: the same ids and request field values (duplicate rows)");
+                return (row, seen[row]);
             }
         }
+
+        return null;
     }
 
     private static string Describe(IReadOnlyList<string> names) => names.Count == 0 ? "none" : string.Join(", ", names);
@@ -228,3 +245,9 @@ internal sealed class InferenceBatch
         }
     }
 }
+
+/// <summary>The ids of one entity type, one per row or a single id for every row.</summary>
+public sealed record EntityKeyColumn(string EntityType, IReadOnlyList<string> Ids);
+
+/// <summary>The values of one request field, one per row or a single value for every row; null for a missing value.</summary>
+public sealed record RequestFieldColumn(string Name, IReadOnlyList<ScalarValue> Values);
