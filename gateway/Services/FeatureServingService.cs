@@ -17,7 +17,7 @@ namespace OrleansFeatures.Gateway.Services;
 /// Online lookups and inference inputs: validates the request against the registry, reads the entities (from this
 /// silo's memory where they are active here, by grain calls otherwise) and applies service defaults and encodings.
 /// </summary>
-[BindServiceMethod(typeof(MalformedRequestBinder), nameof(MalformedRequestBinder.BindService))]
+[BindServiceMethod(typeof(MalformedRequestBinder.Serving), nameof(MalformedRequestBinder.Serving.BindService))]
 public sealed partial class FeatureServingService(
     EntityFeatureReader reader,
     DefinitionCatalog catalog,
