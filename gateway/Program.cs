@@ -42,7 +42,9 @@ builder.Services.AddOptions<EndpointRoleOptions>().BindConfiguration(EndpointRol
 builder.Services.AddSingleton<IValidateOptions<EndpointRoleOptions>, EndpointRoleOptionsValidator>();
 builder.Services.AddSingleton<EndpointRoles>();
 builder.Services.AddSingleton<AccessControlInterceptor>();
-builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<AccessControlInterceptor>());
+// JSON transcoding serves the google.api.http routes of gateway/Protos (docs/http-json.md) through the same services
+// and interceptors as gRPC, so API keys, endpoint roles and validation apply to both alike.
+builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<AccessControlInterceptor>()).AddJsonTranscoding();
 builder.Services.AddOptions<GrpcServiceOptions>().Configure<IOptions<GatewayLimits>>((grpc, limits) =>
 {
     grpc.MaxReceiveMessageSize = limits.Value.MaxReceiveMessageBytes;

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
-using Grpc.Net.Client;
 using HdrHistogram;
+using OrleansFeatures.Client;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
 
@@ -63,10 +63,9 @@ internal static class KafkaIngestBenchmark
         ];
         await using var gateway = new GatewayProcess(temp.Path, gatewayArgs);
         await gateway.StartAsync();
-        using var channel = GrpcChannel.ForAddress(gateway.GrpcAddress);
-        var registry = new FeatureRegistry.FeatureRegistryClient(channel);
-        var serving = new FeatureServing.FeatureServingClient(channel);
-        var ingestion = new FeatureIngestion.FeatureIngestionClient(channel);
+        using var serving = BenchClient.For(gateway.GrpcAddress);
+        var registry = new FeatureRegistry.FeatureRegistryClient(serving.CallInvoker);
+        var ingestion = serving;
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{gateway.HttpPort}") };
 
         // Consumption starts when definitions exist: the clock starts at apply and stops when every offset is
@@ -228,7 +227,7 @@ internal static class KafkaIngestBenchmark
 
     // --rate: produce at a fixed rate on a thread of its own, while probes measure freshness under that load and a
     // sampler records how far committed offsets trail what was produced. Returns when the last event is produced.
-    private static async Task<SteadyStream> SteadyStreamAsync(MockKafkaCluster kafka, FeatureServing.FeatureServingClient serving, int from, int count, int users, long now, int rate)
+    private static async Task<SteadyStream> SteadyStreamAsync(MockKafkaCluster kafka, FeatureStoreClient serving, int from, int count, int users, long now, int rate)
     {
         var steady = new SteadyStream(kafka.BootstrapServers, from);
         using var producing = new CancellationTokenSource();
@@ -477,7 +476,7 @@ internal static class KafkaIngestBenchmark
                 && (label is null || l.Contains(label, StringComparison.Ordinal)))
             .Sum(l => double.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture));
 
-    private static async Task LookupLoopAsync(FeatureServing.FeatureServingClient serving, int users, LongHistogram histogram, CancellationToken cancellationToken)
+    private static async Task LookupLoopAsync(FeatureStoreClient serving, int users, LongHistogram histogram, CancellationToken cancellationToken)
     {
         var random = new Random(7);
         while (!cancellationToken.IsCancellationRequested)
@@ -501,7 +500,7 @@ internal static class KafkaIngestBenchmark
         }
     }
 
-    private static async Task<LongHistogram> FreshnessAsync(FeatureServing.FeatureServingClient serving, int samples, Func<string, Task> send)
+    private static async Task<LongHistogram> FreshnessAsync(FeatureStoreClient serving, int samples, Func<string, Task> send)
     {
         var histogram = new LongHistogram(TimeStamp.Seconds(60), 3);
         for (var i = 0; i < samples; i++)
@@ -513,7 +512,7 @@ internal static class KafkaIngestBenchmark
     }
 
     // Sends one event for a new user and polls until its click is counted; returns the time taken in Stopwatch ticks.
-    private static async Task<long> TimeToServableAsync(FeatureServing.FeatureServingClient serving, Func<string, Task> send, TimeSpan pollEvery)
+    private static async Task<long> TimeToServableAsync(FeatureStoreClient serving, Func<string, Task> send, TimeSpan pollEvery)
     {
         var id = $"fresh-{Guid.NewGuid():N}";
         var request = new GetOnlineFeaturesRequest { EntityType = "user" };
@@ -568,7 +567,7 @@ internal static class KafkaIngestBenchmark
             _sampler ??= Task.Run(() => SampleBacklogAsync(_sampling.Token));
         }
 
-        public async Task ProbeLoopAsync(MockKafkaCluster kafka, FeatureServing.FeatureServingClient serving, CancellationToken cancellationToken)
+        public async Task ProbeLoopAsync(MockKafkaCluster kafka, FeatureStoreClient serving, CancellationToken cancellationToken)
         {
             while (!cancellationToken.IsCancellationRequested)
             {

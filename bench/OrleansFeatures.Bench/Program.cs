@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using Grpc.Health.V1;
-using Grpc.Net.Client;
 using HdrHistogram;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
@@ -78,11 +77,9 @@ using var temp = new TempDirectory("orleansfeatures-bench");
 await using var gateway = new GatewayProcess(temp.Path);
 Console.WriteLine($"starting gateway ({GatewayProcess.GatewayDll})");
 await gateway.StartAsync();
-using var channel = GrpcChannel.ForAddress(gateway.GrpcAddress);
-var registry = new FeatureRegistry.FeatureRegistryClient(channel);
-var ingestion = new FeatureIngestion.FeatureIngestionClient(channel);
-var serving = new FeatureServing.FeatureServingClient(channel);
-var health = new Health.HealthClient(channel);
+using var client = BenchClient.For(gateway.GrpcAddress);
+var registry = new FeatureRegistry.FeatureRegistryClient(client.CallInvoker);
+var health = new Health.HealthClient(client.CallInvoker);
 
 var apply = await ExampleDefinitions.RequestAsync();
 
@@ -107,7 +104,7 @@ for (var batch = 0; batch < 20; batch++)
         push.Events.Add(e);
     }
 
-    var result = await ingestion.PushEventsAsync(push);
+    var result = await client.PushEventsAsync(push);
     if (result.Accepted != push.Events.Count)
     {
         throw new InvalidOperationException($"seeding: {result.Accepted} of {push.Events.Count} accepted; first reason: {result.Results.FirstOrDefault(r => r.Reason.Length > 0)?.Reason}");
@@ -122,7 +119,7 @@ async Task LookupAsync(int i, LongHistogram? histogram)
     var request = new GetOnlineFeaturesRequest { EntityType = "user", FeatureService = "ranker_v3" };
     request.EntityIds.Add($"u{i % users}");
     var started = Stopwatch.GetTimestamp();
-    var response = await serving.GetOnlineFeaturesAsync(request);
+    var response = await client.GetOnlineFeaturesAsync(request);
     histogram?.RecordValue(Stopwatch.GetTimestamp() - started);
     featureCount = response.FeatureNames.Count;
 }

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Grpc.Net.Client;
+using OrleansFeatures.Client;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
@@ -29,9 +29,8 @@ internal static class PushLoadBenchmark
         using var temp = new TempDirectory("orleansfeatures-bench-push");
         await using var gateway = new GatewayProcess(temp.Path);
         await gateway.StartAsync();
-        using var channel = GrpcChannel.ForAddress(gateway.GrpcAddress);
-        await new FeatureRegistry.FeatureRegistryClient(channel).ApplyDefinitionsAsync(await ExampleDefinitions.RequestAsync());
-        var ingestion = new FeatureIngestion.FeatureIngestionClient(channel);
+        using var ingestion = BenchClient.For(gateway.GrpcAddress);
+        await new FeatureRegistry.FeatureRegistryClient(ingestion.CallInvoker).ApplyDefinitionsAsync(await ExampleDefinitions.RequestAsync());
 
         // Every entity active and stored before anything is measured, and the paths compiled.
         var next = 0;
@@ -60,7 +59,7 @@ internal static class PushLoadBenchmark
 
     // Requests of 1,000 events; each event's user comes from next() spread so that a request holds eventsPerEntity
     // events for each of its users. Two requests in flight, so the gateway stays busy.
-    internal static async Task<Totals> RunShapeAsync(FeatureIngestion.FeatureIngestionClient ingestion, GatewayProcess gateway, int users, int requests, int eventsPerEntity, Func<int> next)
+    internal static async Task<Totals> RunShapeAsync(FeatureStoreClient ingestion, GatewayProcess gateway, int users, int requests, int eventsPerEntity, Func<int> next)
     {
         const int perRequest = 1_000;
         var totals = new Totals();
@@ -85,7 +84,7 @@ internal static class PushLoadBenchmark
 
             totals.Calls += entities.Count;
             totals.Events += perRequest;
-            inFlight.Add(ingestion.PushEventsAsync(push).ResponseAsync);
+            inFlight.Add(ingestion.PushEventsAsync(push));
             if (inFlight.Count == 2)
             {
                 await CheckAsync(inFlight[0], perRequest);

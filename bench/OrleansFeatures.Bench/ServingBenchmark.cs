@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using Grpc.Health.V1;
-using Grpc.Net.Client;
+using OrleansFeatures.Client;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
 using StackExchange.Redis;
@@ -29,11 +29,10 @@ internal static class ServingBenchmark
         Console.WriteLine($"starting gateway ({GatewayProcess.GatewayDll}) and redis-server");
         await gateway.StartAsync();
         await using var redisServer = await RedisServer.StartAsync();
-        using var gatewayChannel = Channel(gateway.GrpcAddress);
-        var serving = new FeatureServing.FeatureServingClient(gatewayChannel);
-        var health = new Health.HealthClient(gatewayChannel);
-        await new FeatureRegistry.FeatureRegistryClient(gatewayChannel).ApplyDefinitionsAsync(ServingDefinitions.Request());
-        await SeedAsync(new FeatureIngestion.FeatureIngestionClient(gatewayChannel));
+        using var serving = BenchClient.For(gateway.GrpcAddress);
+        var health = new Health.HealthClient(serving.CallInvoker);
+        await new FeatureRegistry.FeatureRegistryClient(serving.CallInvoker).ApplyDefinitionsAsync(ServingDefinitions.Request());
+        await SeedAsync(serving);
         await CopyToRedisAsync(serving, redisServer.Endpoint);
 
         var baselinePort = FreePort.Next();
@@ -41,8 +40,7 @@ internal static class ServingBenchmark
         try
         {
             await WaitForPortAsync(baselinePort);
-            using var redisChannel = Channel(new Uri($"http://127.0.0.1:{baselinePort}"));
-            var redisServing = new FeatureServing.FeatureServingClient(redisChannel);
+            using var redisServing = BenchClient.For(new Uri($"http://127.0.0.1:{baselinePort}"));
             var lookups = LookupRequests();
             var inference1 = InferenceRequests(1);
             var inference100 = InferenceRequests(100);
@@ -50,8 +48,8 @@ internal static class ServingBenchmark
             var hot = new GetOnlineFeaturesRequest { EntityType = "item", FeatureService = ServingDefinitions.ItemService, EntityIds = { "i7" } };
             var noopRequest = new HealthCheckRequest();
             Func<int, Task> noop = async _ => await health.CheckAsync(noopRequest);
-            Func<int, Task> Lookup(FeatureServing.FeatureServingClient client) => async i => await client.GetOnlineFeaturesAsync(lookups[i % lookups.Length]);
-            Func<int, Task> Inference(FeatureServing.FeatureServingClient client, GetInferenceInputsRequest[] requests) =>
+            Func<int, Task> Lookup(FeatureStoreClient client) => async i => await client.GetOnlineFeaturesAsync(lookups[i % lookups.Length]);
+            Func<int, Task> Inference(FeatureStoreClient client, GetInferenceInputsRequest[] requests) =>
                 async i => await client.GetInferenceInputsAsync(requests[i % requests.Length]);
 
             // Correctness before speed: both servers answer the same matrix for the same request.
@@ -186,7 +184,7 @@ internal static class ServingBenchmark
         return requests;
     }
 
-    private static async Task SeedAsync(FeatureIngestion.FeatureIngestionClient ingestion)
+    private static async Task SeedAsync(FeatureStoreClient ingestion)
     {
         var started = Stopwatch.GetTimestamp();
         var now = DateTimeOffset.UtcNow;
@@ -219,7 +217,7 @@ internal static class ServingBenchmark
     }
 
     /// <summary>Writes the gateway's current values of every item and user into Redis hashes ("view:feature" → number).</summary>
-    private static async Task CopyToRedisAsync(FeatureServing.FeatureServingClient serving, string endpoint)
+    private static async Task CopyToRedisAsync(FeatureStoreClient serving, string endpoint)
     {
         await using var redis = await ConnectionMultiplexer.ConnectAsync(endpoint);
         var db = redis.GetDatabase();
@@ -259,10 +257,10 @@ internal static class ServingBenchmark
         _ => "0",
     };
 
-    private static async Task CheckSameAnswerAsync(FeatureServing.FeatureServingClient gateway, FeatureServing.FeatureServingClient redis, GetInferenceInputsRequest request)
+    private static async Task CheckSameAnswerAsync(FeatureStoreClient gateway, FeatureStoreClient redis, GetInferenceInputsRequest request)
     {
-        var ours = await gateway.GetInferenceInputsAsync(request);
-        var theirs = await redis.GetInferenceInputsAsync(request);
+        var ours = (await gateway.GetInferenceInputsAsync(request)).Response;
+        var theirs = (await redis.GetInferenceInputsAsync(request)).Response;
         if (ours.RowCount != theirs.RowCount || ours.ColumnCount != theirs.ColumnCount || !ours.Mask.Span.SequenceEqual(theirs.Mask.Span))
         {
             throw new InvalidOperationException("the gateway and the Redis baseline disagree on the shape or mask of the same request");
@@ -325,11 +323,6 @@ internal static class ServingBenchmark
         }
     }
 
-    private static GrpcChannel Channel(Uri address) => GrpcChannel.ForAddress(address, new GrpcChannelOptions
-    {
-        HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },
-        MaxReceiveMessageSize = 64 * 1024 * 1024,
-    });
 
     private static int[] Shuffled(int count, int seed)
     {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Grpc.Net.Client;
+using OrleansFeatures.Client;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
 
@@ -26,9 +26,9 @@ internal static class SoakBenchmark
         using var temp = new TempDirectory("orleansfeatures-bench-soak");
         await using var gateway = new GatewayProcess(temp.Path);
         await gateway.StartAsync();
-        using var channel = GrpcChannel.ForAddress(gateway.GrpcAddress);
-        await new FeatureRegistry.FeatureRegistryClient(channel).ApplyDefinitionsAsync(await ExampleDefinitions.RequestAsync());
-        var load = new MixedLoad(new FeatureIngestion.FeatureIngestionClient(channel), new FeatureServing.FeatureServingClient(channel), users);
+        using var client = BenchClient.For(gateway.GrpcAddress);
+        await new FeatureRegistry.FeatureRegistryClient(client.CallInvoker).ApplyDefinitionsAsync(await ExampleDefinitions.RequestAsync());
+        var load = new MixedLoad(client, client, users);
         for (var seeded = 0; seeded < users; seeded += 1_000)
         {
             await load.PushAsync(CancellationToken.None);
@@ -66,7 +66,7 @@ internal static class SoakBenchmark
 
     private static long Mib(long bytes) => bytes / (1024 * 1024);
 
-    private sealed class MixedLoad(FeatureIngestion.FeatureIngestionClient ingestion, FeatureServing.FeatureServingClient serving, int users)
+    private sealed class MixedLoad(FeatureStoreClient ingestion, FeatureStoreClient serving, int users)
     {
         public long Lookups;
         public long Pushes;

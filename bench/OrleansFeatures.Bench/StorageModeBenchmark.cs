@@ -1,5 +1,5 @@
 using System.Globalization;
-using Grpc.Net.Client;
+using OrleansFeatures.Client;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
 
@@ -38,8 +38,8 @@ internal static class StorageModeBenchmark
             ("Azure Table (Azurite)", azure("Table", "bench-table")),
         };
 
-        var runs = new List<(string Name, GatewayProcess Gateway, FeatureIngestion.FeatureIngestionClient Client, PushLoadBenchmark.Totals One, PushLoadBenchmark.Totals Ten)>();
-        var channels = new List<GrpcChannel>();
+        var runs = new List<(string Name, GatewayProcess Gateway, FeatureStoreClient Client, PushLoadBenchmark.Totals One, PushLoadBenchmark.Totals Ten)>();
+        var channels = new List<FeatureStoreClient>();
         try
         {
             foreach (var (name, settings) in stores)
@@ -48,10 +48,9 @@ internal static class StorageModeBenchmark
                 Directory.CreateDirectory(directory);
                 var gateway = new GatewayProcess(directory, settings);
                 await gateway.StartAsync();
-                var channel = GrpcChannel.ForAddress(gateway.GrpcAddress);
-                channels.Add(channel);
-                await new FeatureRegistry.FeatureRegistryClient(channel).ApplyDefinitionsAsync(await ExampleDefinitions.RequestAsync());
-                var client = new FeatureIngestion.FeatureIngestionClient(channel);
+                var client = BenchClient.For(gateway.GrpcAddress);
+                channels.Add(client);
+                await new FeatureRegistry.FeatureRegistryClient(client.CallInvoker).ApplyDefinitionsAsync(await ExampleDefinitions.RequestAsync());
                 var seed = 0;
                 var seeded = await PushLoadBenchmark.RunShapeAsync(client, gateway, users, requests: (users / 1_000) + 4, eventsPerEntity: 1, () => seed++);
                 Console.WriteLine($"{name}: seeded {seeded.Events} events onto {users} users");

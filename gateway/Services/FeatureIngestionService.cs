@@ -9,7 +9,7 @@ using OrleansFeatures.V1;
 namespace OrleansFeatures.Gateway.Services;
 
 /// <summary>The push API: validates the batch shape, then hands every event to the shared ingestion path.</summary>
-[BindServiceMethod(typeof(MalformedRequestBinder), nameof(MalformedRequestBinder.BindService))]
+[BindServiceMethod(typeof(MalformedRequestBinder.Ingestion), nameof(MalformedRequestBinder.Ingestion.BindService))]
 public sealed class FeatureIngestionService(EventRouter router, IOptions<GatewayLimits> limits, AzureStorageProbe? storage = null) : FeatureIngestion.FeatureIngestionBase
 {
     public override async Task<PushEventsResponse> PushEvents(PushEventsRequest request, ServerCallContext context)

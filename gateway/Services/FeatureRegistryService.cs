@@ -20,7 +20,7 @@ namespace OrleansFeatures.Gateway.Services;
 /// and validated here, and dry runs planned here, so that (bounded) work runs on the gateway's threads and not inside
 /// the registry grain's turn, where it would hold up every other registry call.
 /// </summary>
-[BindServiceMethod(typeof(MalformedRequestBinder), nameof(MalformedRequestBinder.BindService))]
+[BindServiceMethod(typeof(MalformedRequestBinder.Registry), nameof(MalformedRequestBinder.Registry.BindService))]
 public sealed class FeatureRegistryService(
     IGrainFactory grainFactory,
     DefinitionCatalog catalog,

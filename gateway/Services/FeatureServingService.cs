@@ -16,7 +16,7 @@ namespace OrleansFeatures.Gateway.Services;
 /// version, reads the entities (from this silo's memory where they are active here, by grain calls otherwise) and
 /// maps the served values back to the wire.
 /// </summary>
-[BindServiceMethod(typeof(MalformedRequestBinder), nameof(MalformedRequestBinder.BindService))]
+[BindServiceMethod(typeof(MalformedRequestBinder.Serving), nameof(MalformedRequestBinder.Serving.BindService))]
 public sealed partial class FeatureServingService(
     EntityFeatureReader reader,
     DefinitionCatalog catalog,

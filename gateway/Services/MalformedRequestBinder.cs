@@ -1,5 +1,6 @@
 using System.Text;
 using Google.Protobuf;
+using ServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
 using Grpc.Core;
 
 namespace OrleansFeatures.Gateway.Services;
@@ -10,20 +11,39 @@ namespace OrleansFeatures.Gateway.Services;
 /// before any interceptor runs and maps every exception but <see cref="RpcException"/> to UNKNOWN "Exception was
 /// thrown by handler.", so the deserializer itself is the one place to say what was wrong.
 /// The field violation of such an error has an empty field: the whole body is bad, not one field of it.
-/// The services name this type in <see cref="BindServiceMethodAttribute"/>, which gRPC looks up on the most
-/// derived type first. Each bind method takes the generated base type, because gRPC matches the service's
-/// methods to the type of that parameter.
+/// Each service names its nested class here in <see cref="BindServiceMethodAttribute"/>, which gRPC looks up on the
+/// most derived type first. A bind method takes the generated base type, because gRPC matches the service's methods
+/// to the type of that parameter; its class also exposes the service's <c>Descriptor</c>, because JSON transcoding
+/// reads the HTTP routes (<c>google.api.http</c>) from the descriptor of the type that declares the bind method.
 /// </summary>
 public sealed class MalformedRequestBinder(ServiceBinderBase inner) : ServiceBinderBase
 {
-    public static void BindService(ServiceBinderBase binder, V1.FeatureServing.FeatureServingBase service) =>
-        V1.FeatureServing.BindService(new MalformedRequestBinder(binder), service);
+    /// <summary>Binds <see cref="V1.FeatureServing"/>.</summary>
+    public static class Serving
+    {
+        public static ServiceDescriptor Descriptor => V1.FeatureServing.Descriptor;
 
-    public static void BindService(ServiceBinderBase binder, V1.FeatureIngestion.FeatureIngestionBase service) =>
-        V1.FeatureIngestion.BindService(new MalformedRequestBinder(binder), service);
+        public static void BindService(ServiceBinderBase binder, V1.FeatureServing.FeatureServingBase service) =>
+            V1.FeatureServing.BindService(new MalformedRequestBinder(binder), service);
+    }
 
-    public static void BindService(ServiceBinderBase binder, V1.FeatureRegistry.FeatureRegistryBase service) =>
-        V1.FeatureRegistry.BindService(new MalformedRequestBinder(binder), service);
+    /// <summary>Binds <see cref="V1.FeatureIngestion"/>.</summary>
+    public static class Ingestion
+    {
+        public static ServiceDescriptor Descriptor => V1.FeatureIngestion.Descriptor;
+
+        public static void BindService(ServiceBinderBase binder, V1.FeatureIngestion.FeatureIngestionBase service) =>
+            V1.FeatureIngestion.BindService(new MalformedRequestBinder(binder), service);
+    }
+
+    /// <summary>Binds <see cref="V1.FeatureRegistry"/>.</summary>
+    public static class Registry
+    {
+        public static ServiceDescriptor Descriptor => V1.FeatureRegistry.Descriptor;
+
+        public static void BindService(ServiceBinderBase binder, V1.FeatureRegistry.FeatureRegistryBase service) =>
+            V1.FeatureRegistry.BindService(new MalformedRequestBinder(binder), service);
+    }
 
     public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse>? handler) =>
         inner.AddMethod(Guarded(method), handler);
