@@ -259,15 +259,3 @@ internal static class MemoryBenchmark
 
     private readonly record struct Snapshot(long Heap, long WorkingSet);
 }
-
-/// <summary>A grain with no state and no work: what Orleans itself keeps per activation.</summary>
-public interface IMemoryBaselineGrain : IGrainWithStringKey
-{
-    Task Touch();
-}
-
-/// <summary>The empty activation measured beside each entity.</summary>
-public sealed class MemoryBaselineGrain : Grain, IMemoryBaselineGrain
-{
-    public Task Touch() => Task.CompletedTask;
-}
