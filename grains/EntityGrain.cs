@@ -269,7 +269,7 @@ public sealed partial class EntityGrain(
             // segments are deleted only once this view's next write no longer references them.
             _store.State.SeenSegments.TryGetValue(name, out var segments);
             var nextSegment = segments?.NextNumber ?? 0;
-            if (_store.State.Views.TryGetValue(name, out var packed))
+            if (_store.TryGetStoredView(name, out var packed))
             {
                 if (EngineStateMapper.PackedViewVersion(packed) == compiled.Definition.Version)
                 {

@@ -254,8 +254,8 @@ public sealed partial class FeatureViewState
                 return;
             }
 
-            writer.VarUInt((uint)_tiles.Count);
-            foreach (var tile in _tiles)
+            writer.VarUInt((uint)_tileCount);
+            foreach (var tile in _tiles.AsSpan(0, _tileCount))
             {
                 var span = writer.Take(TileBytes);
                 BinaryPrimitives.WriteInt64LittleEndian(span, tile.Index);
@@ -279,9 +279,9 @@ public sealed partial class FeatureViewState
                 _ => (byte)0,
             };
             writer.Byte(stored);
-            writer.VarUInt((uint)_tiles.Count);
+            writer.VarUInt((uint)_tileCount);
             long previousIndex = 0, previousMaxTimestamp = 0;
-            foreach (var tile in _tiles)
+            foreach (var tile in _tiles.AsSpan(0, _tileCount))
             {
                 writer.VarULong(ZigZag(unchecked(tile.Index - previousIndex)));
                 writer.VarULong(unchecked((ulong)tile.Count));

@@ -287,7 +287,10 @@ public sealed partial class FeatureViewState
     /// <summary>State of one feature: a latest value, or a sparse sorted list of non-empty tiles.</summary>
     private sealed partial class FeatureState(CompiledFeature feature)
     {
-        private readonly List<Tile> _tiles = [];
+        // Tiles sorted by index in _tiles[0.._tileCount): an array grown 1, 2, 4, … rather than a List (whose first
+        // growth is to 4): a million entities × 20 features mostly hold one or two tiles each (docs/benchmarks.md, "Memory").
+        private Tile[] _tiles = [];
+        private int _tileCount;
         private ScalarValue _latest;
         private long _latestTimestamp = long.MinValue;
 
@@ -325,18 +328,30 @@ public sealed partial class FeatureViewState
 
             var index = FloorDiv(featureEvent.TimestampMs, feature.TileMs);
             var position = Find(index);
-            if (position < _tiles.Count && _tiles[position].Index == index)
+            if (position < _tileCount && _tiles[position].Index == index)
             {
-                var tile = _tiles[position];
-                tile.Add(number, featureEvent.TimestampMs);
-                _tiles[position] = tile;
+                _tiles[position].Add(number, featureEvent.TimestampMs);
             }
             else
             {
                 var tile = Tile.Create(index);
                 tile.Add(number, featureEvent.TimestampMs);
-                _tiles.Insert(position, tile);
+                InsertTile(position, tile);
             }
+        }
+
+        private void InsertTile(int position, Tile tile)
+        {
+            if (_tileCount == _tiles.Length)
+            {
+                var grown = new Tile[_tileCount == 0 ? 1 : _tileCount * 2];
+                Array.Copy(_tiles, grown, _tileCount);
+                _tiles = grown;
+            }
+
+            Array.Copy(_tiles, position, _tiles, position + 1, _tileCount - position);
+            _tiles[position] = tile;
+            _tileCount++;
         }
 
         public FeatureReading Read(long nowMs)
@@ -353,9 +368,9 @@ public sealed partial class FeatureViewState
             long count = 0;
             double sum = 0, min = double.PositiveInfinity, max = double.NegativeInfinity;
             var newest = 0L;
-            for (var i = Find(low); i < _tiles.Count; i++)
+            for (var i = Find(low); i < _tileCount; i++)
             {
-                var tile = _tiles[i];
+                ref readonly var tile = ref _tiles[i];
                 if (tile.Index > high)
                 {
                     break;
@@ -381,7 +396,7 @@ public sealed partial class FeatureViewState
 
         public void Evict(long latenessBound)
         {
-            if (!feature.IsWindowed || _tiles.Count == 0 || latenessBound == long.MinValue)
+            if (!feature.IsWindowed || _tileCount == 0 || latenessBound == long.MinValue)
             {
                 return;
             }
@@ -391,7 +406,19 @@ public sealed partial class FeatureViewState
             var drop = Find(firstNeeded);
             if (drop > 0)
             {
-                _tiles.RemoveRange(0, drop);
+                var kept = _tileCount - drop;
+                if (kept <= _tiles.Length / 4)
+                {
+                    // Mostly evicted (a burst aged out): give the memory back.
+                    _tiles = kept == 0 ? [] : _tiles.AsSpan(drop, kept).ToArray();
+                }
+                else
+                {
+                    Array.Copy(_tiles, drop, _tiles, 0, kept);
+                    Array.Clear(_tiles, kept, _tileCount - kept);
+                }
+
+                _tileCount = kept;
             }
         }
 
@@ -401,22 +428,22 @@ public sealed partial class FeatureViewState
             Signature = feature.Signature,
             LatestValue = _latest,
             LatestTimestampMs = _latestTimestamp,
-            Tiles = [.. _tiles],
+            Tiles = [.. _tiles.AsSpan(0, _tileCount)],
         };
 
         public void Restore(FeatureSnapshot snapshot)
         {
             _latest = snapshot.LatestValue;
             _latestTimestamp = snapshot.LatestTimestampMs;
-            _tiles.Clear();
-            _tiles.AddRange(snapshot.Tiles);
+            _tiles = [.. snapshot.Tiles];
+            _tileCount = _tiles.Length;
         }
 
         /// <summary>Position of the first tile whose index is at least <paramref name="index"/>.</summary>
         private int Find(long index)
         {
             // Events mostly arrive in order: check the end before searching.
-            var count = _tiles.Count;
+            var count = _tileCount;
             if (count == 0 || _tiles[count - 1].Index < index)
             {
                 return count;

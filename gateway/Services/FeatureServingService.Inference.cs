@@ -28,6 +28,11 @@ public sealed partial class FeatureServingService
             throw RpcErrors.InvalidArgument("feature_service", "is required");
         }
 
+        if (request.Format is not (InferenceFormat.Unspecified or InferenceFormat.Matrix or InferenceFormat.Arrow))
+        {
+            throw RpcErrors.InvalidArgument("format", $"{(int)request.Format} is not an InferenceFormat (MATRIX = 1, ARROW = 2)");
+        }
+
         if (request.FeatureService.Length > DefinitionLimits.MaxNameLength)
         {
             throw RpcErrors.InvalidArgument("feature_service", $"is {request.FeatureService.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
@@ -69,8 +74,6 @@ public sealed partial class FeatureServingService
         {
             RowCount = matrix.Rows,
             ColumnCount = matrix.Columns,
-            Values = UnsafeByteOperations.UnsafeWrap(matrix.Values),
-            Mask = UnsafeByteOperations.UnsafeWrap(matrix.Mask),
             RegistryVersion = definitions.Version,
             EvaluatedAt = ValueMapping.ToTimestamp(nowMs),
         };
@@ -79,6 +82,17 @@ public sealed partial class FeatureServingService
             var column = plan.Columns[c].Clone();
             column.DefaultedRows = matrix.DefaultedRows[c];
             response.Columns.Add(column);
+        }
+
+        if (request.Format == InferenceFormat.Arrow)
+        {
+            response.ArrowIpc = UnsafeByteOperations.UnsafeWrap(
+                InferenceArrowWriter.Write(matrix, response.Columns, plan.Plan.Service.Name, definitions.Version, nowMs));
+        }
+        else
+        {
+            response.Values = UnsafeByteOperations.UnsafeWrap(matrix.Values);
+            response.Mask = UnsafeByteOperations.UnsafeWrap(matrix.Mask);
         }
 
         FeatureStoreMetrics.FeatureReads.Add((long)matrix.Rows * matrix.Columns);

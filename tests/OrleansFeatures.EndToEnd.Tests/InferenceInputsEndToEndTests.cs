@@ -1,7 +1,12 @@
 using System.Buffers.Binary;
+using System.Globalization;
+using Apache.Arrow.Ipc;
+using Google.Protobuf;
 using Grpc.Core;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
+using FloatArray = Apache.Arrow.FloatArray;
+using Schema = Apache.Arrow.Schema;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace OrleansFeatures.EndToEnd.Tests;
@@ -93,16 +98,39 @@ public sealed class InferenceInputsEndToEndTests
         Assert.InRange(inputs.EvaluatedAt.ToDateTimeOffset(), now.AddSeconds(-1), DateTimeOffset.UtcNow.AddSeconds(1));
         string[] categories = ["football", "tennis", "f1"];
 
-        for (var row = 0; row < items.Length; row++)
+        // The same request answered as an Arrow record batch: read back with Apache.Arrow's reader, it is the same
+        // matrix and mask, and both agree with the plain lookups below.
+        request.Format = InferenceFormat.Arrow;
+        var arrow = await client.Serving.GetInferenceInputsAsync(request);
+        Assert.True(arrow.Values.IsEmpty && arrow.Mask.IsEmpty);
+        Assert.Equal(inputs.Columns, arrow.Columns);
+        var fromArrow = ReadArrow(arrow, out var schema);
+        Assert.Equal(inputs.Values, fromArrow.Values);
+        Assert.Equal(inputs.Mask, fromArrow.Mask);
+        Assert.Equal(inputs.Columns.Select(c => c.Name), schema.FieldsList.Select(f => f.Name));
+        Assert.All(schema.FieldsList, f => Assert.True(f.IsNullable && f.DataType is Apache.Arrow.Types.FloatType));
+        Assert.Equal(["double", "int64", "int64", "bool", "string", "string", "double"], schema.FieldsList.Select(f => f.Metadata["dtype"]));
+        Assert.Equal(["number", "number", "number", "bool", "categorical", "categorical", "number"], schema.FieldsList.Select(f => f.Metadata["encoding"]));
+        Assert.Equal(["item", "user", "", "item", "item", "user", "item"], schema.FieldsList.Select(f => f.Metadata["entity_type"]));
+        Assert.Equal("""["football","tennis","f1"]""", schema.FieldsList[4].Metadata["categories"]);
+        Assert.Equal(["-1", "0", null, null, "3", null, null], schema.FieldsList.Select(f => f.Metadata.GetValueOrDefault("default_value")));
+        Assert.Equal("feed_ranker", schema.Metadata["feature_service"]);
+        Assert.Equal(arrow.RegistryVersion.ToString(CultureInfo.InvariantCulture), schema.Metadata["registry_version"]);
+        Assert.Equal(arrow.EvaluatedAt.ToDateTimeOffset(), DateTimeOffset.Parse(schema.Metadata["evaluated_at"], CultureInfo.InvariantCulture));
+
+        foreach (var matrix in new[] { inputs, fromArrow })
         {
-            var item = itemLookup.Entities[row].Values;
-            var user = userLookup.Entities[0].Values;
-            AssertCell(inputs, row, 0, item[0], v => (float)v.DoubleValue, -1f);
-            AssertCell(inputs, row, 1, user[0], v => v.Int64Value, 0f);
-            AssertCell(inputs, row, 3, item[1], v => v.BoolValue ? 1f : 0f, float.NaN);
-            AssertCell(inputs, row, 4, item[2], v => Category(categories, v.StringValue), 3f);
-            AssertCell(inputs, row, 5, user[1], v => Category(categories, v.StringValue), float.NaN);
-            AssertCell(inputs, row, 6, item[3], v => (float)v.DoubleValue, float.NaN);
+            for (var row = 0; row < items.Length; row++)
+            {
+                var item = itemLookup.Entities[row].Values;
+                var user = userLookup.Entities[0].Values;
+                AssertCell(matrix, row, 0, item[0], v => (float)v.DoubleValue, -1f);
+                AssertCell(matrix, row, 1, user[0], v => v.Int64Value, 0f);
+                AssertCell(matrix, row, 3, item[1], v => v.BoolValue ? 1f : 0f, float.NaN);
+                AssertCell(matrix, row, 4, item[2], v => Category(categories, v.StringValue), 3f);
+                AssertCell(matrix, row, 5, user[1], v => Category(categories, v.StringValue), float.NaN);
+                AssertCell(matrix, row, 6, item[3], v => (float)v.DoubleValue, float.NaN);
+            }
         }
 
         // Spot checks of what the lookups said: i1's newest sport is curling (not a category: index 3), i3 expired, hour sent or not.
@@ -128,6 +156,9 @@ public sealed class InferenceInputsEndToEndTests
 
         await AssertStatus(StatusCode.NotFound, "feature_service 'nope'", Request("nope", ("user", ["u1"]), ("item", ["i1"])));
         await AssertStatus(StatusCode.InvalidArgument, "feature_service: is required", Request("", ("user", ["u1"])));
+        var badFormat = Request("feed_ranker", ("user", ["u1"]), ("item", ["i1"]));
+        badFormat.Format = (InferenceFormat)7;
+        await AssertStatus(StatusCode.InvalidArgument, "format: 7 is not an InferenceFormat", badFormat);
         await AssertStatus(StatusCode.InvalidArgument, "at least one row", Request("feed_ranker", ("user", []), ("item", [])));
         await AssertStatus(StatusCode.InvalidArgument, "limit is 5", Request("feed_ranker", ("user", ["u1"]), ("item", ["1", "2", "3", "4", "5", "6"])));
         await AssertStatus(StatusCode.InvalidArgument, "row 2 repeats row 0", Request("feed_ranker", ("user", ["u1"]), ("item", ["i1", "i2", "i1"])));
@@ -179,6 +210,41 @@ public sealed class InferenceInputsEndToEndTests
         var present = looked.Status == FeatureStatus.Present;
         Assert.Equal(present ? 1 : 0, inputs.Mask[(row * inputs.ColumnCount) + column]);
         Assert.Equal(present ? encode(looked.Value) : fallback, Cell(inputs, row, column));
+    }
+
+    /// <summary>
+    /// The Arrow answer's one record batch turned back into values and mask: each column's float32 value buffer
+    /// (under nulls too) and 1 where its validity bit is set.
+    /// </summary>
+    private static GetInferenceInputsResponse ReadArrow(GetInferenceInputsResponse response, out Schema schema)
+    {
+        using var reader = new ArrowStreamReader(new MemoryStream(response.ArrowIpc.ToByteArray()));
+        using var batch = reader.ReadNextRecordBatch();
+        Assert.NotNull(batch);
+        Assert.Null(reader.ReadNextRecordBatch());
+        schema = reader.Schema;
+        Assert.Equal((response.RowCount, response.ColumnCount), (batch.Length, batch.ColumnCount));
+        var values = new byte[batch.Length * batch.ColumnCount * 4];
+        var mask = new byte[batch.Length * batch.ColumnCount];
+        for (var column = 0; column < batch.ColumnCount; column++)
+        {
+            var array = Assert.IsType<FloatArray>(batch.Column(column));
+            for (var row = 0; row < batch.Length; row++)
+            {
+                var cell = (row * batch.ColumnCount) + column;
+                BinaryPrimitives.WriteSingleLittleEndian(values.AsSpan(cell * 4), array.Values[row]);
+                mask[cell] = array.IsValid(row) ? (byte)1 : (byte)0;
+                Assert.Equal(array.IsValid(row), array.GetValue(row).HasValue);
+            }
+        }
+
+        return new GetInferenceInputsResponse
+        {
+            RowCount = batch.Length,
+            ColumnCount = batch.ColumnCount,
+            Values = ByteString.CopyFrom(values),
+            Mask = ByteString.CopyFrom(mask),
+        };
     }
 
     private static float Cell(GetInferenceInputsResponse inputs, int row, int column) =>

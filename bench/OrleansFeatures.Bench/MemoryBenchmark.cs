@@ -1,0 +1,261 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using OrleansFeatures.Core.Engine;
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.Grains;
+using OrleansFeatures.Grains.Definitions;
+using OrleansFeatures.Grains.Hosting;
+using OrleansFeatures.Grains.Ingestion;
+using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Grains.Serving;
+using OrleansFeatures.TestInfrastructure;
+
+/// <summary>
+/// Memory per active entity with 20 features: a silo in this process (SQLite state, as the embedded gateway) ingests
+/// N items through the push path (EventRouter: route, one ApplyEvents per entity, durable write), then each part is
+/// measured as the live managed heap after a forced full GC, before and after, divided by N: the whole entity; the
+/// engine's view state alone (the same events applied to N <c>FeatureViewState</c>s outside any grain); the local
+/// read index's shape (N entries); and an empty Orleans grain (activation overhead). Working set is reported for
+/// the entity and the empty grain. Run with <c>DOTNET_gcServer=1</c> to match the gateway (Server GC, the Web SDK's
+/// default).
+/// </summary>
+internal static class MemoryBenchmark
+{
+    private const string Source = "memory-events";
+
+    private const string Definitions = """
+        entity: item
+        key: item_id
+        sources:
+          - name: memory-events
+            fields: { event_id: string, ts: int64, item_id: string, kind: string, value: double, flag: bool }
+        feature_views:
+          - name: item_stats
+            source: memory-events
+            ttl: 7d
+            features:
+              - { name: views_5m, aggregation: count, window: 5m, where: "kind == 'view'" }
+              - { name: views_1h, aggregation: count, window: 1h, where: "kind == 'view'" }
+              - { name: views_24h, aggregation: count, window: 24h, where: "kind == 'view'" }
+              - { name: clicks_5m, aggregation: count, window: 5m, where: "kind == 'click'" }
+              - { name: clicks_1h, aggregation: count, window: 1h, where: "kind == 'click'" }
+              - { name: clicks_24h, aggregation: count, window: 24h, where: "kind == 'click'" }
+              - { name: shares_24h, aggregation: count, window: 24h, where: "kind == 'share'" }
+              - { name: events_5m, aggregation: count, window: 5m }
+              - { name: events_1h, aggregation: count, window: 1h }
+              - { name: events_24h, aggregation: count, window: 24h }
+              - { name: value_sum_1h, aggregation: sum, field: value, window: 1h }
+              - { name: value_sum_24h, aggregation: sum, field: value, window: 24h }
+              - { name: value_mean_1h, aggregation: mean, field: value, window: 1h }
+              - { name: value_mean_24h, aggregation: mean, field: value, window: 24h }
+              - { name: value_min_1h, aggregation: min, field: value, window: 1h }
+              - { name: value_min_24h, aggregation: min, field: value, window: 24h }
+              - { name: value_max_1h, aggregation: max, field: value, window: 1h }
+              - { name: value_max_24h, aggregation: max, field: value, window: 24h }
+              - { name: last_value, latest: value }
+              - { name: last_flag, latest: flag }
+        """;
+
+    // Event ages of each item's events, applied oldest first: inside 5m, 1h, 24h, so every kind of window holds tiles.
+    private static readonly TimeSpan[] Ages = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(20), TimeSpan.FromHours(3), TimeSpan.FromHours(12)];
+    private static readonly string[] Kinds = ["view", "click", "share", "view"];
+
+    public static async Task RunAsync(string[] args)
+    {
+        int[] counts = [100_000, 250_000];
+        var eventsPerEntity = Ages.Length;
+        string? gcdump = null;
+        for (var i = 1; i < args.Length - 1; i++)
+        {
+            if (args[i] == "--entities") counts = [.. args[i + 1].Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture))];
+            if (args[i] == "--events") eventsPerEntity = Math.Clamp(int.Parse(args[i + 1], CultureInfo.InvariantCulture), 1, Ages.Length);
+            if (args[i] == "--gcdump") gcdump = args[i + 1];
+        }
+
+        Console.WriteLine($"memory per active entity: 1 view x 20 features, {eventsPerEntity} events each (ages {string.Join(", ", Ages.Take(eventsPerEntity))}), " +
+            $"{(GCSettings.IsServerGC ? "Server" : "Workstation")} GC, {Environment.ProcessorCount} cores; bytes per entity = live managed heap after a full GC, after minus before, / N");
+        foreach (var count in counts)
+        {
+            await RunOneAsync(count, eventsPerEntity, gcdump is null ? null : $"{gcdump}.{count}.gcdump");
+        }
+    }
+
+    private static async Task RunOneAsync(int count, int eventsPerEntity, string? gcdump)
+    {
+        using var temp = new TempDirectory("orleansfeatures-bench-memory");
+        using var host = new HostBuilder()
+            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning))
+            .UseOrleans(silo =>
+            {
+                silo.UseLocalhostClustering(FreePort.Next(), FreePort.Next());
+                silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = Path.Combine(temp.Path, "store.db"));
+                silo.AddFeatureStoreServices();
+                // Nothing may be collected while it is measured.
+                silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromHours(6));
+            })
+            .Build();
+        await host.StartAsync();
+        var grains = host.Services.GetRequiredService<IGrainFactory>();
+        await grains.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey).Apply([new DefinitionDocumentDto("memory.yaml", Definitions)], dryRun: false);
+        var catalog = host.Services.GetRequiredService<DefinitionCatalog>();
+        var definitions = await catalog.RefreshAsync();
+        var router = host.Services.GetRequiredService<EventRouter>();
+        var index = host.Services.GetRequiredService<LocalEntityIndex>();
+        var nowMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+        // Ids allocated before any baseline, so no part below is charged for them (the grains allocate their own).
+        var ids = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            ids[i] = $"i{i}";
+        }
+
+        // Warm-up: one entity through the whole path, so code and caches are not counted.
+        await IngestAsync(router, ["warm"], eventsPerEntity, nowMs);
+        var clock = Stopwatch.StartNew();
+        var before = Measure();
+        await IngestAsync(router, ids, eventsPerEntity, nowMs);
+        var ingestSeconds = clock.Elapsed.TotalSeconds;
+        var entities = Measure();
+        if (index.Count < count)
+        {
+            throw new InvalidOperationException($"only {index.Count} of {count} entities are in the local index");
+        }
+
+        if (gcdump is not null)
+        {
+            // A typed heap profile of the entities (dotnet tool install -g dotnet-gcdump; dotnet-gcdump report FILE).
+            using var dump = Process.Start("dotnet-gcdump", ["collect", "-p", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), "-o", gcdump]);
+            await dump.WaitForExitAsync();
+        }
+
+        // The engine's part: the same events applied to view states outside any grain.
+        var view = definitions.ViewsOfEntityType("item").Single();
+        var states = new FeatureViewState[count];
+        var engineBefore = Measure();
+        for (var i = 0; i < count; i++)
+        {
+            var state = new FeatureViewState(view);
+            for (var e = eventsPerEntity - 1; e >= 0; e--)
+            {
+                state.Apply(new FeatureEvent(EventId(ids[i], e), nowMs - (long)Ages[e].TotalMilliseconds, Fields(ids[i], e)));
+            }
+
+            states[i] = state;
+        }
+
+        var engine = Measure();
+        GC.KeepAlive(states);
+        states = null;
+
+        // The local index's shape: an entry per entity keyed by (type, id) strings the grain already holds.
+        var shape = new ConcurrentDictionary<(string, string), object>();
+        var indexBefore = Measure();
+        var entry = new object();
+        for (var i = 0; i < count; i++)
+        {
+            shape[("item", ids[i])] = entry;
+        }
+
+        var indexed = Measure();
+        GC.KeepAlive(shape);
+        shape = null;
+
+        // An Orleans activation with no state of ours: the runtime's share of every entity.
+        var emptyBefore = Measure();
+        await ForEachAsync(count, i => grains.GetGrain<IMemoryBaselineGrain>(EntityKey.Format("item", ids[i])).Touch());
+        var empty = Measure();
+
+        Console.WriteLine();
+        Console.WriteLine($"{count:N0} entities: ingested {count * eventsPerEntity:N0} events in {ingestSeconds:0.0} s (push path, durable); process after: heap {entities.Heap / 1048576.0:0} MiB, working set {entities.WorkingSet / 1048576.0:0} MiB");
+        Console.WriteLine($"  {"part",-58} {"heap B/entity",14} {"WS B/entity",12}");
+        Row("entity, all of it (activation + our state + index)", before, entities, count);
+        Row("  engine view state (FeatureViewState, 20 features)", engineBefore, engine, count, workingSet: false);
+        Row("  local read index entry (shape)", indexBefore, indexed, count, workingSet: false);
+        Row("  empty Orleans activation (baseline grain)", emptyBefore, empty, count);
+        var rest = (entities.Heap - before.Heap - (engine.Heap - engineBefore.Heap) - (indexed.Heap - indexBefore.Heap) - (empty.Heap - emptyBefore.Heap)) / (double)count;
+        Console.WriteLine($"  {"  the rest (EntityGrain, EntityViews, stored-state copy, ...)",-58} {rest,14:0}");
+        var perEntity = (entities.Heap - before.Heap) / (double)count;
+        Console.WriteLine($"  1,000,000 entities at this rate: heap {perEntity * 1e6 / 1073741824.0:0.00} GiB (+ {before.Heap / 1048576.0:0} MiB before any entity), working set {(entities.WorkingSet - before.WorkingSet) / (double)count * 1e6 / 1073741824.0:0.00} GiB (+ {before.WorkingSet / 1048576.0:0} MiB)");
+
+        await host.StopAsync();
+    }
+
+    private static void Row(string name, Snapshot before, Snapshot after, int count, bool workingSet = true) =>
+        Console.WriteLine($"  {name,-58} {(after.Heap - before.Heap) / (double)count,14:0} {(workingSet ? ((after.WorkingSet - before.WorkingSet) / (double)count).ToString("0", CultureInfo.InvariantCulture) : "-"),12}");
+
+    private static async Task IngestAsync(EventRouter router, string[] ids, int eventsPerEntity, long nowMs)
+    {
+        // 1,000 events per route call (as a push), four calls in flight.
+        var perCall = Math.Max(1, 1_000 / eventsPerEntity);
+        var calls = (ids.Length + perCall - 1) / perCall;
+        await ForEachAsync(calls, async c =>
+        {
+            var events = new List<RawEvent>(perCall * eventsPerEntity);
+            for (var i = c * perCall; i < Math.Min(ids.Length, (c + 1) * perCall); i++)
+            {
+                for (var e = eventsPerEntity - 1; e >= 0; e--)
+                {
+                    events.Add(new RawEvent(EventId(ids[i], e), nowMs - (long)Ages[e].TotalMilliseconds, Fields(ids[i], e)));
+                }
+            }
+
+            var results = await router.RouteAsync(Source, events, CancellationToken.None);
+            if (results.FirstOrDefault(r => r.Status != RoutedEventStatus.Accepted) is { Status: not RoutedEventStatus.Accepted } failed)
+            {
+                throw new InvalidOperationException($"ingestion: an event was {failed.Status}: {failed.Reason}");
+            }
+        }, parallelism: 4);
+    }
+
+    private static string EventId(string id, int e) => string.Create(CultureInfo.InvariantCulture, $"{id}-{e}");
+
+    private static Dictionary<string, ScalarValue> Fields(string id, int e) => new(StringComparer.Ordinal)
+    {
+        ["item_id"] = ScalarValue.FromString(id),
+        ["kind"] = ScalarValue.FromString(Kinds[e]),
+        ["value"] = ScalarValue.FromDouble(e * 2.5),
+        ["flag"] = ScalarValue.FromBool(e % 2 == 0),
+    };
+
+    private static async Task ForEachAsync(int count, Func<int, Task> body, int parallelism = 256)
+    {
+        var next = -1;
+        var workers = new Task[parallelism];
+        for (var w = 0; w < workers.Length; w++)
+        {
+            workers[w] = Task.Run(async () =>
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < count)
+                {
+                    await body(i);
+                }
+            });
+        }
+
+        await Task.WhenAll(workers);
+    }
+
+    private static Snapshot Measure()
+    {
+        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+
+        using var process = Process.GetCurrentProcess();
+        return new Snapshot(GC.GetTotalMemory(forceFullCollection: false), process.WorkingSet64);
+    }
+
+    private readonly record struct Snapshot(long Heap, long WorkingSet);
+}
