@@ -68,6 +68,7 @@ builder.Services.Configure<HealthCheckPublisherOptions>(o =>
     o.Delay = TimeSpan.FromSeconds(1);
     o.Period = TimeSpan.FromSeconds(5);
 });
+builder.Services.AddHostedService<HealthPublishOnStart>();
 builder.Services.Configure<Grpc.AspNetCore.HealthChecks.GrpcHealthChecksOptions>(o =>
 {
     // grpc.health.v1 answers from the last published result (every 5 s), so probes never load the cluster.

@@ -110,7 +110,7 @@ internal static class ColdReadBenchmark
         }
         else
         {
-            request.Features.Add(feature);
+            request.Features = new FeatureReferences { References = { feature } };
         }
 
         var response = await client.GetOnlineFeaturesAsync(request);

@@ -81,7 +81,7 @@ public sealed class TracingEndToEndTests
 
         var lookup = new GetOnlineFeaturesRequest { EntityType = "user" };
         lookup.EntityIds.Add("traced");
-        lookup.Features.Add("user_plays:plays_1h");
+        lookup.Features = new FeatureReferences { References = { "user_plays:plays_1h" } };
         var read = await client.Serving.GetOnlineFeaturesAsync(lookup);
         Assert.Equal(1, read.Entities[0].Values[0].Value.Int64Value);
     }
