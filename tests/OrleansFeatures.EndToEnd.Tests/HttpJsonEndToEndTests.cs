@@ -80,7 +80,12 @@ public sealed class HttpJsonEndToEndTests
         var invalid = await PostAsync(http, Lookup, new JsonObject { ["entityType"] = "user", ["entityIds"] = new JsonArray(), ["featureService"] = "ranker" });
         Assert.Equal(HttpStatusCode.BadRequest, invalid.Status);
         Assert.Equal((int)StatusCode.InvalidArgument, (int)invalid.Body["code"]!);
-        Assert.Equal("entity_ids must name at least one entity", (string?)invalid.Body["message"]);
+        Assert.Contains("entity_ids", (string?)invalid.Body["message"], StringComparison.Ordinal);
+        Assert.Contains("must name at least one entity", (string?)invalid.Body["message"], StringComparison.Ordinal);
+        // The field violation travels as google.rpc.BadRequest in the error body's details, as over gRPC.
+        var detail = invalid.Body["details"]![0]!;
+        Assert.Equal("type.googleapis.com/google.rpc.BadRequest", (string?)detail["@type"]);
+        Assert.Equal("entity_ids", (string?)detail["fieldViolations"]![0]!["field"]);
 
         var malformed = await PostRawAsync(http, Lookup, "{\"entityType\": ");
         Assert.Equal(HttpStatusCode.BadRequest, malformed.Status);

@@ -178,6 +178,9 @@ public sealed class GatewayProcess : IAsyncDisposable
         {
             if (_process.HasExited)
             {
+                // Waits until the redirected streams are read to their end: the reason it exited is usually the last
+                // thing it wrote.
+                await _process.WaitForExitAsync();
                 throw new InvalidOperationException($"{(_worker ? "worker silo" : "gateway")} exited with code {_process.ExitCode} before it was ready:\n{Output}");
             }
 
