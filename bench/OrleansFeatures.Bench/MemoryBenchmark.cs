@@ -30,7 +30,7 @@ internal static class MemoryBenchmark
 {
     private const string Source = "memory-events";
 
-    private const string Definitions = """
+    private const string Definitions = $$"""
         entity: item
         key: item_id
         sources:
@@ -41,26 +41,7 @@ internal static class MemoryBenchmark
             source: memory-events
             ttl: 7d
             features:
-              - { name: views_5m, aggregation: count, window: 5m, where: "kind == 'view'" }
-              - { name: views_1h, aggregation: count, window: 1h, where: "kind == 'view'" }
-              - { name: views_24h, aggregation: count, window: 24h, where: "kind == 'view'" }
-              - { name: clicks_5m, aggregation: count, window: 5m, where: "kind == 'click'" }
-              - { name: clicks_1h, aggregation: count, window: 1h, where: "kind == 'click'" }
-              - { name: clicks_24h, aggregation: count, window: 24h, where: "kind == 'click'" }
-              - { name: shares_24h, aggregation: count, window: 24h, where: "kind == 'share'" }
-              - { name: events_5m, aggregation: count, window: 5m }
-              - { name: events_1h, aggregation: count, window: 1h }
-              - { name: events_24h, aggregation: count, window: 24h }
-              - { name: value_sum_1h, aggregation: sum, field: value, window: 1h }
-              - { name: value_sum_24h, aggregation: sum, field: value, window: 24h }
-              - { name: value_mean_1h, aggregation: mean, field: value, window: 1h }
-              - { name: value_mean_24h, aggregation: mean, field: value, window: 24h }
-              - { name: value_min_1h, aggregation: min, field: value, window: 1h }
-              - { name: value_min_24h, aggregation: min, field: value, window: 24h }
-              - { name: value_max_1h, aggregation: max, field: value, window: 1h }
-              - { name: value_max_24h, aggregation: max, field: value, window: 24h }
-              - { name: last_value, latest: value }
-              - { name: last_flag, latest: flag }
+        {{ServingDefinitions.ItemFeatures20}}
         """;
 
     // Event ages of each item's events, applied oldest first: inside 5m, 1h, 24h, so every kind of window holds tiles.

@@ -60,15 +60,8 @@ internal static class ServingDefinitions
               - { name: last_value, latest: value }
         """;
 
-    private const string Items = """
-        entity: item
-        key: item_id
-        feature_views:
-          - name: bench_item
-            source: bench-events
-            key_field: item_id
-            ttl: 7d
-            features:
+    /// <summary>The 20 features of an item (every aggregation and window kind), shared with <c>bench memory</c>.</summary>
+    internal const string ItemFeatures20 = """
               - { name: views_5m, aggregation: count, window: 5m, where: "kind == 'view'" }
               - { name: views_1h, aggregation: count, window: 1h, where: "kind == 'view'" }
               - { name: views_24h, aggregation: count, window: 24h, where: "kind == 'view'" }
@@ -89,6 +82,18 @@ internal static class ServingDefinitions
               - { name: value_max_24h, aggregation: max, field: value, window: 24h }
               - { name: last_value, latest: value }
               - { name: last_flag, latest: flag }
+        """;
+
+    private const string Items = $$"""
+        entity: item
+        key: item_id
+        feature_views:
+          - name: bench_item
+            source: bench-events
+            key_field: item_id
+            ttl: 7d
+            features:
+        {{ItemFeatures20}}
         feature_services:
           - name: bench_item20
             features: [bench_item:views_5m, bench_item:views_1h, bench_item:views_24h, bench_item:clicks_5m, bench_item:clicks_1h, bench_item:clicks_24h, bench_item:shares_24h, bench_item:events_5m, bench_item:events_1h, bench_item:events_24h, bench_item:value_sum_1h, bench_item:value_sum_24h, bench_item:value_mean_1h, bench_item:value_mean_24h, bench_item:value_min_1h, bench_item:value_min_24h, bench_item:value_max_1h, bench_item:value_max_24h, bench_item:last_value, bench_item:last_flag]
