@@ -33,15 +33,17 @@ public sealed class FeatureRegistryService(
 
     public override async Task<ApplyDefinitionsResponse> ApplyDefinitions(ApplyDefinitionsRequest request, ServerCallContext context)
     {
-        var documents = ValidateDocuments(request);
+        // The version check comes first: documents written against another version are not worth reading, and the
+        // caller's remedy (read again, redo, retry) is the same whatever else is wrong with them (docs/security.md).
         var current = await catalog.RefreshAsync(context.CancellationToken);
+        if (request.HasExpectedRegistryVersion && request.ExpectedRegistryVersion != current.Version)
+        {
+            throw Stale(request.ExpectedRegistryVersion, current.Version);
+        }
+
+        var documents = ValidateDocuments(request);
         if (request.ValidateOnly)
         {
-            if (request.HasExpectedRegistryVersion && request.ExpectedRegistryVersion != current.Version)
-            {
-                throw Stale(request.ExpectedRegistryVersion, current.Version);
-            }
-
             return ToProto(DefinitionCheck.Run(current.Set, current.Version, documents, out _));
         }
 
@@ -222,7 +224,7 @@ public sealed class FeatureRegistryService(
     }
 
     private static RpcException Stale(long expected, long current) => RpcErrors.Aborted(
-        $"the registry is at version {current}, not the expected version {expected}: read the definitions again, redo the change on them and retry with expected_version {current}");
+        $"the registry is at version {current}, not the expected version {expected}: read the definitions again, redo the change on them and retry with expected_registry_version {current}");
 
     private static string Describe(string headline, IEnumerable<string> items)
     {

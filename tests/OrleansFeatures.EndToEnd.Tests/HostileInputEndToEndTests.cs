@@ -186,6 +186,27 @@ public sealed class HostileInputEndToEndTests(ITestOutputHelper output)
         Assert.Equal(2, listed.Sources.Count);
     }
 
+    [Fact]
+    public async Task A_stale_expected_registry_version_is_aborted_before_an_invalid_document_is_validated()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Path);
+        await gateway.StartAsync();
+        using var client = new GatewayClient(gateway);
+        await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
+
+        foreach (var validateOnly in new[] { false, true })
+        {
+            var request = E2EDefinitions.Request("entity: [user");
+            request.ExpectedRegistryVersion = 0;
+            request.ValidateOnly = validateOnly;
+            var error = await Assert.ThrowsAsync<RpcException>(async () => await client.Registry.ApplyDefinitionsAsync(request));
+            Assert.Equal(StatusCode.Aborted, error.StatusCode);
+            Assert.Contains("retry with expected_registry_version 1", error.Status.Detail, StringComparison.Ordinal);
+            Assert.DoesNotContain("expected_version", error.Status.Detail.Replace("expected_registry_version", "", StringComparison.Ordinal), StringComparison.Ordinal);
+        }
+    }
+
     private static async Task CallRaw(GatewayClient client, string service, string method, byte[] body)
     {
         var raw = new Method<byte[], byte[]>(MethodType.Unary, service, method, RawBytes, RawBytes);
