@@ -83,6 +83,7 @@ builder.Services.AddOptions<DemoOptions>().BindConfiguration(DemoOptions.Section
 builder.Services.AddHostedService<DemoEventGenerator>();
 
 var app = builder.Build();
+app.UseMiddleware<StrictJsonRequests>();
 app.MapGrpcService<FeatureServingService>();
 app.MapGrpcService<FeatureIngestionService>();
 app.MapGrpcService<FeatureRegistryService>();

@@ -109,6 +109,63 @@ public sealed class HttpJsonEndToEndTests
     }
 
     [Fact]
+    public async Task An_unknown_json_field_is_a_400_naming_its_path_and_nothing_is_served()
+    {
+        using var temp = new TempDirectory();
+        // The transcoder's own category at Information, as before it was turned down, to show it no longer logs a stack.
+        await using var gateway = new GatewayProcess(
+            temp.Path,
+            "--Logging:LogLevel:Grpc.AspNetCore.Grpc.JsonTranscoding=Information",
+            "--Logging:LogLevel:OrleansFeatures.Gateway.Services.StrictJsonRequests=Debug");
+        await gateway.StartAsync();
+        using (var client = new GatewayClient(gateway))
+        {
+            await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
+        }
+
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
+        var misspelled = await PostAsync(http, Inference, new JsonObject
+        {
+            ["featureService"] = "ranker",
+            ["entities"] = new JsonArray(new JsonObject { ["entityType"] = "user", ["ids"] = new JsonArray("u1") }),
+            ["fromat"] = "INFERENCE_FORMAT_ARROW",
+        });
+        Assert.Equal(HttpStatusCode.BadRequest, misspelled.Status);
+        Assert.Equal((int)StatusCode.InvalidArgument, (int)misspelled.Body["code"]!);
+        Assert.Contains("fromat", (string?)misspelled.Body["message"], StringComparison.Ordinal);
+        Assert.Equal("fromat", (string?)misspelled.Body["details"]![0]!["fieldViolations"]![0]!["field"]);
+        Assert.Null(misspelled.Body["values"]);
+
+        // Nested, and on the push route (its source from the path): the path names where the field is.
+        var play = Play("s1", "u1", DateTimeOffset.UtcNow, "f1", 1);
+        play["fields"]!["sport"]!["stringValu"] = "x";
+        var push = await PostAsync(http, Push, new JsonObject { ["events"] = new JsonArray(play) });
+        Assert.Equal(HttpStatusCode.BadRequest, push.Status);
+        Assert.Equal("events[0].fields[sport].stringValu", (string?)push.Body["details"]![0]!["fieldViolations"]![0]!["field"]);
+
+        // Proto names and lowerCamelCase names are both fields; a body that is not JSON is still the transcoder's 400.
+        var lookup = await PostAsync(http, Lookup, new JsonObject
+        {
+            ["entity_type"] = "user", ["entityIds"] = new JsonArray("u1"), ["feature_service"] = "ranker",
+        });
+        Assert.Equal(HttpStatusCode.OK, lookup.Status);
+        var malformed = await PostRawAsync(http, Lookup, "{\"entityType\": ");
+        Assert.Equal(HttpStatusCode.BadRequest, malformed.Status);
+        Assert.Equal("Request JSON payload is not correctly formatted.", (string?)malformed.Body["message"]);
+        var wrongType = await PostRawAsync(http, Lookup, "{\"entityType\": 5, \"entityIds\": [\"u1\"], \"featureService\": \"ranker\"}");
+        Assert.Equal(HttpStatusCode.BadRequest, wrongType.Status);
+        Assert.StartsWith("Request JSON payload is not correctly formatted.", (string?)wrongType.Body["message"], StringComparison.Ordinal);
+
+        // Each malformed body is one log line, without the exception's stack trace.
+        await Poll.UntilAsync(
+            () => Task.FromResult(gateway.Output.Split('\n').Count(l => l.Contains("Refused an HTTP/JSON call", StringComparison.Ordinal))),
+            count => count == 2,
+            TimeSpan.FromSeconds(10),
+            "one log line per malformed body");
+        Assert.DoesNotContain("JsonException", gateway.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Api_keys_apply_to_the_json_routes_exactly_as_to_grpc()
     {
         using var temp = new TempDirectory();
