@@ -45,7 +45,11 @@ builder.Services.AddSingleton<AccessControlInterceptor>();
 // JSON transcoding serves the google.api.http routes of gateway/Protos (docs/http-json.md) through the same services
 // and interceptors as gRPC, so API keys, endpoint roles and validation apply to both alike. An INVALID_ARGUMENT carries
 // google.rpc.BadRequest in its details: the JSON error body can only show it with the type registered.
-builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<AccessControlInterceptor>())
+builder.Services.AddGrpc(grpc =>
+    {
+        grpc.Interceptors.Add<AccessControlInterceptor>();
+        grpc.Interceptors.Add<RequestBoundsInterceptor>();
+    })
     .AddJsonTranscoding(json => json.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.BadRequest.Descriptor));
 builder.Services.AddOptions<GrpcServiceOptions>().Configure<IOptions<GatewayLimits>>((grpc, limits) =>
 {

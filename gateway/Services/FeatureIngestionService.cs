@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Hosting;
@@ -58,7 +59,20 @@ public sealed class FeatureIngestionService(EventRouter router, IOptions<Gateway
             var fields = new Dictionary<string, ScalarValue>(proto.Fields.Count, StringComparer.Ordinal);
             foreach (var (name, value) in proto.Fields)
             {
+                // A field name longer than any definition may declare cannot be a field of the source.
+                if (name.Length > DefinitionLimits.MaxNameLength)
+                {
+                    rejected[i] = $"event '{RpcErrors.Echo(proto.EventId)}': a field name is {name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}";
+                    break;
+                }
+
                 fields[name] = ValueMapping.FromProto(value);
+            }
+
+            if (rejected[i] is not null)
+            {
+                FeatureStoreMetrics.EventsRejected.Add(1);
+                continue;
             }
 
             raw.Add(new RawEvent(string.IsNullOrEmpty(proto.EventId) ? null : proto.EventId, timestampMs, fields));

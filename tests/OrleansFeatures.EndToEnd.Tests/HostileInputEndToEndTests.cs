@@ -99,8 +99,8 @@ public sealed class HostileInputEndToEndTests(ITestOutputHelper output)
         {
             var error = await Assert.ThrowsAsync<RpcException>(() => call);
             output.WriteLine($"{what}: {error.StatusCode}, {error.Status.Detail.Length} characters");
-            // An unknown source is NOT_FOUND (nothing limits its length yet); everything else is refused by length.
-            Assert.Equal(what == "source" ? StatusCode.NotFound : StatusCode.InvalidArgument, error.StatusCode);
+            // Every one is refused by its length (docs/api.md, "String bounds"), the source name too.
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
             Assert.True(error.Status.Detail.Length < BoundedDetail, $"{what}: a detail of {error.Status.Detail.Length} characters");
         }
 

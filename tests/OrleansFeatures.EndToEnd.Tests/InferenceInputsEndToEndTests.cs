@@ -193,6 +193,39 @@ public sealed class InferenceInputsEndToEndTests
         }
     }
 
+    [Fact]
+    public async Task A_one_megabyte_string_request_field_is_invalid_argument_naming_its_value()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Path);
+        await gateway.StartAsync();
+        using var client = new GatewayClient(gateway);
+        var apply = Apply();
+        apply.Documents.Add(new DefinitionDocument
+        {
+            Name = "device.yaml",
+            Yaml = """
+                feature_services:
+                  - name: device_ranker
+                    features: [user_views:views_1h, device]
+                    request_fields: { device: string }
+                    encodings: { device: { categories: [ios, android] } }
+                """,
+        });
+        await client.Registry.ApplyDefinitionsAsync(apply);
+        var request = Request("device_ranker", ("user", ["u1", "u2"]));
+        request.RequestFields.Add(new RequestFieldColumn { Name = "device", Values = { new Value { StringValue = "ios" }, new Value { StringValue = new string('x', 1_048_576) } } });
+
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await client.Serving.GetInferenceInputsAsync(request));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        var violation = Assert.Single(error.GetRpcStatus()!.GetDetail<Google.Rpc.BadRequest>()!.FieldViolations);
+        Assert.Equal("request_fields[0].values[1]", violation.Field);
+        Assert.Contains("the limit is 4096", violation.Description, StringComparison.Ordinal);
+        request.RequestFields[0].Values[1].StringValue = "android";
+        Assert.Equal(2, (await client.Serving.GetInferenceInputsAsync(request)).RowCount);
+    }
+
     private static GetInferenceInputsRequest Request(string service, params (string Type, string[] Ids)[] columns)
     {
         var request = new GetInferenceInputsRequest { FeatureService = service };
