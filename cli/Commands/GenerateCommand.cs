@@ -45,11 +45,20 @@ public static class GenerateCommand
         var users = new Option<int>("--users") { Description = "distinct users", DefaultValueFactory = _ => 100_000 };
         var rows = new Option<long>("--rows") { Description = "entity table rows", DefaultValueFactory = _ => 100_000 };
         var days = new Option<int>("--days") { Description = "days of history, ending an hour ago", DefaultValueFactory = _ => 14 };
-        var command = new Command("generate", "write a synthetic dataset to try or measure training sets") { folder, events, users, rows, days };
+        var sportsMedia = new Option<bool>("--sports-media")
+        {
+            Description = "history for examples/definitions instead: engagement-events.parquet (users fan-N, the last 2 days, in time order) and labels.parquet",
+        };
+        var command = new Command("generate", "write a synthetic dataset to try or measure training sets") { folder, events, users, rows, days, sportsMedia };
         command.SetAction((parse, token) => context.RunAsync(parse, async cli =>
         {
             var path = parse.GetValue(folder)!;
             Directory.CreateDirectory(path);
+            if (parse.GetValue(sportsMedia))
+            {
+                return await SportsMediaHistory.WriteAsync(cli, path, parse, events, users, rows, token);
+            }
+
             await File.WriteAllTextAsync(Path.Combine(path, "definitions.yaml"), Definitions + "\n", token);
             var end = DateTimeOffset.UtcNow.AddHours(-1).ToUnixTimeMilliseconds();
             var span = parse.GetValue(days) * 86_400_000L;

@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using OrleansFeatures.TestInfrastructure;
+
+namespace OrleansFeatures.Cli.Tests;
+
+/// <summary>
+/// The README's product-team flow, read from README.md and run by bash line for line against a real gateway: if a
+/// command there stops working, or the README drifts from what works, this fails.
+/// </summary>
+public sealed class ReadmeFlowTests
+{
+    private const string Heading = "## From a definition to a served, trained feature (product teams)";
+    private const string Alias = "alias ofs='dotnet run --project cli --'";
+
+    [Fact]
+    public async Task The_readme_product_team_commands_run_as_written_and_serve_the_backfilled_history()
+    {
+        var lines = ReadmeCommands();
+        Assert.StartsWith(Alias, lines[0], StringComparison.Ordinal);
+
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(Path.Combine(temp.Path, "store"));
+        Directory.CreateDirectory(Path.Combine(temp.Path, "store"));
+        await gateway.StartAsync();
+
+        // A copy of what the commands read, so nothing is written into the repository; `dotnet run --project cli`
+        // is the built ofs.dll here (the alias is the one line not run verbatim: it would build the CLI again).
+        var work = Path.Combine(temp.Path, "repo");
+        CopyFolder(RepositoryPaths.ExampleDefinitions, Path.Combine(work, "examples", "definitions"));
+        var ofs = Path.Combine(RepositoryPaths.Root, "cli", "bin", RepositoryPaths.Configuration, "net10.0", "ofs.dll");
+        var script = string.Join('\n', ["set -euo pipefail", "shopt -s expand_aliases", $"alias ofs='dotnet {ofs}'", .. lines.Skip(1), ""]);
+
+        var (code, output) = await RunBashAsync(work, script, gateway.GrpcAddress.ToString());
+
+        Assert.True(code == 0, $"exit {code}\n{output}");
+        Assert.Matches(@"done: 20,000 row\(s\); accepted 20,000, duplicate 0, late 0, rejected 0", output);
+        Assert.True(File.Exists(Path.Combine(work, "train.parquet")), output);
+        Assert.Contains("fan-1", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>The lines of the section's bash block, continuation lines joined.</summary>
+    private static List<string> ReadmeCommands()
+    {
+        var readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "README.md"));
+        var section = readme[readme.IndexOf(Heading, StringComparison.Ordinal)..];
+        var start = section.IndexOf("```bash\n", StringComparison.Ordinal) + "```bash\n".Length;
+        var block = section[start..section.IndexOf("\n```", start, StringComparison.Ordinal)];
+        return [.. block.Replace("\\\n", "\\\u0001", StringComparison.Ordinal).Split('\n')
+            .Select(line => line.Replace("\\\u0001", "\\\n", StringComparison.Ordinal))
+            .Where(line => line.Trim().Length > 0)];
+    }
+
+    private static async Task<(int Code, string Output)> RunBashAsync(string directory, string script, string address)
+    {
+        var start = new ProcessStartInfo("bash")
+        {
+            WorkingDirectory = directory,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["OFS_ADDRESS"] = address;
+        using var process = Process.Start(start)!;
+        await process.StandardInput.WriteAsync(script);
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        }
+    }
+}
