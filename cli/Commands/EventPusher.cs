@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Grpc.Core;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Offline.Files;
@@ -22,6 +23,12 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
     /// <summary>Stop (as if cancelled, progress saved) once this run has sent this many rows: a backfill in slices.</summary>
     public long? StopAfterRows { get; init; }
 
+    /// <summary>Ignore the saved progress and send the whole file again (event ids make repeats DUPLICATE).</summary>
+    public bool Restart { get; init; }
+
+    /// <summary>Send again only the rows the saved progress records as rejected, e.g. after the definitions were fixed.</summary>
+    public bool RetryRejected { get; init; }
+
     public async Task<PushSummary> RunAsync(string source, string path, CancellationToken cancellationToken)
     {
         var list = await store.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), cancellationToken: cancellationToken);
@@ -31,7 +38,8 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
 
         var summary = new PushSummary { Source = source, File = Path.GetFullPath(path) };
         long skip = 0;
-        if (ProgressFile is { } progressPath && File.Exists(progressPath))
+        HashSet<long>? retry = null;
+        if (ProgressFile is { } progressPath && File.Exists(progressPath) && !Restart)
         {
             var saved = JsonSerializer.Deserialize<PushSummary>(await File.ReadAllTextAsync(progressPath, cancellationToken))
                 ?? throw new InvalidDataException($"{progressPath}: not a progress file");
@@ -44,6 +52,31 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
             summary.Resumed = true;
             summary.Stopped = false;
             skip = saved.RowsDone;
+            if (RetryRejected)
+            {
+                if (!saved.Completed)
+                {
+                    throw new InvalidDataException($"{progressPath}: the backfill is not complete; run it to the end first (rerun without --retry-rejected), then retry its rejected rows");
+                }
+
+                // Only the recorded rows are read and sent; their new outcomes replace the old rejections.
+                retry = [.. saved.RejectedRows];
+                summary.Retried = retry.Count;
+                summary.Rejected = 0;
+                summary.RejectedExamples.Clear();
+                summary.RejectedRows.Clear();
+                skip = 0;
+            }
+            else if (saved.Completed)
+            {
+                // Nothing left to send; the caller says what was rejected and how to retry or restart.
+                summary.AlreadyComplete = true;
+                return summary;
+            }
+        }
+        else if (RetryRejected)
+        {
+            throw new InvalidDataException($"no progress file at {ProgressFile}: nothing records rejected rows to retry");
         }
 
         long? total = null;
@@ -53,11 +86,11 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
         }
 
         using var progress = cli.Progress(ProgressFile is null ? "push" : "backfill");
-        var batch = new List<(Event Event, string Where)>(BatchSize);
+        var batch = new List<(Event Event, string Where, long Row)>(BatchSize);
         long row = 0;
         await foreach (var tableRow in TableReader.ReadAsync(path, kinds, cancellationToken))
         {
-            if (row++ < skip)
+            if (row++ < skip || (retry is not null && !retry.Contains(row)))
             {
                 continue;
             }
@@ -65,18 +98,24 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
             if (tableRow.Error is { } error)
             {
                 // Counted with the batch it falls in, so a resumed run neither repeats nor loses it.
-                summary.AddRejection($"{tableRow.Where}: {error}");
-                batch.Add((null!, tableRow.Where));
+                summary.AddRejection($"{tableRow.Where}: {error}", row);
+                batch.Add((null!, tableRow.Where, row));
             }
             else
             {
-                batch.Add((ToEvent(tableRow.Fields), tableRow.Where));
+                batch.Add((ToEvent(tableRow.Fields), tableRow.Where, row));
             }
 
             if (batch.Count == BatchSize)
             {
-                await SendAsync(source, batch, summary, cancellationToken);
-                await SaveAsync(summary, cancellationToken);
+                await SendAsync(source, batch, summary, countRows: retry is null, cancellationToken);
+
+                // A retry saves once, at its end: stopped midway, the progress still lists every row to retry.
+                if (retry is null)
+                {
+                    await SaveAsync(summary, cancellationToken);
+                }
+
                 progress.Report(summary.RowsDone, total, $"accepted {summary.Accepted:N0}, duplicate {summary.Duplicates:N0}, late {summary.Late:N0}, rejected {summary.Rejected:N0}");
                 batch.Clear();
                 if (cancellationToken.IsCancellationRequested || summary.RowsDone - skip >= StopAfterRows)
@@ -89,7 +128,7 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
 
         if (batch.Count > 0)
         {
-            await SendAsync(source, batch, summary, cancellationToken);
+            await SendAsync(source, batch, summary, countRows: retry is null, cancellationToken);
             await SaveAsync(summary, cancellationToken);
         }
 
@@ -99,7 +138,8 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
         return summary;
     }
 
-    private async Task SendAsync(string source, List<(Event Event, string Where)> batch, PushSummary summary, CancellationToken cancellationToken)
+    // countRows: false for a retry of rejected rows, which the run that first sent them counted in RowsDone.
+    private async Task SendAsync(string source, List<(Event Event, string Where, long Row)> batch, PushSummary summary, bool countRows, CancellationToken cancellationToken)
     {
         var pending = new List<int>();
         for (var i = 0; i < batch.Count; i++)
@@ -149,7 +189,7 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
                         failed.Add(index);
                         break;
                     default:
-                        summary.AddRejection($"{batch[index].Where}: {result.Reason}");
+                        summary.AddRejection($"{batch[index].Where}: {result.Reason}", batch[index].Row);
                         break;
                 }
             }
@@ -167,7 +207,10 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
             pending = failed;
         }
 
-        summary.RowsDone += batch.Count;
+        if (countRows)
+        {
+            summary.RowsDone += batch.Count;
+        }
     }
 
     private async Task SaveAsync(PushSummary summary, CancellationToken cancellationToken)
@@ -244,15 +287,27 @@ public sealed class PushSummary
 
     public List<string> RejectedExamples { get; set; } = [];
 
+    /// <summary>The file rows (1-based) that were rejected: what <c>--retry-rejected</c> sends again.</summary>
+    public List<long> RejectedRows { get; set; } = [];
+
     public bool Completed { get; set; }
 
     public bool Resumed { get; set; }
 
     public bool Stopped { get; set; }
 
-    public void AddRejection(string reason)
+    /// <summary>This run found the backfill complete in its progress file and sent nothing.</summary>
+    [JsonIgnore]
+    public bool AlreadyComplete { get; set; }
+
+    /// <summary>Rows this run sent again with <c>--retry-rejected</c>.</summary>
+    [JsonIgnore]
+    public long Retried { get; set; }
+
+    public void AddRejection(string reason, long row)
     {
         Rejected++;
+        RejectedRows.Add(row);
         if (RejectedExamples.Count < 10)
         {
             RejectedExamples.Add(reason);

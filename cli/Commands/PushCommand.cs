@@ -9,7 +9,7 @@ public static class PushCommand
     {
         var (source, file, batch) = Arguments();
         var command = new Command("push", "push the events of a JSON lines, CSV or Parquet file (or folder) to a source, in file order; exit 5 if any was rejected") { source, file, batch };
-        command.SetAction((parse, token) => context.RunAsync(parse, cli => RunAsync(parse, cli, parse.GetValue(source)!, parse.GetValue(file)!, parse.GetValue(batch), null, null, token)));
+        command.SetAction((parse, token) => context.RunAsync(parse, cli => RunAsync(parse, cli, parse.GetValue(source)!, parse.GetValue(file)!, parse.GetValue(batch), null, null, default, token)));
         return command;
     }
 
@@ -18,16 +18,24 @@ public static class PushCommand
         var (source, file, batch) = Arguments();
         var progressFile = new Option<string?>("--progress-file") { Description = "where progress is saved after every batch (default: FILE.ofs-progress); a rerun resumes from it" };
         var stopAfter = new Option<long?>("--stop-after") { Description = "stop after sending this many rows in this run (progress saved; rerun to continue): a backfill in slices" };
+        var retryRejected = new Option<bool>("--retry-rejected") { Description = "send again only the rows the progress file records as rejected (after fixing their cause, e.g. the definitions)" };
+        var restart = new Option<bool>("--restart") { Description = "ignore the progress file and send the whole file again (accepted events come back DUPLICATE)" };
         var command = new Command(
             "backfill",
             "load history into the online store through the durable push path: idempotent (event ids), resumable (progress file); see docs/offline.md before backfilling a view that already receives live events")
         {
-            source, file, batch, progressFile, stopAfter,
+            source, file, batch, progressFile, stopAfter, retryRejected, restart,
         };
         command.SetAction((parse, token) => context.RunAsync(parse, cli =>
         {
             var path = parse.GetValue(file)!;
-            return RunAsync(parse, cli, parse.GetValue(source)!, path, parse.GetValue(batch), parse.GetValue(progressFile) ?? path.TrimEnd('/') + ".ofs-progress", parse.GetValue(stopAfter), token);
+            if (parse.GetValue(retryRejected) && parse.GetValue(restart))
+            {
+                throw new ArgumentException("--retry-rejected and --restart exclude each other");
+            }
+
+            return RunAsync(parse, cli, parse.GetValue(source)!, path, parse.GetValue(batch), parse.GetValue(progressFile) ?? path.TrimEnd('/') + ".ofs-progress", parse.GetValue(stopAfter),
+                (parse.GetValue(retryRejected), parse.GetValue(restart)), token);
         }));
         return command;
     }
@@ -40,7 +48,9 @@ public static class PushCommand
         return (source, file, batch);
     }
 
-    private static async Task<int> RunAsync(System.CommandLine.ParseResult parse, CliOutput cli, string source, string file, int batchSize, string? progressFile, long? stopAfter, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(
+        System.CommandLine.ParseResult parse, CliOutput cli, string source, string file, int batchSize, string? progressFile, long? stopAfter,
+        (bool RetryRejected, bool Restart) rerun, CancellationToken cancellationToken)
     {
         if (batchSize is < 1 or > 100_000)
         {
@@ -48,7 +58,10 @@ public static class PushCommand
         }
 
         using var store = CommandContext.Connect(parse);
-        var pusher = new EventPusher(store, cli) { BatchSize = batchSize, ProgressFile = progressFile, StopAfterRows = stopAfter };
+        var pusher = new EventPusher(store, cli)
+        {
+            BatchSize = batchSize, ProgressFile = progressFile, StopAfterRows = stopAfter, RetryRejected = rerun.RetryRejected, Restart = rerun.Restart,
+        };
         var summary = await pusher.RunAsync(source, file, cancellationToken);
         var code = summary.Stopped ? ExitCodes.Partial : summary.Rejected > 0 ? ExitCodes.Partial : ExitCodes.Success;
         if (cli.Json)
@@ -65,13 +78,20 @@ public static class PushCommand
                 rejected_examples = summary.RejectedExamples,
                 completed = summary.Completed,
                 resumed = summary.Resumed,
+                already_complete = summary.AlreadyComplete,
+                retried = summary.Retried,
                 progress_file = progressFile,
                 exit_code = code,
             });
         }
+        else if (summary.AlreadyComplete)
+        {
+            cli.Line($"already complete, nothing sent ({progressFile} records it): {summary.RowsDone:N0} row(s); accepted {summary.Accepted:N0}, duplicate {summary.Duplicates:N0}, late {summary.Late:N0}, rejected {summary.Rejected:N0}");
+        }
         else
         {
-            cli.Line($"{(summary.Completed ? "done" : "stopped")}: {summary.RowsDone:N0} row(s); accepted {summary.Accepted:N0}, duplicate {summary.Duplicates:N0}, late {summary.Late:N0}, rejected {summary.Rejected:N0}{(summary.Resumed ? " (resumed)" : "")}");
+            var how = summary.Retried > 0 ? $" (retried {summary.Retried:N0} rejected row(s))" : summary.Resumed ? " (resumed)" : "";
+            cli.Line($"{(summary.Completed ? "done" : "stopped")}: {summary.RowsDone:N0} row(s); accepted {summary.Accepted:N0}, duplicate {summary.Duplicates:N0}, late {summary.Late:N0}, rejected {summary.Rejected:N0}{how}");
         }
 
         foreach (var example in summary.RejectedExamples)
@@ -82,6 +102,11 @@ public static class PushCommand
         if (summary.Late > 0)
         {
             cli.Error.WriteLine("note: LATE events were older than a view's watermark minus its allowed_lateness; to backfill history into a view that already has newer events, raise allowed_lateness for the backfill (docs/offline.md, \"Backfill\")");
+        }
+
+        if (progressFile is not null && summary.Rejected > 0 && summary.Completed)
+        {
+            cli.Error.WriteLine($"{summary.Rejected:N0} row(s) were rejected and are recorded in {progressFile}; fix their cause (the definitions, or the file), then rerun with --retry-rejected to send only them, or with --restart to send the whole file again (cli/README.md, \"Backfill\")");
         }
 
         if (summary.Stopped)

@@ -108,4 +108,49 @@ public sealed class BackfillEndToEndTests
             Assert.Equal(values[2].Value.DoubleValue, values[3].Value.DoubleValue);
         }
     }
+
+    [Fact]
+    public async Task A_backfill_whose_rows_were_all_rejected_says_so_on_rerun_and_retries_or_restarts_on_request()
+    {
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Path);
+        await gateway.StartAsync();
+        var address = gateway.GrpcAddress.ToString();
+        var definitions = Path.Combine(temp.Path, "plays.yaml");
+        await File.WriteAllTextAsync(definitions, LiveView);
+        Assert.Equal(ExitCodes.Success, (await Ofs.RunAsync("apply", definitions, "--address", address)).ExitCode);
+
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var file = Path.Combine(temp.Path, "history.jsonl");
+        string Line(int i, string seconds) => $$"""{"event_id":"r{{i}}","ts":{{now - 60_000 + i}},"user_id":"u1","kind":"view","seconds":{{seconds}}}""";
+        await File.WriteAllLinesAsync(file, Enumerable.Range(0, 3).Select(i => Line(i, "\"n/a\"")));
+
+        var first = await Ofs.RunAsync("backfill", file, "--source", "plays", "--address", address);
+        Assert.True(first.ExitCode == ExitCodes.Partial, first.ToString());
+        Assert.Contains("rejected 3", first.Output, StringComparison.Ordinal);
+        Assert.Contains("--retry-rejected", first.Error, StringComparison.Ordinal);
+
+        // Rerun: nothing is sent, and it says that the backfill is complete with 3 rejected rows, and how to retry.
+        var rerun = await Ofs.RunAsync("backfill", file, "--source", "plays", "--address", address);
+        Assert.True(rerun.ExitCode == ExitCodes.Partial, rerun.ToString());
+        Assert.DoesNotContain("(resumed)", rerun.Output, StringComparison.Ordinal);
+        Assert.Contains("already complete, nothing sent", rerun.Output, StringComparison.Ordinal);
+        Assert.Contains("rejected 3", rerun.Output, StringComparison.Ordinal);
+        Assert.Contains("--retry-rejected", rerun.Error, StringComparison.Ordinal);
+        Assert.Contains("--restart", rerun.Error, StringComparison.Ordinal);
+
+        // The file fixed, --retry-rejected sends exactly the rejected rows; --restart sends the whole file again.
+        await File.WriteAllLinesAsync(file, Enumerable.Range(0, 3).Select(i => Line(i, "1.5")));
+        var retry = await Ofs.RunAsync("backfill", file, "--source", "plays", "--retry-rejected", "--address", address, "--output", "json");
+        Assert.True(retry.ExitCode == ExitCodes.Success, retry.ToString());
+        Assert.Equal(3, retry.Json.GetProperty("accepted").GetInt64());
+        Assert.Equal(0, retry.Json.GetProperty("rejected").GetInt64());
+        Assert.Equal(3, retry.Json.GetProperty("retried").GetInt64());
+        Assert.Equal(3, retry.Json.GetProperty("rows_done").GetInt64());
+
+        var restart = await Ofs.RunAsync("backfill", file, "--source", "plays", "--restart", "--address", address, "--output", "json");
+        Assert.True(restart.ExitCode == ExitCodes.Success, restart.ToString());
+        Assert.Equal(3, restart.Json.GetProperty("duplicates").GetInt64());
+        Assert.Equal(3, restart.Json.GetProperty("rows_done").GetInt64());
+    }
 }
