@@ -341,6 +341,8 @@ public sealed class TrainingSetBuilder
                     result.Duplicates += counts.Duplicates;
                     result.Late += counts.Late;
                     result.Entities += counts.Entities;
+                    result.EventsAfterLastRow += counts.AfterLastRow;
+                    result.EventsOfEntitiesWithoutRows += counts.WithoutRows;
                     done++;
                     _request.Progress?.Report(new TrainingSetProgress("replaying partitions", done, spill.Partitions));
                 }
@@ -383,6 +385,7 @@ public sealed class TrainingSetBuilder
             while (e < events.Count && string.CompareOrdinal(events[e].EntityId, entityId) < 0)
             {
                 e++;
+                counts.WithoutRows++;
             }
 
             Array.Clear(states);
@@ -410,8 +413,11 @@ public sealed class TrainingSetBuilder
             while (e < events.Count && string.Equals(events[e].EntityId, entityId, StringComparison.Ordinal))
             {
                 e++;
+                counts.AfterLastRow++;
             }
         }
+
+        counts.WithoutRows += events.Count - e;
 
         results.Sort(static (a, b) => a.Label.Row.CompareTo(b.Label.Row));
         using (var writer = SpillFiles.Create(spill.Results(partition)))
@@ -698,5 +704,7 @@ public sealed class TrainingSetBuilder
         public long Duplicates;
         public long Late;
         public long Entities;
+        public long AfterLastRow;
+        public long WithoutRows;
     }
 }

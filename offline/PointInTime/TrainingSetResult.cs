@@ -14,6 +14,12 @@ public sealed class TrainingSetResult
     /// <summary>Outcomes summed over the service's views, as the online store counts them.</summary>
     public long Accepted { get; set; }
 
+    /// <summary>Routed pairs not replayed: the event arrived after its entity's last label row, which it cannot change.</summary>
+    public long EventsAfterLastRow { get; set; }
+
+    /// <summary>Routed pairs not replayed: no label row asks for the entity.</summary>
+    public long EventsOfEntitiesWithoutRows { get; set; }
+
     public long Duplicates { get; set; }
 
     public long Late { get; set; }

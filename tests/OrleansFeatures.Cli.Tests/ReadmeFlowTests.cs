@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using OrleansFeatures.TestInfrastructure;
 
 namespace OrleansFeatures.Cli.Tests;
@@ -36,6 +38,15 @@ public sealed class ReadmeFlowTests
         Assert.Matches(@"done: 20,000 row\(s\); accepted 20,000, duplicate 0, late 0, rejected 0", output);
         Assert.True(File.Exists(Path.Combine(work, "train.parquet")), output);
         Assert.Contains("fan-1", output, StringComparison.Ordinal);
+
+        // The training-set summary accounts for every routed event: replayed, or why not.
+        var summary = Regex.Match(output, @"(?<routed>[\d,]+) reach an entity of the service's type, of which (?<replayed>[\d,]+) replayed and (?<not>[\d,]+) not: (?<after>[\d,]+) arrived after their entity's last label row, (?<without>[\d,]+) are of entities");
+        Assert.True(summary.Success, output);
+        long Count(string name) => long.Parse(summary.Groups[name].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
+        Assert.Equal(20_000, Count("routed"));
+        Assert.Equal(Count("routed"), Count("replayed") + Count("not"));
+        Assert.Equal(Count("not"), Count("after") + Count("without"));
+        Assert.True(Count("after") > 0, output);
     }
 
     /// <summary>The lines of the section's bash block, continuation lines joined.</summary>
