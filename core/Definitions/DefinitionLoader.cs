@@ -213,6 +213,7 @@ public static class DefinitionLoader
         {
             // Already reported; references to this view's features would only repeat the error.
             context.BrokenViews.Add(name);
+            context.IncompletelyReadViews.Add(name);
         }
 
         if (name is null || !IsName(context, file, section.Location("name"), $"{path}.name", name) || entity is null || source is null)
@@ -509,6 +510,7 @@ public static class DefinitionLoader
             context.Errors.Add(new DefinitionError(raw.File, raw.SourceLocation.Line, raw.SourceLocation.Column, $"{raw.Path}.source",
                 $"source '{raw.Source}' is not defined (defined: {List(sources.Keys)})"));
             context.BrokenViews.Add(raw.Name);
+            context.PartialViews.TryAdd(raw.Name, new PartialView([.. raw.Features.Select(f => f.Name)], [], entity?.Name));
             return null;
         }
 
@@ -545,6 +547,8 @@ public static class DefinitionLoader
         if (!ok)
         {
             context.BrokenViews.Add(raw.Name);
+            context.PartialViews.TryAdd(raw.Name, new PartialView(
+                [.. raw.Features.Select(f => f.Name)], features.ToDictionary(f => f.Name, StringComparer.Ordinal), entity?.Name));
         }
 
         return ok && entity is not null
@@ -666,7 +670,21 @@ public static class DefinitionLoader
 
             if (context.BrokenViews.Contains(reference.View))
             {
+                // A view with errors of its own: a service's references to it are still checked as far as the view
+                // resolved, so one validation reports the service's errors with the view's, not after they are fixed.
                 ok = false;
+                if (!context.IncompletelyReadViews.Contains(reference.View) && context.PartialViews.TryGetValue(reference.View, out var partial))
+                {
+                    if (!partial.Declared.Contains(reference.Feature))
+                    {
+                        context.Error(raw.File, column.Mark, column.Path, $"feature view '{reference.View}' has no feature '{reference.Feature}'");
+                    }
+                    else if (partial.Resolved.TryGetValue(reference.Feature, out var resolvedFeature) && partial.EntityType is { } entityType)
+                    {
+                        resolved.Add((column.Name, reference, entityType, resolvedFeature.Type));
+                    }
+                }
+
                 continue;
             }
 
@@ -901,6 +919,8 @@ public static class DefinitionLoader
         string Path, string Name, AggregationKind Aggregation, string? Field, TimeSpan? Window, TimeSpan? Tile,
         FilterExpression? Where, ScalarKind? DeclaredType, SourceLocation Location, Section Section);
 
+    private sealed record PartialView(HashSet<string> Declared, Dictionary<string, FeatureDefinition> Resolved, string? EntityType);
+
     private sealed record RawView(
         string File, string Path, string Name, int Version, string Entity, string Source, string? KeyField, TimeSpan? Ttl,
         TimeSpan Lateness, List<RawFeature> Features, SourceLocation Location, SourceLocation SourceLocation, SourceLocation KeyFieldLocation);
@@ -926,6 +946,12 @@ public static class DefinitionLoader
         public List<RawService> Services { get; } = [];
 
         public HashSet<string> BrokenViews { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Broken views whose features were not all read (a reference to a missing one may be a read error).</summary>
+        public HashSet<string> IncompletelyReadViews { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>What a broken view declared and what of it resolved, to check services' references against.</summary>
+        public Dictionary<string, PartialView> PartialViews { get; } = new(StringComparer.Ordinal);
 
         public void Error(string file, Mark mark, string path, string message) =>
             Errors.Add(new DefinitionError(file, (int)mark.Line, (int)mark.Column, path, message));

@@ -106,6 +106,21 @@ public class DefinitionLoaderTests
     }
 
     [Fact]
+    public void A_services_errors_are_reported_with_the_errors_of_the_view_it_reads_not_after_them()
+    {
+        var yaml = Valid
+            .Replace("field: amount, window: 24h", "field: nofield, window: 24h", StringComparison.Ordinal)
+            .Replace("features: [activity:clicks_1h, activity:amount_24h]", "features: [activity:clicks_1h, activity:amount_24h, activity:missing]", StringComparison.Ordinal)
+            .Replace("defaults: { \"activity:clicks_1h\": 0 }", "defaults: { \"activity:clicks_1h\": \"zero\" }", StringComparison.Ordinal);
+
+        var result = DefinitionLoader.Load([new DefinitionDocument("defs.yaml", yaml)]);
+
+        Assert.Contains(result.Errors, e => e.Field == "feature_views[0].features[2].field");
+        Assert.Contains(result.Errors, e => e.Field == "feature_services[0].features[2]" && e.Message.Contains("has no feature 'missing'", StringComparison.Ordinal));
+        Assert.Contains(result.Errors, e => e.Field.StartsWith("feature_services[0].defaults", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Yaml_syntax_error_is_reported_with_its_line()
     {
         var error = SingleError("entity: user\nkey: [unclosed\n");
