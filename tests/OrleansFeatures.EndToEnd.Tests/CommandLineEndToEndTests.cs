@@ -31,6 +31,22 @@ public sealed class CommandLineEndToEndTests
     }
 
     [Fact]
+    public async Task The_demo_logs_that_its_definitions_were_applied_and_its_generator_started()
+    {
+        using var temp = new TempDirectory();
+
+        // The shipped log levels (appsettings.json), not the tests' quieter default.
+        await using var gateway = new GatewayProcess(temp.Path, "--demo", "--Logging:LogLevel:Default=Information");
+        await gateway.StartAsync();
+
+        await Poll.UntilAsync(
+            () => Task.FromResult(gateway.Output),
+            output => output.Contains("Demo definitions applied", StringComparison.Ordinal) && output.Contains("Demo generator started", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30),
+            "the demo's start-up lines");
+    }
+
+    [Fact]
     public async Task An_out_of_range_event_limit_fails_start_up_naming_its_key()
     {
         using var temp = new TempDirectory();
