@@ -49,6 +49,28 @@ public sealed class ReadmeFlowTests
         Assert.True(Count("after") > 0, output);
     }
 
+    [Fact]
+    public void The_readme_test_command_names_the_set_up_that_installs_what_the_tests_need_and_ci_runs_it()
+    {
+        var readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "README.md"));
+        var quickstart = readme[readme.IndexOf("## Quickstart", StringComparison.Ordinal)..readme.IndexOf("## What is here", StringComparison.Ordinal)];
+        var setup = File.ReadAllText(Path.Combine(RepositoryPaths.Root, ".ci", "setup"));
+        var run = File.ReadAllText(Path.Combine(RepositoryPaths.Root, ".ci", "run"));
+
+        Assert.Contains("dotnet test OrleansFeatures.sln", quickstart, StringComparison.Ordinal);
+        Assert.Contains(".ci/setup", quickstart, StringComparison.Ordinal);
+        Assert.Contains(".ci/setup", run, StringComparison.Ordinal);
+        foreach (var needed in new[] { "azurite", "kubernetes-client", "python3-grpcio", "python3-protobuf", "python3-numpy" })
+        {
+            Assert.Contains(needed, setup, StringComparison.Ordinal);
+        }
+
+        foreach (var named in new[] { "Azurite", "kubectl", "python3-grpcio", "python3-protobuf", "python3-numpy" })
+        {
+            Assert.Contains(named, quickstart, StringComparison.Ordinal);
+        }
+    }
+
     /// <summary>The lines of the section's bash block, continuation lines joined.</summary>
     private static List<string> ReadmeCommands()
     {
