@@ -42,6 +42,8 @@ builder.Services.AddOptions<EndpointRoleOptions>().BindConfiguration(EndpointRol
 builder.Services.AddSingleton<IValidateOptions<EndpointRoleOptions>, EndpointRoleOptionsValidator>();
 builder.Services.AddSingleton<EndpointRoles>();
 builder.Services.AddSingleton<AccessControlInterceptor>();
+// Stateless: one instance serves every lookup instead of one activated (with its five dependencies) per call.
+builder.Services.AddSingleton<FeatureServingService>();
 // JSON transcoding serves the google.api.http routes of gateway/Protos (docs/http-json.md) through the same services
 // and interceptors as gRPC, so API keys, endpoint roles and validation apply to both alike. An INVALID_ARGUMENT carries
 // google.rpc.BadRequest in its details: the JSON error body can only show it with the type registered.

@@ -54,13 +54,7 @@ internal static class KafkaIngestBenchmark
 
         using var temp = new TempDirectory("orleansfeatures-bench-kafka");
         // Any --FeatureStore:... or --Logging:... argument goes to the gateway, e.g. --FeatureStore:Storage=Memory to take SQLite out.
-        string[] gatewayArgs =
-        [
-            $"--FeatureStore:Kafka:BootstrapServers={kafka.BootstrapServers}",
-            $"--FeatureStore:Kafka:Topics:0={Topic}",
-            "--FeatureStore:Kafka:ConsumerGroup=bench",
-            .. args.Where(a => a.StartsWith("--FeatureStore:", StringComparison.Ordinal) || a.StartsWith("--Logging:", StringComparison.Ordinal)),
-        ];
+        var gatewayArgs = GatewayArgs(kafka, Topic, args);
         await using var gateway = new GatewayProcess(temp.Path, gatewayArgs);
         await gateway.StartAsync();
         using var serving = BenchClient.For(gateway.GrpcAddress);
@@ -225,6 +219,18 @@ internal static class KafkaIngestBenchmark
         Console.WriteLine($"  latency, produce -> bare consumer: p50 {Ms(consumerLatency, 50)} ms  p99 {Ms(consumerLatency, 99)} ms  (floor: same broker, same fetch wait)");
     }
 
+    /// <summary>
+    /// A gateway consuming <paramref name="topic"/> from the mock cluster in consumer group "bench"; any
+    /// --FeatureStore:... or --Logging:... argument of the bench goes to it too.
+    /// </summary>
+    internal static string[] GatewayArgs(MockKafkaCluster kafka, string topic, string[] args) =>
+    [
+        $"--FeatureStore:Kafka:BootstrapServers={kafka.BootstrapServers}",
+        $"--FeatureStore:Kafka:Topics:0={topic}",
+        "--FeatureStore:Kafka:ConsumerGroup=bench",
+        .. args.Where(a => a.StartsWith("--FeatureStore:", StringComparison.Ordinal) || a.StartsWith("--Logging:", StringComparison.Ordinal)),
+    ];
+
     // --rate: produce at a fixed rate on a thread of its own, while probes measure freshness under that load and a
     // sampler records how far committed offsets trail what was produced. Returns when the last event is produced.
     private static async Task<SteadyStream> SteadyStreamAsync(MockKafkaCluster kafka, FeatureStoreClient serving, int from, int count, int users, long now, int rate)
@@ -233,18 +239,22 @@ internal static class KafkaIngestBenchmark
         using var producing = new CancellationTokenSource();
         var probeTask = steady.ProbeLoopAsync(kafka, serving, producing.Token);
         var started = Stopwatch.GetTimestamp();
-        await OnOwnThreadAsync(() => ProducePaced(kafka, from, count, users, now, rate, steady));
+        await OnOwnThreadAsync(() => ProducePaced(kafka.Producer, count, rate, i => ProduceOne(kafka, from + i, users, now), steady.Produced, CancellationToken.None));
         steady.ProducedRate = count / Stopwatch.GetElapsedTime(started).TotalSeconds;
         await producing.CancelAsync();
         await probeTask;
         return steady;
     }
 
-    private static void ProducePaced(MockKafkaCluster kafka, int from, int count, int users, long now, int rate, SteadyStream steady)
+    /// <summary>
+    /// Calls <paramref name="produceOne"/> for 0 .. <paramref name="count"/> - 1 at <paramref name="rate"/> per second,
+    /// reporting how many are produced as it goes; blocks its thread, then flushes.
+    /// </summary>
+    internal static void ProducePaced(IProducer<byte[]?, byte[]?> producer, int count, int rate, Action<int> produceOne, Action<int> produced, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         var sent = 0;
-        while (sent < count)
+        while (sent < count && !cancellationToken.IsCancellationRequested)
         {
             var due = (int)Math.Min(count, Stopwatch.GetElapsedTime(started).TotalSeconds * rate);
             if (sent >= due)
@@ -255,14 +265,14 @@ internal static class KafkaIngestBenchmark
 
             for (; sent < due; sent++)
             {
-                ProduceOne(kafka, from + sent, users, now);
+                produceOne(sent);
             }
 
-            kafka.Producer.Poll(TimeSpan.Zero);
-            steady.Produced(sent);
+            producer.Poll(TimeSpan.Zero);
+            produced(sent);
         }
 
-        kafka.Producer.Flush(TimeSpan.FromMinutes(2));
+        producer.Flush(TimeSpan.FromMinutes(2));
     }
 
     private static Task ProduceOnOwnThreadAsync(MockKafkaCluster kafka, int from, int count, int users, long now) =>
@@ -270,7 +280,7 @@ internal static class KafkaIngestBenchmark
 
     // Producer loops block their thread for a second or more: on a thread of their own, not a pool thread the lookup
     // client needs (on 2 cores a blocked pool thread starved the client, and its wait showed up as lookup latency).
-    private static Task OnOwnThreadAsync(Action loop) =>
+    internal static Task OnOwnThreadAsync(Action loop) =>
         Task.Factory.StartNew(loop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     private static void Produce(MockKafkaCluster kafka, int from, int count, int users, long now)
@@ -299,7 +309,7 @@ internal static class KafkaIngestBenchmark
     {
         try
         {
-            return await WaitForCommittedAsync(kafka.BootstrapServers, "bench", events, clock, TimeSpan.FromMinutes(10));
+            return await WaitForCommittedAsync(kafka.BootstrapServers, "bench", Topic, events, clock, TimeSpan.FromMinutes(10));
         }
         catch (TimeoutException)
         {
@@ -392,10 +402,10 @@ internal static class KafkaIngestBenchmark
 
     // Polls the group's committed offsets: an offset is committed only once every event before it is in durable
     // grain state. Returns when every event's offset is committed.
-    private static async Task<TimeSpan> WaitForCommittedAsync(string bootstrap, string group, int events, Stopwatch clock, TimeSpan timeout)
+    internal static async Task<TimeSpan> WaitForCommittedAsync(string bootstrap, string group, string topic, int events, Stopwatch clock, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = group }).Build();
-        var partitions = TopicPartitions();
+        var partitions = TopicPartitions(topic);
         long committed = 0;
         var lastReport = TimeSpan.Zero;
         var lastChange = TimeSpan.Zero;
@@ -424,16 +434,16 @@ internal static class KafkaIngestBenchmark
                 Console.WriteLine($"  {clock.Elapsed.TotalSeconds:0}s: {committed} of {events} offsets committed");
             }
 
-            await Task.Delay(10);
+            await Task.Delay(10, cancellationToken);
         }
 
         throw new TimeoutException($"only {committed} of {events} offsets committed within {timeout}");
     }
 
-    private static List<TopicPartition> TopicPartitions() => [.. Enumerable.Range(0, Partitions).Select(p => new TopicPartition(Topic, p))];
+    private static List<TopicPartition> TopicPartitions(string topic) => [.. Enumerable.Range(0, Partitions).Select(p => new TopicPartition(topic, p))];
 
     // Offsets the consumer group has committed over all partitions (a partition with none counts 0).
-    private static long CommittedTotal(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions) =>
+    internal static long CommittedTotal(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions) =>
         consumer.Committed(partitions, TimeSpan.FromSeconds(5)).Sum(o => Math.Max(0, o.Offset.Value));
 
     // --timeline: the grains' own count of events applied and made durable, scraped every 200 ms (each scrape costs
@@ -466,7 +476,7 @@ internal static class KafkaIngestBenchmark
         return ((string[])["accepted", "late", "duplicate", "rejected"]).Sum(outcome => MetricSum(metrics, $"orleansfeatures_events_{outcome}_total", "path=\"stream\""));
     }
 
-    private static async Task<double> MetricSumAsync(HttpClient http, string name) =>
+    internal static async Task<double> MetricSumAsync(HttpClient http, string name) =>
         MetricSum(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative)), name);
 
     // Sum of every series of a Prometheus metric (optionally only those whose labels contain a given text).
@@ -587,7 +597,7 @@ internal static class KafkaIngestBenchmark
         private async Task<long> SampleBacklogAsync(CancellationToken cancellationToken)
         {
             using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = "bench" }).Build();
-            var partitions = TopicPartitions();
+            var partitions = TopicPartitions(Topic);
             long max = 0;
             while (!cancellationToken.IsCancellationRequested)
             {

@@ -16,7 +16,7 @@ internal static class LoadRunner
     /// Starts call <c>i</c> at <c>start + i / rate</c> whether or not earlier calls have finished, and measures each
     /// from its scheduled start, so a server that falls behind shows its queueing in the latency (no coordinated omission).
     /// </summary>
-    public static async Task<LoadResult> OpenAsync(Func<int, Task> call, double rate, TimeSpan duration)
+    public static async Task<LoadResult> OpenAsync(Func<int, Task> call, double rate, TimeSpan duration, CancellationToken cancellationToken = default)
     {
         var histogram = new LongHistogram(TimeStamp.Seconds(30), 3);
         var gate = new Lock();
@@ -29,7 +29,7 @@ internal static class LoadRunner
         while (true)
         {
             var now = Stopwatch.GetTimestamp();
-            if (now >= end)
+            if (now >= end || cancellationToken.IsCancellationRequested)
             {
                 break;
             }

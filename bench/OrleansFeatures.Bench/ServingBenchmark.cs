@@ -15,8 +15,8 @@ using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 /// </summary>
 internal static class ServingBenchmark
 {
-    private const int Items = 5_000;
-    private const int Users = 500;
+    internal const int Items = 5_000;
+    internal const int Users = 500;
 
     public static async Task RunAsync(string[] args)
     {
@@ -147,7 +147,7 @@ internal static class ServingBenchmark
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {what,-40} {ratio,6:0.00}x {(target.Length > 0 ? "(target " + target + ")" : "")}"));
     }
 
-    private static GetOnlineFeaturesRequest[] LookupRequests()
+    internal static GetOnlineFeaturesRequest[] LookupRequests()
     {
         var requests = new GetOnlineFeaturesRequest[Items];
         var order = Shuffled(Items, 11);
@@ -160,7 +160,7 @@ internal static class ServingBenchmark
     }
 
     /// <summary>64 requests of one user and <paramref name="rows"/> distinct items each.</summary>
-    private static GetInferenceInputsRequest[] InferenceRequests(int rows)
+    internal static GetInferenceInputsRequest[] InferenceRequests(int rows)
     {
         var random = new Random(rows);
         var order = Shuffled(Items, rows + 1);

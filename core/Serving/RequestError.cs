@@ -78,13 +78,15 @@ public sealed class RequestError
 /// <summary>Collects the violations of one request, keeping the first <see cref="RequestError.MaxViolations"/>.</summary>
 public sealed class ViolationList
 {
-    private readonly List<FieldViolation> _violations = [];
+    // Created at the first violation: a valid request (every lookup on the hot path) allocates no list.
+    private List<FieldViolation>? _violations;
     private int _omitted;
 
-    public bool Any => _violations.Count > 0;
+    public bool Any => _violations is { Count: > 0 };
 
     public void Add(string field, string description)
     {
+        _violations ??= [];
         if (_violations.Count < RequestError.MaxViolations)
         {
             _violations.Add(new FieldViolation(field, description));
@@ -96,5 +98,5 @@ public sealed class ViolationList
     }
 
     /// <summary>An INVALID_ARGUMENT error with everything collected; null when nothing was.</summary>
-    public RequestError? ToError() => Any ? new RequestError(RequestErrorKind.InvalidArgument, [.. _violations], _omitted) : null;
+    public RequestError? ToError() => _violations is { Count: > 0 } violations ? new RequestError(RequestErrorKind.InvalidArgument, [.. violations], _omitted) : null;
 }

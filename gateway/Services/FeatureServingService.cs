@@ -1,3 +1,4 @@
+using System.Buffers;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Core.Engine;
@@ -56,22 +57,45 @@ public sealed partial class FeatureServingService(
 
         var nowMs = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         var width = columns.Count;
-        var readings = new FeatureReading[request.EntityIds.Count * width];
-        await reader.ReadAsync(definitions.Version, columns.EntityType, request.EntityIds, new FeatureRefList(columns.Views, columns.Features), nowMs, readings);
-        var response = new GetOnlineFeaturesResponse { RegistryVersion = definitions.Version, EvaluatedAt = ValueMapping.ToTimestamp(nowMs) };
-        response.FeatureNames.Add(columns.Names);
-        for (var i = 0; i < request.EntityIds.Count; i++)
+        var count = request.EntityIds.Count * width;
+        // Pooled: a reading holds no more than the request does, and is mapped to the wire before this returns.
+        var readings = ArrayPool<FeatureReading>.Shared.Rent(count);
+        try
         {
-            var entity = new EntityFeatures { EntityId = request.EntityIds[i] };
+            await reader.ReadAsync(definitions.Version, columns.EntityType, request.EntityIds, new FeatureRefList(columns.Views, columns.Features), nowMs, readings);
+            FeatureStoreMetrics.FeatureReads.Add(count);
+            return IsGrpc(context)
+                ? LookupResponseEncoder.Encode(columns.Names, columns.Defaults, request.EntityIds, readings.AsSpan(0, count), definitions.Version, nowMs)
+                : ToMessage(columns.Names, columns.Defaults, request.EntityIds, readings, definitions.Version, nowMs);
+        }
+        finally
+        {
+            ArrayPool<FeatureReading>.Shared.Return(readings, clearArray: true);
+        }
+    }
+
+    // gRPC (and gRPC-Web) answers go through the response marshaller, which writes an encoded answer; HTTP/JSON
+    // formats the message's fields, so it gets the message.
+    private static bool IsGrpc(ServerCallContext context) =>
+        context.GetHttpContext().Request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The answer as a message (HTTP/JSON); its wire form is what <see cref="LookupResponseEncoder"/> writes.</summary>
+    internal static GetOnlineFeaturesResponse ToMessage(string[] names, ScalarValue?[] defaults, IReadOnlyList<string> ids, FeatureReading[] readings, long version, long nowMs)
+    {
+        var width = names.Length;
+        var response = new GetOnlineFeaturesResponse { RegistryVersion = version, EvaluatedAt = ValueMapping.ToTimestamp(nowMs) };
+        response.FeatureNames.Add(names);
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var entity = new EntityFeatures { EntityId = ids[i] };
             for (var f = 0; f < width; f++)
             {
-                entity.Values.Add(ToProto(ServedValue.Serve(readings[(i * width) + f], columns.Defaults[f])));
+                entity.Values.Add(ToProto(ServedValue.Serve(readings[(i * width) + f], defaults[f])));
             }
 
             response.Entities.Add(entity);
         }
 
-        FeatureStoreMetrics.FeatureReads.Add((long)readings.Length);
         return response;
     }
 

@@ -11,6 +11,7 @@ namespace OrleansFeatures.Gateway.Services;
 /// before any interceptor runs and maps every exception but <see cref="RpcException"/> to UNKNOWN "Exception was
 /// thrown by handler.", so the deserializer itself is the one place to say what was wrong.
 /// The field violation of such an error has an empty field: the whole body is bad, not one field of it.
+/// It also gives GetOnlineFeatures the response marshaller that writes an answer encoded without messages.
 /// Each service names its nested class here in <see cref="BindServiceMethodAttribute"/>, which gRPC looks up on the
 /// most derived type first. A bind method takes the generated base type, because gRPC matches the service's methods
 /// to the type of that parameter; its class also exposes the service's <c>Descriptor</c>, because JSON transcoding
@@ -78,6 +79,27 @@ public sealed class MalformedRequestBinder(ServiceBinderBase inner) : ServiceBin
                 throw RpcErrors.InvalidArgument("", $"the request body of {name} has a string field that is not valid UTF-8");
             }
         });
-        return new Method<TRequest, TResponse>(method.Type, method.ServiceName, method.Name, requestMarshaller, method.ResponseMarshaller);
+        return new Method<TRequest, TResponse>(method.Type, method.ServiceName, method.Name, requestMarshaller, ResponseMarshaller(method.ResponseMarshaller));
+    }
+
+    // A lookup answer may come encoded already (GetOnlineFeaturesResponse.Encoded.cs): write its bytes, else the message.
+    private static Marshaller<TResponse> ResponseMarshaller<TResponse>(Marshaller<TResponse> inner)
+        where TResponse : class
+    {
+        if (typeof(TResponse) != typeof(V1.GetOnlineFeaturesResponse))
+        {
+            return inner;
+        }
+
+        var serialize = inner.ContextualSerializer;
+        return new Marshaller<TResponse>(
+            (response, context) =>
+            {
+                if (!((V1.GetOnlineFeaturesResponse)(object)response).TryWriteEncoded(context))
+                {
+                    serialize(response, context);
+                }
+            },
+            inner.ContextualDeserializer);
     }
 }

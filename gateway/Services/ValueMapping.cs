@@ -41,9 +41,16 @@ internal static class ValueMapping
         _ => ScalarValue.Null,
     };
 
-    public static Timestamp ToTimestamp(long unixMs) => new()
+    public static Timestamp ToTimestamp(long unixMs)
     {
-        Seconds = Math.DivRem(unixMs, 1000, out var remainder) - (remainder < 0 ? 1 : 0),
-        Nanos = (int)((remainder < 0 ? remainder + 1000 : remainder) * 1_000_000),
-    };
+        SplitUnixMs(unixMs, out var seconds, out var nanos);
+        return new Timestamp { Seconds = seconds, Nanos = nanos };
+    }
+
+    /// <summary>Unix milliseconds as a Timestamp's fields: whole seconds (rounded down) and non-negative nanoseconds.</summary>
+    public static void SplitUnixMs(long unixMs, out long seconds, out int nanos)
+    {
+        seconds = Math.DivRem(unixMs, 1000, out var remainder) - (remainder < 0 ? 1 : 0);
+        nanos = (int)((remainder < 0 ? remainder + 1000 : remainder) * 1_000_000);
+    }
 }

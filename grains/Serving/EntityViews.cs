@@ -117,9 +117,18 @@ public sealed class EntityViews
     /// <summary>Reads within the grain's turn (no other mutation can run then).</summary>
     internal void Read(FeatureRefList features, long nowMs, Span<FeatureReading> into)
     {
+        // A service's features mostly come from one view in a row: look a view up once per run, not once per feature.
+        string? viewName = null;
+        LiveView? view = null;
         for (var i = 0; i < into.Length; i++)
         {
-            if (!_views.TryGetValue(features.Views[i], out var view) || !view.HasEvents)
+            if (!string.Equals(features.Views[i], viewName, StringComparison.Ordinal))
+            {
+                viewName = features.Views[i];
+                view = _views.GetValueOrDefault(viewName);
+            }
+
+            if (view is null || !view.HasEvents)
             {
                 into[i] = new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0);
                 continue;

@@ -1,0 +1,100 @@
+using Google.Protobuf;
+using OrleansFeatures.Core.Engine;
+using OrleansFeatures.Core.Events;
+using OrleansFeatures.Gateway.Services;
+
+namespace OrleansFeatures.Gateway.Tests.Services;
+
+public sealed class LookupResponseEncoderTests
+{
+    private static readonly ScalarValue[] Scalars =
+    [
+        ScalarValue.Null,
+        ScalarValue.FromInt64(0), ScalarValue.FromInt64(1), ScalarValue.FromInt64(-1), ScalarValue.FromInt64(long.MaxValue),
+        ScalarValue.FromInt64(long.MinValue), ScalarValue.FromInt64(300),
+        ScalarValue.FromDouble(0), ScalarValue.FromDouble(-0.0), ScalarValue.FromDouble(double.NaN), ScalarValue.FromDouble(1.5e300),
+        ScalarValue.FromDouble(double.NegativeInfinity),
+        ScalarValue.FromString(""), ScalarValue.FromString("football"), ScalarValue.FromString("é⚽😀"), ScalarValue.FromString(new string('x', 300)),
+        ScalarValue.FromBool(false), ScalarValue.FromBool(true),
+    ];
+
+    private static readonly long[] Times = [0, 1, 999, 1_000, 1_765_000_000_123, 253_402_300_799_999];
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void An_encoded_answer_is_byte_for_byte_the_generated_message(int seed)
+    {
+        var random = new Random(seed);
+        for (var round = 0; round < 200; round++)
+        {
+            var width = random.Next(1, 25);
+            var names = new string[width];
+            var defaults = new ScalarValue?[width];
+            for (var f = 0; f < width; f++)
+            {
+                names[f] = random.Next(10) == 0 ? $"vue_{f}:é{f}" : $"view_{f % 3}:feature_{f}";
+                defaults[f] = random.Next(3) == 0 ? Scalars[random.Next(Scalars.Length)] : null;
+            }
+
+            var ids = new string[random.Next(1, 4)];
+            for (var i = 0; i < ids.Length; i++)
+            {
+                ids[i] = random.Next(5) == 0 ? $"üser-{i}" : $"u{random.Next(100_000)}";
+            }
+
+            var readings = new FeatureReading[ids.Length * width];
+            for (var r = 0; r < readings.Length; r++)
+            {
+                var status = (ReadingStatus)random.Next(3);
+                readings[r] = status == ReadingStatus.Present
+                    ? new FeatureReading(Scalars[random.Next(Scalars.Length)], status, Times[random.Next(Times.Length)])
+                    : new FeatureReading(ScalarValue.Null, status, status == ReadingStatus.Expired ? Times[random.Next(Times.Length)] : 0);
+            }
+
+            var version = random.Next(3) == 0 ? 0 : random.NextInt64(1, long.MaxValue);
+            var nowMs = Times[random.Next(1, Times.Length)];
+
+            var expected = FeatureServingService.ToMessage(names, defaults, ids, readings, version, nowMs).ToByteArray();
+            var length = LookupResponseEncoder.Measure(names, defaults, ids, readings, version, nowMs);
+            var encoded = new byte[length];
+            var written = LookupResponseEncoder.Write(encoded, names, defaults, ids, readings, version, nowMs);
+
+            Assert.Equal(length, written);
+            Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(encoded));
+        }
+    }
+
+    [Fact]
+    public void An_encoded_answer_parses_back_to_the_same_values()
+    {
+        string[] names = ["v:count", "v:name", "v:missing"];
+        ScalarValue?[] defaults = [null, null, ScalarValue.FromDouble(-1)];
+        FeatureReading[] readings =
+        [
+            new(ScalarValue.FromInt64(42), ReadingStatus.Present, 1_765_000_000_500),
+            new(ScalarValue.FromString("tennis"), ReadingStatus.Present, 1_765_000_000_000),
+            new(ScalarValue.Null, ReadingStatus.NotFound, 0),
+        ];
+        var length = LookupResponseEncoder.Measure(names, defaults, ["u1"], readings, 7, 1_765_000_001_250);
+        var encoded = new byte[length];
+        LookupResponseEncoder.Write(encoded, names, defaults, ["u1"], readings, 7, 1_765_000_001_250);
+
+        var parsed = V1.GetOnlineFeaturesResponse.Parser.ParseFrom(encoded);
+
+        Assert.Equal(names, parsed.FeatureNames);
+        Assert.Equal(7, parsed.RegistryVersion);
+        Assert.Equal(1_765_000_001_250, parsed.EvaluatedAt.ToDateTimeOffset().ToUnixTimeMilliseconds());
+        var values = parsed.Entities.Single().Values;
+        Assert.Equal(42, values[0].Value.Int64Value);
+        Assert.Equal(V1.FeatureStatus.Present, values[0].Status);
+        Assert.Equal(1_765_000_000_500, values[0].EventTime.ToDateTimeOffset().ToUnixTimeMilliseconds());
+        Assert.Equal("tennis", values[1].Value.StringValue);
+        Assert.Equal(-1, values[2].Value.DoubleValue);
+        Assert.Equal(V1.FeatureStatus.Defaulted, values[2].Status);
+        Assert.Null(values[2].EventTime);
+    }
+}
