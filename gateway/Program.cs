@@ -42,10 +42,17 @@ builder.Services.AddOptions<EndpointRoleOptions>().BindConfiguration(EndpointRol
 builder.Services.AddSingleton<IValidateOptions<EndpointRoleOptions>, EndpointRoleOptionsValidator>();
 builder.Services.AddSingleton<EndpointRoles>();
 builder.Services.AddSingleton<AccessControlInterceptor>();
+builder.Services.AddSingleton<ClusterFailureInterceptor>();
 // JSON transcoding serves the google.api.http routes of gateway/Protos (docs/http-json.md) through the same services
-// and interceptors as gRPC, so API keys, endpoint roles and validation apply to both alike. An INVALID_ARGUMENT carries
-// google.rpc.BadRequest in its details: the JSON error body can only show it with the type registered.
-builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<AccessControlInterceptor>())
+// and interceptors as gRPC, so API keys, endpoint roles, validation and the cluster-failure statuses (UNAVAILABLE = 503)
+// apply to both alike; the cluster-failure mapping is outermost, so it also covers the access check's catalog refresh.
+// An INVALID_ARGUMENT carries google.rpc.BadRequest in its details: the JSON error body can only show it with the type
+// registered.
+builder.Services.AddGrpc(grpc =>
+    {
+        grpc.Interceptors.Add<ClusterFailureInterceptor>();
+        grpc.Interceptors.Add<AccessControlInterceptor>();
+    })
     .AddJsonTranscoding(json => json.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(Google.Rpc.BadRequest.Descriptor));
 builder.Services.AddOptions<GrpcServiceOptions>().Configure<IOptions<GatewayLimits>>((grpc, limits) =>
 {
