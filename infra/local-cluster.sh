@@ -10,6 +10,7 @@
 #   gateway 1: gRPC 5080, HTTP/JSON + probes + /metrics 5081, Orleans silo 11111, Orleans gateway 30000
 #   gateway 2: gRPC 5180, HTTP 5181, silo 11112, gateway 30001
 #   worker:    HTTP (probes, /metrics) 5191, silo 11113, gateway 30002
+#   PORT_OFFSET=N adds N to every port above (a second cluster on the same machine).
 # Azurite comes from PATH, from ~/.cache/orleansfeatures/azurite (where the tests install it), or is installed there
 # with npm (azurite@3.37.0). API keys are off (FeatureStore:Auth:Mode=None): a local, loopback-only cluster.
 set -euo pipefail
@@ -17,9 +18,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 state="${LOCAL_CLUSTER_DIR:-$repo/.local-cluster}"
 cluster_id="${LOCAL_CLUSTER_ID:-local}"
-table_port="${AZURITE_TABLE_PORT:-10002}"
-blob_port="${AZURITE_BLOB_PORT:-10000}"
-queue_port="${AZURITE_QUEUE_PORT:-10001}"
+offset="${PORT_OFFSET:-0}"
+table_port="${AZURITE_TABLE_PORT:-$((10002 + offset))}"
+blob_port="${AZURITE_BLOB_PORT:-$((10000 + offset))}"
+queue_port="${AZURITE_QUEUE_PORT:-$((10001 + offset))}"
 configuration="${CONFIGURATION:-Release}"
 
 stop_all() {
@@ -82,7 +84,7 @@ common=(
 )
 
 start_silo() { # name dll http-port silo-port gateway-port [grpc-port]
-  local name="$1" dll="$2" http="$3" silo="$4" orleans_gateway="$5" grpc="${6:-}"
+  local name="$1" dll="$2" http="$(($3 + offset))" silo="$(($4 + offset))" orleans_gateway="$(($5 + offset))" grpc="${6:+$(($6 + offset))}"
   local args=("$dll" "${common[@]}" "--FeatureStore:SiloPort=$silo" "--FeatureStore:GatewayPort=$orleans_gateway"
     "--Kestrel:Endpoints:Http:Url=http://127.0.0.1:$http" --Kestrel:Endpoints:Http:Protocols=Http1)
   if [[ -n "$grpc" ]]; then
@@ -95,7 +97,7 @@ start_silo() { # name dll http-port silo-port gateway-port [grpc-port]
 
 wait_ready() { # name http-port
   for _ in $(seq 1 900); do
-    if curl -fsS "http://127.0.0.1:$2/healthz/ready" >/dev/null 2>&1; then echo "$1 ready"; return 0; fi
+    if curl -fsS "http://127.0.0.1:$(($2 + offset))/healthz/ready" >/dev/null 2>&1; then echo "$1 ready"; return 0; fi
     if ! kill -0 "$(cat "$state/pids/$1")" 2>/dev/null; then echo "$1 exited; see $state/logs/$1.log" >&2; return 1; fi
     sleep 0.2
   done
@@ -113,11 +115,11 @@ wait_ready worker 5191
 
 cat <<INFO
 cluster '$cluster_id' is up (logs: $state/logs):
-  gateway 1  gRPC http://127.0.0.1:5080   HTTP/JSON + probes http://127.0.0.1:5081
-  gateway 2  gRPC http://127.0.0.1:5180   HTTP/JSON + probes http://127.0.0.1:5181
-  worker     probes + /metrics http://127.0.0.1:5191
+  gateway 1  gRPC http://127.0.0.1:$((5080 + offset))   HTTP/JSON + probes http://127.0.0.1:$((5081 + offset))
+  gateway 2  gRPC http://127.0.0.1:$((5180 + offset))   HTTP/JSON + probes http://127.0.0.1:$((5181 + offset))
+  worker     probes + /metrics http://127.0.0.1:$((5191 + offset))
   Azurite    $connection
-e.g.  dotnet run --project cli -- --address http://127.0.0.1:5080 apply examples/definitions/
+e.g.  dotnet run --project cli -- --address http://127.0.0.1:$((5080 + offset)) apply examples/definitions/
 INFO
 
 if [[ "${LOCAL_CLUSTER_DETACH:-0}" == "1" ]]; then
