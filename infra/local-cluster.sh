@@ -62,16 +62,15 @@ dotnet build "$repo/silo" -c "$configuration" -v quiet -nologo
 gateway_dll="$repo/gateway/bin/$configuration/net10.0/OrleansFeatures.Gateway.dll"
 silo_dll="$repo/silo/bin/$configuration/net10.0/OrleansFeatures.Silo.dll"
 
-mkdir -p "$state/pids" "$state/logs" "$state/azurite"
+mkdir -p "$state/pids" "$state/logs"
 stop_all
+# Whatever fails below stops what was started; a detached cluster keeps running once it is up.
 trap 'stop_all' EXIT
-[[ "${LOCAL_CLUSTER_DETACH:-0}" == "1" ]] && trap - EXIT
 
-"$azurite" --silent --inMemoryPersistence --skipApiVersionCheck --disableProductStyleUrl \
-  --location "$state/azurite" \
+(cd "$state" && exec "$azurite" --silent --inMemoryPersistence --skipApiVersionCheck --disableProductStyleUrl \
   --tableHost 127.0.0.1 --tablePort "$table_port" \
   --blobHost 127.0.0.1 --blobPort "$blob_port" \
-  --queueHost 127.0.0.1 --queuePort "$queue_port" >"$state/logs/azurite.log" 2>&1 &
+  --queueHost 127.0.0.1 --queuePort "$queue_port") >"$state/logs/azurite.log" 2>&1 &
 echo $! >"$state/pids/azurite"
 
 connection="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:$table_port/devstoreaccount1;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1;"
@@ -123,6 +122,7 @@ e.g.  dotnet run --project cli -- --address http://127.0.0.1:$((5080 + offset)) 
 INFO
 
 if [[ "${LOCAL_CLUSTER_DETACH:-0}" == "1" ]]; then
+  trap - EXIT
   echo "detached; stop with: $0 stop"
   exit 0
 fi
