@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Orleans.Runtime;
@@ -10,7 +11,9 @@ namespace OrleansFeatures.Gateway.Services;
 /// (<see cref="OrleansMessageRejectionException"/>, <see cref="SiloUnavailableException"/>, an overloaded gateway or
 /// activation) answers UNAVAILABLE (HTTP 503), which the shipped client retries for every call; a grain call that timed
 /// out answers DEADLINE_EXCEEDED (HTTP 504), since the grain may have acted, so the client retries it for reads only.
-/// Without this they escaped as UNKNOWN, which no client retries. Registered first, so it also covers the access check.
+/// Without this they escaped as UNKNOWN, which no client retries. A lookup (FeatureServing) is first retried here for up
+/// to 1.5 s within its deadline, since a killed silo's entities fail until the cluster declares it dead. Registered
+/// first, so it also covers the access check.
 /// </summary>
 public sealed partial class ClusterFailureInterceptor(ILogger<ClusterFailureInterceptor> logger) : Interceptor
 {
@@ -19,15 +22,46 @@ public sealed partial class ClusterFailureInterceptor(ILogger<ClusterFailureInte
         ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        try
+        var read = context.Method.StartsWith(ReadServicePrefix, StringComparison.Ordinal);
+        var started = Stopwatch.GetTimestamp();
+        for (var attempt = 1; ; attempt++)
         {
-            return await continuation(request, context);
+            try
+            {
+                return await continuation(request, context);
+            }
+            catch (Exception exception) when (exception is not RpcException && StatusFor(exception, context.CancellationToken) is { } status)
+            {
+                // A lookup waits out a failover here, within its deadline: reads are idempotent, and until the cluster
+                // declares a killed silo dead (a few seconds) every attempt at its entities fails, longer than a client's
+                // backoff between attempts.
+                var backoff = ReadBackoff(attempt);
+                if (read && status.StatusCode == StatusCode.Unavailable && CanWait(context, started, backoff))
+                {
+                    LogRetried(logger, context.Method, attempt, exception.GetType().Name);
+                    await Task.Delay(backoff, context.CancellationToken);
+                    continue;
+                }
+
+                LogMapped(logger, exception, context.Method, status.StatusCode);
+                throw new RpcException(status);
+            }
         }
-        catch (Exception exception) when (exception is not RpcException && StatusFor(exception, context.CancellationToken) is { } status)
-        {
-            LogMapped(logger, exception, context.Method, status.StatusCode);
-            throw new RpcException(status);
-        }
+    }
+
+    /// <summary>The RPCs that only read, and so are retried here on UNAVAILABLE.</summary>
+    private const string ReadServicePrefix = "/orleansfeatures.v1.FeatureServing/";
+
+    /// <summary>How long one read keeps retrying when the caller set no deadline (or a later one).</summary>
+    internal static readonly TimeSpan MaxReadRetryTime = TimeSpan.FromSeconds(1.5);
+
+    private static TimeSpan ReadBackoff(int attempt) => TimeSpan.FromMilliseconds(Math.Min(50 * (1 << Math.Min(attempt - 1, 4)), 400));
+
+    private static bool CanWait(ServerCallContext context, long started, TimeSpan backoff)
+    {
+        // Leave the caller time to receive the answer (a loaded silo oversleeps): give up 300 ms before its deadline.
+        var remaining = context.Deadline == DateTime.MaxValue ? TimeSpan.MaxValue : context.Deadline - DateTime.UtcNow - TimeSpan.FromMilliseconds(300);
+        return backoff < remaining && Stopwatch.GetElapsedTime(started) + backoff < MaxReadRetryTime;
     }
 
     /// <summary>
@@ -59,6 +93,9 @@ public sealed partial class ClusterFailureInterceptor(ILogger<ClusterFailureInte
 
         return null;
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Method} failed inside the cluster ({Failure}); retrying the read, attempt {Attempt}")]
+    private static partial void LogRetried(ILogger logger, string method, int attempt, string failure);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Method} failed inside the cluster; answered {Status}")]
     private static partial void LogMapped(ILogger logger, Exception exception, string method, StatusCode status);

@@ -310,10 +310,23 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         await PushAsync(fourthClient, "d", 20);
         await AssertCountsAsync(fourthClient, expected);
 
+        // (d) a gateway is SIGKILLed: the load balancer drops it at once (its connections fail), and the entities its
+        // silo held are looked up through the other gateway while the cluster declares the silo dead.
+        var gatewayKilled = new ContinuousLookups([third, fourth], Sample);
+        await Task.Delay(500);
+        gatewayKilled.Gateways = [third];
+        await fourth.KillAsync();
+        Step("fourth gateway killed");
+        await Task.Delay(10_000);
+        var (gkP50, gkP99) = await gatewayKilled.StopAsync();
+        Report("gateway SIGKILL", gatewayKilled, gkP50, gkP99);
+        await AssertCountsAsync(thirdClient, expected);
+
         // With the shipped client's default policy (no retry added by this test), no lookup fails.
         Assert.Equal(0, killed.Failed);
         Assert.Equal(0, scaling.Failed);
         Assert.Equal(0, rolling.Failed);
+        Assert.Equal(0, gatewayKilled.Failed);
     }
 
     private void Report(string phase, ContinuousLookups lookups, double p50, double p99)

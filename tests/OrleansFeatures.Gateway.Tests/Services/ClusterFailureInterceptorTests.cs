@@ -20,6 +20,7 @@ namespace OrleansFeatures.Gateway.Tests.Services;
 /// <summary>
 /// Every Orleans failure that means "try again" reaches a caller as a status the shipped client retries: each exception
 /// type is thrown by a stub lookup service behind the interceptor on a real loopback Kestrel, over gRPC and HTTP/JSON.
+/// A lookup is retried inside the gateway for up to 1.5 s first, so each retryable case takes that long.
 /// </summary>
 public sealed class ClusterFailureInterceptorTests : IAsyncLifetime
 {
@@ -69,8 +70,8 @@ public sealed class ClusterFailureInterceptorTests : IAsyncLifetime
         Marshallers.Create(r => r.ToByteArray(), GetOnlineFeaturesRequest.Parser.ParseFrom),
         Marshallers.Create(r => r.ToByteArray(), GetOnlineFeaturesResponse.Parser.ParseFrom));
 
-    private Task<GetOnlineFeaturesResponse> LookupAsync() =>
-        _channel!.CreateCallInvoker().AsyncUnaryCall(Lookup, null, new CallOptions(), new GetOnlineFeaturesRequest()).ResponseAsync;
+    private Task<GetOnlineFeaturesResponse> LookupAsync(TimeSpan? deadline = null) =>
+        _channel!.CreateCallInvoker().AsyncUnaryCall(Lookup, null, new CallOptions(deadline: deadline is { } d ? DateTime.UtcNow + d : null), new GetOnlineFeaturesRequest()).ResponseAsync;
 
     [Theory]
     [MemberData(nameof(RetryableFailures))]
@@ -93,6 +94,28 @@ public sealed class ClusterFailureInterceptorTests : IAsyncLifetime
         using var response = await http.PostAsync($"http://127.0.0.1:{_httpPort}/v1/features:lookup", new StringContent("{}", Encoding.UTF8, "application/json"));
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_lookup_whose_silo_fails_over_within_its_deadline_is_answered_without_an_error()
+    {
+        var failures = 3;
+        StubServing.Throw = () => Interlocked.Decrement(ref failures) >= 0 ? new SiloUnavailableException("The target silo became unavailable") : null;
+
+        var response = await LookupAsync();
+
+        Assert.NotNull(response);
+        Assert.Equal(-1, failures);
+    }
+
+    [Fact]
+    public async Task A_lookup_still_failing_near_its_deadline_answers_UNAVAILABLE_before_the_deadline()
+    {
+        StubServing.Throw = () => new SiloUnavailableException("The target silo became unavailable");
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => LookupAsync(TimeSpan.FromSeconds(1)));
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
     }
 
     [Fact]
@@ -152,9 +175,10 @@ public sealed class ClusterFailureInterceptorTests : IAsyncLifetime
     private sealed class StubServing : FeatureServing.FeatureServingBase
     {
         // One test runs at a time in this class (xunit runs a class's tests in sequence).
-        public static Func<Exception> Throw { get; set; } = () => new InvalidOperationException("not set");
+        /// <summary>What each call throws; null answers it.</summary>
+        public static Func<Exception?> Throw { get; set; } = () => new InvalidOperationException("not set");
 
         public override Task<GetOnlineFeaturesResponse> GetOnlineFeatures(GetOnlineFeaturesRequest request, ServerCallContext context) =>
-            Task.FromException<GetOnlineFeaturesResponse>(Throw());
+            Throw() is { } failure ? Task.FromException<GetOnlineFeaturesResponse>(failure) : Task.FromResult(new GetOnlineFeaturesResponse());
     }
 }
