@@ -44,11 +44,15 @@ builder.Services.AddSingleton<EndpointRoles>();
 builder.Services.AddSingleton<AccessControlInterceptor>();
 // Stateless: one instance serves every lookup instead of one activated (with its five dependencies) per call.
 builder.Services.AddSingleton<FeatureServingService>();
+builder.Services.AddSingleton<ClusterFailureInterceptor>();
 // JSON transcoding serves the google.api.http routes of gateway/Protos (docs/http-json.md) through the same services
-// and interceptors as gRPC, so API keys, endpoint roles and validation apply to both alike. An INVALID_ARGUMENT carries
-// google.rpc.BadRequest in its details: the JSON error body can only show it with the type registered.
+// and interceptors as gRPC, so API keys, endpoint roles, validation and the cluster-failure statuses (UNAVAILABLE = 503)
+// apply to both alike; the cluster-failure mapping is outermost, so it also covers the access check's catalog refresh.
+// An INVALID_ARGUMENT carries google.rpc.BadRequest in its details: the JSON error body can only show it with the type
+// registered.
 builder.Services.AddGrpc(grpc =>
     {
+        grpc.Interceptors.Add<ClusterFailureInterceptor>();
         grpc.Interceptors.Add<AccessControlInterceptor>();
         grpc.Interceptors.Add<RequestBoundsInterceptor>();
     })

@@ -16,7 +16,10 @@ namespace OrleansFeatures.ServiceDefaults;
 /// <summary>The telemetry, health endpoints and shutdown behaviour both feature store hosts share.</summary>
 public static class ServiceDefaultsExtensions
 {
-    /// <summary>OpenTelemetry, the startup/readiness/liveness checks and the graceful stop; <paramref name="serviceName"/> names the host in telemetry.</summary>
+    /// <summary>
+    /// OpenTelemetry, the startup/readiness/liveness checks and the graceful stop, bounded by Shutdown:Timeout (call after
+    /// UseOrleans); <paramref name="serviceName"/> names the host in telemetry.
+    /// </summary>
     public static WebApplicationBuilder AddFeatureStoreServiceDefaults(this WebApplicationBuilder builder, string serviceName)
     {
         builder.Services.AddOptions<ShutdownOptions>().BindConfiguration(ShutdownOptions.Section)
@@ -30,6 +33,7 @@ public static class ServiceDefaultsExtensions
             host.ServicesStartConcurrently = true;
         });
         builder.Services.AddHostedService<ReadinessDrain>();
+        BoundedSiloStop.Register(builder.Services);
         builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section)
             .Validate(o => o.TraceSampleRatio is >= 0 and <= 1, $"{TelemetryOptions.Section}:TraceSampleRatio must be between 0 and 1")
             .ValidateOnStart();

@@ -185,7 +185,8 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
                     case EventStatus.Late:
                         summary.Late++;
                         break;
-                    case EventStatus.Failed:
+                    // Sent again with the same id: an event whose outcome is unknown answers DUPLICATE if it was applied.
+                    case EventStatus.Failed or EventStatus.UnknownOutcome:
                         failed.Add(index);
                         break;
                     default:
@@ -196,7 +197,7 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
 
             if (failed.Count > 0 && attempt >= MaxAttempts)
             {
-                throw new RpcException(new Status(StatusCode.Unavailable, $"{failed.Count} event(s) still FAILED after {MaxAttempts} attempts (first at {batch[failed[0]].Where}); run the command again to resume"));
+                throw new RpcException(new Status(StatusCode.Unavailable, $"{failed.Count} event(s) still FAILED or UNKNOWN_OUTCOME after {MaxAttempts} attempts (first at {batch[failed[0]].Where}); run the command again to resume"));
             }
 
             if (failed.Count > 0)

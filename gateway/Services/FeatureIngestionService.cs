@@ -104,6 +104,7 @@ public sealed class FeatureIngestionService(EventRouter router, IOptions<Gateway
                 RoutedEventStatus.Duplicate => EventStatus.Duplicate,
                 RoutedEventStatus.Late => EventStatus.Late,
                 RoutedEventStatus.Rejected => EventStatus.Rejected,
+                RoutedEventStatus.UnknownOutcome => EventStatus.UnknownOutcome,
                 _ => EventStatus.Failed,
             };
             switch (status)
@@ -112,6 +113,7 @@ public sealed class FeatureIngestionService(EventRouter router, IOptions<Gateway
                 case EventStatus.Duplicate: response.Duplicates++; break;
                 case EventStatus.Late: response.Late++; break;
                 case EventStatus.Rejected: response.Rejected++; break;
+                case EventStatus.UnknownOutcome: response.UnknownOutcome++; break;
                 default: response.Failed++; break;
             }
 

@@ -12,6 +12,12 @@ namespace OrleansFeatures.Grains.Hosting;
 /// <summary>Cluster membership in an Azure Table and the feature store's grain state in Azure Blob or Table storage.</summary>
 public static class AzureStorageSiloExtensions
 {
+    /// <summary>Where Orleans' <see cref="ClusterMembershipOptions"/> are bound from (e.g. <c>FeatureStore:Membership:ProbeTimeout</c>).</summary>
+    public const string MembershipSection = "FeatureStore:Membership";
+
+    /// <summary>The feature store's probe timeout (Orleans' default is 5 s).</summary>
+    public static readonly TimeSpan DefaultProbeTimeout = TimeSpan.FromSeconds(2);
+
     public static ISiloBuilder UseFeatureStoreAzureStorage(this ISiloBuilder silo, FeatureStoreSiloOptions options, AzureStorageSettings storage)
     {
         storage.Validate();
@@ -27,6 +33,14 @@ public static class AzureStorageSiloExtensions
             o.TableName = storage.MembershipTableName;
         });
         ConfigureEndpoints(silo, options);
+        // Failure detection: a dead silo's entities answer UNAVAILABLE until the others declare it dead, so a shorter
+        // probe timeout shortens that window (default 5 s; effective timeouts adapt between half and four times it).
+        // 2 s stays far above a loopback or in-cluster round trip and a gen-2 GC pause of the 2 GiB target heap, so a
+        // loaded silo is not voted dead; every ClusterMembershipOptions setting can be overridden under
+        // FeatureStore:Membership (docs/operations.md, "Failure detection").
+        silo.Services.AddOptions<ClusterMembershipOptions>()
+            .Configure(o => o.ProbeTimeout = DefaultProbeTimeout)
+            .BindConfiguration(MembershipSection);
 
         switch (storage.GrainStorage)
         {

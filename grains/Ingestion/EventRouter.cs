@@ -18,8 +18,15 @@ public enum RoutedEventStatus
     Late,
     Rejected,
 
-    /// <summary>Not applied because a grain or its storage failed; safe to retry (duplicates are absorbed).</summary>
+    /// <summary>Known not to be applied (it never reached an entity or a topic); retry with the same id.</summary>
     Failed,
+
+    /// <summary>
+    /// The store cannot know whether it was applied: the call to its entity failed after it may have acted (the silo
+    /// died or stopped mid-call, a timeout, a write whose acknowledgement was lost). Retry with the same id: the retry
+    /// answers DUPLICATE if it had been applied, ACCEPTED if not. Never re-send it under a new id.
+    /// </summary>
+    UnknownOutcome,
 }
 
 public readonly record struct RoutedEventResult(RoutedEventStatus Status, string? Reason);
@@ -48,8 +55,8 @@ public sealed partial class EventRouter(
     private const int MaxCallsInFlight = 256;
 
 
-    /// <summary>The reason every event gets when its entity or the entity's storage fails.</summary>
-    public const string GrainFailureReason = "not applied: the entity or its storage failed; safe to retry";
+    /// <summary>The reason every event gets when the call to its entity fails: the entity may have applied and written it.</summary>
+    public const string GrainFailureReason = "outcome unknown: its entity call failed mid-way; retry with the same event id";
 
     private readonly LogThrottle _grainFailureLog = new(TimeSpan.FromSeconds(10));
     private KafkaEventProducer? _producer;
@@ -146,9 +153,11 @@ public sealed partial class EventRouter(
         foreach (var (index, _) in routed)
         {
             var merged = result.Outcomes[index];
+            // A failed entity call is never FAILED ("not applied"): a silo killed after writing, or a write whose
+            // acknowledgement was lost, fails the call with the events applied. Fixed text: the exception (with its
+            // stack trace) is logged above; a reason per event must stay short.
             results[index] = merged.Failed
-                // Fixed text: the exception (with its stack trace) is logged above; a reason per event must stay short.
-                ? new RoutedEventResult(RoutedEventStatus.Failed, GrainFailureReason)
+                ? new RoutedEventResult(RoutedEventStatus.UnknownOutcome, GrainFailureReason)
                 : ToResult(merged.ToOutcome());
         }
     }
@@ -183,7 +192,10 @@ public sealed partial class EventRouter(
             {
                 FeatureStoreMetrics.BackgroundFailures.Add(1);
                 LogProduceFailed(logger, exception, source);
-                results[index] = new RoutedEventResult(RoutedEventStatus.Failed, $"not written to topic '{source}'; safe to retry");
+                // Only the producer knows whether the broker may have it (a timed-out send may have been written).
+                results[index] = KafkaEventProducer.NotPersisted(exception)
+                    ? new RoutedEventResult(RoutedEventStatus.Failed, $"not written to topic '{source}'; retry with the same event id")
+                    : new RoutedEventResult(RoutedEventStatus.UnknownOutcome, $"outcome unknown: topic '{source}' may have it; retry with the same event id");
             }
         }
     }
@@ -208,6 +220,6 @@ public sealed partial class EventRouter(
     [LoggerMessage(Level = LogLevel.Error, Message = "Producing an event to topic {Topic} failed; reported as failed")]
     private static partial void LogProduceFailed(ILogger logger, Exception exception, string topic);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} (and {Others} more of this push) failed to apply pushed events; they are reported as failed ({Suppressed} such failures not logged in the previous 10 s)")]
+    [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} (and {Others} more of this push) failed to apply pushed events; they are reported as of unknown outcome ({Suppressed} such failures not logged in the previous 10 s)")]
     private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey, int others, long suppressed);
 }

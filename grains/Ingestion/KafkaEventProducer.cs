@@ -23,6 +23,13 @@ public sealed class KafkaEventProducer : IDisposable
     public Task ProduceAsync(string topic, string entityId, FeatureEvent featureEvent, CancellationToken cancellationToken) =>
         _producer.ProduceAsync(topic, FeatureEventKafkaMapper.ToMessage(entityId, featureEvent), cancellationToken);
 
+    /// <summary>
+    /// Whether a failed <see cref="ProduceAsync"/> certainly left nothing on the topic: librdkafka says so per message
+    /// (a timeout after the send is <see cref="PersistenceStatus.PossiblyPersisted"/>). Anything else may have been written.
+    /// </summary>
+    public static bool NotPersisted(Exception exception) =>
+        exception is ProduceException<byte[]?, byte[]?> { DeliveryResult.Status: PersistenceStatus.NotPersisted };
+
     public void Dispose()
     {
         _producer.Flush(TimeSpan.FromSeconds(5));

@@ -1,41 +1,50 @@
+extern alias ShippedClient;
 using System.Diagnostics;
+using Google.Protobuf;
 using Grpc.Core;
+using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
+using FeatureStoreClient = ShippedClient::OrleansFeatures.Client.FeatureStoreClient;
+using FeatureStoreClientOptions = ShippedClient::OrleansFeatures.Client.FeatureStoreClientOptions;
+using ShippedRequest = ShippedClient::OrleansFeatures.V1.GetOnlineFeaturesRequest;
 
 namespace OrleansFeatures.EndToEnd.Tests;
 
 /// <summary>
-/// Lookups in a loop over a set of gateways, as a model server would make them: each lookup tries the gateways in
-/// turn (up to <see cref="Attempts"/> tries, 100 ms apart) and counts as failed only when every try failed. Records
-/// the latency of each lookup including its retries.
+/// Lookups in a loop, as a model server makes them: through the shipped client (OrleansFeatures.Client) with its
+/// default policy (deadline, retries on UNAVAILABLE and, for reads, DEADLINE_EXCEEDED), one client per gateway, each
+/// lookup sent once to the next gateway in <see cref="Gateways"/> (a load balancer's endpoint list). A lookup counts as
+/// failed when the client gives up; no retry is added here. Records each lookup's latency, the client's retries included.
 /// </summary>
 internal sealed class ContinuousLookups : IAsyncDisposable
 {
-    private const int Attempts = 5;
-    private volatile GatewayClient[] _clients;
+    private readonly Dictionary<int, FeatureStoreClient> _clients = [];
     private readonly Func<GetOnlineFeaturesRequest> _request;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<double> _latenciesMs = [];
+    private readonly List<string> _failures = [];
     private readonly Task _loop;
+    private volatile GatewayProcess[] _gateways;
     private int _next;
 
-    public ContinuousLookups(GatewayClient[] clients, Func<GetOnlineFeaturesRequest> request)
+    public ContinuousLookups(GatewayProcess[] gateways, Func<GetOnlineFeaturesRequest> request)
     {
-        _clients = clients;
+        _gateways = gateways;
         _request = request;
         _loop = Task.Run(RunAsync);
     }
 
     /// <summary>The gateways lookups go to from now on, as a load balancer's endpoint list changes with readiness.</summary>
-    public GatewayClient[] Clients
+    public GatewayProcess[] Gateways
     {
-        get => _clients;
-        set => _clients = value;
+        get => _gateways;
+        set => _gateways = value;
     }
 
-    public int Failed { get; private set; }
+    public int Failed => _failures.Count;
 
-    public int Retried { get; private set; }
+    /// <summary>The status of each failed lookup, for the test output.</summary>
+    public IReadOnlyList<string> Failures => _failures;
 
     public int Count => _latenciesMs.Count;
 
@@ -44,6 +53,12 @@ internal sealed class ContinuousLookups : IAsyncDisposable
     {
         await _stop.CancelAsync();
         await _loop;
+        foreach (var client in _clients.Values)
+        {
+            client.Dispose();
+        }
+
+        _clients.Clear();
         var sorted = _latenciesMs.Order().ToArray();
         return sorted.Length == 0 ? (0, 0) : (sorted[(int)(sorted.Length * 0.5)], sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * 0.99))]);
     }
@@ -58,35 +73,34 @@ internal sealed class ContinuousLookups : IAsyncDisposable
         _stop.Dispose();
     }
 
+    private FeatureStoreClient ClientOf(GatewayProcess gateway)
+    {
+        if (!_clients.TryGetValue(gateway.GrpcPort, out var client))
+        {
+            _clients[gateway.GrpcPort] = client = new FeatureStoreClient(new FeatureStoreClientOptions { Address = gateway.GrpcAddress });
+        }
+
+        return client;
+    }
+
     private async Task RunAsync()
     {
         while (!_stop.IsCancellationRequested)
         {
-            var request = _request();
+            var request = ShippedRequest.Parser.ParseFrom(_request().ToByteArray());
+            var gateways = _gateways;
+            var client = ClientOf(gateways[_next++ % gateways.Length]);
             var watch = Stopwatch.StartNew();
-            var ok = false;
-            for (var attempt = 0; attempt < Attempts && !ok; attempt++)
+            try
             {
-                var clients = _clients;
-                var client = clients[_next++ % clients.Length];
-                try
-                {
-                    await client.Serving.GetOnlineFeaturesAsync(request, deadline: DateTime.UtcNow.AddSeconds(5));
-                    ok = true;
-                }
-                catch (RpcException)
-                {
-                    Retried++;
-                    await Task.Delay(100);
-                }
+                await client.GetOnlineFeaturesAsync(request);
+            }
+            catch (RpcException failed)
+            {
+                _failures.Add($"{failed.StatusCode}: {failed.Status.Detail}");
             }
 
             _latenciesMs.Add(watch.Elapsed.TotalMilliseconds);
-            if (!ok)
-            {
-                Failed++;
-            }
-
             await Task.Delay(5);
         }
     }

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Orleans.Runtime;
+
+namespace OrleansFeatures.Gateway.Services;
+
+/// <summary>
+/// The one place where an Orleans failure that means "try again" becomes a gRPC status, for every RPC and (through
+/// JSON transcoding) every HTTP/JSON route. A silo that died, is stopping or refused a message
+/// (<see cref="OrleansMessageRejectionException"/>, <see cref="SiloUnavailableException"/>, an overloaded gateway or
+/// activation) answers UNAVAILABLE (HTTP 503), which the shipped client retries for every call; a grain call that timed
+/// out answers DEADLINE_EXCEEDED (HTTP 504), since the grain may have acted, so the client retries it for reads only.
+/// Without this they escaped as UNKNOWN, which no client retries. A lookup (FeatureServing) is first retried here for up
+/// to 1.5 s within its deadline, since a killed silo's entities fail until the cluster declares it dead. Registered
+/// first, so it also covers the access check.
+/// </summary>
+public sealed partial class ClusterFailureInterceptor(ILogger<ClusterFailureInterceptor> logger) : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request,
+        ServerCallContext context,
+        UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        var read = context.Method.StartsWith(ReadServicePrefix, StringComparison.Ordinal);
+        var started = Stopwatch.GetTimestamp();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await continuation(request, context);
+            }
+            catch (Exception exception) when (exception is not RpcException && StatusFor(exception, context.CancellationToken) is { } status)
+            {
+                // A lookup waits out a failover here, within its deadline: reads are idempotent, and until the cluster
+                // declares a killed silo dead (a few seconds) every attempt at its entities fails, longer than a client's
+                // backoff between attempts.
+                var backoff = ReadBackoff(attempt);
+                if (read && status.StatusCode == StatusCode.Unavailable && CanWait(context, started, backoff))
+                {
+                    LogRetried(logger, context.Method, attempt, exception.GetType().Name);
+                    await Task.Delay(backoff, context.CancellationToken);
+                    continue;
+                }
+
+                LogMapped(logger, exception, context.Method, status.StatusCode);
+                throw new RpcException(status);
+            }
+        }
+    }
+
+    /// <summary>The RPCs that only read, and so are retried here on UNAVAILABLE.</summary>
+    private const string ReadServicePrefix = "/orleansfeatures.v1.FeatureServing/";
+
+    /// <summary>How long one read keeps retrying when the caller set no deadline (or a later one).</summary>
+    internal static readonly TimeSpan MaxReadRetryTime = TimeSpan.FromSeconds(1.5);
+
+    private static TimeSpan ReadBackoff(int attempt) => TimeSpan.FromMilliseconds(Math.Min(50 * (1 << Math.Min(attempt - 1, 4)), 400));
+
+    private static bool CanWait(ServerCallContext context, long started, TimeSpan backoff)
+    {
+        // Leave the caller time to receive the answer (a loaded silo oversleeps): give up 300 ms before its deadline.
+        var remaining = context.Deadline == DateTime.MaxValue ? TimeSpan.MaxValue : context.Deadline - DateTime.UtcNow - TimeSpan.FromMilliseconds(300);
+        return backoff < remaining && Stopwatch.GetElapsedTime(started) + backoff < MaxReadRetryTime;
+    }
+
+    /// <summary>
+    /// The status for a cluster failure, or null for anything else (left to gRPC: UNKNOWN, or CANCELLED when the caller
+    /// went away). Looks through wrapping exceptions, since a failure inside a grain may reach the gateway as the inner
+    /// exception of another.
+    /// </summary>
+    public static Status? StatusFor(Exception exception, CancellationToken callCancelled = default)
+    {
+        for (var current = exception; current is not null; current = current.InnerException)
+        {
+            switch (current)
+            {
+                case SiloUnavailableException:
+                    return new Status(StatusCode.Unavailable, "a silo of the feature store is unavailable (stopping, failed or not yet known dead); retry");
+                case GatewayTooBusyException or LimitExceededException:
+                    return new Status(StatusCode.Unavailable, "the feature store is overloaded; retry after a backoff");
+                case OrleansMessageRejectionException:
+                    return new Status(StatusCode.Unavailable, "the feature store could not deliver the call inside the cluster (a silo is stopping or moving grains); retry");
+                case ClientNotAvailableException or OrleansLifecycleCanceledException:
+                    return new Status(StatusCode.Unavailable, "the feature store is starting or stopping; retry");
+                case TimeoutException:
+                    return new Status(StatusCode.DeadlineExceeded, "a grain did not answer in time; it may have acted (reads may retry)");
+                case OperationCanceledException when !callCancelled.IsCancellationRequested:
+                    // Not the caller's cancellation: the host is stopping (Orleans cancels its outstanding calls).
+                    return new Status(StatusCode.Unavailable, "the feature store is stopping; retry");
+            }
+        }
+
+        return null;
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Method} failed inside the cluster ({Failure}); retrying the read, attempt {Attempt}")]
+    private static partial void LogRetried(ILogger logger, string method, int attempt, string failure);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Method} failed inside the cluster; answered {Status}")]
+    private static partial void LogMapped(ILogger logger, Exception exception, string method, StatusCode status);
+}
