@@ -23,8 +23,8 @@ public sealed partial class EntityGrain(
     LocalEntityIndex localIndex,
     ILogger<EntityGrain> logger) : Grain, IEntityGrain
 {
-    // Readable by the gateway without a grain call while this activation is in the local index (docs/architecture.md, "Serving").
-    private readonly EntityViews _entity = new();
+    // Checkpoint receipts: this activation's identity (random) with the views' apply sequence.
+    private readonly EntityViews _entity = new(Random.Shared.NextInt64(1, long.MaxValue));
 
     private readonly SemaphoreSlim _syncLock = new(1, 1);
 
@@ -34,9 +34,7 @@ public sealed partial class EntityGrain(
     private string _entityType = "";
     private string _entityId = "";
 
-    // Checkpoint receipts: this activation's identity and apply count, and what the previous activation had written.
-    private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
-    private long _applied;
+    // What the previous activation had written (its receipts are answered from these).
     private long _previousEpoch;
     private long _previousSequence;
 
@@ -48,25 +46,25 @@ public sealed partial class EntityGrain(
         await _store.ReadAsync();
         _previousEpoch = _store.State.WrittenByEpoch;
         _previousSequence = _store.State.WrittenThroughSequence;
-        LogActivated(logger, this.GetPrimaryKeyString(), _epoch, _previousEpoch, _previousSequence);
+        LogActivated(logger, this.GetPrimaryKeyString(), _entity.Epoch, _previousEpoch, _previousSequence);
         var definitions = catalog.Current.Version > 0 ? catalog.Current : await catalog.RefreshAsync(cancellationToken);
         await SyncViewsAsync(definitions);
         localIndex.Add(_entityType, _entityId, _entity);
     }
 
-    public Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events) =>
-        ApplyAsync(registryVersion, source, events, persist: true);
+    public async Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events) =>
+        (await ApplyAsync(registryVersion, source, events, persist: true)).Outcomes;
 
     public async Task<IngestReceipt> Ingest(long registryVersion, string source, FeatureEvent[] events)
     {
-        var outcomes = await ApplyAsync(registryVersion, source, events, persist: false);
-        return new IngestReceipt(outcomes, _epoch, _applied);
+        var (outcomes, sequence) = await ApplyAsync(registryVersion, source, events, persist: false);
+        return new IngestReceipt(outcomes, _entity.Epoch, sequence);
     }
 
     public async Task<bool> Checkpoint(long epoch, long sequence)
     {
         ThrowIfAheadOfStorage();
-        if (epoch != _epoch)
+        if (epoch != _entity.Epoch)
         {
             // Applied by an earlier activation: durable only if that activation wrote it before it went away.
             var written = epoch == _previousEpoch && sequence <= _previousSequence;
@@ -74,15 +72,21 @@ public sealed partial class EntityGrain(
             return written;
         }
 
+        if (sequence <= _entity.WrittenThrough)
+        {
+            return true;
+        }
+
         await _syncLock.WaitAsync();
         try
         {
-            if (IsDirty)
+            ThrowIfAheadOfStorage();
+            if (_entity.HasUnwritten)
             {
                 await PersistAsync();
             }
 
-            return true;
+            return sequence <= _entity.WrittenThrough;
         }
         finally
         {
@@ -123,23 +127,9 @@ public sealed partial class EntityGrain(
         }
     }
 
-    private bool IsDirty
-    {
-        get
-        {
-            foreach (var view in _entity.Views.Values)
-            {
-                if (view.Dirty)
-                {
-                    return true;
-                }
-            }
+    private bool IsDirty => _entity.HasUnwritten;
 
-            return false;
-        }
-    }
-
-    private async Task<EventOutcome[]> ApplyAsync(long registryVersion, string source, FeatureEvent[] events, bool persist)
+    private async Task<(EventOutcome[] Outcomes, long Sequence)> ApplyAsync(long registryVersion, string source, FeatureEvent[] events, bool persist)
     {
         var definitions = await catalog.EnsureAtLeastAsync(registryVersion);
 
@@ -154,18 +144,13 @@ public sealed partial class EntityGrain(
                 await SyncViewsLockedAsync(definitions);
             }
 
-            var outcomes = ApplyToViews(source, events, out var changed);
-            if (changed)
-            {
-                _applied++;
-            }
-
+            var outcomes = ApplyToViews(source, events, out var sequence);
             if (persist && IsDirty)
             {
                 await PersistAsync();
             }
 
-            return outcomes;
+            return (outcomes, sequence);
         }
         finally
         {
@@ -173,13 +158,13 @@ public sealed partial class EntityGrain(
         }
     }
 
-    private EventOutcome[] ApplyToViews(string source, FeatureEvent[] events, out bool changed)
+    private EventOutcome[] ApplyToViews(string source, FeatureEvent[] events, out long sequence)
     {
         var outcomes = new EventOutcome[events.Length];
-        changed = false;
+        sequence = 0;
         for (var i = 0; i < events.Length; i++)
         {
-            var merge = _entity.Apply(source, events[i], out var applied);
+            var merge = _entity.Apply(source, events[i], out _, out sequence);
             outcomes[i] = !merge.Reached ? new EventOutcome(EventOutcomeKind.Rejected, $"entity type '{_entityType}' has no feature view fed by source '{source}'")
                 : merge.Result switch
                 {
@@ -187,7 +172,6 @@ public sealed partial class EntityGrain(
                     ApplyOutcome.Late => new EventOutcome(EventOutcomeKind.Late, null),
                     _ => EventOutcome.Duplicate,
                 };
-            changed |= applied;
         }
 
         return outcomes;
@@ -303,7 +287,7 @@ public sealed partial class EntityGrain(
     {
         try
         {
-            await _store.WriteAsync(_entity.Views, _epoch, _applied);
+            await _store.WriteAsync(_entity, _entity.Epoch);
         }
         catch (Exception exception)
         {

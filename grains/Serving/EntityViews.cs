@@ -17,6 +17,62 @@ public sealed class EntityViews
     private readonly Dictionary<string, LiveView> _views = new(StringComparer.Ordinal);
     private bool _retired;
 
+    // Apply sequence: advanced, under _gate, by every apply that changed a view; the receipt of an apply. A write
+    // covers the sequence it packed the views at (EntityStateStore.WriteAsync), so an apply that runs while the write
+    // is in flight stays unwritten instead of being marked clean by it.
+    private long _applied;
+    private long _writtenThrough;
+
+    public EntityViews(long epoch = 0) => Epoch = epoch;
+
+    /// <summary>The owning activation's identity in receipts (random per activation).</summary>
+    public long Epoch { get; }
+
+    /// <summary>Guards the views, their states and the sequences; held only for CPU work, never across an await.</summary>
+    internal Lock Gate => _gate;
+
+    /// <summary>The sequence of the newest apply that changed a view (read under <see cref="Gate"/> for a consistent pair with the views).</summary>
+    internal long AppliedSequence
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _applied;
+            }
+        }
+    }
+
+    /// <summary>Every apply up to this sequence is in written state.</summary>
+    internal long WrittenThrough
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _writtenThrough;
+            }
+        }
+    }
+
+    /// <summary>Some apply has not been written yet (a view changed, or one was changed and then removed).</summary>
+    internal bool HasUnwritten
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _applied > _writtenThrough;
+            }
+        }
+    }
+
+    /// <summary>The sequence a write packed under <see cref="Gate"/>, for <see cref="MarkWrittenLocked"/> once it is durable.</summary>
+    internal long AppliedSequenceLocked => _applied;
+
+    /// <summary>Under <see cref="Gate"/>: the state packed at <paramref name="sequence"/> is durable.</summary>
+    internal void MarkWrittenLocked(long sequence) => _writtenThrough = Math.Max(_writtenThrough, sequence);
+
     /// <summary>The registry version the views are synced to; -1 before the first sync.</summary>
     public long SyncedVersion { get; private set; } = -1;
 
@@ -60,28 +116,45 @@ public sealed class EntityViews
     /// views combine by core's one rule (<see cref="ApplyOutcomeMerge"/>); <see cref="ApplyOutcomeMerge.Reached"/> is
     /// false when no view is fed by the source.
     /// </summary>
-    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, out bool changed)
+    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, out bool changed) =>
+        Apply(source, featureEvent, out changed, out _);
+
+    /// <summary><see cref="Apply(string, FeatureEvent, out bool)"/>, with the apply sequence after it: the receipt a checkpoint proves written.</summary>
+    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, out bool changed, out long sequence)
+    {
+        lock (_gate)
+        {
+            var merge = ApplyLocked(source, featureEvent, out changed);
+            sequence = _applied;
+            return merge;
+        }
+    }
+
+    private ApplyOutcomeMerge ApplyLocked(string source, FeatureEvent featureEvent, out bool changed)
     {
         var merge = default(ApplyOutcomeMerge);
         changed = false;
-        lock (_gate)
+        var sequence = _applied + 1;
+        foreach (var view in _views.Values)
         {
-            foreach (var view in _views.Values)
+            if (!string.Equals(view.State.View.Definition.Source.Name, source, StringComparison.Ordinal))
             {
-                if (!string.Equals(view.State.View.Definition.Source.Name, source, StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
-                var outcome = view.State.Apply(featureEvent);
-                merge.Add(outcome);
-                // A late event is counted in the view's state, so the view has something to write.
-                if (outcome != ApplyOutcome.Duplicate)
-                {
-                    view.Dirty = true;
-                    changed = true;
-                }
+                continue;
             }
+
+            var outcome = view.State.Apply(featureEvent);
+            merge.Add(outcome);
+            // A late event is counted in the view's state, so the view has something to write.
+            if (outcome != ApplyOutcome.Duplicate)
+            {
+                view.ChangedAt = sequence;
+                changed = true;
+            }
+        }
+
+        if (changed)
+        {
+            _applied = sequence;
         }
 
         return merge;
