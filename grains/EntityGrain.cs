@@ -33,6 +33,7 @@ public sealed partial class EntityGrain(
     private EntityStateStore _store = null!;
     private string _entityType = "";
     private string _entityId = "";
+    private string _grainKey = "";
 
     // What the previous activation had written (its receipts are answered from these).
     private long _previousEpoch;
@@ -40,7 +41,9 @@ public sealed partial class EntityGrain(
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        (_entityType, _entityId) = EntityKey.Parse(this.GetPrimaryKeyString());
+        _grainKey = this.GetPrimaryKeyString();
+        (_entityType, _entityId) = EntityKey.Parse(_grainKey);
+        _entity.EntityType = _entityType;
         _store = new EntityStateStore(
             ServiceProvider.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name), this.GetGrainId(), this.GetPrimaryKeyString(), logger);
         await _store.ReadAsync();
@@ -49,7 +52,7 @@ public sealed partial class EntityGrain(
         LogActivated(logger, this.GetPrimaryKeyString(), _entity.Epoch, _previousEpoch, _previousSequence);
         var definitions = catalog.Current.Version > 0 ? catalog.Current : await catalog.RefreshAsync(cancellationToken);
         await SyncViewsAsync(definitions);
-        localIndex.Add(_entityType, _entityId, _entity);
+        localIndex.Add(_entityType, _entityId, _grainKey, _entity);
     }
 
     public async Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events) =>
@@ -96,9 +99,10 @@ public sealed partial class EntityGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // From here on a lookup goes to the grain (and so to the next activation): this one's views may stop changing.
+        // From here on a lookup or an ingester's apply goes to the grain (and so to the next activation): an apply in
+        // place either landed before this (and the write below holds it) or is refused and calls the grain.
         _entity.Retire();
-        localIndex.Remove(_entityType, _entityId, _entity);
+        localIndex.Remove(_entityType, _entityId, _grainKey, _entity);
 
         // Ingested events not yet checkpointed are written before the activation goes; a checkpoint asked for later
         // finds them through the written epoch and sequence. Not after a failed write: that memory holds events whose
@@ -164,14 +168,7 @@ public sealed partial class EntityGrain(
         sequence = 0;
         for (var i = 0; i < events.Length; i++)
         {
-            var merge = _entity.Apply(source, events[i], out _, out sequence);
-            outcomes[i] = !merge.Reached ? new EventOutcome(EventOutcomeKind.Rejected, $"entity type '{_entityType}' has no feature view fed by source '{source}'")
-                : merge.Result switch
-                {
-                    ApplyOutcome.Accepted => EventOutcome.Accepted,
-                    ApplyOutcome.Late => new EventOutcome(EventOutcomeKind.Late, null),
-                    _ => EventOutcome.Duplicate,
-                };
+            outcomes[i] = _entity.ToOutcome(_entity.Apply(source, events[i], out _, out sequence), source);
         }
 
         return outcomes;
@@ -231,6 +228,8 @@ public sealed partial class EntityGrain(
 
     private async Task SyncViewsLockedAsync(ActiveDefinitions definitions)
     {
+        // Views are rebound and restored outside their lock: applies in place wait for the grain until synced.
+        _entity.BeginSync();
         var wanted = definitions.ViewsOfEntityType(_entityType);
         var keep = new HashSet<string>(StringComparer.Ordinal);
         foreach (var compiled in wanted)
@@ -296,7 +295,7 @@ public sealed partial class EntityGrain(
             LogPersistFailed(logger, exception, this.GetPrimaryKeyString());
             _aheadOfStorage = true;
             _entity.Retire();
-            localIndex.Remove(_entityType, _entityId, _entity);
+            localIndex.Remove(_entityType, _entityId, _grainKey, _entity);
             DeactivateOnIdle();
             throw;
         }

@@ -11,6 +11,7 @@ using Orleans.Streams.Core;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Grains.Serving;
 using OrleansFeatures.Streaming.Kafka;
 
 namespace OrleansFeatures.Grains.Ingestion;
@@ -60,11 +61,16 @@ public sealed partial class PartitionIngesterGrain(
     private StreamId? _streamId;
     private SiloAddress? _silo;
 
+    private IngestionLane _lane = null!;
+    private LocalEntityIndex? _localEntities;
+
     private IngestionOptions Options => options.Value;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _silo = services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
+        _lane = services.GetRequiredService<IngestionLane>();
+        _localEntities = Options.ApplyInPlace ? services.GetRequiredService<LocalEntityIndex>() : null;
         // A quiet partition still gets its last deliveries checkpointed within about one interval.
         this.RegisterGrainTimer(CheckpointIfDueAsync, Options.CheckpointInterval, Options.CheckpointInterval);
         return Task.CompletedTask;
@@ -120,9 +126,14 @@ public sealed partial class PartitionIngesterGrain(
         var checkpointed = _gate is not null && readHere;
         var freshness = IngestionFreshness.ForDelivery(arrivedMs);
         LogDelivery(logger, this.GetPrimaryKeyString(), items.Count, items.Count > 0 ? items[0].Token.SequenceNumber : -1, through, dispatch.Entities, checkpointed);
-        var result = await dispatch.RunAsync(GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: !checkpointed, freshness);
+        // Checkpointed: entities active on this silo apply in place, on one of the silo's ingestion workers; their
+        // receipts mean what a grain's do, so the checkpoint below is unchanged.
+        var result = await dispatch.RunAsync(
+            GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: !checkpointed, freshness,
+            applyInPlace: checkpointed ? _localEntities : null, lane: _lane);
         FeatureStoreMetrics.PartitionDeliveries.Add(1);
-        FeatureStoreMetrics.PartitionEntityCalls.Add(dispatch.Entities);
+        FeatureStoreMetrics.PartitionEntityCalls.Add(dispatch.Entities - result.AppliedInPlace);
+        FeatureStoreMetrics.PartitionAppliesInPlace.Add(result.AppliedInPlace);
         Count(result.Outcomes);
         if (result.Receipts is { } receipts)
         {
@@ -306,10 +317,35 @@ public sealed partial class PartitionIngesterGrain(
         var lost = 0;
         string? firstLost = null;
         Exception? firstError = null;
+        // First attempts in chunks, each on one of the silo's ingestion workers (the entities' writes are CPU on this
+        // silo); whatever is not durable after one attempt retries off the lane, where back-off holds no worker.
+        var retry = new List<(string GrainKey, UnwrittenEntity Entity)>();
+        var chunk = new List<(string GrainKey, UnwrittenEntity Entity)>(Math.Min(entities.Count, Options.MaxEntityCallsInFlight));
+        foreach (var (grainKey, entity) in entities)
+        {
+            if (entity.NeedsReapply)
+            {
+                retry.Add((grainKey, entity));
+                continue;
+            }
+
+            chunk.Add((grainKey, entity));
+            if (chunk.Count == Options.MaxEntityCallsInFlight)
+            {
+                await CheckpointOnceAsync(chunk, retry);
+                chunk.Clear();
+            }
+        }
+
+        if (chunk.Count > 0)
+        {
+            await CheckpointOnceAsync(chunk, retry);
+        }
+
         using (var slots = new SemaphoreSlim(Options.MaxEntityCallsInFlight))
         {
-            var calls = new List<Task>(entities.Count);
-            foreach (var (grainKey, entity) in entities)
+            var calls = new List<Task>(retry.Count);
+            foreach (var (grainKey, entity) in retry)
             {
                 await slots.WaitAsync();
                 calls.Add(WriteAsync(grainKey, entity));
@@ -350,6 +386,43 @@ public sealed partial class PartitionIngesterGrain(
         if (through >= 0)
         {
             _gate!.Durable(through);
+        }
+    }
+
+    /// <summary>One checkpoint call per entity of <paramref name="chunk"/>, on an ingestion worker; those not proven durable go to <paramref name="retry"/>.</summary>
+    private async Task CheckpointOnceAsync(List<(string GrainKey, UnwrittenEntity Entity)> chunk, List<(string GrainKey, UnwrittenEntity Entity)> retry)
+    {
+        var calls = new Task<bool>[chunk.Count];
+        using (await _lane.EnterAsync())
+        {
+            for (var i = 0; i < calls.Length; i++)
+            {
+                calls[i] = TryCheckpointAsync(chunk[i].GrainKey, chunk[i].Entity);
+            }
+
+            await Task.WhenAll(calls);
+        }
+
+        for (var i = 0; i < calls.Length; i++)
+        {
+            if (!await calls[i])
+            {
+                retry.Add(chunk[i]);
+            }
+        }
+
+        async Task<bool> TryCheckpointAsync(string grainKey, UnwrittenEntity entity)
+        {
+            try
+            {
+                return await EntityGrains.Get(GrainFactory, grainKey).Checkpoint(entity.Epoch, entity.Sequence);
+            }
+            catch (Exception exception)
+            {
+                // Retried with back-off (and its events applied again) by MakeDurableAsync, which logs what it replays.
+                LogCheckpointCallFailed(logger, exception, this.GetPrimaryKeyString(), grainKey);
+                return false;
+            }
         }
     }
 
@@ -430,6 +503,9 @@ public sealed partial class PartitionIngesterGrain(
         tally.Record(StreamPath);
     }
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Partition {Partition}: checkpoint of entity {GrainKey} failed at its first attempt; retrying with back-off")]
+    private static partial void LogCheckpointCallFailed(ILogger logger, Exception exception, string partition, string grainKey);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Partition {Partition}: delivery of {Items} events (sequence {First}..{Through}) to {Entities} entities; checkpointed: {Checkpointed}")]
     private static partial void LogDelivery(ILogger logger, string partition, int items, long first, long through, int entities, bool checkpointed);
 
@@ -491,8 +567,10 @@ internal sealed class UnwrittenEntity
             NeedsReapply = true;
         }
 
+        // Receipts of one activation may arrive out of order (an entity fed by two sources gets two calls at once):
+        // the checkpoint must prove the newest apply, as Checkpoint answers a receipt already written without writing.
+        Sequence = batch.Epoch == Epoch ? Math.Max(Sequence, batch.Sequence) : batch.Sequence;
         Epoch = batch.Epoch;
-        Sequence = batch.Sequence;
     }
 
     /// <summary>

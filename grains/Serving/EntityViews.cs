@@ -17,6 +17,10 @@ public sealed class EntityViews
     private readonly Dictionary<string, LiveView> _views = new(StringComparer.Ordinal);
     private bool _retired;
 
+    // Set while the grain syncs its views to new definitions (views are rebound or restored outside the lock): applies
+    // from outside the grain's turn wait for the grain instead.
+    private bool _syncing;
+
     // Apply sequence: advanced, under _gate, by every apply that changed a view; the receipt of an apply. A write
     // covers the sequence it packed the views at (EntityStateStore.WriteAsync), so an apply that runs while the write
     // is in flight stays unwritten instead of being marked clean by it.
@@ -27,6 +31,9 @@ public sealed class EntityViews
 
     /// <summary>The owning activation's identity in receipts (random per activation).</summary>
     public long Epoch { get; }
+
+    /// <summary>The entity type, for outcome reasons.</summary>
+    internal string EntityType { get; set; } = "";
 
     /// <summary>Guards the views, their states and the sequences; held only for CPU work, never across an await.</summary>
     internal Lock Gate => _gate;
@@ -103,13 +110,66 @@ public sealed class EntityViews
         }
     }
 
+    /// <summary>The grain starts to sync its views: until <see cref="MarkSynced"/>, <see cref="TryApplyInPlace"/> refuses.</summary>
+    internal void BeginSync()
+    {
+        lock (_gate)
+        {
+            _syncing = true;
+        }
+    }
+
     internal void MarkSynced(long version)
     {
         lock (_gate)
         {
             SyncedVersion = version;
+            _syncing = false;
         }
     }
+
+    /// <summary>
+    /// Applies events <c>events[indexes[j]]</c> to this entity from outside its grain's turn (a partition ingester on
+    /// this silo), in order, each under the lock (a lookup waits for one event at most), with the outcome
+    /// <see cref="ToOutcome"/> gives the grain's own apply. Stops at the first event the grain must apply instead:
+    /// it is retired (deactivating, or its memory is ahead of storage), syncing its views, or synced to a registry
+    /// version older than <paramref name="registryVersion"/>. Returns how many were applied; those are in this
+    /// activation, and its final write or a checkpoint of (<see cref="Epoch"/>, <paramref name="sequence"/>) makes
+    /// them durable: retiring takes the same lock, so an apply lands before the last write packs the views or is
+    /// refused.
+    /// </summary>
+    internal int TryApplyInPlace(
+        long registryVersion, string source, IReadOnlyList<FeatureEvent?> events, List<int> indexes, EventOutcome[] outcomes, out long sequence)
+    {
+        sequence = 0;
+        for (var j = 0; j < indexes.Count; j++)
+        {
+            lock (_gate)
+            {
+                if (_retired || _syncing || SyncedVersion < registryVersion)
+                {
+                    return j;
+                }
+
+                outcomes[j] = ToOutcome(ApplyLocked(source, events[indexes[j]]!, out _), source);
+                sequence = _applied;
+            }
+        }
+
+        return indexes.Count;
+    }
+
+    /// <summary>An event's outcome in this entity from its views' merged outcomes.</summary>
+    internal EventOutcome ToOutcome(ApplyOutcomeMerge merge, string source) =>
+        !merge.Reached ? new EventOutcome(EventOutcomeKind.Rejected, $"entity type '{EntityType}' has no feature view fed by source '{source}'")
+        : merge.Result switch
+        {
+            ApplyOutcome.Accepted => EventOutcome.Accepted,
+            ApplyOutcome.Late => LateOutcome,
+            _ => EventOutcome.Duplicate,
+        };
+
+    private static readonly EventOutcome LateOutcome = new(EventOutcomeKind.Late, null);
 
     /// <summary>
     /// Applies one event to every view fed by <paramref name="source"/>, atomically for readers. The outcomes of the
@@ -182,13 +242,21 @@ public sealed class EntityViews
                 return false;
             }
 
-            Read(features, nowMs, into);
+            ReadLocked(features, nowMs, into);
             return true;
         }
     }
 
-    /// <summary>Reads within the grain's turn (no other mutation can run then).</summary>
+    /// <summary>Reads within the grain's turn; under the lock, as an ingester may apply in place meanwhile.</summary>
     internal void Read(FeatureRefList features, long nowMs, Span<FeatureReading> into)
+    {
+        lock (_gate)
+        {
+            ReadLocked(features, nowMs, into);
+        }
+    }
+
+    private void ReadLocked(FeatureRefList features, long nowMs, Span<FeatureReading> into)
     {
         for (var i = 0; i < into.Length; i++)
         {
