@@ -79,6 +79,7 @@ internal sealed class EntityDispatch
         using var slots = new SemaphoreSlim(Math.Max(1, maxInFlight));
         var calls = new List<Task>(_order.Count);
         var inPlace = 0;
+        var scratch = Array.Empty<EventOutcome>();
         List<((string GrainKey, string Source) Key, List<int> Indexes)>? remote = null;
         if (receipts is not null && applyInPlace is not null)
         {
@@ -124,12 +125,19 @@ internal sealed class EntityDispatch
 
         int ApplyInPlace(EntityViews views, (string GrainKey, string Source) key, List<int> indexes)
         {
-            var outcomes = new EventOutcome[indexes.Count];
-            var applied = views.TryApplyInPlace(registryVersion, key.Source, events, indexes, outcomes, out var sequence);
+            // One scratch array for the whole delivery: applies in place run one after another on this turn.
+            if (scratch.Length < indexes.Count)
+            {
+                scratch = new EventOutcome[Math.Max(indexes.Count, 2 * scratch.Length)];
+            }
+
+            var applied = views.TryApplyInPlace(registryVersion, key.Source, events, indexes, scratch, out var sequence);
             if (applied == 0)
             {
                 return 0;
             }
+
+            var outcomes = scratch.AsSpan(0, applied);
 
             var batch = new FeatureEvent[applied];
             for (var j = 0; j < batch.Length; j++)
@@ -137,13 +145,7 @@ internal sealed class EntityDispatch
                 batch[j] = events[indexes[j]]!;
             }
 
-            var appliedIndexes = applied == indexes.Count ? indexes : indexes.GetRange(0, applied);
-            if (applied < outcomes.Length)
-            {
-                Array.Resize(ref outcomes, applied);
-            }
-
-            freshness?.RecordCall(key.Source, appliedIndexes, outcomes);
+            freshness?.RecordCall(key.Source, indexes, outcomes);
             lock (merged)
             {
                 receipts!.Add(new IngestedBatch(key.GrainKey, key.Source, batch, views.Epoch, sequence));

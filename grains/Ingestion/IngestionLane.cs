@@ -5,9 +5,9 @@ using OrleansFeatures.Grains.Diagnostics;
 namespace OrleansFeatures.Grains.Ingestion;
 
 /// <summary>
-/// The silo's bounded ingestion lane: at most <see cref="IngestionOptions.Workers"/> units of stream ingestion work
-/// (applying one delivery in place, or one chunk of a checkpoint's writes) run at once, whatever the number of
-/// partitions this silo reads, so request handling keeps the other threads. Shared by every stream provider.
+/// The silo's bounded ingestion lane: at most <see cref="IngestionOptions.Workers"/> deliveries are applied in place
+/// at once, whatever the number of partitions this silo reads, so request handling keeps the other threads. A worker
+/// is held only for CPU work, never across storage or a grain call. Shared by every stream provider.
 /// </summary>
 public sealed class IngestionLane(IOptions<IngestionOptions> options) : IDisposable
 {

@@ -32,9 +32,8 @@ public sealed class IngestionOptions
     public int MaxUncheckpointedEntities { get; set; } = 100_000;
 
     /// <summary>
-    /// Ingestion workers per silo (<see cref="IngestionLane"/>): how many units of stream ingestion work (a delivery's
-    /// applies in place, a chunk of a checkpoint's writes) run at once, over all partitions the silo reads. Default
-    /// half the cores (at least 1), so lookups keep the rest.
+    /// Ingestion workers per silo (<see cref="IngestionLane"/>): how many deliveries are applied in place at once,
+    /// over all partitions the silo reads. Default half the cores (at least 1), so lookups keep the rest.
     /// </summary>
     public int Workers { get; set; } = DefaultWorkers;
 

@@ -317,35 +317,12 @@ public sealed partial class PartitionIngesterGrain(
         var lost = 0;
         string? firstLost = null;
         Exception? firstError = null;
-        // First attempts in chunks, each on one of the silo's ingestion workers (the entities' writes are CPU on this
-        // silo); whatever is not durable after one attempt retries off the lane, where back-off holds no worker.
-        var retry = new List<(string GrainKey, UnwrittenEntity Entity)>();
-        var chunk = new List<(string GrainKey, UnwrittenEntity Entity)>(Math.Min(entities.Count, Options.MaxEntityCallsInFlight));
-        foreach (var (grainKey, entity) in entities)
-        {
-            if (entity.NeedsReapply)
-            {
-                retry.Add((grainKey, entity));
-                continue;
-            }
-
-            chunk.Add((grainKey, entity));
-            if (chunk.Count == Options.MaxEntityCallsInFlight)
-            {
-                await CheckpointOnceAsync(chunk, retry);
-                chunk.Clear();
-            }
-        }
-
-        if (chunk.Count > 0)
-        {
-            await CheckpointOnceAsync(chunk, retry);
-        }
-
+        // Not on the ingestion lane: a checkpoint mostly waits for storage, and a lane worker held across those waits
+        // made deliveries queue behind fsyncs and cut write grouping (docs/benchmarks.md, issue #22).
         using (var slots = new SemaphoreSlim(Options.MaxEntityCallsInFlight))
         {
-            var calls = new List<Task>(retry.Count);
-            foreach (var (grainKey, entity) in retry)
+            var calls = new List<Task>(entities.Count);
+            foreach (var (grainKey, entity) in entities)
             {
                 await slots.WaitAsync();
                 calls.Add(WriteAsync(grainKey, entity));
@@ -386,43 +363,6 @@ public sealed partial class PartitionIngesterGrain(
         if (through >= 0)
         {
             _gate!.Durable(through);
-        }
-    }
-
-    /// <summary>One checkpoint call per entity of <paramref name="chunk"/>, on an ingestion worker; those not proven durable go to <paramref name="retry"/>.</summary>
-    private async Task CheckpointOnceAsync(List<(string GrainKey, UnwrittenEntity Entity)> chunk, List<(string GrainKey, UnwrittenEntity Entity)> retry)
-    {
-        var calls = new Task<bool>[chunk.Count];
-        using (await _lane.EnterAsync())
-        {
-            for (var i = 0; i < calls.Length; i++)
-            {
-                calls[i] = TryCheckpointAsync(chunk[i].GrainKey, chunk[i].Entity);
-            }
-
-            await Task.WhenAll(calls);
-        }
-
-        for (var i = 0; i < calls.Length; i++)
-        {
-            if (!await calls[i])
-            {
-                retry.Add(chunk[i]);
-            }
-        }
-
-        async Task<bool> TryCheckpointAsync(string grainKey, UnwrittenEntity entity)
-        {
-            try
-            {
-                return await EntityGrains.Get(GrainFactory, grainKey).Checkpoint(entity.Epoch, entity.Sequence);
-            }
-            catch (Exception exception)
-            {
-                // Retried with back-off (and its events applied again) by MakeDurableAsync, which logs what it replays.
-                LogCheckpointCallFailed(logger, exception, this.GetPrimaryKeyString(), grainKey);
-                return false;
-            }
         }
     }
 
@@ -502,9 +442,6 @@ public sealed partial class PartitionIngesterGrain(
 
         tally.Record(StreamPath);
     }
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Partition {Partition}: checkpoint of entity {GrainKey} failed at its first attempt; retrying with back-off")]
-    private static partial void LogCheckpointCallFailed(ILogger logger, Exception exception, string partition, string grainKey);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Partition {Partition}: delivery of {Items} events (sequence {First}..{Through}) to {Entities} entities; checkpointed: {Checkpointed}")]
     private static partial void LogDelivery(ILogger logger, string partition, int items, long first, long through, int entities, bool checkpointed);

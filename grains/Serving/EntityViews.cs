@@ -139,7 +139,7 @@ public sealed class EntityViews
     /// refused.
     /// </summary>
     internal int TryApplyInPlace(
-        long registryVersion, string source, IReadOnlyList<FeatureEvent?> events, List<int> indexes, EventOutcome[] outcomes, out long sequence)
+        long registryVersion, string source, IReadOnlyList<FeatureEvent?> events, List<int> indexes, Span<EventOutcome> outcomes, out long sequence)
     {
         sequence = 0;
         for (var j = 0; j < indexes.Count; j++)
