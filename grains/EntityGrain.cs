@@ -23,8 +23,8 @@ public sealed partial class EntityGrain(
     LocalEntityIndex localIndex,
     ILogger<EntityGrain> logger) : Grain, IEntityGrain
 {
-    // Readable by the gateway without a grain call while this activation is in the local index (docs/architecture.md, "Serving").
-    private readonly EntityViews _entity = new();
+    // Checkpoint receipts: this activation's identity (random) with the views' apply sequence.
+    private readonly EntityViews _entity = new(Random.Shared.NextInt64(1, long.MaxValue));
 
     private readonly SemaphoreSlim _syncLock = new(1, 1);
 
@@ -33,40 +33,41 @@ public sealed partial class EntityGrain(
     private EntityStateStore _store = null!;
     private string _entityType = "";
     private string _entityId = "";
+    private string _grainKey = "";
 
-    // Checkpoint receipts: this activation's identity and apply count, and what the previous activation had written.
-    private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
-    private long _applied;
+    // What the previous activation had written (its receipts are answered from these).
     private long _previousEpoch;
     private long _previousSequence;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        (_entityType, _entityId) = EntityKey.Parse(this.GetPrimaryKeyString());
+        _grainKey = this.GetPrimaryKeyString();
+        (_entityType, _entityId) = EntityKey.Parse(_grainKey);
+        _entity.EntityType = _entityType;
         _store = new EntityStateStore(
             ServiceProvider.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name), this.GetGrainId(), this.GetPrimaryKeyString(), logger);
         await _store.ReadAsync();
         _previousEpoch = _store.State.WrittenByEpoch;
         _previousSequence = _store.State.WrittenThroughSequence;
-        LogActivated(logger, this.GetPrimaryKeyString(), _epoch, _previousEpoch, _previousSequence);
+        LogActivated(logger, this.GetPrimaryKeyString(), _entity.Epoch, _previousEpoch, _previousSequence);
         var definitions = catalog.Current.Version > 0 ? catalog.Current : await catalog.RefreshAsync(cancellationToken);
         await SyncViewsAsync(definitions);
-        localIndex.Add(_entityType, _entityId, _entity);
+        localIndex.Add(_entityType, _entityId, _grainKey, _entity);
     }
 
-    public Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events) =>
-        ApplyAsync(registryVersion, source, events, persist: true);
+    public async Task<EventOutcome[]> ApplyEvents(long registryVersion, string source, FeatureEvent[] events) =>
+        (await ApplyAsync(registryVersion, source, events, persist: true)).Outcomes;
 
     public async Task<IngestReceipt> Ingest(long registryVersion, string source, FeatureEvent[] events)
     {
-        var outcomes = await ApplyAsync(registryVersion, source, events, persist: false);
-        return new IngestReceipt(outcomes, _epoch, _applied);
+        var (outcomes, sequence) = await ApplyAsync(registryVersion, source, events, persist: false);
+        return new IngestReceipt(outcomes, _entity.Epoch, sequence);
     }
 
     public async Task<bool> Checkpoint(long epoch, long sequence)
     {
         ThrowIfAheadOfStorage();
-        if (epoch != _epoch)
+        if (epoch != _entity.Epoch)
         {
             // Applied by an earlier activation: durable only if that activation wrote it before it went away.
             var written = epoch == _previousEpoch && sequence <= _previousSequence;
@@ -74,15 +75,21 @@ public sealed partial class EntityGrain(
             return written;
         }
 
+        if (sequence <= _entity.WrittenThrough)
+        {
+            return true;
+        }
+
         await _syncLock.WaitAsync();
         try
         {
-            if (IsDirty)
+            ThrowIfAheadOfStorage();
+            if (_entity.HasUnwritten)
             {
                 await PersistAsync();
             }
 
-            return true;
+            return sequence <= _entity.WrittenThrough;
         }
         finally
         {
@@ -92,9 +99,10 @@ public sealed partial class EntityGrain(
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        // From here on a lookup goes to the grain (and so to the next activation): this one's views may stop changing.
+        // From here on a lookup or an ingester's apply goes to the grain (and so to the next activation): an apply in
+        // place either landed before this (and the write below holds it) or is refused and calls the grain.
         _entity.Retire();
-        localIndex.Remove(_entityType, _entityId, _entity);
+        localIndex.Remove(_entityType, _entityId, _grainKey, _entity);
 
         // Ingested events not yet checkpointed are written before the activation goes; a checkpoint asked for later
         // finds them through the written epoch and sequence. Not after a failed write: that memory holds events whose
@@ -123,23 +131,9 @@ public sealed partial class EntityGrain(
         }
     }
 
-    private bool IsDirty
-    {
-        get
-        {
-            foreach (var view in _entity.Views.Values)
-            {
-                if (view.Dirty)
-                {
-                    return true;
-                }
-            }
+    private bool IsDirty => _entity.HasUnwritten;
 
-            return false;
-        }
-    }
-
-    private async Task<EventOutcome[]> ApplyAsync(long registryVersion, string source, FeatureEvent[] events, bool persist)
+    private async Task<(EventOutcome[] Outcomes, long Sequence)> ApplyAsync(long registryVersion, string source, FeatureEvent[] events, bool persist)
     {
         var definitions = await catalog.EnsureAtLeastAsync(registryVersion);
 
@@ -154,18 +148,13 @@ public sealed partial class EntityGrain(
                 await SyncViewsLockedAsync(definitions);
             }
 
-            var outcomes = ApplyToViews(source, events, out var changed);
-            if (changed)
-            {
-                _applied++;
-            }
-
+            var outcomes = ApplyToViews(source, events, out var sequence);
             if (persist && IsDirty)
             {
                 await PersistAsync();
             }
 
-            return outcomes;
+            return (outcomes, sequence);
         }
         finally
         {
@@ -173,21 +162,13 @@ public sealed partial class EntityGrain(
         }
     }
 
-    private EventOutcome[] ApplyToViews(string source, FeatureEvent[] events, out bool changed)
+    private EventOutcome[] ApplyToViews(string source, FeatureEvent[] events, out long sequence)
     {
         var outcomes = new EventOutcome[events.Length];
-        changed = false;
+        sequence = 0;
         for (var i = 0; i < events.Length; i++)
         {
-            var merge = _entity.Apply(source, events[i], out var applied);
-            outcomes[i] = !merge.Reached ? new EventOutcome(EventOutcomeKind.Rejected, $"entity type '{_entityType}' has no feature view fed by source '{source}'")
-                : merge.Result switch
-                {
-                    ApplyOutcome.Accepted => EventOutcome.Accepted,
-                    ApplyOutcome.Late => new EventOutcome(EventOutcomeKind.Late, null),
-                    _ => EventOutcome.Duplicate,
-                };
-            changed |= applied;
+            outcomes[i] = _entity.ToOutcome(_entity.Apply(source, events[i], out _, out sequence), source);
         }
 
         return outcomes;
@@ -247,6 +228,8 @@ public sealed partial class EntityGrain(
 
     private async Task SyncViewsLockedAsync(ActiveDefinitions definitions)
     {
+        // Views are rebound and restored outside their lock: applies in place wait for the grain until synced.
+        _entity.BeginSync();
         var wanted = definitions.ViewsOfEntityType(_entityType);
         var keep = new HashSet<string>(StringComparer.Ordinal);
         foreach (var compiled in wanted)
@@ -303,7 +286,7 @@ public sealed partial class EntityGrain(
     {
         try
         {
-            await _store.WriteAsync(_entity.Views, _epoch, _applied);
+            await _store.WriteAsync(_entity, _entity.Epoch);
         }
         catch (Exception exception)
         {
@@ -312,7 +295,7 @@ public sealed partial class EntityGrain(
             LogPersistFailed(logger, exception, this.GetPrimaryKeyString());
             _aheadOfStorage = true;
             _entity.Retire();
-            localIndex.Remove(_entityType, _entityId, _entity);
+            localIndex.Remove(_entityType, _entityId, _grainKey, _entity);
             DeactivateOnIdle();
             throw;
         }

@@ -93,14 +93,22 @@ public sealed partial class FeatureViewState
     /// <summary>
     /// Encodes the open ids (those <see cref="WriteTo"/> would write) as a segment, without sealing them: once the
     /// caller has stored the segment durably it calls <see cref="SealOpenSeenEvents"/> with <paramref name="count"/>,
-    /// and only then do later writes leave those ids out. If storing fails, nothing changed here.
+    /// and only then do later writes leave those ids out; if storing fails it calls <see cref="AbandonSeal"/>. Until
+    /// one of the two, open ids are only appended (events may be applied while the segment is stored), so the first
+    /// <paramref name="count"/> are still the segment's.
     /// </summary>
     /// <param name="count">Open ids in the segment, to pass to <see cref="SealOpenSeenEvents"/>.</param>
     /// <param name="maxTimestampMs">Greatest event time in the segment (<see cref="long.MinValue"/> if empty): once the
     /// lateness bound passes it, no id of the segment is needed any more.</param>
     public byte[] EncodeSeenSegment(out int count, out long maxTimestampMs)
     {
+        if (_sealPending)
+        {
+            throw new InvalidOperationException("a seen-id segment is already being stored; seal or abandon it first");
+        }
+
         DropExpiredOpenIds();
+        _sealPending = true;
         count = _open.Count;
         maxTimestampMs = long.MinValue;
         foreach (var seen in _open)
@@ -123,9 +131,13 @@ public sealed partial class FeatureViewState
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _open.Count);
+        _sealPending = false;
         _open.RemoveRange(0, count);
         ForgetEncodedOpenIds();
     }
+
+    /// <summary>The segment of the last <see cref="EncodeSeenSegment"/> was not stored: its ids stay open, and expired ones may be dropped again.</summary>
+    public void AbandonSeal() => _sealPending = false;
 
     /// <summary>Decodes a segment written by <see cref="EncodeSeenSegment"/>; throws <see cref="InvalidDataException"/> if it is not one.</summary>
     public static List<SeenEvent> ReadSeenSegment(ReadOnlySpan<byte> data)

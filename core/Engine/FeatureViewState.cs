@@ -23,6 +23,10 @@ public sealed partial class FeatureViewState
     /// <summary>The persisted encoding of <c>_open[0.._openEncoded)</c>, kept between writes (see <c>WriteOpenSeenEvents</c>).</summary>
     private ArrayBufferWriter<byte>? _openEncoding;
     private int _openEncoded;
+
+    // Set from EncodeSeenSegment until SealOpenSeenEvents or AbandonSeal: the segment's ids are _open[0..count), so
+    // meanwhile open ids are only appended (applies may run while the segment is being stored).
+    private bool _sealPending;
     private readonly int _maxSeenEvents;
 
     public FeatureViewState(CompiledFeatureView view, int maxSeenEvents = DefaultMaxSeenEvents)
@@ -238,6 +242,11 @@ public sealed partial class FeatureViewState
 
     private void DropExpiredOpenIds()
     {
+        if (_sealPending)
+        {
+            return;
+        }
+
         var bound = LatenessBound;
         var kept = 0;
         for (var i = 0; i < _open.Count; i++)

@@ -21,6 +21,8 @@ public static class FeatureStoreMetrics
     public static readonly Histogram<int> StorageWritesPerCommit = Meter.CreateHistogram<int>(InstrumentNames.StorageWritesPerCommit, "{write}", "Grain state writes grouped into one commit");
     public static readonly Counter<long> PartitionDeliveries = Meter.CreateCounter<long>(InstrumentNames.PartitionDeliveries, "{delivery}", "Deliveries of a stream partition to its ingester");
     public static readonly Counter<long> PartitionEntityCalls = Meter.CreateCounter<long>(InstrumentNames.PartitionEntityCalls, "{call}", "Entity grain calls made by partition ingesters (one per entity and source per delivery)");
+    public static readonly Counter<long> PartitionAppliesInPlace = Meter.CreateCounter<long>(InstrumentNames.PartitionAppliesInPlace, "{apply}", "Entity batches a partition ingester applied in place, without a grain call (the entity was active on its silo)");
+    public static readonly Histogram<double> IngestionLaneWait = Meter.CreateHistogram<double>(InstrumentNames.IngestionLaneWait, "ms", "Time ingestion work waited for a worker of the silo's ingestion lane (recorded only when it waited)");
     public static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>(InstrumentNames.Checkpoints, "{checkpoint}", "Partition checkpoints (every entity a partition touched made durable)");
     public static readonly Counter<long> CheckpointFailures = Meter.CreateCounter<long>(InstrumentNames.CheckpointFailures, "{checkpoint}", "Partition checkpoints that could not make every entity durable; the partition's commits stop until restart");
     public static readonly Counter<long> CheckpointReplays = Meter.CreateCounter<long>(InstrumentNames.CheckpointReplays, "{entity}", "Entities that lost applied events before a checkpoint (activation gone, write failed) and got them again from their ingester");
@@ -74,6 +76,8 @@ public static class InstrumentNames
     public const string StorageWritesPerCommit = "orleansfeatures.storage.commit.writes";
     public const string PartitionDeliveries = "orleansfeatures.ingest.deliveries";
     public const string PartitionEntityCalls = "orleansfeatures.ingest.entity_calls";
+    public const string PartitionAppliesInPlace = "orleansfeatures.ingest.applies_in_place";
+    public const string IngestionLaneWait = "orleansfeatures.ingest.lane.wait";
     public const string Checkpoints = "orleansfeatures.ingest.checkpoints";
     public const string CheckpointFailures = "orleansfeatures.ingest.checkpoint.failures";
     public const string CheckpointReplays = "orleansfeatures.ingest.checkpoint.replays";

@@ -208,8 +208,9 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddSingleton<EventAdmissionPolicy>();
         silo.Services.AddOptions<EventLimits>().ValidateOnStart();
         silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EventLimits>, EventLimitsValidator>());
-        silo.Services.AddOptions<IngestionOptions>()
-            .Validate(o => o.ProducesToKafka || string.Equals(o.Mode, "Direct", StringComparison.OrdinalIgnoreCase), "FeatureStore:Ingestion:Mode must be Direct or Kafka");
+        silo.Services.AddOptions<IngestionOptions>().ValidateOnStart();
+        silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IngestionOptions>, IngestionOptionsValidator>());
+        silo.Services.AddSingleton<IngestionLane>();
         silo.Services.AddHostedService<DefinitionRefreshService>();
         // W3C trace context travels with grain calls, so a request's trace reaches the grains and writes it causes.
         silo.AddActivityPropagation();

@@ -3,6 +3,7 @@ using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Grains.Serving;
 
 namespace OrleansFeatures.Grains.Ingestion;
 
@@ -55,6 +56,11 @@ internal sealed class EntityDispatch
     /// (<see cref="IEntityGrain.Ingest"/>), with a receipt per entity for a later checkpoint. A failed call marks its events failed and is reported in
     /// <see cref="DispatchResult.Failures"/>; it never stops the other calls. Each successful call is recorded in
     /// <paramref name="freshness"/>, when given.
+    /// <para>
+    /// Not durable and given this silo's <paramref name="applyInPlace"/> index: an entity activated on this silo gets
+    /// its events without a grain call, under its views' lock (<see cref="EntityViews.TryApplyInPlace"/>), with the
+    /// same outcomes and a receipt of the same meaning; one that refuses (deactivating, syncing) is called as usual.
+    /// </para>
     /// </summary>
     public async Task<DispatchResult> RunAsync(
         IGrainFactory grainFactory,
@@ -63,21 +69,94 @@ internal sealed class EntityDispatch
         int maxInFlight,
         CancellationToken cancellationToken,
         bool durable = true,
-        IngestionFreshness? freshness = null)
+        IngestionFreshness? freshness = null,
+        LocalEntityIndex? applyInPlace = null,
+        IngestionLane? lane = null)
     {
         var merged = new OutcomeMerge[events.Count];
         var failures = new List<(string GrainKey, Exception Error)>();
         var receipts = durable ? null : new List<IngestedBatch>(_order.Count);
         using var slots = new SemaphoreSlim(Math.Max(1, maxInFlight));
         var calls = new List<Task>(_order.Count);
-        foreach (var key in _order)
+        var inPlace = 0;
+        var scratch = Array.Empty<EventOutcome>();
+        List<((string GrainKey, string Source) Key, List<int> Indexes)>? remote = null;
+        if (receipts is not null && applyInPlace is not null)
+        {
+            // The CPU of a delivery is here, on this turn: it runs on one of the silo's ingestion workers. Grain calls
+            // for the rest are made after the worker is released, so no worker waits for another silo.
+            using (lane is null ? default(IngestionLane.Lease?) : await lane.EnterAsync(cancellationToken))
+            {
+                foreach (var key in _order)
+                {
+                    var indexes = _groups[key];
+                    var applied = applyInPlace.TryGetByGrainKey(key.GrainKey, out var views) ? ApplyInPlace(views, key, indexes) : 0;
+                    if (applied > 0)
+                    {
+                        inPlace++;
+                    }
+
+                    if (applied < indexes.Count)
+                    {
+                        // Refused part-way (the activation is going, or syncing): the rest goes to the grain. Two
+                        // receipts of two activations make the checkpoint apply all of them again, which is exact.
+                        (remote ??= []).Add((key, applied == 0 ? indexes : indexes.GetRange(applied, indexes.Count - applied)));
+                    }
+                }
+            }
+        }
+        else
+        {
+            remote = new(_order.Count);
+            foreach (var key in _order)
+            {
+                remote.Add((key, _groups[key]));
+            }
+        }
+
+        foreach (var (key, indexes) in remote ?? [])
         {
             await slots.WaitAsync(cancellationToken);
-            calls.Add(CallAsync(key, _groups[key]));
+            calls.Add(CallAsync(key, indexes));
         }
 
         await Task.WhenAll(calls);
-        return new DispatchResult(merged, failures, receipts);
+        return new DispatchResult(merged, failures, receipts, inPlace);
+
+        int ApplyInPlace(EntityViews views, (string GrainKey, string Source) key, List<int> indexes)
+        {
+            // One scratch array for the whole delivery: applies in place run one after another on this turn.
+            if (scratch.Length < indexes.Count)
+            {
+                scratch = new EventOutcome[Math.Max(indexes.Count, 2 * scratch.Length)];
+            }
+
+            var applied = views.TryApplyInPlace(registryVersion, key.Source, events, indexes, scratch, out var sequence);
+            if (applied == 0)
+            {
+                return 0;
+            }
+
+            var outcomes = scratch.AsSpan(0, applied);
+
+            var batch = new FeatureEvent[applied];
+            for (var j = 0; j < batch.Length; j++)
+            {
+                batch[j] = events[indexes[j]]!;
+            }
+
+            freshness?.RecordCall(key.Source, indexes, outcomes);
+            lock (merged)
+            {
+                receipts!.Add(new IngestedBatch(key.GrainKey, key.Source, batch, views.Epoch, sequence));
+                for (var j = 0; j < applied; j++)
+                {
+                    merged[indexes[j]].Add(outcomes[j]);
+                }
+            }
+
+            return applied;
+        }
 
         async Task CallAsync((string GrainKey, string Source) key, List<int> indexes)
         {
@@ -144,7 +223,8 @@ internal sealed class EntityDispatch
 internal sealed record DispatchResult(
     OutcomeMerge[] Outcomes,
     List<(string GrainKey, Exception Error)> Failures,
-    List<IngestedBatch>? Receipts);
+    List<IngestedBatch>? Receipts,
+    int AppliedInPlace = 0);
 
 /// <summary>Events one entity applied in memory through <see cref="IEntityGrain.Ingest"/>, and its receipt; epoch 0 when the call failed and nothing was applied.</summary>
 internal sealed record IngestedBatch(string GrainKey, string Source, FeatureEvent[] Events, long Epoch, long Sequence);

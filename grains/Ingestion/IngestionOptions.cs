@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace OrleansFeatures.Grains.Ingestion;
 
 /// <summary>How events reach entity grains: the push mode, and how partition ingesters call and checkpoint entities (<c>FeatureStore:Ingestion</c>).</summary>
@@ -28,4 +30,57 @@ public sealed class IngestionOptions
 
     /// <summary>Entities one partition may have applied but not yet written; past it a checkpoint starts at once, and deliveries wait for the one in flight.</summary>
     public int MaxUncheckpointedEntities { get; set; } = 100_000;
+
+    /// <summary>
+    /// Ingestion workers per silo (<see cref="IngestionLane"/>): how many deliveries are applied in place at once,
+    /// over all partitions the silo reads. Default half the cores (at least 1), so lookups keep the rest.
+    /// </summary>
+    public int Workers { get; set; } = DefaultWorkers;
+
+    /// <summary>
+    /// True (default): a partition ingester applies events to entities active on its own silo without a grain call,
+    /// under the entity's views lock (<c>docs/architecture.md</c>, "The ingestion lane"). False calls every entity's
+    /// grain, kept to measure the difference.
+    /// </summary>
+    public bool ApplyInPlace { get; set; } = true;
+
+    public static int DefaultWorkers => Math.Max(1, Environment.ProcessorCount / 2);
+
+    /// <summary>Largest accepted <see cref="Workers"/>.</summary>
+    public const int MaxWorkers = 1024;
+}
+
+/// <summary>Refuses, at start-up, an ingestion setting that could not work (a zero limit would deadlock checkpoints), naming the setting.</summary>
+public sealed class IngestionOptionsValidator : IValidateOptions<IngestionOptions>
+{
+    public ValidateOptionsResult Validate(string? name, IngestionOptions options)
+    {
+        List<string>? failures = null;
+        if (!options.ProducesToKafka && !string.Equals(options.Mode, "Direct", StringComparison.OrdinalIgnoreCase))
+        {
+            (failures ??= []).Add($"FeatureStore:Ingestion:Mode is '{options.Mode}'; it must be Direct or Kafka");
+        }
+
+        if (options.Workers is < 1 or > IngestionOptions.MaxWorkers)
+        {
+            (failures ??= []).Add($"FeatureStore:Ingestion:Workers is {options.Workers}; it must be between 1 and {IngestionOptions.MaxWorkers}");
+        }
+
+        if (options.MaxEntityCallsInFlight < 1)
+        {
+            (failures ??= []).Add($"FeatureStore:Ingestion:MaxEntityCallsInFlight is {options.MaxEntityCallsInFlight}; it must be at least 1");
+        }
+
+        if (options.MaxUncheckpointedEntities < 1)
+        {
+            (failures ??= []).Add($"FeatureStore:Ingestion:MaxUncheckpointedEntities is {options.MaxUncheckpointedEntities}; it must be at least 1");
+        }
+
+        if (options.CheckpointInterval <= TimeSpan.Zero)
+        {
+            (failures ??= []).Add($"FeatureStore:Ingestion:CheckpointInterval is {options.CheckpointInterval}; it must be positive");
+        }
+
+        return failures is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
 }

@@ -11,6 +11,7 @@ using Orleans.Streams.Core;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Grains.Serving;
 using OrleansFeatures.Streaming.Kafka;
 
 namespace OrleansFeatures.Grains.Ingestion;
@@ -60,11 +61,16 @@ public sealed partial class PartitionIngesterGrain(
     private StreamId? _streamId;
     private SiloAddress? _silo;
 
+    private IngestionLane _lane = null!;
+    private LocalEntityIndex? _localEntities;
+
     private IngestionOptions Options => options.Value;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _silo = services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
+        _lane = services.GetRequiredService<IngestionLane>();
+        _localEntities = Options.ApplyInPlace ? services.GetRequiredService<LocalEntityIndex>() : null;
         // A quiet partition still gets its last deliveries checkpointed within about one interval.
         this.RegisterGrainTimer(CheckpointIfDueAsync, Options.CheckpointInterval, Options.CheckpointInterval);
         return Task.CompletedTask;
@@ -120,9 +126,14 @@ public sealed partial class PartitionIngesterGrain(
         var checkpointed = _gate is not null && readHere;
         var freshness = IngestionFreshness.ForDelivery(arrivedMs);
         LogDelivery(logger, this.GetPrimaryKeyString(), items.Count, items.Count > 0 ? items[0].Token.SequenceNumber : -1, through, dispatch.Entities, checkpointed);
-        var result = await dispatch.RunAsync(GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: !checkpointed, freshness);
+        // Checkpointed: entities active on this silo apply in place, on one of the silo's ingestion workers; their
+        // receipts mean what a grain's do, so the checkpoint below is unchanged.
+        var result = await dispatch.RunAsync(
+            GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: !checkpointed, freshness,
+            applyInPlace: checkpointed ? _localEntities : null, lane: _lane);
         FeatureStoreMetrics.PartitionDeliveries.Add(1);
-        FeatureStoreMetrics.PartitionEntityCalls.Add(dispatch.Entities);
+        FeatureStoreMetrics.PartitionEntityCalls.Add(dispatch.Entities - result.AppliedInPlace);
+        FeatureStoreMetrics.PartitionAppliesInPlace.Add(result.AppliedInPlace);
         Count(result.Outcomes);
         if (result.Receipts is { } receipts)
         {
@@ -306,6 +317,8 @@ public sealed partial class PartitionIngesterGrain(
         var lost = 0;
         string? firstLost = null;
         Exception? firstError = null;
+        // Not on the ingestion lane: a checkpoint mostly waits for storage, and a lane worker held across those waits
+        // made deliveries queue behind fsyncs and cut write grouping (docs/benchmarks.md, issue #22).
         using (var slots = new SemaphoreSlim(Options.MaxEntityCallsInFlight))
         {
             var calls = new List<Task>(entities.Count);
@@ -491,8 +504,10 @@ internal sealed class UnwrittenEntity
             NeedsReapply = true;
         }
 
+        // Receipts of one activation may arrive out of order (an entity fed by two sources gets two calls at once):
+        // the checkpoint must prove the newest apply, as Checkpoint answers a receipt already written without writing.
+        Sequence = batch.Epoch == Epoch ? Math.Max(Sequence, batch.Sequence) : batch.Sequence;
         Epoch = batch.Epoch;
-        Sequence = batch.Sequence;
     }
 
     /// <summary>

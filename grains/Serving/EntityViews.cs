@@ -17,6 +17,69 @@ public sealed class EntityViews
     private readonly Dictionary<string, LiveView> _views = new(StringComparer.Ordinal);
     private bool _retired;
 
+    // Set while the grain syncs its views to new definitions (views are rebound or restored outside the lock): applies
+    // from outside the grain's turn wait for the grain instead.
+    private bool _syncing;
+
+    // Apply sequence: advanced, under _gate, by every apply that changed a view; the receipt of an apply. A write
+    // covers the sequence it packed the views at (EntityStateStore.WriteAsync), so an apply that runs while the write
+    // is in flight stays unwritten instead of being marked clean by it.
+    private long _applied;
+    private long _writtenThrough;
+
+    public EntityViews(long epoch = 0) => Epoch = epoch;
+
+    /// <summary>The owning activation's identity in receipts (random per activation).</summary>
+    public long Epoch { get; }
+
+    /// <summary>The entity type, for outcome reasons.</summary>
+    internal string EntityType { get; set; } = "";
+
+    /// <summary>Guards the views, their states and the sequences; held only for CPU work, never across an await.</summary>
+    internal Lock Gate => _gate;
+
+    /// <summary>The sequence of the newest apply that changed a view (read under <see cref="Gate"/> for a consistent pair with the views).</summary>
+    internal long AppliedSequence
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _applied;
+            }
+        }
+    }
+
+    /// <summary>Every apply up to this sequence is in written state.</summary>
+    internal long WrittenThrough
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _writtenThrough;
+            }
+        }
+    }
+
+    /// <summary>Some apply has not been written yet (a view changed, or one was changed and then removed).</summary>
+    internal bool HasUnwritten
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _applied > _writtenThrough;
+            }
+        }
+    }
+
+    /// <summary>The sequence a write packed under <see cref="Gate"/>, for <see cref="MarkWrittenLocked"/> once it is durable.</summary>
+    internal long AppliedSequenceLocked => _applied;
+
+    /// <summary>Under <see cref="Gate"/>: the state packed at <paramref name="sequence"/> is durable.</summary>
+    internal void MarkWrittenLocked(long sequence) => _writtenThrough = Math.Max(_writtenThrough, sequence);
+
     /// <summary>The registry version the views are synced to; -1 before the first sync.</summary>
     public long SyncedVersion { get; private set; } = -1;
 
@@ -47,41 +110,111 @@ public sealed class EntityViews
         }
     }
 
+    /// <summary>The grain starts to sync its views: until <see cref="MarkSynced"/>, <see cref="TryApplyInPlace"/> refuses.</summary>
+    internal void BeginSync()
+    {
+        lock (_gate)
+        {
+            _syncing = true;
+        }
+    }
+
     internal void MarkSynced(long version)
     {
         lock (_gate)
         {
             SyncedVersion = version;
+            _syncing = false;
         }
     }
+
+    /// <summary>
+    /// Applies events <c>events[indexes[j]]</c> to this entity from outside its grain's turn (a partition ingester on
+    /// this silo), in order, each under the lock (a lookup waits for one event at most), with the outcome
+    /// <see cref="ToOutcome"/> gives the grain's own apply. Stops at the first event the grain must apply instead:
+    /// it is retired (deactivating, or its memory is ahead of storage), syncing its views, or synced to a registry
+    /// version older than <paramref name="registryVersion"/>. Returns how many were applied; those are in this
+    /// activation, and its final write or a checkpoint of (<see cref="Epoch"/>, <paramref name="sequence"/>) makes
+    /// them durable: retiring takes the same lock, so an apply lands before the last write packs the views or is
+    /// refused.
+    /// </summary>
+    internal int TryApplyInPlace(
+        long registryVersion, string source, IReadOnlyList<FeatureEvent?> events, List<int> indexes, Span<EventOutcome> outcomes, out long sequence)
+    {
+        sequence = 0;
+        for (var j = 0; j < indexes.Count; j++)
+        {
+            lock (_gate)
+            {
+                if (_retired || _syncing || SyncedVersion < registryVersion)
+                {
+                    return j;
+                }
+
+                outcomes[j] = ToOutcome(ApplyLocked(source, events[indexes[j]]!, out _), source);
+                sequence = _applied;
+            }
+        }
+
+        return indexes.Count;
+    }
+
+    /// <summary>An event's outcome in this entity from its views' merged outcomes.</summary>
+    internal EventOutcome ToOutcome(ApplyOutcomeMerge merge, string source) =>
+        !merge.Reached ? new EventOutcome(EventOutcomeKind.Rejected, $"entity type '{EntityType}' has no feature view fed by source '{source}'")
+        : merge.Result switch
+        {
+            ApplyOutcome.Accepted => EventOutcome.Accepted,
+            ApplyOutcome.Late => LateOutcome,
+            _ => EventOutcome.Duplicate,
+        };
+
+    private static readonly EventOutcome LateOutcome = new(EventOutcomeKind.Late, null);
 
     /// <summary>
     /// Applies one event to every view fed by <paramref name="source"/>, atomically for readers. The outcomes of the
     /// views combine by core's one rule (<see cref="ApplyOutcomeMerge"/>); <see cref="ApplyOutcomeMerge.Reached"/> is
     /// false when no view is fed by the source.
     /// </summary>
-    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, out bool changed)
+    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, out bool changed) =>
+        Apply(source, featureEvent, out changed, out _);
+
+    /// <summary><see cref="Apply(string, FeatureEvent, out bool)"/>, with the apply sequence after it: the receipt a checkpoint proves written.</summary>
+    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, out bool changed, out long sequence)
+    {
+        lock (_gate)
+        {
+            var merge = ApplyLocked(source, featureEvent, out changed);
+            sequence = _applied;
+            return merge;
+        }
+    }
+
+    private ApplyOutcomeMerge ApplyLocked(string source, FeatureEvent featureEvent, out bool changed)
     {
         var merge = default(ApplyOutcomeMerge);
         changed = false;
-        lock (_gate)
+        var sequence = _applied + 1;
+        foreach (var view in _views.Values)
         {
-            foreach (var view in _views.Values)
+            if (!string.Equals(view.State.View.Definition.Source.Name, source, StringComparison.Ordinal))
             {
-                if (!string.Equals(view.State.View.Definition.Source.Name, source, StringComparison.Ordinal))
-                {
-                    continue;
-                }
-
-                var outcome = view.State.Apply(featureEvent);
-                merge.Add(outcome);
-                // A late event is counted in the view's state, so the view has something to write.
-                if (outcome != ApplyOutcome.Duplicate)
-                {
-                    view.Dirty = true;
-                    changed = true;
-                }
+                continue;
             }
+
+            var outcome = view.State.Apply(featureEvent);
+            merge.Add(outcome);
+            // A late event is counted in the view's state, so the view has something to write.
+            if (outcome != ApplyOutcome.Duplicate)
+            {
+                view.ChangedAt = sequence;
+                changed = true;
+            }
+        }
+
+        if (changed)
+        {
+            _applied = sequence;
         }
 
         return merge;
@@ -109,13 +242,21 @@ public sealed class EntityViews
                 return false;
             }
 
-            Read(features, nowMs, into);
+            ReadLocked(features, nowMs, into);
             return true;
         }
     }
 
-    /// <summary>Reads within the grain's turn (no other mutation can run then).</summary>
+    /// <summary>Reads within the grain's turn; under the lock, as an ingester may apply in place meanwhile.</summary>
     internal void Read(FeatureRefList features, long nowMs, Span<FeatureReading> into)
+    {
+        lock (_gate)
+        {
+            ReadLocked(features, nowMs, into);
+        }
+    }
+
+    private void ReadLocked(FeatureRefList features, long nowMs, Span<FeatureReading> into)
     {
         // A service's features mostly come from one view in a row: look a view up once per run, not once per feature.
         string? viewName = null;

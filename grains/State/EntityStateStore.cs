@@ -4,13 +4,14 @@ using Orleans.Runtime;
 using Orleans.Storage;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Grains.Diagnostics;
+using OrleansFeatures.Grains.Serving;
 
 namespace OrleansFeatures.Grains.State;
 
 /// <summary>
 /// One entity's durable state and its commit protocol: the main state (<see cref="EntityState"/>, the commit record)
 /// plus sealed de-duplication segments stored as their own grain states, written in commit-point order with ETags.
-/// Owned by the entity grain and called only from its turns; works on any <see cref="IGrainStorage"/>, so it is tested
+/// Owned by the entity grain and called only from its turns (events may be applied to the views meanwhile, see <see cref="WriteAsync"/>); works on any <see cref="IGrainStorage"/>, so it is tested
 /// without a cluster (<c>EntityStateStoreTests</c>). The order and why a crash anywhere is safe:
 /// <c>docs/architecture.md</c>, "Durability".
 /// </summary>
@@ -114,41 +115,52 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
     /// deleted. A crash before (2) leaves an unreferenced segment, ignored on restore and overwritten by the next
     /// seal of the same number; a crash after (2) leaves garbage only, listed in the main state and deleted after a
     /// later write.
+    /// <para>
+    /// Events may be applied to <paramref name="entity"/> while this awaits (by the grain's reads' interleaving, or by
+    /// an ingester applying in place): the views are encoded and packed under the entity's lock, with the apply
+    /// sequence they hold, and only that sequence is marked written; an apply after the pack stays unwritten for the
+    /// next write. The caller runs one write (or view sync) at a time per entity.
+    /// </para>
     /// </summary>
-    public async Task WriteAsync(IReadOnlyDictionary<string, LiveView> views, long epoch, long sequence)
+    public async Task WriteAsync(EntityViews entity, long epoch)
     {
         // Entity writes go to IGrainStorage directly, not through Orleans' traced state bridge: this span puts the
         // write under the trace of the push or stream delivery that caused it.
         using var activity = FeatureStoreTracing.Source.StartActivity("entity state write");
         // A failed seal leaves nothing sealed in memory, so the ids are still written with the main state; the write
         // fails all the same, like a failed main write, so nothing is acknowledged on a storage that just failed.
-        await SealSegmentsAsync(views);
+        await SealSegmentsAsync(entity);
 
         // Segments this write stops referencing, deleted once it is durable. Found per changed entry, not by
         // comparing every reference before and after: a busy view may reference a hundred segments.
         List<string>? dropped = null;
-        var packed = new List<string>(views.Count);
-        foreach (var (name, view) in views)
+        var views = entity.Views;
+        var packed = new List<(string Name, LiveView View)>(views.Count);
+        long sequence;
+        lock (entity.Gate)
         {
-            if (!view.Dirty && Main.Views.TryGetValue(name, out var kept) && ReferenceEquals(kept, Released))
+            sequence = entity.AppliedSequenceLocked;
+            foreach (var (name, view) in views)
             {
-                // Unchanged since written or restored: the same state packed again.
-                Main.Views[name] = EngineStateMapper.Pack(view.State);
-                packed.Add(name);
-            }
-
-            if (view.Dirty)
-            {
-                packed.Add(name);
-                var bound = view.State.LatenessBound;
-                view.Segments.RemoveAll(s => s.MaxTimestampMs < bound);
-                Main.Views[name] = EngineStateMapper.Pack(view.State);
-                if (Main.SeenSegments.TryGetValue(name, out var before))
+                if (!view.Dirty && Main.Views.TryGetValue(name, out var kept) && ReferenceEquals(kept, Released))
                 {
-                    CollectDropped(name, before.Segments, view.Segments, ref dropped);
+                    // Unchanged since written or restored: the same state packed again.
+                    Main.Views[name] = EngineStateMapper.Pack(view.State);
+                    packed.Add((name, view));
                 }
+                else if (view.Dirty)
+                {
+                    packed.Add((name, view));
+                    var bound = view.State.LatenessBound;
+                    view.Segments.RemoveAll(s => s.MaxTimestampMs < bound);
+                    Main.Views[name] = EngineStateMapper.Pack(view.State);
+                    if (Main.SeenSegments.TryGetValue(name, out var before))
+                    {
+                        CollectDropped(name, before.Segments, view.Segments, ref dropped);
+                    }
 
-                Main.SeenSegments[name] = new SeenSegmentList { NextNumber = view.NextSegment, Segments = [.. view.Segments] };
+                    Main.SeenSegments[name] = new SeenSegmentList { NextNumber = view.NextSegment, Segments = [.. view.Segments] };
+                }
             }
         }
 
@@ -189,12 +201,17 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
         // and must reload (the entity grain deactivates).
         await storage.WriteStateAsync(MainStateName, grainId, _main);
 
-        foreach (var view in views.Values)
+        lock (entity.Gate)
         {
-            view.Dirty = false;
+            foreach (var (_, view) in packed)
+            {
+                view.WrittenAt = Math.Max(view.WrittenAt, sequence);
+            }
+
+            entity.MarkWrittenLocked(sequence);
         }
 
-        foreach (var name in packed)
+        foreach (var (name, _) in packed)
         {
             Main.Views[name] = Released;
         }
@@ -205,21 +222,31 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
         }
     }
 
-    /// <summary>Writes a segment for every dirty view with enough open ids; seals them in memory only once all are durable.</summary>
-    private async Task SealSegmentsAsync(IReadOnlyDictionary<string, LiveView> views)
+    /// <summary>
+    /// Writes a segment for every dirty view with enough open ids; seals them in memory only once all are durable.
+    /// The ids are encoded under the entity's lock, and the view keeps its open ids append-only until the seal (or
+    /// its abandonment), so the first <c>count</c> open ids are still the segment's when it is sealed.
+    /// </summary>
+    private async Task SealSegmentsAsync(EntityViews entity)
     {
-        List<(LiveView View, int Count, long MaxTimestampMs, Task Write)>? seals = null;
-        foreach (var (name, view) in views)
+        List<(LiveView View, int Count, long MaxTimestampMs, string StateName, byte[] Data)>? seals = null;
+        lock (entity.Gate)
         {
-            if (!view.Dirty || view.State.OpenSeenCount < SealThreshold)
+            foreach (var (name, view) in entity.Views)
             {
-                continue;
-            }
+                if (!view.Dirty || view.State.OpenSeenCount < SealThreshold)
+                {
+                    continue;
+                }
 
-            var data = view.State.EncodeSeenSegment(out var count, out var maxTimestamp);
-            if (count > 0)
-            {
-                (seals ??= []).Add((view, count, maxTimestamp, WriteSegmentAsync(SegmentStateName(name, view.NextSegment), data)));
+                var data = view.State.EncodeSeenSegment(out var count, out var maxTimestamp);
+                if (count == 0)
+                {
+                    view.State.AbandonSeal();
+                    continue;
+                }
+
+                (seals ??= []).Add((view, count, maxTimestamp, SegmentStateName(name, view.NextSegment), data));
             }
         }
 
@@ -228,12 +255,37 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
             return;
         }
 
-        await Task.WhenAll(seals.Select(s => s.Write));
-        foreach (var (view, count, maxTimestamp, _) in seals)
+        try
         {
-            view.State.SealOpenSeenEvents(count);
-            view.Segments.Add(new SeenSegmentRef { Number = view.NextSegment, MaxTimestampMs = maxTimestamp });
-            view.NextSegment++;
+            var writes = new Task[seals.Count];
+            for (var i = 0; i < writes.Length; i++)
+            {
+                writes[i] = WriteSegmentAsync(seals[i].StateName, seals[i].Data);
+            }
+
+            await Task.WhenAll(writes);
+        }
+        catch
+        {
+            lock (entity.Gate)
+            {
+                foreach (var seal in seals)
+                {
+                    seal.View.State.AbandonSeal();
+                }
+            }
+
+            throw;
+        }
+
+        lock (entity.Gate)
+        {
+            foreach (var (view, count, maxTimestamp, _, _) in seals)
+            {
+                view.State.SealOpenSeenEvents(count);
+                view.Segments.Add(new SeenSegmentRef { Number = view.NextSegment, MaxTimestampMs = maxTimestamp });
+                view.NextSegment++;
+            }
         }
     }
 
@@ -316,7 +368,14 @@ internal sealed class LiveView(FeatureViewState state, int nextSegment)
 {
     public FeatureViewState State { get; } = state;
 
-    public bool Dirty { get; set; }
+    /// <summary>The entity's apply sequence at this view's newest change (0: none since created or restored).</summary>
+    public long ChangedAt { get; set; }
+
+    /// <summary>The apply sequence this view's last durable write covered.</summary>
+    public long WrittenAt { get; set; }
+
+    /// <summary>Changed after the state its last write packed (read under the entity's lock).</summary>
+    public bool Dirty => ChangedAt > WrittenAt;
 
     public bool HasEvents => State.AcceptedCount > 0;
 
@@ -326,5 +385,5 @@ internal sealed class LiveView(FeatureViewState state, int nextSegment)
     public int NextSegment { get; set; } = nextSegment;
 
     /// <summary>The same view with its state moved onto a recompiled view; segments and dirtiness carry over.</summary>
-    public LiveView With(FeatureViewState rebound) => new(rebound, NextSegment) { Dirty = Dirty, Segments = Segments };
+    public LiveView With(FeatureViewState rebound) => new(rebound, NextSegment) { ChangedAt = ChangedAt, WrittenAt = WrittenAt, Segments = Segments };
 }

@@ -1,9 +1,11 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orleans.Runtime;
+using Orleans.Storage;
 using Orleans.Serialization;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Engine;
+using OrleansFeatures.Grains.Serving;
 using OrleansFeatures.Grains.State;
 using OrleansFeatures.Grains.Storage;
 using OrleansFeatures.TestInfrastructure;
@@ -41,18 +43,19 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
     [Fact]
     public async Task A_write_seals_open_ids_into_a_segment_first_and_a_new_store_restores_every_id()
     {
-        var live = new LiveView(new FeatureViewState(_view), nextSegment: 0) { Dirty = true };
+        var (entity, live) = NewEntity(epoch: 7);
         for (var i = 0; i < EntityStateStore.SealThreshold + 88; i++)
         {
-            live.State.Apply(TestDefinitions.Click($"e{i}", Now - 100_000 + i, "click", 1));
+            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"e{i}", Now - 100_000 + i, "click", 1), out _);
         }
 
         var store = await OpenStoreAsync();
-        await store.WriteAsync(new Dictionary<string, LiveView> { [View] = live }, epoch: 7, sequence: 3);
+        await store.WriteAsync(entity, epoch: 7);
 
         Assert.False(live.Dirty);
+        Assert.False(entity.HasUnwritten);
         Assert.Equal([0], store.State.SeenSegments[View].Segments.Select(s => s.Number));
-        Assert.Equal((7, 3), (store.State.WrittenByEpoch, store.State.WrittenThroughSequence));
+        Assert.Equal((7, EntityStateStore.SealThreshold + 88), (store.State.WrittenByEpoch, store.State.WrittenThroughSequence));
 
         var reopened = await OpenStoreAsync();
         var restored = await reopened.RestoreAsync(View, _view, reopened.State.Views[View], reopened.State.SeenSegments[View]);
@@ -64,14 +67,14 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
     [Fact]
     public async Task A_referenced_segment_that_is_missing_refuses_to_restore()
     {
-        var live = new LiveView(new FeatureViewState(_view), nextSegment: 0) { Dirty = true };
+        var (entity, _) = NewEntity();
         for (var i = 0; i < EntityStateStore.SealThreshold; i++)
         {
-            live.State.Apply(TestDefinitions.Click($"e{i}", Now - 100_000 + i, "click", 1));
+            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"e{i}", Now - 100_000 + i, "click", 1), out _);
         }
 
         var store = await OpenStoreAsync();
-        await store.WriteAsync(new Dictionary<string, LiveView> { [View] = live }, epoch: 1, sequence: 1);
+        await store.WriteAsync(entity, epoch: 1);
         var segment = new GrainState<SeenSegmentState>(new SeenSegmentState());
         await _storage.ReadStateAsync(EntityStateStore.SegmentStateName(View, 0), _id, segment);
         await _storage.ClearStateAsync(EntityStateStore.SegmentStateName(View, 0), _id, segment);
@@ -80,9 +83,78 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
         await Assert.ThrowsAsync<InvalidDataException>(() => reopened.RestoreAsync(View, _view, reopened.State.Views[View], reopened.State.SeenSegments[View]));
     }
 
-    private async Task<EntityStateStore> OpenStoreAsync()
+    [Fact]
+    public async Task An_apply_while_the_main_state_is_being_written_stays_unwritten_and_the_next_write_holds_it()
     {
-        var store = new EntityStateStore(_storage, _id, "user/u1", NullLogger.Instance);
+        var (entity, live) = NewEntity();
+        entity.Apply(TestDefinitions.Source, TestDefinitions.Click("before", Now, "click", 1), out _, out var before);
+        var gated = new GatedGrainStorage(_storage, name => name == EntityStateStore.MainStateName);
+        var store = await OpenStoreAsync(gated);
+
+        var write = store.WriteAsync(entity, epoch: 1);
+        await gated.Entered;
+        entity.Apply(TestDefinitions.Source, TestDefinitions.Click("during", Now + 1, "click", 1), out _, out var during);
+        gated.Open();
+        await write;
+
+        // The receipt of the apply before the write is proven written; the one during it is not.
+        Assert.True(before <= entity.WrittenThrough);
+        Assert.True(during > entity.WrittenThrough);
+        Assert.True(live.Dirty);
+        Assert.True(entity.HasUnwritten);
+        await store.WriteAsync(entity, epoch: 1);
+        Assert.True(during <= entity.WrittenThrough);
+        Assert.Equal(during, (await OpenStoreAsync()).State.WrittenThroughSequence);
+        var reopened = await OpenStoreAsync();
+        var restored = await reopened.RestoreAsync(View, _view, reopened.State.Views[View], null);
+        Assert.Equal(ApplyOutcome.Duplicate, restored.State.Apply(TestDefinitions.Click("during", Now + 1, "click", 1)));
+    }
+
+    [Fact]
+    public async Task Ids_applied_while_a_segment_is_being_written_are_not_sealed_with_it()
+    {
+        var (entity, _) = NewEntity();
+        const int Old = EntityStateStore.SealThreshold + 88;
+        for (var i = 0; i < Old; i++)
+        {
+            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"old{i}", Now - 100_000 + i, "click", 1), out _);
+        }
+
+        var gated = new GatedGrainStorage(_storage, name => name.StartsWith("entity.seen.", StringComparison.Ordinal));
+        var store = await OpenStoreAsync(gated);
+        var write = store.WriteAsync(entity, epoch: 1);
+        await gated.Entered;
+
+        // Two hours later: every old id falls behind the lateness bound while its segment is still being written.
+        var later = Now + (2 * 3_600_000);
+        for (var i = 0; i < Old; i++)
+        {
+            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"new{i}", later + i, "click", 1), out _);
+        }
+
+        gated.Open();
+        await write;
+        await store.WriteAsync(entity, epoch: 1);
+
+        var reopened = await OpenStoreAsync();
+        var restored = await reopened.RestoreAsync(View, _view, reopened.State.Views[View], reopened.State.SeenSegments[View]);
+        for (var i = 0; i < Old; i++)
+        {
+            Assert.Equal(ApplyOutcome.Duplicate, restored.State.Apply(TestDefinitions.Click($"new{i}", later + i, "click", 1)));
+        }
+    }
+
+    private (EntityViews Entity, LiveView View) NewEntity(long epoch = 1)
+    {
+        var entity = new EntityViews(epoch);
+        var live = new LiveView(new FeatureViewState(_view), nextSegment: 0);
+        entity.Set(View, live);
+        return (entity, live);
+    }
+
+    private async Task<EntityStateStore> OpenStoreAsync(IGrainStorage? storage = null)
+    {
+        var store = new EntityStateStore(storage ?? _storage, _id, "user/u1", NullLogger.Instance);
         await store.ReadAsync();
         return store;
     }

@@ -1,4 +1,5 @@
 using OrleansFeatures.Grains.Hosting;
+using OrleansFeatures.Grains.Ingestion;
 
 namespace OrleansFeatures.Grains.Tests;
 
@@ -27,5 +28,30 @@ public class FeatureStoreSiloOptionsTests
         var error = Assert.Throws<OrleansConfigurationException>(() => FeatureStoreSiloExtensions.RaiseMinWorkerThreads(wanted));
 
         Assert.Contains("FeatureStore:MinWorkerThreads", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Workers", 0)]
+    [InlineData("Workers", 1_025)]
+    [InlineData("MaxEntityCallsInFlight", 0)]
+    [InlineData("MaxUncheckpointedEntities", 0)]
+    public void An_ingestion_limit_out_of_range_is_refused_naming_its_setting(string setting, int value)
+    {
+        var options = new IngestionOptions();
+        typeof(IngestionOptions).GetProperty(setting)!.SetValue(options, value);
+
+        var result = new IngestionOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains($"FeatureStore:Ingestion:{setting}", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_default_ingestion_lane_leaves_cores_to_serving_and_is_valid()
+    {
+        var options = new IngestionOptions();
+
+        Assert.InRange(options.Workers, 1, Math.Max(1, Environment.ProcessorCount - 1));
+        Assert.True(new IngestionOptionsValidator().Validate(null, options).Succeeded);
     }
 }

@@ -21,6 +21,17 @@ public sealed class UnwrittenEntityTests
     }
 
     [Fact]
+    public void Receipts_of_one_activation_arriving_out_of_order_keep_the_newest_apply()
+    {
+        var entity = new UnwrittenEntity();
+        entity.Add(new IngestedBatch("user/u1", "plays", Events, Epoch: 7, Sequence: 5), registryVersion: 1);
+        entity.Add(new IngestedBatch("user/u1", "scores", Events, Epoch: 7, Sequence: 4), registryVersion: 1);
+
+        Assert.False(entity.NeedsReapply);
+        Assert.Equal((7, 5), (entity.Epoch, entity.Sequence));
+    }
+
+    [Fact]
     public void A_batch_applied_by_a_new_activation_makes_every_kept_batch_need_applying_again()
     {
         var entity = new UnwrittenEntity();
