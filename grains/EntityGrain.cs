@@ -21,6 +21,7 @@ namespace OrleansFeatures.Grains;
 public sealed partial class EntityGrain(
     DefinitionCatalog catalog,
     LocalEntityIndex localIndex,
+    TimeProvider clock,
     ILogger<EntityGrain> logger) : Grain, IEntityGrain
 {
     // Readable by the gateway without a grain call while this activation is in the local index (docs/architecture.md, "Serving").
@@ -177,9 +178,10 @@ public sealed partial class EntityGrain(
     {
         var outcomes = new EventOutcome[events.Length];
         changed = false;
+        var arrivalMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
         for (var i = 0; i < events.Length; i++)
         {
-            var merge = _entity.Apply(source, events[i], out var applied);
+            var merge = _entity.Apply(source, events[i], arrivalMs, out var applied);
             outcomes[i] = !merge.Reached ? new EventOutcome(EventOutcomeKind.Rejected, $"entity type '{_entityType}' has no feature view fed by source '{source}'")
                 : merge.Result switch
                 {

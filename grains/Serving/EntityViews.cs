@@ -58,9 +58,10 @@ public sealed class EntityViews
     /// <summary>
     /// Applies one event to every view fed by <paramref name="source"/>, atomically for readers. The outcomes of the
     /// views combine by core's one rule (<see cref="ApplyOutcomeMerge"/>); <see cref="ApplyOutcomeMerge.Reached"/> is
-    /// false when no view is fed by the source.
+    /// false when no view is fed by the source. <paramref name="arrivalMs"/> is the clock at apply: a view's watermark
+    /// never passes it (core/Engine/README.md, "Event time, watermark and lateness").
     /// </summary>
-    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, out bool changed)
+    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, long arrivalMs, out bool changed)
     {
         var merge = default(ApplyOutcomeMerge);
         changed = false;
@@ -73,7 +74,7 @@ public sealed class EntityViews
                     continue;
                 }
 
-                var outcome = view.State.Apply(featureEvent);
+                var outcome = view.State.Apply(featureEvent, arrivalMs);
                 merge.Add(outcome);
                 // A late event is counted in the view's state, so the view has something to write.
                 if (outcome != ApplyOutcome.Duplicate)

@@ -453,7 +453,7 @@ public sealed class TrainingSetBuilder
             }
 
             var state = states[v] ??= new FeatureViewState(_views[v]);
-            switch (state.Apply(spilled.Event))
+            switch (state.Apply(spilled.Event, spilled.Order))
             {
                 case ApplyOutcome.Accepted:
                     counts.Accepted++;

@@ -76,6 +76,46 @@ public sealed class TrainingSetBuilderTests
     }
 
     [Fact]
+    public async Task An_event_ahead_of_its_arrival_never_makes_a_later_arriving_on_time_event_late()
+    {
+        // 10 minutes of lateness; an event 59 minutes ahead of its arrival, then on-time events.
+        string[] events =
+        [
+            Event("future", "u1", T0 + (59 * Minute), "view", 1, arrival: T0),
+            Event("on-time", "u1", T0 + Minute, "click", 2, arrival: T0 + Minute),
+            Event("a-bit-late", "u1", T0 - (5 * Minute), "click", 4, arrival: T0 + (2 * Minute)),
+        ];
+        string[] rows = [Row("u1", T0 + (3 * Minute), 0), Row("u1", T0 + (59 * Minute), 0)];
+
+        using var temp = new TempDirectory();
+        var (result, byArrival) = await BuildAsync(temp.Path, events, rows, arrivalField: "arrival");
+
+        Assert.Equal(0, result.Late);
+        Assert.Equal(3, result.Accepted);
+        Assert.Equal(2, byArrival[0]["plays:plays_1h"].AsInt64);
+        Assert.Equal(6, byArrival[0]["plays:seconds_1h"].AsDouble);
+        Assert.Equal("view", byArrival[0]["plays:last_kind"].AsString);
+        // The window at T0+59m starts at T0: the future event and the on-time one.
+        Assert.Equal(2, byArrival[1]["plays:plays_1h"].AsInt64);
+        Assert.Equal(3, byArrival[1]["plays:seconds_1h"].AsDouble);
+    }
+
+    [Fact]
+    public async Task A_number_whose_sum_could_overflow_is_rejected_so_no_cell_is_infinite()
+    {
+        using var temp = new TempDirectory();
+        var (result, rows) = await BuildAsync(
+            temp.Path,
+            [Event("a", "u1", T0, "click", 1e308), Event("b", "u1", T0, "click", 1e308), Event("c", "u1", T0, "click", 3)],
+            [Row("u1", T0 + Minute, 0)]);
+
+        Assert.Equal(2, result.EventsRejected);
+        Assert.Contains(result.RejectedExamples, e => e.Contains("field 'seconds'", StringComparison.Ordinal) && e.Contains("events.jsonl:1", StringComparison.Ordinal));
+        Assert.Equal(3, rows[0]["plays:seconds_1h"].AsDouble);
+        Assert.Equal(1, rows[0]["plays:plays_1h"].AsInt64);
+    }
+
+    [Fact]
     public async Task A_replayed_event_counts_once_and_invalid_events_are_rejected_with_their_line()
     {
         using var temp = new TempDirectory();
