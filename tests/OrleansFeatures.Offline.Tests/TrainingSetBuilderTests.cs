@@ -199,6 +199,91 @@ public sealed class TrainingSetBuilderTests
         }
     }
 
+    [Fact]
+    public async Task Csv_keys_and_labels_pass_through_verbatim_and_values_convert_only_where_declared()
+    {
+        using var temp = new TempDirectory();
+        await File.WriteAllLinesAsync(
+            Path.Combine(temp.Path, "events.csv"),
+            [
+                "event_id,ts,user_id,kind,seconds,note",
+                $"a,{T0},0042,click,1.5,7",
+                $"b,{T0},42,view,2,x",
+                $"c,{T0},1e3,click,3,true",
+                $"d,{T0},true,007,4,",
+            ]);
+        await File.WriteAllLinesAsync(
+            Path.Combine(temp.Path, "entities.csv"),
+            [
+                "user_id,event_timestamp,label",
+                $"0042,{T0 + Minute},007",
+                $"42,{T0 + Minute},1",
+                $"1e3,{T0 + Minute},1.50",
+                $"true,{T0 + Minute},true",
+            ]);
+
+        var (result, rows) = await BuildAsync(temp.Path, [], [], eventsFile: "events.csv", entitiesFile: "entities.csv");
+
+        Assert.Equal(0, result.EventsRejected);
+        Assert.Equal(["0042", "42", "1e3", "true"], rows.Select(r => r["user_id"].AsString));
+        Assert.Equal(["007", "1", "1.50", "true"], rows.Select(r => r["label"].AsString));
+        Assert.Equal([1.5, 2, 3, 4], rows.Select(r => r["plays:seconds_1h"].AsDouble));
+        Assert.Equal(["click", "view", "click", "007"], rows.Select(r => r["plays:last_kind"].AsString));
+    }
+
+    [Fact]
+    public async Task Csv_cells_may_hold_quoted_commas_quotes_and_newlines_and_errors_name_the_right_line()
+    {
+        using var temp = new TempDirectory();
+        await File.WriteAllTextAsync(
+            Path.Combine(temp.Path, "events.csv"),
+            $"event_id,ts,user_id,kind,seconds\r\n" +
+            $"a,{T0},u1,\"line one\nline two, \"\"quoted\"\"\",1\r\n" +
+            $"b,{T0},u1,click,not-a-number\n" +
+            $"c,{T0},u1,\"multi\r\nline\",2\n");
+
+        var (result, rows) = await BuildAsync(temp.Path, [], [Row("u1", T0 + Minute, 0)], eventsFile: "events.csv");
+
+        Assert.Equal(1, result.EventsRejected);
+        Assert.Contains(result.RejectedExamples, e => e.Contains("events.csv:4", StringComparison.Ordinal) && e.Contains("seconds", StringComparison.Ordinal));
+        Assert.Equal(2, rows[0]["plays:plays_1h"].AsInt64);
+        Assert.Equal(3, rows[0]["plays:seconds_1h"].AsDouble);
+    }
+
+    [Fact]
+    public async Task An_undeclared_json_object_or_array_in_an_event_is_ignored_as_online()
+    {
+        using var temp = new TempDirectory();
+        var (result, rows) = await BuildAsync(
+            temp.Path,
+            [
+                $$$"""{"event_id":"a","ts":{{{T0}}},"user_id":"u1","kind":"click","seconds":1,"meta":{"device":"a1","tags":[1,{"x":null}]}}""",
+                $$"""{"event_id":"b","ts":{{T0}},"user_id":"u1","kind":"view","seconds":2,"history":[{"k":1}]}""",
+                $$"""{"event_id":"c","ts":{{T0}},"user_id":"u1","kind":{"nested":true},"seconds":2}""",
+            ],
+            [Row("u1", T0 + Minute, 0)]);
+
+        // A declared field must still be a scalar, as online.
+        Assert.Equal(1, result.EventsRejected);
+        Assert.Contains(result.RejectedExamples, e => e.Contains("events.jsonl:3", StringComparison.Ordinal) && e.Contains("'kind'", StringComparison.Ordinal));
+        Assert.Equal(2, rows[0]["plays:plays_1h"].AsInt64);
+    }
+
+    [Fact]
+    public async Task Label_columns_keep_the_entity_tables_header_order()
+    {
+        using var temp = new TempDirectory();
+        await File.WriteAllLinesAsync(
+            Path.Combine(temp.Path, "entities.csv"),
+            ["user_id,zeta,event_timestamp,alpha,mid", $"u1,,{T0 + Minute},a,", $"u1,z,{T0 + Minute},,m"]);
+
+        var (result, rows) = await BuildAsync(temp.Path, [Event("a", "u1", T0, "click", 1)], [], entitiesFile: "entities.csv");
+
+        Assert.Equal(["user_id", "event_timestamp", "zeta", "alpha", "mid"], result.Columns.Take(5));
+        Assert.Equal("a", rows[0]["alpha"].AsString);
+        Assert.Equal("z", rows[1]["zeta"].AsString);
+    }
+
     private static async Task WriteParquetAsync(string path, List<LoggedEvent> events)
     {
         var schema = new ParquetSchema(new DataField<string>("event_id"), new DataField<long>("ts"), new DataField<string>("user_id"), new DataField<string>("kind"), new DataField<double>("seconds"));
