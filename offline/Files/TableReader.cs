@@ -14,8 +14,9 @@ namespace OrleansFeatures.Offline.Files;
 /// nested object or array is an error in a declared column and skipped in any other (as online, where a source's
 /// undeclared fields are ignored), unless <c>nestedUndeclared</c> is false. CSV (RFC 4180: quoted commas, quotes and
 /// newlines) is read with Sep; a cell is converted only where its column is declared, every other cell is passed
-/// through verbatim as text (a key <c>0042</c> stays <c>0042</c>); an empty cell is null. Parquet columns map
-/// integers and timestamps (Unix ms) to int64, floats and decimals to double, strings and booleans to themselves.
+/// through verbatim as text (a key <c>0042</c> stays <c>0042</c>); an empty cell is null. Parquet's top-level scalar
+/// columns map integers and timestamps (Unix ms) to int64, floats and decimals to double, strings and booleans to
+/// themselves; nested columns follow the JSON rule.
 /// </summary>
 public static class TableReader
 {
@@ -33,7 +34,7 @@ public static class TableReader
             {
                 TableFormat.JsonLines => ReadJsonLinesAsync(file, declared, nestedUndeclared, cancellationToken),
                 TableFormat.Csv => ReadCsvAsync(file, declared, cancellationToken),
-                _ => ReadParquetAsync(file, cancellationToken),
+                _ => ReadParquetAsync(file, declared, nestedUndeclared, cancellationToken),
             };
             await foreach (var row in rows.WithCancellation(cancellationToken))
             {
@@ -180,13 +181,28 @@ public static class TableReader
         }
     }
 
-    private static async IAsyncEnumerable<TableRow> ReadParquetAsync(string file, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private static async IAsyncEnumerable<TableRow> ReadParquetAsync(
+        string file, IReadOnlyDictionary<string, ScalarKind>? declared, bool nestedUndeclared, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var fields = new Dictionary<string, ScalarValue>(StringComparer.Ordinal);
         await using var stream = File.OpenRead(file);
         await using var reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken);
-        var dataFields = reader.Schema.GetDataFields();
+
+        // Only top-level scalar columns are fields. A nested column (struct, list, map, repeated) is skipped where the
+        // caller does not declare it, as an undeclared JSON object is; where it does, every row is refused, as a
+        // pushed or streamed event with a nested declared field is.
+        var dataFields = reader.Schema.Fields.OfType<DataField>().Where(f => !f.IsArray).ToArray();
         string[] names = [.. dataFields.Select(f => f.Name)];
+        string? nestedError = null;
+        foreach (var field in reader.Schema.Fields)
+        {
+            if ((field is not DataField || ((DataField)field).IsArray) && (declared is null || !nestedUndeclared || declared.ContainsKey(field.Name)))
+            {
+                nestedError = $"field '{field.Name}' is a nested Parquet column; only strings, numbers, booleans and timestamps are supported";
+                break;
+            }
+        }
+
         long row = 0;
         for (var g = 0; g < reader.RowGroupCount; g++)
         {
@@ -210,7 +226,7 @@ public static class TableReader
                     }
                 }
 
-                yield return new TableRow(fields, file, row, null) { Columns = names };
+                yield return new TableRow(fields, file, row, nestedError) { Columns = names };
             }
         }
     }

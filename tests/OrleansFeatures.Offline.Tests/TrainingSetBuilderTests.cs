@@ -270,6 +270,54 @@ public sealed class TrainingSetBuilderTests
     }
 
     [Fact]
+    public async Task An_undeclared_nested_parquet_column_is_ignored_as_online()
+    {
+        using var temp = new TempDirectory();
+        await Parquet.Serialization.ParquetSerializer.SerializeAsync(
+            [
+                new NestedPlay { EventId = "a", Ts = T0, UserId = "u1", Kind = "click", Seconds = 1, Meta = new() { Device = "a1" }, Tags = [1, 2] },
+                new NestedPlay { EventId = "b", Ts = T0, UserId = "u1", Kind = "view", Seconds = 2, Meta = new() { Device = "b2" }, Tags = [] },
+            ],
+            Path.Combine(temp.Path, "events.parquet"));
+
+        var (result, rows) = await BuildAsync(temp.Path, [], [Row("u1", T0 + Minute, 0)], eventsFile: "events.parquet");
+
+        Assert.Equal(0, result.EventsRejected);
+        Assert.Equal(2, rows[0]["plays:plays_1h"].AsInt64);
+        Assert.Equal(3, rows[0]["plays:seconds_1h"].AsDouble);
+    }
+
+    internal sealed class NestedPlay
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("event_id")]
+        public string EventId { get; set; } = "";
+
+        [System.Text.Json.Serialization.JsonPropertyName("ts")]
+        public long Ts { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("user_id")]
+        public string UserId { get; set; } = "";
+
+        [System.Text.Json.Serialization.JsonPropertyName("kind")]
+        public string Kind { get; set; } = "";
+
+        [System.Text.Json.Serialization.JsonPropertyName("seconds")]
+        public double Seconds { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("meta")]
+        public NestedMeta Meta { get; set; } = new();
+
+        [System.Text.Json.Serialization.JsonPropertyName("tags")]
+        public List<int> Tags { get; set; } = [];
+    }
+
+    internal sealed class NestedMeta
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("kind")]
+        public string Device { get; set; } = "";
+    }
+
+    [Fact]
     public async Task Label_columns_keep_the_entity_tables_header_order()
     {
         using var temp = new TempDirectory();
