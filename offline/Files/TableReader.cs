@@ -12,7 +12,7 @@ namespace OrleansFeatures.Offline.Files;
 /// at a time). <c>declared</c> names the columns the caller gives a type (a source's fields, its time and id fields;
 /// an entity table's key and time). JSON lines use the same flat-object reader as pushed and streamed events: a
 /// nested object or array is an error in a declared column and skipped in any other (as online, where a source's
-/// undeclared fields are ignored), unless <c>nestedUndeclared</c> is false. CSV (RFC 4180: quoted commas, quotes and
+/// undeclared fields are ignored), unless <c>skipUndeclaredNested</c> is false. CSV (RFC 4180: quoted commas, quotes and
 /// newlines) is read with Sep; a cell is converted only where its column is declared, every other cell is passed
 /// through verbatim as text (a key <c>0042</c> stays <c>0042</c>); an empty cell is null. Parquet's top-level scalar
 /// columns map integers and timestamps (Unix ms) to int64, floats and decimals to double, strings and booleans to
@@ -25,16 +25,16 @@ public static class TableReader
     public static async IAsyncEnumerable<TableRow> ReadAsync(
         string path,
         IReadOnlyDictionary<string, ScalarKind>? declared = null,
-        bool nestedUndeclared = true,
+        bool skipUndeclaredNested = true,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         foreach (var file in TableFiles.Expand(path))
         {
             var rows = TableFiles.FormatOf(file) switch
             {
-                TableFormat.JsonLines => ReadJsonLinesAsync(file, declared, nestedUndeclared, cancellationToken),
+                TableFormat.JsonLines => ReadJsonLinesAsync(file, declared, skipUndeclaredNested, cancellationToken),
                 TableFormat.Csv => ReadCsvAsync(file, declared, cancellationToken),
-                _ => ReadParquetAsync(file, declared, nestedUndeclared, cancellationToken),
+                _ => ReadParquetAsync(file, declared, skipUndeclaredNested, cancellationToken),
             };
             await foreach (var row in rows.WithCancellation(cancellationToken))
             {
@@ -63,9 +63,9 @@ public static class TableReader
     }
 
     private static async IAsyncEnumerable<TableRow> ReadJsonLinesAsync(
-        string file, IReadOnlyDictionary<string, ScalarKind>? declared, bool nestedUndeclared, [EnumeratorCancellation] CancellationToken cancellationToken)
+        string file, IReadOnlyDictionary<string, ScalarKind>? declared, bool skipUndeclaredNested, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        Func<string, bool> keeps = declared is null || !nestedUndeclared ? static _ => true : declared.ContainsKey;
+        Func<string, bool> keeps = declared is null || !skipUndeclaredNested ? static _ => true : declared.ContainsKey;
         var fields = new Dictionary<string, ScalarValue>(StringComparer.Ordinal);
         using var reader = new StreamReader(file, new FileStreamOptions { BufferSize = 1 << 16, Options = FileOptions.SequentialScan });
         long line = 0;
@@ -182,7 +182,7 @@ public static class TableReader
     }
 
     private static async IAsyncEnumerable<TableRow> ReadParquetAsync(
-        string file, IReadOnlyDictionary<string, ScalarKind>? declared, bool nestedUndeclared, [EnumeratorCancellation] CancellationToken cancellationToken)
+        string file, IReadOnlyDictionary<string, ScalarKind>? declared, bool skipUndeclaredNested, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var fields = new Dictionary<string, ScalarValue>(StringComparer.Ordinal);
         await using var stream = File.OpenRead(file);
@@ -196,7 +196,7 @@ public static class TableReader
         string? nestedError = null;
         foreach (var field in reader.Schema.Fields)
         {
-            if ((field is not DataField || ((DataField)field).IsArray) && (declared is null || !nestedUndeclared || declared.ContainsKey(field.Name)))
+            if ((field is not DataField || ((DataField)field).IsArray) && (declared is null || !skipUndeclaredNested || declared.ContainsKey(field.Name)))
             {
                 nestedError = $"field '{field.Name}' is a nested Parquet column; only strings, numbers, booleans and timestamps are supported";
                 break;

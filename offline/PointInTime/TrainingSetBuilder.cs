@@ -256,7 +256,7 @@ public sealed class TrainingSetBuilder
             // Keys and labels pass through as written: only the key (text) and the time are given a type.
             var declared = new Dictionary<string, ScalarKind>(StringComparer.Ordinal) { [_keyColumn] = ScalarKind.String, [_request.TimestampColumn] = ScalarKind.Int64 };
             IReadOnlyList<string>? header = null;
-            await foreach (var row in TableReader.ReadAsync(_request.EntityTable, declared, nestedUndeclared: false, cancellationToken))
+            await foreach (var row in TableReader.ReadAsync(_request.EntityTable, declared, skipUndeclaredNested: false, cancellationToken))
             {
                 if (row.Columns is { } fileColumns && !ReferenceEquals(fileColumns, header))
                 {
