@@ -32,7 +32,7 @@ public class EntityGrainSegmentTests
         const int events = 1_300;
         const string key = "user/busy";
         long version;
-        await using (var cluster = await FeatureStoreCluster.StartAsync(database))
+        await using (var cluster = await FeatureStoreCluster.StartAsync(database, clockMs: Now))
         {
             version = await TestDefinitions.ApplyAsync(cluster.Client);
             var grain = cluster.Client.GetGrain<IEntityGrain>(key);
@@ -51,7 +51,7 @@ public class EntityGrainSegmentTests
             }
         }
 
-        await using (var restarted = await FeatureStoreCluster.StartAsync(database))
+        await using (var restarted = await FeatureStoreCluster.StartAsync(database, clockMs: Now))
         {
             var grain = restarted.Client.GetGrain<IEntityGrain>(key);
             await AssertCountsAsync(grain, version, events);
@@ -67,7 +67,7 @@ public class EntityGrainSegmentTests
     public async Task Expired_segments_are_dropped_from_the_state_and_deleted()
     {
         using var temp = new TempDirectory();
-        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp), clockMs: Now);
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         const string key = "user/expiring";
         var grain = cluster.Client.GetGrain<IEntityGrain>(key);
@@ -86,7 +86,7 @@ public class EntityGrainSegmentTests
     [Fact]
     public async Task A_segment_whose_delete_failed_is_deleted_after_the_next_write()
     {
-        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
+        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync(clockMs: Now);
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         const string key = "user/leftover";
         var grain = cluster.Client.GetGrain<IEntityGrain>(key);
@@ -116,7 +116,7 @@ public class EntityGrainSegmentTests
         var database = FeatureStoreCluster.NewDatabasePath(temp);
         const string key = "user/crashed";
         long version;
-        await using (var cluster = await FeatureStoreCluster.StartAsync(database))
+        await using (var cluster = await FeatureStoreCluster.StartAsync(database, clockMs: Now))
         {
             version = await TestDefinitions.ApplyAsync(cluster.Client);
             await ApplyInBatchesAsync(cluster.Client.GetGrain<IEntityGrain>(key), version, 600);
@@ -133,7 +133,7 @@ public class EntityGrainSegmentTests
             }
         }
 
-        await using (var restarted = await FeatureStoreCluster.StartAsync(database))
+        await using (var restarted = await FeatureStoreCluster.StartAsync(database, clockMs: Now))
         {
             var grain = restarted.Client.GetGrain<IEntityGrain>(key);
             await AssertCountsAsync(grain, version, 600);
@@ -152,7 +152,7 @@ public class EntityGrainSegmentTests
     [Fact]
     public async Task Memory_storage_keeps_segments_across_reactivation()
     {
-        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null, clockMs: Now);
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         const string key = "user/in-memory";
         const int events = 700;
@@ -172,7 +172,7 @@ public class EntityGrainSegmentTests
     [InlineData("main")]
     public async Task A_write_that_fails_while_sealing_fails_the_call_and_the_replay_counts_once(string failing)
     {
-        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
+        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync(clockMs: Now);
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var key = $"user/unlucky-{failing}";
         const int events = 600;

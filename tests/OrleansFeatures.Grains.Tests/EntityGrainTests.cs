@@ -23,7 +23,7 @@ public class EntityGrainTests
     public async Task Events_are_applied_to_the_view_and_served()
     {
         using var temp = new TempDirectory();
-        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp), clockMs: Now);
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
 
@@ -47,7 +47,7 @@ public class EntityGrainTests
     public async Task Memory_storage_persists_state_with_the_binary_serializer()
     {
         // Orleans' memory storage defaults to a JSON serializer that cannot write the engine's values.
-        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null, clockMs: Now);
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
 
@@ -96,7 +96,7 @@ public class EntityGrainTests
     public async Task Entity_without_events_reads_as_not_found()
     {
         using var temp = new TempDirectory();
-        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp), clockMs: Now);
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
 
         var values = await cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "nobody")).Read(version, Features, Now);
@@ -108,7 +108,7 @@ public class EntityGrainTests
     public async Task Duplicate_event_id_is_applied_once()
     {
         using var temp = new TempDirectory();
-        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp), clockMs: Now);
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
 
@@ -124,7 +124,7 @@ public class EntityGrainTests
     public async Task Event_older_than_the_allowed_lateness_is_reported_late_and_not_counted()
     {
         using var temp = new TempDirectory();
-        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
+        await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp), clockMs: Now);
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
 
@@ -142,7 +142,7 @@ public class EntityGrainTests
         using var temp = new TempDirectory();
         var database = FeatureStoreCluster.NewDatabasePath(temp);
         long version;
-        await using (var cluster = await FeatureStoreCluster.StartAsync(database))
+        await using (var cluster = await FeatureStoreCluster.StartAsync(database, clockMs: Now))
         {
             version = await TestDefinitions.ApplyAsync(cluster.Client);
             var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u7"));
@@ -159,7 +159,7 @@ public class EntityGrainTests
             }
         }
 
-        await using (var restarted = await FeatureStoreCluster.StartAsync(database))
+        await using (var restarted = await FeatureStoreCluster.StartAsync(database, clockMs: Now))
         {
             Assert.Equal(version, await restarted.Client.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey).GetVersion());
             var grain = restarted.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u7"));
@@ -201,7 +201,7 @@ public class EntityGrainTests
     /// <summary>An entity with one event applied ("e1", a click of 2.5) whose next apply ("e2", a view of 1.0) is held at its main state write.</summary>
     private static async Task<HeldApply> StartWithHeldApplyAsync()
     {
-        var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
+        var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync(clockMs: Now);
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"));
         await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now - 60_000, "click", 2.5)]);
