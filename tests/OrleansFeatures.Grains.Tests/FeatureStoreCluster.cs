@@ -12,22 +12,11 @@ internal static class FeatureStoreCluster
 {
     /// <param name="databasePath">The SQLite file; null keeps state in Orleans' memory storage instead.</param>
     /// <param name="configure">Further silo configuration, applied after the storage (tests that wrap it).</param>
-    /// <param name="clockMs">
-    /// The silos' clock (Unix ms), fixed; unset is the system clock. A test whose events carry fixed times sets it to
-    /// its own "now": a view's watermark never passes the clock at apply (core/Engine/README.md), so events dated
-    /// after the real clock would otherwise all count as ahead of their arrival. Orleans reads the same clock, so a
-    /// test that needs membership to notice a killed silo keeps the system clock.
-    /// </param>
-    public static async Task<InProcessTestCluster> StartAsync(string? databasePath, short silos = 1, Action<ISiloBuilder>? configure = null, long? clockMs = null)
+    public static async Task<InProcessTestCluster> StartAsync(string? databasePath, short silos = 1, Action<ISiloBuilder>? configure = null)
     {
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
         {
-            if (clockMs is { } fixedMs)
-            {
-                silo.Services.AddSingleton<TimeProvider>(new FixedClock(DateTimeOffset.FromUnixTimeMilliseconds(fixedMs)));
-            }
-
             if (databasePath is null)
             {
                 silo.AddFeatureStoreMemoryStorage(FeatureStoreStorage.Name);
@@ -48,16 +37,11 @@ internal static class FeatureStoreCluster
         return cluster;
     }
 
-    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => now;
-    }
-
     public static string NewDatabasePath(TempDirectory directory) => Path.Combine(directory.Path, "store.db");
 
     /// <summary>Memory storage behind a <see cref="ControlledStorage"/>, so a test can make chosen writes fail or wait.</summary>
-    public static Task<InProcessTestCluster> StartWithControlledStorageAsync(long? clockMs = null) =>
-        StartAsync(databasePath: null, clockMs: clockMs, configure: silo =>
+    public static Task<InProcessTestCluster> StartWithControlledStorageAsync() =>
+        StartAsync(databasePath: null, configure: silo =>
         {
             silo.AddFeatureStoreMemoryStorage("inner");
             silo.Services.AddSingleton(sp => new ControlledStorage(sp.GetRequiredKeyedService<IGrainStorage>("inner")));
