@@ -21,6 +21,7 @@ namespace OrleansFeatures.Grains;
 public sealed partial class EntityGrain(
     DefinitionCatalog catalog,
     LocalEntityIndex localIndex,
+    TimeProvider clock,
     ILogger<EntityGrain> logger) : Grain, IEntityGrain
 {
     // Checkpoint receipts: this activation's identity (random) with the views' apply sequence.
@@ -166,9 +167,10 @@ public sealed partial class EntityGrain(
     {
         var outcomes = new EventOutcome[events.Length];
         sequence = 0;
+        var arrivalMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
         for (var i = 0; i < events.Length; i++)
         {
-            outcomes[i] = _entity.ToOutcome(_entity.Apply(source, events[i], out _, out sequence), source);
+            outcomes[i] = _entity.ToOutcome(_entity.Apply(source, events[i], arrivalMs, out _, out sequence), source);
         }
 
         return outcomes;

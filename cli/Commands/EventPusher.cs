@@ -34,7 +34,8 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
         var list = await store.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), cancellationToken: cancellationToken);
         var sourceInfo = list.Sources.FirstOrDefault(s => s.Name == source)
             ?? throw new ArgumentException($"source '{source}' is not defined in the store (registry version {list.RegistryVersion})");
-        var kinds = sourceInfo.Fields.ToDictionary(f => f.Key, f => KindOf(f.Value), StringComparer.Ordinal);
+        var kinds = TableReader.EventColumns(
+            sourceInfo.Fields.ToDictionary(f => f.Key, f => KindOf(f.Value), StringComparer.Ordinal), sourceInfo.TimestampField, sourceInfo.EventIdField);
 
         var summary = new PushSummary { Source = source, File = Path.GetFullPath(path) };
         long skip = 0;
@@ -88,7 +89,7 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
         using var progress = cli.Progress(ProgressFile is null ? "push" : "backfill");
         var batch = new List<(Event Event, string Where, long Row)>(BatchSize);
         long row = 0;
-        await foreach (var tableRow in TableReader.ReadAsync(path, kinds, cancellationToken))
+        await foreach (var tableRow in TableReader.ReadAsync(path, kinds, cancellationToken: cancellationToken))
         {
             if (row++ < skip || (retry is not null && !retry.Contains(row)))
             {

@@ -43,7 +43,10 @@ public sealed partial class FeatureViewState
 
     public CompiledFeatureView View { get; }
 
-    /// <summary>Greatest event time applied; <see cref="long.MinValue"/> before the first event.</summary>
+    /// <summary>
+    /// Greatest progress applied, an event's progress being the earlier of its event time and its arrival time;
+    /// <see cref="long.MinValue"/> before the first event.
+    /// </summary>
     public long Watermark { get; private set; } = long.MinValue;
 
     /// <summary>Events older than this are late because their ids may have been evicted from the de-duplication set.</summary>
@@ -69,7 +72,14 @@ public sealed partial class FeatureViewState
         Watermark == long.MinValue ? long.MinValue : Watermark - View.AllowedLatenessMs,
         DedupHorizon);
 
-    public ApplyOutcome Apply(FeatureEvent featureEvent)
+    /// <summary>Applies an event taken to have arrived at its own event time (a replay without arrival times).</summary>
+    public ApplyOutcome Apply(FeatureEvent featureEvent) => Apply(featureEvent, featureEvent.TimestampMs);
+
+    /// <summary>
+    /// Applies an event that arrived at <paramref name="arrivalMs"/> (the applier's clock, Unix ms). The watermark
+    /// moves to at most the arrival time, so an event ahead of its arrival never makes an on-time event late.
+    /// </summary>
+    public ApplyOutcome Apply(FeatureEvent featureEvent, long arrivalMs)
     {
         var timestamp = featureEvent.TimestampMs;
         if (timestamp < LatenessBound)
@@ -93,9 +103,12 @@ public sealed partial class FeatureViewState
         _seen.Add(featureEvent.EventId, timestamp);
         _seenByTime.Enqueue(featureEvent.EventId, timestamp);
         _open.Add(new SeenEvent(featureEvent.EventId, timestamp));
-        if (timestamp > Watermark)
+        // An event ahead of its arrival (a producer's clock running fast, a scheduled event) moves the watermark
+        // only to its arrival: otherwise everything arriving on time after it would be late until the clock caught up.
+        var progress = Math.Min(timestamp, arrivalMs);
+        if (progress > Watermark)
         {
-            Watermark = timestamp;
+            Watermark = progress;
             Evict();
         }
 
@@ -330,7 +343,7 @@ public sealed partial class FeatureViewState
                 && (feature.Field is not { } field
                     || !featureEvent.Fields.TryGetValue(field, out var fieldValue)
                     || !fieldValue.TryGetNumber(out number)
-                    || double.IsNaN(number)))
+                    || !(Math.Abs(number) <= EventLimits.MaxNumberMagnitude)))
             {
                 return;
             }

@@ -5,8 +5,9 @@ namespace OrleansFeatures.Core.Events;
 
 /// <summary>
 /// The admission rules every entrance applies to a normalised event before it reaches an entity: a time no further
-/// ahead of the server's clock than allowed (a far-future event would move a view's watermark and make every later
-/// real event late), finite numbers only (one NaN poisons a window's sum), and bounded ids, keys and strings.
+/// ahead of the server's clock than allowed, finite numbers no larger than
+/// <see cref="EventLimits.MaxNumberMagnitude"/> (one NaN poisons a window's sum; two near <see cref="double.MaxValue"/>
+/// overflow it to infinity), and bounded ids, keys and strings.
 /// </summary>
 public static class EventAdmission
 {
@@ -73,6 +74,11 @@ public static class EventAdmission
         if (value.Kind == ScalarKind.Double && !double.IsFinite(value.AsDouble))
         {
             return Format($"event '{eventId}': field '{name}' is {value}; only finite numbers are accepted");
+        }
+
+        if (value.Kind == ScalarKind.Double && Math.Abs(value.AsDouble) > EventLimits.MaxNumberMagnitude)
+        {
+            return Format($"event '{eventId}': field '{name}' is {value}; numbers are accepted up to {EventLimits.MaxNumberMagnitude:R} in magnitude, so that no window's sum can overflow");
         }
 
         if (value.Kind == ScalarKind.String && value.AsString.Length > limits.MaxStringFieldLength)

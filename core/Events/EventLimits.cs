@@ -16,6 +16,13 @@ public sealed class EventLimits
 
     public const int DefaultMaxStringFieldLength = 4_096;
 
+    /// <summary>
+    /// The largest magnitude a number in an event may have. A window holds at most 2^63 events, so sums of numbers this
+    /// size stay far below <see cref="double.MaxValue"/>: no sum or mean is ever infinite. Beyond it an event is
+    /// refused, not clamped; the engine also ignores such a number (as it ignores a text value) if one reaches it.
+    /// </summary>
+    public const double MaxNumberMagnitude = 1e250;
+
     /// <summary>How far past the server's clock an event time may lie; later events are rejected.</summary>
     public TimeSpan MaxFutureSkew { get; set; } = TimeSpan.FromHours(1);
 

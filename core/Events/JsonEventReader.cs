@@ -26,6 +26,16 @@ public static class JsonEventReader
     }
 
     /// <summary>
+    /// Reads a flat JSON object as a table row: every scalar field is kept; a nested object or array is an error in a
+    /// field <paramref name="declared"/> accepts and skipped in any other, as a source's undeclared fields are online.
+    /// </summary>
+    public static RawEvent? TryRead(ReadOnlySpan<byte> utf8Json, Func<string, bool> declared, out string? error)
+    {
+        var sink = new DictionarySink(new Dictionary<string, ScalarValue>(8, StringComparer.Ordinal), declared);
+        return TryReadFields(utf8Json, ref sink, out error) ? new RawEvent(null, null, sink.Fields) : null;
+    }
+
+    /// <summary>
     /// Reads the fields of one flat JSON object into <paramref name="sink"/>, in document order; nulls are skipped.
     /// A struct sink is called without boxing, so a caller can place fields where it needs them without a dictionary.
     /// </summary>
@@ -99,12 +109,12 @@ public static class JsonEventReader
         void Add(string name, ScalarValue value);
     }
 
-    private readonly struct DictionarySink(Dictionary<string, ScalarValue> fields) : IFieldSink
+    private readonly struct DictionarySink(Dictionary<string, ScalarValue> fields, Func<string, bool>? declared = null) : IFieldSink
     {
         public Dictionary<string, ScalarValue> Fields => fields;
 
         // Without a schema every field is kept, so a nested value is an error.
-        public bool Reads(string name) => true;
+        public bool Reads(string name) => declared is null || declared(name);
 
         public void Add(string name, ScalarValue value) => fields[name] = value;
     }

@@ -71,7 +71,8 @@ internal sealed class EntityDispatch
         bool durable = true,
         IngestionFreshness? freshness = null,
         LocalEntityIndex? applyInPlace = null,
-        IngestionLane? lane = null)
+        IngestionLane? lane = null,
+        TimeProvider? clock = null)
     {
         var merged = new OutcomeMerge[events.Count];
         var failures = new List<(string GrainKey, Exception Error)>();
@@ -80,6 +81,8 @@ internal sealed class EntityDispatch
         var calls = new List<Task>(_order.Count);
         var inPlace = 0;
         var scratch = Array.Empty<EventOutcome>();
+        // Applied in place, an event's arrival is this silo's clock at the delivery, as the grain's own apply takes it.
+        var arrivalMs = (clock ?? TimeProvider.System).GetUtcNow().ToUnixTimeMilliseconds();
         List<((string GrainKey, string Source) Key, List<int> Indexes)>? remote = null;
         if (receipts is not null && applyInPlace is not null)
         {
@@ -131,7 +134,7 @@ internal sealed class EntityDispatch
                 scratch = new EventOutcome[Math.Max(indexes.Count, 2 * scratch.Length)];
             }
 
-            var applied = views.TryApplyInPlace(registryVersion, key.Source, events, indexes, scratch, out var sequence);
+            var applied = views.TryApplyInPlace(registryVersion, key.Source, events, indexes, arrivalMs, scratch, out var sequence);
             if (applied == 0)
             {
                 return 0;

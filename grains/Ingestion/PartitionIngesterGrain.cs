@@ -63,6 +63,7 @@ public sealed partial class PartitionIngesterGrain(
 
     private IngestionLane _lane = null!;
     private LocalEntityIndex? _localEntities;
+    private TimeProvider _clock = TimeProvider.System;
 
     private IngestionOptions Options => options.Value;
 
@@ -70,6 +71,7 @@ public sealed partial class PartitionIngesterGrain(
     {
         _silo = services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
         _lane = services.GetRequiredService<IngestionLane>();
+        _clock = services.GetService<TimeProvider>() ?? TimeProvider.System;
         _localEntities = Options.ApplyInPlace ? services.GetRequiredService<LocalEntityIndex>() : null;
         // A quiet partition still gets its last deliveries checkpointed within about one interval.
         this.RegisterGrainTimer(CheckpointIfDueAsync, Options.CheckpointInterval, Options.CheckpointInterval);
@@ -130,7 +132,7 @@ public sealed partial class PartitionIngesterGrain(
         // receipts mean what a grain's do, so the checkpoint below is unchanged.
         var result = await dispatch.RunAsync(
             GrainFactory, registryVersion, events, Options.MaxEntityCallsInFlight, CancellationToken.None, durable: !checkpointed, freshness,
-            applyInPlace: checkpointed ? _localEntities : null, lane: _lane);
+            applyInPlace: checkpointed ? _localEntities : null, lane: _lane, clock: _clock);
         FeatureStoreMetrics.PartitionDeliveries.Add(1);
         FeatureStoreMetrics.PartitionEntityCalls.Add(dispatch.Entities - result.AppliedInPlace);
         FeatureStoreMetrics.PartitionAppliesInPlace.Add(result.AppliedInPlace);

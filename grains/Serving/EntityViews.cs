@@ -133,13 +133,14 @@ public sealed class EntityViews
     /// this silo), in order, each under the lock (a lookup waits for one event at most), with the outcome
     /// <see cref="ToOutcome"/> gives the grain's own apply. Stops at the first event the grain must apply instead:
     /// it is retired (deactivating, or its memory is ahead of storage), syncing its views, or synced to a registry
-    /// version older than <paramref name="registryVersion"/>. Returns how many were applied; those are in this
+    /// version older than <paramref name="registryVersion"/>. <paramref name="arrivalMs"/> is this silo's clock, as the
+    /// grain's own apply passes it (a view's watermark never passes it). Returns how many were applied; those are in this
     /// activation, and its final write or a checkpoint of (<see cref="Epoch"/>, <paramref name="sequence"/>) makes
     /// them durable: retiring takes the same lock, so an apply lands before the last write packs the views or is
     /// refused.
     /// </summary>
     internal int TryApplyInPlace(
-        long registryVersion, string source, IReadOnlyList<FeatureEvent?> events, List<int> indexes, Span<EventOutcome> outcomes, out long sequence)
+        long registryVersion, string source, IReadOnlyList<FeatureEvent?> events, List<int> indexes, long arrivalMs, Span<EventOutcome> outcomes, out long sequence)
     {
         sequence = 0;
         for (var j = 0; j < indexes.Count; j++)
@@ -151,7 +152,7 @@ public sealed class EntityViews
                     return j;
                 }
 
-                outcomes[j] = ToOutcome(ApplyLocked(source, events[indexes[j]]!, out _), source);
+                outcomes[j] = ToOutcome(ApplyLocked(source, events[indexes[j]]!, arrivalMs, out _), source);
                 sequence = _applied;
             }
         }
@@ -174,23 +175,24 @@ public sealed class EntityViews
     /// <summary>
     /// Applies one event to every view fed by <paramref name="source"/>, atomically for readers. The outcomes of the
     /// views combine by core's one rule (<see cref="ApplyOutcomeMerge"/>); <see cref="ApplyOutcomeMerge.Reached"/> is
-    /// false when no view is fed by the source.
+    /// false when no view is fed by the source. <paramref name="arrivalMs"/> is the clock at apply: a view's watermark
+    /// never passes it (core/Engine/README.md, "Event time, watermark and lateness").
     /// </summary>
-    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, out bool changed) =>
-        Apply(source, featureEvent, out changed, out _);
+    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, long arrivalMs, out bool changed) =>
+        Apply(source, featureEvent, arrivalMs, out changed, out _);
 
-    /// <summary><see cref="Apply(string, FeatureEvent, out bool)"/>, with the apply sequence after it: the receipt a checkpoint proves written.</summary>
-    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, out bool changed, out long sequence)
+    /// <summary><see cref="Apply(string, FeatureEvent, long, out bool)"/>, with the apply sequence after it: the receipt a checkpoint proves written.</summary>
+    internal ApplyOutcomeMerge Apply(string source, FeatureEvent featureEvent, long arrivalMs, out bool changed, out long sequence)
     {
         lock (_gate)
         {
-            var merge = ApplyLocked(source, featureEvent, out changed);
+            var merge = ApplyLocked(source, featureEvent, arrivalMs, out changed);
             sequence = _applied;
             return merge;
         }
     }
 
-    private ApplyOutcomeMerge ApplyLocked(string source, FeatureEvent featureEvent, out bool changed)
+    private ApplyOutcomeMerge ApplyLocked(string source, FeatureEvent featureEvent, long arrivalMs, out bool changed)
     {
         var merge = default(ApplyOutcomeMerge);
         changed = false;
@@ -202,7 +204,7 @@ public sealed class EntityViews
                 continue;
             }
 
-            var outcome = view.State.Apply(featureEvent);
+            var outcome = view.State.Apply(featureEvent, arrivalMs);
             merge.Add(outcome);
             // A late event is counted in the view's state, so the view has something to write.
             if (outcome != ApplyOutcome.Duplicate)

@@ -9,4 +9,7 @@ namespace OrleansFeatures.Offline.Files;
 public readonly record struct TableRow(IReadOnlyDictionary<string, ScalarValue> Fields, string File, long Row, string? Error)
 {
     public string Where => $"{File}:{Row}";
+
+    /// <summary>The file's columns in header (CSV) or schema (Parquet) order; null for JSON lines, which have none.</summary>
+    public IReadOnlyList<string>? Columns { get; init; }
 }

@@ -149,7 +149,8 @@ public sealed class TrainingSetBuilder
                 var source = route.Source;
                 var layout = EventSchema.LayoutOf(source);
                 var fedViews = _allViews.Values.Where(v => string.Equals(v.Definition.Source.Name, source.Name, StringComparison.Ordinal)).ToList();
-                await foreach (var row in TableReader.ReadAsync(input.Path, source.Fields, cancellationToken))
+                var columns = TableReader.EventColumns(source.Fields, source.TimestampField, source.EventIdField, _request.ArrivalField);
+                await foreach (var row in TableReader.ReadAsync(input.Path, columns, cancellationToken: cancellationToken))
                 {
                     result.EventsRead++;
                     if (result.EventsRead % 100_000 == 0)
@@ -252,8 +253,17 @@ public sealed class TrainingSetBuilder
         try
         {
             long rowIndex = 0;
-            await foreach (var row in TableReader.ReadAsync(_request.EntityTable, null, cancellationToken))
+            // Keys and labels pass through as written: only the key (text) and the time are given a type.
+            var declared = new Dictionary<string, ScalarKind>(StringComparer.Ordinal) { [_keyColumn] = ScalarKind.String, [_request.TimestampColumn] = ScalarKind.Int64 };
+            IReadOnlyList<string>? header = null;
+            await foreach (var row in TableReader.ReadAsync(_request.EntityTable, declared, skipUndeclaredNested: false, cancellationToken))
             {
+                if (row.Columns is { } fileColumns && !ReferenceEquals(fileColumns, header))
+                {
+                    header = fileColumns;
+                    columns.Declare(fileColumns, _keyColumn, _request.TimestampColumn);
+                }
+
                 if (row.Error is { } unreadable)
                 {
                     AddError(errors, $"{row.Where}: {unreadable}");
@@ -459,7 +469,7 @@ public sealed class TrainingSetBuilder
             }
 
             var state = states[v] ??= new FeatureViewState(_views[v]);
-            switch (state.Apply(spilled.Event))
+            switch (state.Apply(spilled.Event, spilled.Order))
             {
                 case ApplyOutcome.Accepted:
                     counts.Accepted++;

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Grpc.Net.Client;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.TestInfrastructure;
@@ -159,6 +161,164 @@ public sealed class OnlineOfflineParityTests
         Assert.Superset(new HashSet<string> { "PRESENT", "NOT_FOUND", "DEFAULTED" }, statuses);
     }
 
+    /// <summary>
+    /// The edges where readers used to differ from the push path: keys that look like numbers or booleans or have
+    /// leading zeros, an undeclared field holding a JSON object (a struct in Parquet, JSON text in a quoted CSV cell),
+    /// text with commas, quotes and newlines, and events dated up to 50 minutes ahead of their arrival. One log is
+    /// pushed while lookups record what was served; the same log as JSON lines, CSV and Parquet, with a CSV entity
+    /// table, gives three training sets, each of which must hold every served value.
+    /// </summary>
+    [Fact]
+    public async Task Edge_case_events_serve_what_json_lines_csv_and_parquet_training_sets_hold()
+    {
+        string[] users = ["0042", "42", "1e3", "true", "007", "none"];
+        string[] kinds = ["click", "view", "multi\nline, \"quoted\""];
+        using var temp = new TempDirectory();
+        await using var gateway = new GatewayProcess(temp.Path);
+        await gateway.StartAsync();
+        var definitions = Path.Combine(temp.Path, "plays.yaml");
+        await File.WriteAllTextAsync(definitions, Yaml);
+        var apply = await Ofs.RunAsync("apply", definitions, "--address", gateway.GrpcAddress.ToString());
+        Assert.True(apply.ExitCode == 0, apply.ToString());
+
+        using var channel = GrpcChannel.ForAddress(gateway.GrpcAddress);
+        var ingestion = new FeatureIngestion.FeatureIngestionClient(channel);
+        var serving = new FeatureServing.FeatureServingClient(channel);
+        var random = new Random(23);
+        var log = new List<EdgePlay>();
+        var lookups = new List<(long Before, long After, GetOnlineFeaturesResponse Response)>();
+        var watermark = new Dictionary<string, long>(StringComparer.Ordinal);
+        var (late, future) = (0, 0);
+        var lastLookupEnd = 0L;
+
+        // One event 59 minutes ahead (inside the 1h skew), then one on time: both ACCEPTED (the on-time one was LATE
+        // while the future event time moved the watermark).
+        var opened = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        foreach (var opening in new[] { new EdgePlay("f-59m", opened + (59 * 60_000), "0042", "view", 1, "d0", 0), new EdgePlay("on-time", opened, "0042", "click", 2, "d1", 0) })
+        {
+            var first = new PushEventsRequest { Source = "plays" };
+            first.Events.Add(opening.ToPush());
+            var answer = await ingestion.PushEventsAsync(first);
+            Assert.True(answer.Accepted == 1, answer.ToString());
+            var at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            log.Add(opening with { Arrival = at });
+            watermark[opening.User] = Math.Max(watermark.GetValueOrDefault(opening.User, long.MinValue / 2), Math.Min(opening.Ts, at));
+            WaitPast(at);
+        }
+
+        for (var round = 0; round < 40; round++)
+        {
+            WaitPast(lastLookupEnd);
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var batch = new List<EdgePlay>();
+            for (var i = random.Next(1, 6); i > 0; i--)
+            {
+                var user = users[random.Next(users.Length - 1)];
+                var offset = random.NextDouble() switch
+                {
+                    < 0.15 => random.Next(60_000, 50 * 60_000),     // ahead of arrival, inside the 1h skew
+                    < 0.75 => -random.Next(0, 10_000),
+                    _ => -random.Next(10_000, 90_000),               // some beyond the 30s lateness
+                };
+
+                // The online watermark follows the entity's clock, the offline one the arrival recorded after the
+                // push: a few milliseconds apart. Keep event times clear of that border so both decide alike.
+                var ts = now + offset;
+                var border = Math.Max(watermark.GetValueOrDefault(user, long.MinValue / 2), now) - 30_000;
+                if (Math.Abs(ts - border) < 1_000 || Math.Abs(ts - (watermark.GetValueOrDefault(user, long.MinValue / 2) - 30_000)) < 1_000)
+                {
+                    ts -= 2_000;
+                }
+
+                future += offset > 0 ? 1 : 0;
+                batch.Add(new EdgePlay($"{log.Count + batch.Count:D4}", ts, user, kinds[random.Next(kinds.Length)], random.Next(0, 400) / 8.0, $"d{random.Next(3)}", 0));
+            }
+
+            var request = new PushEventsRequest { Source = "plays" };
+            request.Events.Add(batch.Select(e => e.ToPush()));
+            var pushed = await ingestion.PushEventsAsync(request);
+            Assert.Equal(0, pushed.Rejected);
+            var arrival = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            late += pushed.Late;
+            foreach (var play in batch)
+            {
+                log.Add(play with { Arrival = arrival });
+                watermark[play.User] = Math.Max(watermark.GetValueOrDefault(play.User, long.MinValue / 2), Math.Min(play.Ts, arrival));
+            }
+
+            WaitPast(arrival);
+            var lookup = new GetOnlineFeaturesRequest { EntityType = "user", FeatureService = "model" };
+            lookup.EntityIds.Add(users);
+            var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var response = await serving.GetOnlineFeaturesAsync(lookup);
+            var after = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 1;
+            lookups.Add((before, after, response));
+            lastLookupEnd = after;
+        }
+
+        Assert.True(future > 5, $"only {future} events ahead of their arrival");
+        Assert.True(late > 0, "the log should hold events beyond the allowed lateness");
+
+        var entities = Path.Combine(temp.Path, "entities.csv");
+        var rows = new List<string> { "user_id,event_timestamp" };
+        foreach (var (before, after, _) in lookups)
+        {
+            rows.AddRange(users.SelectMany(user => new[] { string.Create(CultureInfo.InvariantCulture, $"{user},{before}"), string.Create(CultureInfo.InvariantCulture, $"{user},{after}") }));
+        }
+
+        await File.WriteAllLinesAsync(entities, rows);
+        var jsonLines = Path.Combine(temp.Path, "events.jsonl");
+        await File.WriteAllLinesAsync(jsonLines, log.Select(e => e.ToJsonLine()));
+        var csv = Path.Combine(temp.Path, "events.csv");
+        await File.WriteAllTextAsync(csv, "event_id,ts,user_id,kind,seconds,meta,arrival\r\n" + string.Concat(log.Select(e => e.ToCsvRow())));
+        var parquet = Path.Combine(temp.Path, "events.parquet");
+        await Parquet.Serialization.ParquetSerializer.SerializeAsync(log.Select(e => e.ToParquetRow()), parquet);
+
+        var sets = new List<List<Dictionary<string, ScalarValue>>>();
+        foreach (var events in new[] { jsonLines, csv, parquet })
+        {
+            var output = Path.Combine(temp.Path, $"training-{Path.GetExtension(events)[1..]}.parquet");
+            var build = await Ofs.RunAsync("training-set", "-d", definitions, "-s", "model", "--events", $"plays={events}", "--entities", entities, "--out", output, "--arrival-field", "arrival", "--output", "json");
+            Assert.True(build.ExitCode == 0, build.ToString());
+            Assert.True(build.Json.GetProperty("late").GetInt64() == late, $"{events}: {build}");
+            sets.Add(await ReadTrainingSetAsync(output));
+        }
+
+        var compared = 0;
+        var ambiguous = 0;
+        var present = 0;
+        for (var l = 0; l < lookups.Count; l++)
+        {
+            var response = lookups[l].Response;
+            for (var u = 0; u < users.Length; u++)
+            {
+                foreach (var set in sets)
+                {
+                    var atBefore = set[(l * users.Length * 2) + (u * 2)];
+                    var atAfter = set[(l * users.Length * 2) + (u * 2) + 1];
+                    Assert.Equal(users[u], atBefore["user_id"].AsString);
+                    for (var f = 0; f < response.FeatureNames.Count; f++)
+                    {
+                        var name = response.FeatureNames[f];
+                        var served = response.Entities[u].Values[f];
+                        var servedValue = ToScalar(served.Value);
+                        var servedStatus = Cli.Commands.GetCommand.StatusName(served.Status);
+                        Assert.True(
+                            Matches(atBefore, name, servedValue, servedStatus) || Matches(atAfter, name, servedValue, servedStatus),
+                            $"lookup {l} {users[u]} {name}: served {servedValue} {servedStatus}; training set {atBefore.GetValueOrDefault(name)} {atBefore[$"{name}:status"]} .. {atAfter.GetValueOrDefault(name)} {atAfter[$"{name}:status"]}");
+                        ambiguous += Matches(atAfter, name, atBefore.GetValueOrDefault(name), atBefore[$"{name}:status"].AsString) ? 0 : 1;
+                        present += servedStatus == "PRESENT" ? 1 : 0;
+                        compared++;
+                    }
+                }
+            }
+        }
+
+        Assert.Equal(lookups.Count * users.Length * 6 * sets.Count, compared);
+        Assert.True(ambiguous * 20 < compared, $"{ambiguous} of {compared} values changed within a lookup's time range");
+        Assert.True(present * 3 > compared, $"only {present} of {compared} values present");
+    }
+
     private static bool Matches(Dictionary<string, ScalarValue> row, string name, ScalarValue value, string status) =>
         row.GetValueOrDefault(name) == value && row[$"{name}:status"].AsString == status;
 
@@ -180,5 +340,78 @@ public sealed class OnlineOfflineParityTests
             _ => random.Next(40_000, 90_000),
         };
         return Play($"e{n}", Users[random.Next(Users.Length - 1)], now - behind, random.Next(0, 400) / 8.0, random.NextDouble() < 0.4 ? "click" : "view");
+    }
+
+    /// <summary>One event of the edge-case log, in every form it is sent or written in.</summary>
+    private sealed record EdgePlay(string Id, long Ts, string User, string Kind, double Seconds, string Device, long Arrival)
+    {
+        public Event ToPush()
+        {
+            var play = Play(Id, User, Ts, Seconds, Kind);
+            play.Fields["meta"] = new Value { StringValue = MetaJson };
+            return play;
+        }
+
+        public string ToJsonLine() => JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["event_id"] = Id,
+            ["ts"] = Ts,
+            ["user_id"] = User,
+            ["kind"] = Kind,
+            ["seconds"] = Seconds,
+            ["meta"] = new Dictionary<string, object> { ["device"] = Device, ["n"] = new[] { 1, 2 } },
+            ["arrival"] = Arrival,
+        });
+
+        // Keys unquoted, so nothing but the reader's rules keeps 0042, 1e3 and true as they are.
+        public string ToCsvRow() => string.Create(CultureInfo.InvariantCulture, $"{Id},{Ts},{User},{Quote(Kind)},{Seconds:R},{Quote(MetaJson)},{Arrival}\r\n");
+
+        public ParquetPlay ToParquetRow() => new()
+        {
+            EventId = Id,
+            Ts = Ts,
+            UserId = User,
+            Kind = Kind,
+            Seconds = Seconds,
+            Meta = new ParquetMeta { Device = Device, N = [1, 2] },
+            Arrival = Arrival,
+        };
+
+        private string MetaJson => $$"""{"device":"{{Device}}","n":[1,2]}""";
+
+        private static string Quote(string text) => $"\"{text.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
+    }
+
+    internal sealed class ParquetPlay
+    {
+        [JsonPropertyName("event_id")]
+        public string EventId { get; set; } = "";
+
+        [JsonPropertyName("ts")]
+        public long Ts { get; set; }
+
+        [JsonPropertyName("user_id")]
+        public string UserId { get; set; } = "";
+
+        [JsonPropertyName("kind")]
+        public string Kind { get; set; } = "";
+
+        [JsonPropertyName("seconds")]
+        public double Seconds { get; set; }
+
+        [JsonPropertyName("meta")]
+        public ParquetMeta Meta { get; set; } = new();
+
+        [JsonPropertyName("arrival")]
+        public long Arrival { get; set; }
+    }
+
+    internal sealed class ParquetMeta
+    {
+        [JsonPropertyName("device")]
+        public string Device { get; set; } = "";
+
+        [JsonPropertyName("n")]
+        public List<int> N { get; set; } = [];
     }
 }

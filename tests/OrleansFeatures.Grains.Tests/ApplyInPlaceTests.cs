@@ -11,6 +11,9 @@ public class ApplyInPlaceTests
 {
     private const long Now = 1_800_000_000_000;
 
+    // These tests pin the commit protocol, not the arrival rule: an arrival clock that never caps the watermark.
+    private const long NoArrivalCap = long.MaxValue;
+
     private static readonly FeatureRefList Clicks = new(["activity"], ["clicks_1h"]);
 
     [Fact]
@@ -25,10 +28,10 @@ public class ApplyInPlaceTests
         Assert.True(index.TryGetByGrainKey(key, out var views));
 
         var outcomes = new EventOutcome[1];
-        Assert.Equal(1, views.TryApplyInPlace(version, TestDefinitions.Source, [TestDefinitions.Click("e2", Now - 2_000, "click", 1)], [0], outcomes, out var inPlace));
+        Assert.Equal(1, views.TryApplyInPlace(version, TestDefinitions.Source, [TestDefinitions.Click("e2", Now - 2_000, "click", 1)], [0], NoArrivalCap, outcomes, out var inPlace));
         Assert.Equal(EventOutcomeKind.Accepted, outcomes[0].Kind);
         // Newer definitions than the entity holds: the grain catches up first, so the apply goes to it.
-        Assert.Equal(0, views.TryApplyInPlace(version + 1, TestDefinitions.Source, [TestDefinitions.Click("e9", Now, "click", 1)], [0], outcomes, out _));
+        Assert.Equal(0, views.TryApplyInPlace(version + 1, TestDefinitions.Source, [TestDefinitions.Click("e9", Now, "click", 1)], [0], NoArrivalCap, outcomes, out _));
 
         // Deactivate, holding the final write: from its start the activation refuses applies in place.
         var storage = FeatureStoreCluster.ControlledStorage(cluster);
@@ -36,7 +39,7 @@ public class ApplyInPlaceTests
         storage.HoldMainWrites = hold;
         var collection = cluster.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
         await storage.MainWriteHeld.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(0, views.TryApplyInPlace(version, TestDefinitions.Source, [TestDefinitions.Click("e3", Now - 1_000, "click", 1)], [0], outcomes, out _));
+        Assert.Equal(0, views.TryApplyInPlace(version, TestDefinitions.Source, [TestDefinitions.Click("e3", Now - 1_000, "click", 1)], [0], NoArrivalCap, outcomes, out _));
         Assert.False(index.TryGetByGrainKey(key, out _));
         storage.HoldMainWrites = null;
         hold.SetResult();
@@ -67,7 +70,7 @@ public class ApplyInPlaceTests
         var checkpoint = grain.Checkpoint(first.Epoch, first.Sequence);
         await storage.MainWriteHeld.Task.WaitAsync(TimeSpan.FromSeconds(30));
         var outcomes = new EventOutcome[1];
-        Assert.Equal(1, views.TryApplyInPlace(version, TestDefinitions.Source, [TestDefinitions.Click("e2", Now - 2_000, "click", 1)], [0], outcomes, out var during));
+        Assert.Equal(1, views.TryApplyInPlace(version, TestDefinitions.Source, [TestDefinitions.Click("e2", Now - 2_000, "click", 1)], [0], NoArrivalCap, outcomes, out var during));
         storage.HoldMainWrites = null;
         hold.SetResult();
 

@@ -66,17 +66,19 @@ public class EntityGrainSegmentTests
     [Fact]
     public async Task Expired_segments_are_dropped_from_the_state_and_deleted()
     {
+        // The silo's clock caps the watermark (core/Engine/README.md), so this lateness test runs at the real time.
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         using var temp = new TempDirectory();
         await using var cluster = await FeatureStoreCluster.StartAsync(FeatureStoreCluster.NewDatabasePath(temp));
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         const string key = "user/expiring";
         var grain = cluster.Client.GetGrain<IEntityGrain>(key);
-        var old = Enumerable.Range(0, 600).Select(i => TestDefinitions.Click($"old-{i}", Now - (3 * 3_600_000) + i, "click", 1)).ToArray();
+        var old = Enumerable.Range(0, 600).Select(i => TestDefinitions.Click($"old-{i}", now - (3 * 3_600_000) + i, "click", 1)).ToArray();
         await grain.ApplyEvents(version, TestDefinitions.Source, old);
         Assert.NotNull(await ReadSegmentAsync(cluster, key, 0));
 
         // Moves the lateness bound past every id of segment 0.
-        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new", Now, "click", 1)]);
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new", now, "click", 1)]);
 
         Assert.Empty((await ReadMainAsync(cluster, key)).SeenSegments[View].Segments);
         Assert.Null(await ReadSegmentAsync(cluster, key, 0));
@@ -86,26 +88,28 @@ public class EntityGrainSegmentTests
     [Fact]
     public async Task A_segment_whose_delete_failed_is_deleted_after_the_next_write()
     {
+        // The silo's clock caps the watermark (core/Engine/README.md), so this lateness test runs at the real time.
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         const string key = "user/leftover";
         var grain = cluster.Client.GetGrain<IEntityGrain>(key);
-        var old = Enumerable.Range(0, 600).Select(i => TestDefinitions.Click($"old-{i}", Now - (3 * 3_600_000) + i, "click", 1)).ToArray();
+        var old = Enumerable.Range(0, 600).Select(i => TestDefinitions.Click($"old-{i}", now - (3 * 3_600_000) + i, "click", 1)).ToArray();
         await grain.ApplyEvents(version, TestDefinitions.Source, old);
         var storage = FeatureStoreCluster.ControlledStorage(cluster);
 
         // Segment 0 expires with this write, but its delete fails: the write records it as still to delete.
         storage.FailSegmentDeletes = true;
-        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new-1", Now, "click", 1)]);
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new-1", now, "click", 1)]);
         Assert.NotNull(await ReadSegmentAsync(cluster, key, 0));
         var main = await ReadMainAsync(cluster, key);
         Assert.Empty(main.SeenSegments[View].Segments);
         Assert.Equal([EntityStateStore.SegmentStateName(View, 0)], main.SegmentsToDelete);
 
         storage.FailSegmentDeletes = false;
-        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new-2", Now, "click", 1)]);
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new-2", now, "click", 1)]);
         Assert.Null(await ReadSegmentAsync(cluster, key, 0));
-        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new-3", Now, "click", 1)]);
+        await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("new-3", now, "click", 1)]);
         Assert.Empty((await ReadMainAsync(cluster, key)).SegmentsToDelete);
     }
 

@@ -16,6 +16,9 @@ namespace OrleansFeatures.Grains.Tests;
 public sealed class EntityStateStoreTests : IAsyncLifetime
 {
     private const long Now = 1_800_000_000_000;
+
+    // These tests pin the commit protocol, not the arrival rule: an arrival clock that never caps the watermark.
+    private const long NoArrivalCap = long.MaxValue;
     private const string View = "activity";
 
     private readonly TempDirectory _directory = new();
@@ -46,7 +49,7 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
         var (entity, live) = NewEntity(epoch: 7);
         for (var i = 0; i < EntityStateStore.SealThreshold + 88; i++)
         {
-            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"e{i}", Now - 100_000 + i, "click", 1), out _);
+            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"e{i}", Now - 100_000 + i, "click", 1), NoArrivalCap, out _);
         }
 
         var store = await OpenStoreAsync();
@@ -70,7 +73,7 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
         var (entity, _) = NewEntity();
         for (var i = 0; i < EntityStateStore.SealThreshold; i++)
         {
-            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"e{i}", Now - 100_000 + i, "click", 1), out _);
+            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"e{i}", Now - 100_000 + i, "click", 1), NoArrivalCap, out _);
         }
 
         var store = await OpenStoreAsync();
@@ -87,13 +90,13 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
     public async Task An_apply_while_the_main_state_is_being_written_stays_unwritten_and_the_next_write_holds_it()
     {
         var (entity, live) = NewEntity();
-        entity.Apply(TestDefinitions.Source, TestDefinitions.Click("before", Now, "click", 1), out _, out var before);
+        entity.Apply(TestDefinitions.Source, TestDefinitions.Click("before", Now, "click", 1), NoArrivalCap, out _, out var before);
         var gated = new GatedGrainStorage(_storage, name => name == EntityStateStore.MainStateName);
         var store = await OpenStoreAsync(gated);
 
         var write = store.WriteAsync(entity, epoch: 1);
         await gated.Entered;
-        entity.Apply(TestDefinitions.Source, TestDefinitions.Click("during", Now + 1, "click", 1), out _, out var during);
+        entity.Apply(TestDefinitions.Source, TestDefinitions.Click("during", Now + 1, "click", 1), NoArrivalCap, out _, out var during);
         gated.Open();
         await write;
 
@@ -117,7 +120,7 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
         const int Old = EntityStateStore.SealThreshold + 88;
         for (var i = 0; i < Old; i++)
         {
-            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"old{i}", Now - 100_000 + i, "click", 1), out _);
+            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"old{i}", Now - 100_000 + i, "click", 1), NoArrivalCap, out _);
         }
 
         var gated = new GatedGrainStorage(_storage, name => name.StartsWith("entity.seen.", StringComparison.Ordinal));
@@ -129,7 +132,7 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
         var later = Now + (2 * 3_600_000);
         for (var i = 0; i < Old; i++)
         {
-            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"new{i}", later + i, "click", 1), out _);
+            entity.Apply(TestDefinitions.Source, TestDefinitions.Click($"new{i}", later + i, "click", 1), NoArrivalCap, out _);
         }
 
         gated.Open();

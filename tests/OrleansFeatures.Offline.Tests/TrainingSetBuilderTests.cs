@@ -76,6 +76,46 @@ public sealed class TrainingSetBuilderTests
     }
 
     [Fact]
+    public async Task An_event_ahead_of_its_arrival_never_makes_a_later_arriving_on_time_event_late()
+    {
+        // 10 minutes of lateness; an event 59 minutes ahead of its arrival, then on-time events.
+        string[] events =
+        [
+            Event("future", "u1", T0 + (59 * Minute), "view", 1, arrival: T0),
+            Event("on-time", "u1", T0 + Minute, "click", 2, arrival: T0 + Minute),
+            Event("a-bit-late", "u1", T0 - (5 * Minute), "click", 4, arrival: T0 + (2 * Minute)),
+        ];
+        string[] rows = [Row("u1", T0 + (3 * Minute), 0), Row("u1", T0 + (59 * Minute), 0)];
+
+        using var temp = new TempDirectory();
+        var (result, byArrival) = await BuildAsync(temp.Path, events, rows, arrivalField: "arrival");
+
+        Assert.Equal(0, result.Late);
+        Assert.Equal(3, result.Accepted);
+        Assert.Equal(2, byArrival[0]["plays:plays_1h"].AsInt64);
+        Assert.Equal(6, byArrival[0]["plays:seconds_1h"].AsDouble);
+        Assert.Equal("view", byArrival[0]["plays:last_kind"].AsString);
+        // The window at T0+59m starts at T0: the future event and the on-time one.
+        Assert.Equal(2, byArrival[1]["plays:plays_1h"].AsInt64);
+        Assert.Equal(3, byArrival[1]["plays:seconds_1h"].AsDouble);
+    }
+
+    [Fact]
+    public async Task A_number_whose_sum_could_overflow_is_rejected_so_no_cell_is_infinite()
+    {
+        using var temp = new TempDirectory();
+        var (result, rows) = await BuildAsync(
+            temp.Path,
+            [Event("a", "u1", T0, "click", 1e308), Event("b", "u1", T0, "click", 1e308), Event("c", "u1", T0, "click", 3)],
+            [Row("u1", T0 + Minute, 0)]);
+
+        Assert.Equal(2, result.EventsRejected);
+        Assert.Contains(result.RejectedExamples, e => e.Contains("field 'seconds'", StringComparison.Ordinal) && e.Contains("events.jsonl:1", StringComparison.Ordinal));
+        Assert.Equal(3, rows[0]["plays:seconds_1h"].AsDouble);
+        Assert.Equal(1, rows[0]["plays:plays_1h"].AsInt64);
+    }
+
+    [Fact]
     public async Task A_replayed_event_counts_once_and_invalid_events_are_rejected_with_their_line()
     {
         using var temp = new TempDirectory();
@@ -157,6 +197,139 @@ public sealed class TrainingSetBuilderTests
             Assert.Equal(fromJson[i], fromCsv[i]);
             Assert.Equal(fromJson[i], fromParquet[i]);
         }
+    }
+
+    [Fact]
+    public async Task Csv_keys_and_labels_pass_through_verbatim_and_values_convert_only_where_declared()
+    {
+        using var temp = new TempDirectory();
+        await File.WriteAllLinesAsync(
+            Path.Combine(temp.Path, "events.csv"),
+            [
+                "event_id,ts,user_id,kind,seconds,note",
+                $"a,{T0},0042,click,1.5,7",
+                $"b,{T0},42,view,2,x",
+                $"c,{T0},1e3,click,3,true",
+                $"d,{T0},true,007,4,",
+            ]);
+        await File.WriteAllLinesAsync(
+            Path.Combine(temp.Path, "entities.csv"),
+            [
+                "user_id,event_timestamp,label",
+                $"0042,{T0 + Minute},007",
+                $"42,{T0 + Minute},1",
+                $"1e3,{T0 + Minute},1.50",
+                $"true,{T0 + Minute},true",
+            ]);
+
+        var (result, rows) = await BuildAsync(temp.Path, [], [], eventsFile: "events.csv", entitiesFile: "entities.csv");
+
+        Assert.Equal(0, result.EventsRejected);
+        Assert.Equal(["0042", "42", "1e3", "true"], rows.Select(r => r["user_id"].AsString));
+        Assert.Equal(["007", "1", "1.50", "true"], rows.Select(r => r["label"].AsString));
+        Assert.Equal([1.5, 2, 3, 4], rows.Select(r => r["plays:seconds_1h"].AsDouble));
+        Assert.Equal(["click", "view", "click", "007"], rows.Select(r => r["plays:last_kind"].AsString));
+    }
+
+    [Fact]
+    public async Task Csv_cells_may_hold_quoted_commas_quotes_and_newlines_and_errors_name_the_right_line()
+    {
+        using var temp = new TempDirectory();
+        await File.WriteAllTextAsync(
+            Path.Combine(temp.Path, "events.csv"),
+            $"event_id,ts,user_id,kind,seconds\r\n" +
+            $"a,{T0},u1,\"line one\nline two, \"\"quoted\"\"\",1\r\n" +
+            $"b,{T0},u1,click,not-a-number\n" +
+            $"c,{T0},u1,\"multi\r\nline\",2\n");
+
+        var (result, rows) = await BuildAsync(temp.Path, [], [Row("u1", T0 + Minute, 0)], eventsFile: "events.csv");
+
+        Assert.Equal(1, result.EventsRejected);
+        Assert.Contains(result.RejectedExamples, e => e.Contains("events.csv:4", StringComparison.Ordinal) && e.Contains("seconds", StringComparison.Ordinal));
+        Assert.Equal(2, rows[0]["plays:plays_1h"].AsInt64);
+        Assert.Equal(3, rows[0]["plays:seconds_1h"].AsDouble);
+    }
+
+    [Fact]
+    public async Task An_undeclared_json_object_or_array_in_an_event_is_ignored_as_online()
+    {
+        using var temp = new TempDirectory();
+        var (result, rows) = await BuildAsync(
+            temp.Path,
+            [
+                $$$"""{"event_id":"a","ts":{{{T0}}},"user_id":"u1","kind":"click","seconds":1,"meta":{"device":"a1","tags":[1,{"x":null}]}}""",
+                $$"""{"event_id":"b","ts":{{T0}},"user_id":"u1","kind":"view","seconds":2,"history":[{"k":1}]}""",
+                $$"""{"event_id":"c","ts":{{T0}},"user_id":"u1","kind":{"nested":true},"seconds":2}""",
+            ],
+            [Row("u1", T0 + Minute, 0)]);
+
+        // A declared field must still be a scalar, as online.
+        Assert.Equal(1, result.EventsRejected);
+        Assert.Contains(result.RejectedExamples, e => e.Contains("events.jsonl:3", StringComparison.Ordinal) && e.Contains("'kind'", StringComparison.Ordinal));
+        Assert.Equal(2, rows[0]["plays:plays_1h"].AsInt64);
+    }
+
+    [Fact]
+    public async Task An_undeclared_nested_parquet_column_is_ignored_as_online()
+    {
+        using var temp = new TempDirectory();
+        await Parquet.Serialization.ParquetSerializer.SerializeAsync(
+            [
+                new NestedPlay { EventId = "a", Ts = T0, UserId = "u1", Kind = "click", Seconds = 1, Meta = new() { Device = "a1" }, Tags = [1, 2] },
+                new NestedPlay { EventId = "b", Ts = T0, UserId = "u1", Kind = "view", Seconds = 2, Meta = new() { Device = "b2" }, Tags = [] },
+            ],
+            Path.Combine(temp.Path, "events.parquet"));
+
+        var (result, rows) = await BuildAsync(temp.Path, [], [Row("u1", T0 + Minute, 0)], eventsFile: "events.parquet");
+
+        Assert.Equal(0, result.EventsRejected);
+        Assert.Equal(2, rows[0]["plays:plays_1h"].AsInt64);
+        Assert.Equal(3, rows[0]["plays:seconds_1h"].AsDouble);
+    }
+
+    internal sealed class NestedPlay
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("event_id")]
+        public string EventId { get; set; } = "";
+
+        [System.Text.Json.Serialization.JsonPropertyName("ts")]
+        public long Ts { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("user_id")]
+        public string UserId { get; set; } = "";
+
+        [System.Text.Json.Serialization.JsonPropertyName("kind")]
+        public string Kind { get; set; } = "";
+
+        [System.Text.Json.Serialization.JsonPropertyName("seconds")]
+        public double Seconds { get; set; }
+
+        [System.Text.Json.Serialization.JsonPropertyName("meta")]
+        public NestedMeta Meta { get; set; } = new();
+
+        [System.Text.Json.Serialization.JsonPropertyName("tags")]
+        public List<int> Tags { get; set; } = [];
+    }
+
+    internal sealed class NestedMeta
+    {
+        [System.Text.Json.Serialization.JsonPropertyName("kind")]
+        public string Device { get; set; } = "";
+    }
+
+    [Fact]
+    public async Task Label_columns_keep_the_entity_tables_header_order()
+    {
+        using var temp = new TempDirectory();
+        await File.WriteAllLinesAsync(
+            Path.Combine(temp.Path, "entities.csv"),
+            ["user_id,zeta,event_timestamp,alpha,mid", $"u1,,{T0 + Minute},a,", $"u1,z,{T0 + Minute},,m"]);
+
+        var (result, rows) = await BuildAsync(temp.Path, [Event("a", "u1", T0, "click", 1)], [], entitiesFile: "entities.csv");
+
+        Assert.Equal(["user_id", "event_timestamp", "zeta", "alpha", "mid"], result.Columns.Take(5));
+        Assert.Equal("a", rows[0]["alpha"].AsString);
+        Assert.Equal("z", rows[1]["zeta"].AsString);
     }
 
     private static async Task WriteParquetAsync(string path, List<LoggedEvent> events)

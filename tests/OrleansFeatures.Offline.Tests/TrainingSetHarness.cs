@@ -55,7 +55,8 @@ internal static class TrainingSetHarness
         string? arrivalField = null,
         int partitions = 4,
         DefinitionSet? definitions = null,
-        string eventsFile = "events.jsonl")
+        string eventsFile = "events.jsonl",
+        string entitiesFile = "entities.jsonl")
     {
         var eventsPath = Path.Combine(folder, eventsFile);
         if (!File.Exists(eventsPath))
@@ -63,8 +64,12 @@ internal static class TrainingSetHarness
             await File.WriteAllLinesAsync(eventsPath, events);
         }
 
-        var entitiesPath = Path.Combine(folder, "entities.jsonl");
-        await File.WriteAllLinesAsync(entitiesPath, rows);
+        var entitiesPath = Path.Combine(folder, entitiesFile);
+        if (!File.Exists(entitiesPath))
+        {
+            await File.WriteAllLinesAsync(entitiesPath, rows);
+        }
+
         var output = Path.Combine(folder, $"training-{Guid.NewGuid():N}.parquet");
         var result = await new TrainingSetBuilder(new TrainingSetRequest
         {

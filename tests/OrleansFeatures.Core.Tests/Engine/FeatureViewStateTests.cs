@@ -23,6 +23,54 @@ public class FeatureViewStateTests
     }
 
     [Fact]
+    public void An_event_ahead_of_its_arrival_never_makes_an_on_time_event_late()
+    {
+        // Five minutes of lateness, an event 59 minutes ahead of its arrival (inside a one-hour future skew).
+        var state = new FeatureViewState(View(
+            TimeSpan.FromMinutes(5),
+            null,
+            1,
+            Feature("n", AggregationKind.Count, window: TimeSpan.FromHours(2)),
+            Feature("last", AggregationKind.Latest, field: "tag")));
+        var arrival = T0;
+
+        Assert.Equal(ApplyOutcome.Accepted, state.Apply(Event("future", arrival + (59 * 60_000), tag: "future"), arrival));
+        Assert.Equal(ApplyOutcome.Accepted, state.Apply(Event("on-time", arrival + 1_000, tag: "on-time"), arrival + 1_000));
+        Assert.Equal(ApplyOutcome.Accepted, state.Apply(Event("a-bit-late", arrival - (4 * 60_000), tag: "a-bit-late"), arrival + 2_000));
+
+        // The watermark follows the arrival clock, not the future event time.
+        Assert.Equal(arrival + 1_000, state.Watermark);
+        Assert.Equal(0, state.LateCount);
+
+        // Windows count the future event from its own time on; latest shows the greatest event time, the future one.
+        Assert.Equal(ScalarValue.FromInt64(2), state.Read(0, arrival + 2_000).Value);
+        Assert.Equal(ScalarValue.FromInt64(3), state.Read(0, arrival + (59 * 60_000)).Value);
+        Assert.Equal(ScalarValue.FromString("future"), state.Read(1, arrival + 2_000).Value);
+        Assert.Equal(arrival + (59 * 60_000), state.Read(1, arrival + 2_000).EventTimeMs);
+
+        // Beyond the lateness from the arrival clock is still late.
+        Assert.Equal(ApplyOutcome.Late, state.Apply(Event("too-late", arrival - (5 * 60_000), tag: "too-late"), arrival + 3_000));
+    }
+
+    [Fact]
+    public void Numbers_beyond_the_admitted_magnitude_contribute_nothing_so_no_reading_is_infinite()
+    {
+        var state = new FeatureViewState(View(
+            Feature("sum", AggregationKind.Sum),
+            Feature("mean", AggregationKind.Mean),
+            Feature("max", AggregationKind.Max)));
+
+        state.Apply(Event("a", T0, amount: 1e308));
+        state.Apply(Event("b", T0, amount: 1e308));
+        state.Apply(Event("c", T0, amount: EventLimits.MaxNumberMagnitude));
+        state.Apply(Event("d", T0, amount: EventLimits.MaxNumberMagnitude));
+
+        Assert.Equal(ScalarValue.FromDouble(2 * EventLimits.MaxNumberMagnitude), state.Read(0, T0).Value);
+        Assert.Equal(ScalarValue.FromDouble(EventLimits.MaxNumberMagnitude), state.Read(1, T0).Value);
+        Assert.Equal(ScalarValue.FromDouble(EventLimits.MaxNumberMagnitude), state.Read(2, T0).Value);
+    }
+
+    [Fact]
     public void Late_event_inside_lateness_updates_its_window()
     {
         var state = new FeatureViewState(View(TimeSpan.FromMinutes(30), null, 1, Feature("sum", AggregationKind.Sum, window: TimeSpan.FromHours(1))));

@@ -158,6 +158,26 @@ public class EventAdmissionTests
         Assert.StartsWith(expected, error, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(1e308)]
+    [InlineData(-1e251)]
+    [InlineData(double.MaxValue)]
+    public void A_number_whose_window_sum_could_overflow_is_rejected_naming_the_field_and_the_bound(double seconds)
+    {
+        var reason = Check(Event("e1", Now, "u1", seconds));
+
+        Assert.NotNull(reason);
+        Assert.Contains("field 'seconds'", reason, StringComparison.Ordinal);
+        Assert.Contains("1E+250", reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_number_at_the_bound_is_admitted()
+    {
+        Assert.Null(Check(Event("e1", Now, "u1", EventLimits.MaxNumberMagnitude)));
+        Assert.Null(Check(Event("e1", Now, "u1", -EventLimits.MaxNumberMagnitude)));
+    }
+
     [Fact]
     public void Default_limits_are_valid()
     {
