@@ -53,7 +53,7 @@ public sealed partial class AccessControlInterceptor(
 
     private async ValueTask AuthorizeAsync<TRequest>(TRequest request, ServerCallContext context, string method, RpcAccess access)
     {
-        var credential = await AuthenticateAsync(context.RequestHeaders, method);
+        var credential = await AuthenticateAsync(context.RequestHeaders, method, context.CancellationToken);
         if (!credential.Allows(access.Permission))
         {
             LogDenied(logger, credential.Name, method, access.Permission);
@@ -80,15 +80,15 @@ public sealed partial class AccessControlInterceptor(
     }
 
     /// <summary>Who is calling, from a bearer token or an API key as the mode allows; UNAUTHENTICATED otherwise.</summary>
-    private async ValueTask<AccessGrant> AuthenticateAsync(Metadata headers, string method)
+    private async ValueTask<AccessGrant> AuthenticateAsync(Metadata headers, string method, CancellationToken cancellationToken)
     {
         if (_mode.AcceptsJwt() && ApiKeyRing.ReadBearerToken(headers) is { } token)
         {
-            var (grant, refusal) = await tokens!.ValidateAsync(token);
+            var (grant, refusal, keysUnavailable) = await tokens!.ValidateAsync(token, cancellationToken);
             if (grant is null)
             {
                 LogInvalidToken(logger, method, refusal!);
-                throw new RpcException(new Status(StatusCode.Unauthenticated, refusal!));
+                throw new RpcException(new Status(keysUnavailable ? StatusCode.Unavailable : StatusCode.Unauthenticated, refusal!));
             }
 
             return grant;

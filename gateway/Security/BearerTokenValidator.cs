@@ -17,6 +17,7 @@ public sealed class BearerTokenValidator
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
     private readonly TokenValidationParameters _parameters;
     private readonly JwtOptions _options;
+    private readonly ConfigurationManager<OpenIdConnectConfiguration>? _metadata;
 
     public BearerTokenValidator(JwtOptions options, TimeProvider timeProvider)
     {
@@ -42,10 +43,11 @@ public sealed class BearerTokenValidator
         }
         else
         {
-            _parameters.ConfigurationManager = new ConfigurationManager<OpenIdConnectConfiguration>(
+            _metadata = new ConfigurationManager<OpenIdConnectConfiguration>(
                 options.MetadataAddress!,
                 new OpenIdConnectConfigurationRetriever(),
                 new HttpDocumentRetriever { RequireHttps = true });
+            _parameters.ConfigurationManager = _metadata;
         }
     }
 
@@ -61,21 +63,37 @@ public sealed class BearerTokenValidator
         return keys;
     }
 
-    /// <summary>The grant of a valid token, or null and a refusal that names the failed check.</summary>
-    public async ValueTask<(TokenGrant? Grant, string? Refusal)> ValidateAsync(string token)
+    /// <summary>
+    /// The grant of a valid token, or null and a refusal that names the failed check. <c>KeysUnavailable</c> says the
+    /// token could not be checked at all: the issuer's metadata or keys could not be fetched (the gateway's problem, not the caller's).
+    /// </summary>
+    public async ValueTask<(TokenGrant? Grant, string? Refusal, bool KeysUnavailable)> ValidateAsync(string token, CancellationToken cancellationToken = default)
     {
         if (token.Length > MaxTokenLength)
         {
-            return (null, $"the bearer token is longer than {MaxTokenLength} characters");
+            return (null, $"the bearer token is longer than {MaxTokenLength} characters", false);
+        }
+
+        if (_metadata is not null)
+        {
+            // Cached after the first fetch; without this the handler would report unreachable keys as a bad signature.
+            try
+            {
+                await _metadata.GetConfigurationAsync(cancellationToken);
+            }
+            catch (InvalidOperationException)
+            {
+                return (null, "the issuer's signing keys could not be fetched from FeatureStore:Auth:Jwt:MetadataAddress; retry later", true);
+            }
         }
 
         var result = await _handler.ValidateTokenAsync(token, _parameters);
         if (result.IsValid)
         {
-            return (TokenGrant.FromClaims(result.ClaimsIdentity.Claims, _options), null);
+            return (TokenGrant.FromClaims(result.ClaimsIdentity.Claims, _options), null, false);
         }
 
-        return (null, Describe(result.Exception));
+        return (null, Describe(result.Exception), false);
     }
 
     private static string Describe(Exception? exception) => exception switch

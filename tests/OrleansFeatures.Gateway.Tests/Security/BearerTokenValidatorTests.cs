@@ -18,7 +18,7 @@ public sealed class BearerTokenValidatorTests : IDisposable
     [Fact]
     public async Task A_valid_token_grants_its_roles()
     {
-        var (grant, refusal) = await _validator.ValidateAsync(_issuer.Mint(roles: ["read", "entity:user"]));
+        var (grant, refusal, _) = await _validator.ValidateAsync(_issuer.Mint(roles: ["read", "entity:user"]));
 
         Assert.Null(refusal);
         Assert.Equal("test-client", grant!.Name);
@@ -33,7 +33,7 @@ public sealed class BearerTokenValidatorTests : IDisposable
         var expires = DateTimeOffset.UtcNow.AddMinutes(-10);
         var token = _issuer.Mint(roles: ["read"], expires: expires);
 
-        var (grant, refusal) = await _validator.ValidateAsync(token);
+        var (grant, refusal, _) = await _validator.ValidateAsync(token);
 
         Assert.Null(grant);
         Assert.Equal($"the bearer token expired at {expires.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}", refusal);
@@ -42,7 +42,7 @@ public sealed class BearerTokenValidatorTests : IDisposable
     [Fact]
     public async Task A_token_within_the_clock_skew_of_its_expiry_is_accepted()
     {
-        var (grant, _) = await _validator.ValidateAsync(_issuer.Mint(roles: ["read"], expires: DateTimeOffset.UtcNow.AddSeconds(-10)));
+        var (grant, _, _) = await _validator.ValidateAsync(_issuer.Mint(roles: ["read"], expires: DateTimeOffset.UtcNow.AddSeconds(-10)));
 
         Assert.NotNull(grant);
     }
@@ -63,7 +63,7 @@ public sealed class BearerTokenValidatorTests : IDisposable
 
         foreach (var (token, expected) in cases)
         {
-            var (grant, refusal) = await _validator.ValidateAsync(token);
+            var (grant, refusal, _) = await _validator.ValidateAsync(token);
 
             Assert.Null(grant);
             Assert.Equal(expected, refusal);
@@ -77,10 +77,29 @@ public sealed class BearerTokenValidatorTests : IDisposable
         var parts = signed.Split('.');
         var unsigned = Convert.ToBase64String("{\"alg\":\"none\",\"typ\":\"JWT\"}"u8.ToArray()).TrimEnd('=') + "." + parts[1] + ".";
 
-        var (grant, refusal) = await _validator.ValidateAsync(unsigned);
+        var (grant, refusal, _) = await _validator.ValidateAsync(unsigned);
 
         Assert.Null(grant);
         Assert.NotNull(refusal);
+    }
+
+    [Fact]
+    public async Task An_issuer_whose_metadata_cannot_be_fetched_refuses_the_token_saying_so()
+    {
+        // Port 1 on loopback: refused at once, no network needed.
+        var options = new JwtOptions
+        {
+            Issuer = TestTokenIssuer.DefaultIssuer,
+            Audience = TestTokenIssuer.DefaultAudience,
+            MetadataAddress = "https://127.0.0.1:1/.well-known/openid-configuration",
+        };
+        var validator = new BearerTokenValidator(options, TimeProvider.System);
+
+        var (grant, refusal, keysUnavailable) = await validator.ValidateAsync(_issuer.Mint(roles: ["read"]));
+
+        Assert.Null(grant);
+        Assert.True(keysUnavailable);
+        Assert.Equal("the issuer's signing keys could not be fetched from FeatureStore:Auth:Jwt:MetadataAddress; retry later", refusal);
     }
 
     public void Dispose()
