@@ -31,9 +31,10 @@ public sealed partial class ApiKeyReloader(IConfiguration configuration, ApiKeyR
     private void Reload()
     {
         // A half-written or invalid file empties its provider; reading that as "no keys" would revoke every key at once.
-        if (file.TakeFailure() is { } failure)
+        // The file is checked again here too: another source's reload fires the same token while the file is still broken.
+        if ((file.TakeFailure()?.Message ?? file.Unreadable()) is { } reason)
         {
-            LogUnreadableFile(logger, file.Path ?? "", failure.Message, ring.Count);
+            LogUnreadableFile(logger, file.Path ?? "", reason, ring.Count);
             return;
         }
 
@@ -127,4 +128,23 @@ public sealed class ApiKeysFile
 
     /// <summary>The failure of the last reload, once; null when it loaded.</summary>
     public Exception? TakeFailure() => Interlocked.Exchange(ref _failure, null);
+
+    /// <summary>Why the file is not JSON right now, or null when it is (or when there is no keys file).</summary>
+    public string? Unreadable()
+    {
+        if (string.IsNullOrWhiteSpace(Path))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path), new System.Text.Json.JsonDocumentOptions { CommentHandling = System.Text.Json.JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            return null;
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return exception.Message;
+        }
+    }
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using OrleansFeatures.Gateway.Security;
+using OrleansFeatures.TestInfrastructure;
 
 namespace OrleansFeatures.Gateway.Tests.Security;
 
@@ -35,6 +36,35 @@ public sealed class ApiKeyReloaderTests
         Assert.Equal("old", ring.Find("old-secret")?.Name);
     }
 
+    [Fact]
+    public async Task A_broken_keys_file_keeps_the_keys_even_when_another_source_reloads_afterwards()
+    {
+        using var temp = new TempDirectory();
+        var path = Path.Combine(temp.Path, "keys.json");
+        var old = ApiKeyRingTests.Key("old", "old-secret", ApiPermission.Read);
+        await File.WriteAllTextAsync(path, "{\"FeatureStore\":{\"Auth\":{\"ApiKeys\":[{\"Name\":\"old\",\"Hash\":\"" + old.Hash + "\",\"Permissions\":[\"read\"]}]}}}");
+        var other = new SignalSource();
+        var configuration = new ConfigurationManager();
+        configuration["FeatureStore:Auth:ApiKeysFile"] = path;
+        ((IConfigurationBuilder)configuration).Add(other);
+        var file = new ApiKeysFile();
+        file.AddTo(configuration);
+        var ring = new ApiKeyRing(configuration.GetSection(AuthOptions.Section).Get<AuthOptions>()!.ApiKeys);
+        using var reloader = new ApiKeyReloader(configuration, ring, file, NullLogger<ApiKeyReloader>.Instance);
+        await reloader.StartAsync(CancellationToken.None);
+
+        // The file watcher's reload of a broken file empties the file's settings (a manual Reload would keep them).
+        await File.WriteAllTextAsync(path, "{ \"FeatureStore\": ");
+        await Poll.UntilAsync(
+            () => Task.FromResult(configuration["FeatureStore:Auth:ApiKeys:0:Name"]),
+            name => name is null,
+            TimeSpan.FromSeconds(20),
+            "the watcher to reload the broken file");
+        other.Provider.Signal();
+
+        Assert.Equal("old", ring.Find("old-secret")?.Name);
+    }
+
     /// <summary>Overwrites key 0's settings in place (both versions use the same keys) and fires the reload token.</summary>
     private static void Replace(IConfigurationRoot configuration, Dictionary<string, string?> settings)
     {
@@ -55,5 +85,18 @@ public sealed class ApiKeyReloaderTests
             [$"FeatureStore:Auth:ApiKeys:{index}:Hash"] = key.Hash,
             [$"FeatureStore:Auth:ApiKeys:{index}:Permissions:0"] = "read",
         };
+    }
+
+    /// <summary>A configuration source that only fires the reload token, as an unrelated settings change would.</summary>
+    private sealed class SignalSource : IConfigurationSource
+    {
+        public SignalProvider Provider { get; } = new();
+
+        public IConfigurationProvider Build(IConfigurationBuilder builder) => Provider;
+    }
+
+    private sealed class SignalProvider : ConfigurationProvider
+    {
+        public void Signal() => OnReload();
     }
 }
