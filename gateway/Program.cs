@@ -28,6 +28,10 @@ if (authOffByDefault)
     builder.Configuration[$"{AuthOptions.Section}:Mode"] = nameof(AuthMode.None);
 }
 
+// Keys in a watched file reload without a restart (docs/security.md, "Rotating a key").
+var apiKeysFile = new ApiKeysFile();
+apiKeysFile.AddTo(builder.Configuration);
+
 var reflection = builder.Configuration.GetValue<bool?>("FeatureStore:Reflection:Enabled") ?? builder.Environment.IsDevelopment();
 
 builder.Host.UseOrleans(silo => silo.AddFeatureStore(builder.Configuration));
@@ -38,6 +42,13 @@ builder.Services.AddOptions<GatewayLimits>().BindConfiguration(GatewayLimits.Sec
 builder.Services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateOnStart();
 builder.Services.AddSingleton<IValidateOptions<AuthOptions>, AuthOptionsValidator>();
 builder.Services.AddSingleton(sp => new ApiKeyRing(sp.GetRequiredService<IOptions<AuthOptions>>().Value.ApiKeys));
+builder.Services.AddSingleton(apiKeysFile);
+builder.Services.AddHostedService<ApiKeyReloader>();
+if (builder.Configuration.GetValue<AuthMode>($"{AuthOptions.Section}:Mode").AcceptsJwt())
+{
+    builder.Services.AddSingleton(sp => new BearerTokenValidator(sp.GetRequiredService<IOptions<AuthOptions>>().Value.Jwt, sp.GetRequiredService<TimeProvider>()));
+}
+
 builder.Services.AddOptions<EndpointRoleOptions>().BindConfiguration(EndpointRoleOptions.Section).ValidateOnStart();
 builder.Services.AddSingleton<IValidateOptions<EndpointRoleOptions>, EndpointRoleOptionsValidator>();
 builder.Services.AddSingleton<EndpointRoles>();
@@ -109,6 +120,7 @@ SecurityStartupReport.Log(
     builder.Configuration.GetValue<AuthMode>($"{AuthOptions.Section}:Mode"),
     authOffByDefault,
     builder.Configuration.GetSection($"{AuthOptions.Section}:ApiKeys").GetChildren().Count(),
+    builder.Configuration[$"{JwtOptions.Section}:Issuer"],
     reflection);
 app.MapFeatureStoreDefaultEndpoints();
 app.MapHealthChecks("/healthz/ingestion", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions

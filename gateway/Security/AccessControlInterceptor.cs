@@ -7,8 +7,8 @@ using OrleansFeatures.V1;
 namespace OrleansFeatures.Gateway.Security;
 
 /// <summary>
-/// Admits a call to the feature services only on its role's endpoint and, with API keys on, only for a key that
-/// grants the RPC's permission and covers the entity types it touches. Everything is decided before the service runs,
+/// Admits a call to the feature services only on its role's endpoint and, with authentication on, only for an API key or
+/// bearer token that grants the RPC's permission and covers the entity types it touches. Everything is decided before the service runs,
 /// from the request and the local definition catalog, so a refusal never depends on whether an entity exists.
 /// Health and reflection pass untouched.
 /// </summary>
@@ -17,9 +17,10 @@ public sealed partial class AccessControlInterceptor(
     ApiKeyRing keys,
     EndpointRoles endpoints,
     DefinitionCatalog catalog,
-    ILogger<AccessControlInterceptor> logger) : Interceptor
+    ILogger<AccessControlInterceptor> logger,
+    BearerTokenValidator? tokens = null) : Interceptor
 {
-    private readonly bool _keysRequired = options.Value.Mode == AuthMode.ApiKeys;
+    private readonly AuthMode _mode = options.Value.Mode;
 
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request,
@@ -42,7 +43,7 @@ public sealed partial class AccessControlInterceptor(
             throw new RpcException(new Status(StatusCode.Unimplemented, $"{method} is not served on this endpoint"));
         }
 
-        if (_keysRequired)
+        if (_mode != AuthMode.None)
         {
             await AuthorizeAsync(request, context, method, access);
         }
@@ -52,23 +53,11 @@ public sealed partial class AccessControlInterceptor(
 
     private async ValueTask AuthorizeAsync<TRequest>(TRequest request, ServerCallContext context, string method, RpcAccess access)
     {
-        var presented = ApiKeyRing.ReadPresentedKey(context.RequestHeaders);
-        if (presented is null)
-        {
-            throw new RpcException(new Status(StatusCode.Unauthenticated, "an API key is required: send 'authorization: ApiKey KEY' or 'x-api-key: KEY'"));
-        }
-
-        var credential = keys.Find(presented);
-        if (credential is null)
-        {
-            LogUnknownKey(logger, method);
-            throw new RpcException(new Status(StatusCode.Unauthenticated, "the API key is not valid"));
-        }
-
+        var credential = await AuthenticateAsync(context.RequestHeaders, method, context.CancellationToken);
         if (!credential.Allows(access.Permission))
         {
             LogDenied(logger, credential.Name, method, access.Permission);
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"the API key '{credential.Name}' lacks the {access.Permission.ToString().ToLowerInvariant()} permission"));
+            throw new RpcException(new Status(StatusCode.PermissionDenied, credential.LacksPermission(access.Permission)));
         }
 
         if (credential.EntityTypes is null)
@@ -86,12 +75,48 @@ public sealed partial class AccessControlInterceptor(
         if (!covered)
         {
             LogDenied(logger, credential.Name, method, access.Permission);
-            throw new RpcException(new Status(StatusCode.PermissionDenied, $"the API key '{credential.Name}' is limited to other entity types"));
+            throw new RpcException(new Status(StatusCode.PermissionDenied, credential.OutOfScope));
         }
     }
 
+    /// <summary>Who is calling, from a bearer token or an API key as the mode allows; UNAUTHENTICATED otherwise.</summary>
+    private async ValueTask<AccessGrant> AuthenticateAsync(Metadata headers, string method, CancellationToken cancellationToken)
+    {
+        if (_mode.AcceptsJwt() && ApiKeyRing.ReadBearerToken(headers) is { } token)
+        {
+            var (grant, refusal, keysUnavailable) = await tokens!.ValidateAsync(token, cancellationToken);
+            if (grant is null)
+            {
+                LogInvalidToken(logger, method, refusal!);
+                throw new RpcException(new Status(keysUnavailable ? StatusCode.Unavailable : StatusCode.Unauthenticated, refusal!));
+            }
+
+            return grant;
+        }
+
+        var presented = _mode.AcceptsApiKeys() ? ApiKeyRing.ReadPresentedKey(headers) : null;
+        if (presented is null)
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated, _mode switch
+            {
+                AuthMode.Jwt => "a bearer token is required: send 'authorization: Bearer TOKEN'",
+                AuthMode.ApiKeysAndJwt => "an API key or a bearer token is required: send 'authorization: ApiKey KEY', 'x-api-key: KEY' or 'authorization: Bearer TOKEN'",
+                _ => "an API key is required: send 'authorization: ApiKey KEY' or 'x-api-key: KEY'",
+            }));
+        }
+
+        var credential = keys.Find(presented);
+        if (credential is null)
+        {
+            LogUnknownKey(logger, method);
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "the API key is not valid"));
+        }
+
+        return credential;
+    }
+
     /// <summary>A feature service is covered when every entity type it reads is in scope.</summary>
-    private async ValueTask<bool> CoversServiceAsync(ApiKeyCredential credential, string service, CancellationToken cancellationToken)
+    private async ValueTask<bool> CoversServiceAsync(AccessGrant credential, string service, CancellationToken cancellationToken)
     {
         if (!catalog.Current.Set.FeatureServices.TryGetValue(service, out var definition)
             && !(await catalog.RefreshAsync(cancellationToken)).Set.FeatureServices.TryGetValue(service, out definition))
@@ -111,7 +136,7 @@ public sealed partial class AccessControlInterceptor(
     }
 
     /// <summary>A source is covered when it feeds at least one view and every view's entity type is in scope.</summary>
-    private async ValueTask<bool> CoversSourceAsync(ApiKeyCredential credential, string source, CancellationToken cancellationToken)
+    private async ValueTask<bool> CoversSourceAsync(AccessGrant credential, string source, CancellationToken cancellationToken)
     {
         var views = catalog.Current.ViewsFedBy(source);
         if (views.Count == 0)
@@ -139,6 +164,9 @@ public sealed partial class AccessControlInterceptor(
     [LoggerMessage(Level = LogLevel.Debug, Message = "Refused {Method}: an API key that matches no configured key")]
     private static partial void LogUnknownKey(ILogger logger, string method);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Refused {Method} to API key '{KeyName}': it needs {Permission} on the entity types it touches")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Refused {Method}: {Reason}")]
+    private static partial void LogInvalidToken(ILogger logger, string method, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Refused {Method} to '{KeyName}': it needs {Permission} on the entity types it touches")]
     private static partial void LogDenied(ILogger logger, string keyName, string method, ApiPermission permission);
 }

@@ -3,14 +3,23 @@ using Grpc.Core;
 
 namespace OrleansFeatures.Gateway.Security;
 
-/// <summary>The active API keys; finds the one a caller presented by comparing hashes in constant time.</summary>
+/// <summary>
+/// The active API keys; finds the one a caller presented by comparing hashes in constant time. The set is replaced whole
+/// when the keys are reloaded (<see cref="ApiKeyReloader"/>), so a call sees either the old keys or the new ones.
+/// </summary>
 public sealed class ApiKeyRing
 {
     private const string ApiKeyScheme = "ApiKey ";
+    private const string BearerScheme = "Bearer ";
 
-    private readonly ApiKeyCredential[] _credentials;
+    private volatile ApiKeyCredential[] _credentials;
 
-    public ApiKeyRing(IEnumerable<ApiKeyOptions> keys)
+    public ApiKeyRing(IEnumerable<ApiKeyOptions> keys) => _credentials = Parse(keys);
+
+    /// <summary>Makes <paramref name="keys"/> the active set: keys not in it are refused from the next call on.</summary>
+    public void Replace(IEnumerable<ApiKeyOptions> keys) => _credentials = Parse(keys);
+
+    private static ApiKeyCredential[] Parse(IEnumerable<ApiKeyOptions> keys)
     {
         var credentials = new List<ApiKeyCredential>();
         foreach (var key in keys)
@@ -24,10 +33,33 @@ public sealed class ApiKeyRing
             credentials.Add(new ApiKeyCredential(key.Name, hash, new HashSet<ApiPermission>(key.Permissions), scope));
         }
 
-        _credentials = [.. credentials];
+        return [.. credentials];
     }
 
     public int Count => _credentials.Length;
+
+    /// <summary>True when both rings hold the same names, hashes, permissions and scopes, in order.</summary>
+    internal bool SameAs(ApiKeyRing other)
+    {
+        var mine = _credentials;
+        var theirs = other._credentials;
+        if (mine.Length != theirs.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < mine.Length; i++)
+        {
+            var (a, b) = (mine[i], theirs[i]);
+            if (a.Name != b.Name || !a.Hash.AsSpan().SequenceEqual(b.Hash) || !a.Permissions.SetEquals(b.Permissions)
+                || (a.EntityTypes is null) != (b.EntityTypes is null) || (a.EntityTypes is not null && !a.EntityTypes.SetEquals(b.EntityTypes!)))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>
     /// The credential whose hash matches <paramref name="key"/>, or null. Every configured hash is compared with
@@ -52,6 +84,21 @@ public sealed class ApiKeyRing
         }
 
         return found;
+    }
+
+    /// <summary>The token a call carries as <c>authorization: Bearer TOKEN</c>, or null.</summary>
+    public static string? ReadBearerToken(Metadata headers)
+    {
+        foreach (var entry in headers)
+        {
+            if (!entry.IsBinary && string.Equals(entry.Key, "authorization", StringComparison.OrdinalIgnoreCase)
+                && entry.Value.StartsWith(BearerScheme, StringComparison.OrdinalIgnoreCase))
+            {
+                return entry.Value[BearerScheme.Length..].Trim();
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The key a call carries: <c>authorization: ApiKey KEY</c>, else <c>x-api-key: KEY</c>; null when neither is there.</summary>

@@ -5,7 +5,7 @@ namespace OrleansFeatures.Gateway.Security;
 /// <summary>Says at start-up, once, how the gateway is exposed: authentication off, plaintext beyond loopback, reflection on.</summary>
 public static partial class SecurityStartupReport
 {
-    public static void Log(ILogger logger, IConfiguration configuration, AuthMode mode, bool authOffByDefault, int keyCount, bool reflection)
+    public static void Log(ILogger logger, IConfiguration configuration, AuthMode mode, bool authOffByDefault, int keyCount, string? issuer, bool reflection)
     {
         if (mode == AuthMode.None)
         {
@@ -20,7 +20,15 @@ public static partial class SecurityStartupReport
         }
         else
         {
-            LogApiKeys(logger, keyCount);
+            if (mode.AcceptsApiKeys())
+            {
+                LogApiKeys(logger, keyCount);
+            }
+
+            if (mode.AcceptsJwt())
+            {
+                LogJwt(logger, issuer ?? "");
+            }
         }
 
         foreach (var endpoint in configuration.GetSection("Kestrel:Endpoints").GetChildren())
@@ -54,8 +62,11 @@ public static partial class SecurityStartupReport
     [LoggerMessage(Level = LogLevel.Warning, Message = "Authentication is OFF (FeatureStore:Auth:Mode=None): anyone who reaches the gRPC port can read, push and replace definitions")]
     private static partial void LogAuthOff(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Authentication: API keys required ({KeyCount} active keys)")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Authentication: API keys accepted ({KeyCount} active keys)")]
     private static partial void LogApiKeys(ILogger logger, int keyCount);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Authentication: JWT bearer tokens from {Issuer} accepted")]
+    private static partial void LogJwt(ILogger logger, string issuer);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kestrel endpoint {Endpoint} ({Url}) is plaintext and not on loopback: API keys and features cross the network unencrypted; configure a certificate (docs/security.md, TLS)")]
     private static partial void LogPlaintext(ILogger logger, string endpoint, string url);

@@ -1,6 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
 using Grpc.Core;
 using Grpc.Net.Client;
 using OrleansFeatures.TestInfrastructure;
@@ -171,6 +172,35 @@ public sealed class AccessControlEndToEndTests
         Assert.Equal(StatusCode.Unimplemented, lookupOnAdmin.StatusCode);
     }
 
+    [Fact]
+    public async Task Keys_in_the_keys_file_reload_without_a_restart_a_new_key_accepted_and_a_removed_one_refused()
+    {
+        using var temp = new TempDirectory();
+        var keysFile = Path.Combine(temp.Path, "api-keys.json");
+        await WriteKeysFileAsync(keysFile, "before");
+        await using var gateway = new GatewayProcess(temp.Path, $"--FeatureStore:Auth:ApiKeysFile={keysFile}") { AuthOff = false };
+        await gateway.StartAsync();
+        using var client = new GatewayClient(gateway);
+        await client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), ApiKeys.Header("before"));
+        var processId = gateway.ProcessId;
+
+        await WriteKeysFileAsync(keysFile, "after");
+
+        await Poll.UntilAsync(
+            async () => await Status(() => client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), ApiKeys.Header("after"))),
+            status => status == StatusCode.OK,
+            TimeSpan.FromSeconds(20),
+            "the added key to be accepted");
+        var removed = await Refused(() => client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), ApiKeys.Header("before")));
+        Assert.Equal(StatusCode.Unauthenticated, removed.StatusCode);
+        Assert.Equal(processId, gateway.ProcessId);
+
+        // A broken write keeps the keys in force instead of revoking them all.
+        await File.WriteAllTextAsync(keysFile, "{ \"FeatureStore\": ");
+        await Poll.UntilAsync(() => Task.FromResult(gateway.Output), output => output.Contains("API keys not reloaded", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "the failed reload to be logged");
+        await client.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), ApiKeys.Header("after"));
+    }
+
     private static GetInferenceInputsRequest Inference(string service) =>
         new() { FeatureService = service, Entities = { new EntityKeyColumn { EntityType = "user", Ids = { "u1" } } } };
 
@@ -234,6 +264,36 @@ public sealed class AccessControlEndToEndTests
         }
 
         return failures;
+    }
+
+    /// <summary>Writes a keys file holding one read key, whole: to a temporary file renamed over the old one, as docs/security.md advises.</summary>
+    private static async Task WriteKeysFileAsync(string path, string keyName)
+    {
+        var settings = new JsonObject();
+        var keys = new JsonArray();
+        keys.Add(new JsonObject
+        {
+            ["Name"] = keyName,
+            ["Hash"] = ApiKeys.Hash(keyName),
+            ["Permissions"] = new JsonArray("read"),
+        });
+        settings["FeatureStore"] = new JsonObject { ["Auth"] = new JsonObject { ["ApiKeys"] = keys } };
+        var temporary = path + ".tmp";
+        await File.WriteAllTextAsync(temporary, settings.ToJsonString());
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static async Task<StatusCode> Status<T>(Func<AsyncUnaryCall<T>> call)
+    {
+        try
+        {
+            await call();
+            return StatusCode.OK;
+        }
+        catch (RpcException refused)
+        {
+            return refused.StatusCode;
+        }
     }
 
     private static async Task<RpcException> Refused<T>(Func<AsyncUnaryCall<T>> call) =>

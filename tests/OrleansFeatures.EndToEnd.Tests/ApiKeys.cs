@@ -15,7 +15,7 @@ internal static class ApiKeys
         {
             var (name, permissions, entityTypes) = keys[i];
             args.Add($"--FeatureStore:Auth:ApiKeys:{i}:Name={name}");
-            args.Add($"--FeatureStore:Auth:ApiKeys:{i}:Hash={Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Secret(name))))}");
+            args.Add($"--FeatureStore:Auth:ApiKeys:{i}:Hash={Hash(name)}");
             for (var p = 0; p < permissions.Length; p++)
             {
                 args.Add($"--FeatureStore:Auth:ApiKeys:{i}:Permissions:{p}={permissions[p]}");
@@ -32,6 +32,9 @@ internal static class ApiKeys
 
     /// <summary>The secret of the key called <paramref name="name"/> in <see cref="Arguments"/>.</summary>
     public static string Secret(string name) => $"test-key-{name}-0123456789abcdef";
+
+    /// <summary>The SHA-256 of <see cref="Secret"/> as the gateway's configuration holds it.</summary>
+    public static string Hash(string name) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Secret(name))));
 
     public static Metadata Header(string name) => new() { { "authorization", "ApiKey " + Secret(name) } };
 }
