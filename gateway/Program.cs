@@ -3,6 +3,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Gateway;
 using OrleansFeatures.Gateway.Demo;
+using OrleansFeatures.Gateway.Diagnostics;
 using OrleansFeatures.Gateway.Security;
 using OrleansFeatures.Gateway.Services;
 using OrleansFeatures.Grains.Hosting;
@@ -102,8 +103,21 @@ builder.Services.Configure<Grpc.AspNetCore.HealthChecks.GrpcHealthChecksOptions>
 
 builder.Services.AddOptions<DemoOptions>().BindConfiguration(DemoOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 builder.Services.AddHostedService<DemoEventGenerator>();
+var stallTrace = StallTrace.IsEnabled(builder.Configuration);
+if (stallTrace)
+{
+    builder.Services.AddSingleton<StallTrace>();
+    builder.Services.AddHostedService(sp => sp.GetRequiredService<StallTrace>());
+}
 
 var app = builder.Build();
+if (stallTrace)
+{
+    // Outermost, so a request's time includes everything the gateway does with it after Kestrel dispatches it.
+    var trace = app.Services.GetRequiredService<StallTrace>();
+    app.Use((context, next) => trace.TimeAsync(context, next));
+}
+
 app.UseMiddleware<StrictJsonRequests>();
 app.MapGrpcService<FeatureServingService>();
 app.MapGrpcService<FeatureIngestionService>();

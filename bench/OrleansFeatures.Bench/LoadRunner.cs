@@ -15,8 +15,9 @@ internal static class LoadRunner
     /// <summary>
     /// Starts call <c>i</c> at <c>start + i / rate</c> whether or not earlier calls have finished, and measures each
     /// from its scheduled start, so a server that falls behind shows its queueing in the latency (no coordinated omission).
+    /// <paramref name="trace"/>, when given, gets each completed call's scheduled start and latency (stopwatch ticks).
     /// </summary>
-    public static async Task<LoadResult> OpenAsync(Func<int, Task> call, double rate, TimeSpan duration, CancellationToken cancellationToken = default)
+    public static async Task<LoadResult> OpenAsync(Func<int, Task> call, double rate, TimeSpan duration, CancellationToken cancellationToken = default, Action<long, long>? trace = null)
     {
         var histogram = new LongHistogram(TimeStamp.Seconds(30), 3);
         var gate = new Lock();
@@ -60,6 +61,7 @@ internal static class LoadRunner
             }
 
             var latency = Math.Max(0, Stopwatch.GetTimestamp() - scheduled);
+            trace?.Invoke(scheduled, latency);
             lock (gate)
             {
                 histogram.RecordValue(latency);

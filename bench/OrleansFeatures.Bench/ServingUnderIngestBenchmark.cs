@@ -41,6 +41,9 @@ internal static class ServingUnderIngestBenchmark
         };
         var token = cancel.Token;
         var run = Stopwatch.StartNew();
+        // --trace DIR: a wall-clock record of every call, of this process and of the gateway (bench/stall-trace.py reads it).
+        var traceDirectory = OptionText(args, "--trace", "");
+        using var trace = traceDirectory.Length == 0 ? null : new ClientStallTrace(Path.GetFullPath(traceDirectory));
         var loadAtStart = LoadAverage();
 
         using var kafka = new MockKafkaCluster();
@@ -51,7 +54,10 @@ internal static class ServingUnderIngestBenchmark
         produced += seedEvents;
 
         using var temp = new TempDirectory("orleansfeatures-bench-serving-under-ingest");
-        var gatewayArgs = KafkaIngestBenchmark.GatewayArgs(kafka, Topic, args);
+        string[] gatewayArgs = [
+            .. KafkaIngestBenchmark.GatewayArgs(kafka, Topic, args),
+            .. trace is null ? [] : new[] { $"--FeatureStore:Diagnostics:StallTraceDirectory={Path.GetFullPath(traceDirectory)}" },
+        ];
         await using var gateway = new GatewayProcess(temp.Path, gatewayArgs);
         Log("starting gateway");
         // A shared, busy machine can take more than the default minute to bring a silo up.
@@ -85,7 +91,12 @@ internal static class ServingUnderIngestBenchmark
             var rate = (int)Math.Round(fraction * sustained);
             var name = fraction == 0 ? "idle" : string.Create(CultureInfo.InvariantCulture, $"ingest {fraction * 100:0}%");
             Log($"{name}: lookups {lookupRate}/s and 100-item inference {inferenceRate}/s for {seconds} s{(rate > 0 ? $", producing {rate} events/s" : "")}");
-            phases.Add(await PhaseAsync(kafka, gateway, serving, http, name, rate, produced, duration, lookup, lookupRate, infer, inferenceRate, token));
+            if (trace is not null)
+            {
+                trace.Phase = name.Replace(' ', '_');
+            }
+
+            phases.Add(await PhaseAsync(kafka, gateway, serving, http, name, rate, produced, duration, lookup, lookupRate, infer, inferenceRate, token, trace));
             produced += phases[^1].Events;
         }
 
@@ -100,7 +111,7 @@ internal static class ServingUnderIngestBenchmark
     // queues behind whatever its partition holds). The durable rate is timed from the first produce to the last commit.
     private static async Task<PhaseResult> PhaseAsync(
         MockKafkaCluster kafka, GatewayProcess gateway, FeatureStoreClient serving, HttpClient http, string name, int rate, int producedBefore, TimeSpan duration,
-        Func<int, Task> lookup, int lookupRate, Func<int, Task> infer, int inferenceRate, CancellationToken token)
+        Func<int, Task> lookup, int lookupRate, Func<int, Task> infer, int inferenceRate, CancellationToken token, ClientStallTrace? trace = null)
     {
         var localBefore = await KafkaIngestBenchmark.MetricSumAsync(http, LocalReads);
         var grainCallsBefore = await KafkaIngestBenchmark.MetricSumAsync(http, GrainCallReads);
@@ -116,8 +127,8 @@ internal static class ServingUnderIngestBenchmark
             ? Task.CompletedTask
             : KafkaIngestBenchmark.OnOwnThreadAsync(() => KafkaIngestBenchmark.ProducePaced(
                 kafka.Producer, events, rate, i => ProduceOne(kafka, producedBefore + i), count => Volatile.Write(ref producedNow, count), token));
-        var lookups = LoadRunner.OpenAsync(lookup, lookupRate, duration, token);
-        var inference = LoadRunner.OpenAsync(infer, inferenceRate, duration, token);
+        var lookups = LoadRunner.OpenAsync(lookup, lookupRate, duration, token, trace?.For("L"));
+        var inference = LoadRunner.OpenAsync(infer, inferenceRate, duration, token, trace?.For("I"));
         await Task.WhenAll(lookups, inference, producer);
         var cores = (gateway.CpuTime - cpuBefore).TotalSeconds / clock.Elapsed.TotalSeconds;
         // Entities read from the silo's memory rather than by a grain call (one whose state is ahead of storage is read by its grain).
