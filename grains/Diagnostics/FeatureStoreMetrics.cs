@@ -9,7 +9,7 @@ public static class FeatureStoreMetrics
 
     public static readonly Meter Meter = new(MeterName);
 
-    public static readonly Counter<long> EventsAccepted = Meter.CreateCounter<long>(InstrumentNames.EventsAccepted, "{event}", "Events applied to entity state and made durable");
+    public static readonly Counter<long> EventsAccepted = Meter.CreateCounter<long>(InstrumentNames.EventsAccepted, "{event}", "Events applied to entity state (durable before a push answers; on the stream path, made durable by the next checkpoint)");
     public static readonly Counter<long> EventsDuplicate = Meter.CreateCounter<long>(InstrumentNames.EventsDuplicate, "{event}", "Events ignored because their id was already applied");
     public static readonly Counter<long> EventsLate = Meter.CreateCounter<long>(InstrumentNames.EventsLate, "{event}", "Events dropped because they were older than the allowed lateness");
     public static readonly Counter<long> EventsRejected = Meter.CreateCounter<long>(InstrumentNames.EventsRejected, "{event}", "Events rejected by validation (reason in the response and the log)");
