@@ -100,9 +100,9 @@ public sealed partial class EventRouter(
                 normalized[i] = verdict.Event;
                 // Kafka mode keys the produced message by the first entity (the topic's partitioning key).
                 routed.Add((i, entities[0].EntityId));
-                foreach (var key in IngestionEntrance.GrainKeys(entities, 0))
+                foreach (var entity in entities)
                 {
-                    dispatch.Add(key, source, i);
+                    dispatch.Add(IngestionEntrance.GrainKey(entity), source, i);
                 }
             }
 

@@ -38,11 +38,14 @@ public sealed class IngestionEntrance(DefinitionCatalog catalog, IOptions<EventL
         var keys = new string[entities.Count - first];
         for (var i = 0; i < keys.Length; i++)
         {
-            keys[i] = EntityKey.Format(entities[first + i].EntityType, entities[first + i].EntityId);
+            keys[i] = GrainKey(entities[first + i]);
         }
 
         return keys;
     }
+
+    /// <summary>The grain key of an entity an event touches.</summary>
+    public static string GrainKey(EntityRef entity) => EntityKey.Format(entity.EntityType, entity.EntityId);
 }
 
 /// <summary>Fails start-up on an out-of-range limit, naming its configuration key.</summary>
