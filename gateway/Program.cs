@@ -104,6 +104,7 @@ builder.Services.AddOptions<DemoOptions>().BindConfiguration(DemoOptions.Section
 builder.Services.AddHostedService<DemoEventGenerator>();
 
 var app = builder.Build();
+app.UseMiddleware<ConnectionDrain>();
 app.UseMiddleware<StrictJsonRequests>();
 app.MapGrpcService<FeatureServingService>();
 app.MapGrpcService<FeatureIngestionService>();
