@@ -118,6 +118,7 @@ if (stallTrace)
     app.Use((context, next) => trace.TimeAsync(context, next));
 }
 
+app.UseMiddleware<ConnectionDrain>();
 app.UseMiddleware<StrictJsonRequests>();
 app.MapGrpcService<FeatureServingService>();
 app.MapGrpcService<FeatureIngestionService>();

@@ -59,6 +59,11 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         using var client = new GatewayClient(gateway);
         await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
 
+        // Kill mid-push: 90 entities active across the three silos take events, one push each, from just before the kill
+        // until 4 s after it, each sent once; every answer is checked against what they hold afterwards.
+        var mid = new MidPushAnswers(client.Ingestion, "m", 90, start);
+        await mid.ActivateAsync(Timeout);
+
         // Pushes: each retried with the same event ids until acknowledged (ACCEPTED, or DUPLICATE when an earlier try
         // was applied but its answer lost), as a client must; those are the acknowledged events.
         var pushed = 0;
@@ -100,7 +105,10 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
             await Task.WhenAll(ProduceAsync(30), PushAsync(30));
         }
 
-        var killed = Stopwatch.StartNew();
+        var killed = new Stopwatch();
+        var midPushing = mid.PushUntilAsync(() => killed.IsRunning, () => killed.Elapsed > TimeSpan.FromSeconds(4));
+        await Task.Delay(500);
+        killed.Start();
         await workers[0].KillAsync();
         var traffic = Task.Run(async () =>
         {
@@ -111,12 +119,18 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         });
 
         // Every user, wherever its grain lived, answers a lookup again.
-        var lookup = CountsRequest(Enumerable.Range(0, users).SelectMany(u => new[] { $"k{u}", $"p{u}" }));
+        var lookup = CountsRequest(Enumerable.Range(0, users).SelectMany(u => new[] { $"k{u}", $"p{u}" }).Concat(mid.Users));
         await Poll.UntilAsync(async () => await client.Serving.GetOnlineFeaturesAsync(lookup, deadline: DateTime.UtcNow.AddSeconds(2)), _ => true, Timeout, "every user to be served after the kill");
         var servedAgain = killed.Elapsed;
         await traffic;
+        await midPushing;
 
         await AssertCountsAsync(client, expected);
+        // Every user had a push in flight when the worker died, a third of them on it. Whether one of those calls had
+        // reached the silo (and so answers UNKNOWN_OUTCOME) depends on timing: a call sent after the kill waits for
+        // the silo to be declared dead and lands on its entity's next activation.
+        Assert.True(mid.InFlightAtKill >= mid.Users.Count / 2, $"only {mid.InFlightAtKill} pushes were in flight at the kill ({mid.Summary})");
+        output.WriteLine(await mid.CheckAsync(client.Serving, Timeout));
         output.WriteLine($"killed worker's grains served again after {servedAgain.TotalSeconds:0.0} s; {next} Kafka events and {pushed} pushed events over {expected.Count} users, counts equal to brute force");
     }
 
@@ -216,9 +230,35 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
     {
         await using var cluster = await AzureCluster.StartAsync();
         var steps = Stopwatch.StartNew();
+        var marks = new List<(double At, string What)>();
         void Step(string what)
         {
-            output.WriteLine($"{steps.Elapsed.TotalSeconds,6:0.0} s  {what}");
+            marks.Add((steps.Elapsed.TotalSeconds, what));
+            output.WriteLine($"{steps.Elapsed.TotalSeconds,6:0.0} s  {what} ({DateTime.UtcNow:HH:mm:ss.fff} UTC)");
+        }
+
+        // Each phase's lookups between the steps taken while they ran: where the slow ones were.
+        void Windows(ContinuousLookups lookups)
+        {
+            var all = lookups.Lookups;
+            if (all.Count == 0)
+            {
+                return;
+            }
+
+            var bounds = marks.Select(m => m.At).Where(t => t > all[0].AtSeconds && t < all[^1].AtSeconds).Prepend(all[0].AtSeconds).Append(all[^1].AtSeconds + 1).ToArray();
+            for (var i = 0; i + 1 < bounds.Length; i++)
+            {
+                var w = all.Where(l => l.AtSeconds >= bounds[i] && l.AtSeconds < bounds[i + 1]).ToArray();
+                if (w.Length == 0)
+                {
+                    continue;
+                }
+
+                var ms = w.Select(l => l.Milliseconds).Order().ToArray();
+                var label = marks.LastOrDefault(m => m.At <= bounds[i]).What ?? "start";
+                output.WriteLine($"    window {bounds[i],6:0.0}-{bounds[i + 1],6:0.0} s after '{label}': {w.Length} lookups, p50 {ms[ms.Length / 2]:0.0}, p99 {ms[Math.Min(ms.Length - 1, (int)(ms.Length * 0.99))]:0.0}, max {ms[^1]:0.0} ms, >40 ms {ms.Count(m => m > 40)}, retried {w.Count(l => l.ClientRetries > 0)}");
+            }
         }
 
         var first = cluster.Gateway();
@@ -255,26 +295,29 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         await Task.WhenAll(workers.Select(w => w.StartAsync()));
         Step("two workers ready");
         await PushAsync(firstClient, "b", 100); // activations spread over three silos
-        var baseline = new ContinuousLookups([first], Sample);
+        var baseline = new ContinuousLookups([first], Sample, steps);
         await Task.Delay(3_000);
         var (baseP50, baseP99) = await baseline.StopAsync();
 
         // (c) a worker is SIGKILLed, then the other stops gracefully (3 -> 1) while lookups run.
-        var killed = new ContinuousLookups([first], Sample);
+        var killed = new ContinuousLookups([first], Sample, steps);
         await Task.Delay(500);
         await workers[0].KillAsync();
         Step("worker killed");
         await Task.Delay(10_000);
         var (killP50, killP99) = await killed.StopAsync();
-        var scaling = new ContinuousLookups([first], Sample);
+        var scaling = new ContinuousLookups([first], Sample, steps);
         await Task.Delay(500);
         await workers[1].StopAsync();
         Step("other worker stopped");
         await Task.Delay(1_000);
         var (scaleP50, scaleP99) = await scaling.StopAsync();
         Report("before", baseline, baseP50, baseP99);
+        Windows(baseline);
         Report("worker SIGKILL", killed, killP50, killP99);
+        Windows(killed);
         Report("graceful scale-in", scaling, scaleP50, scaleP99);
+        Windows(scaling);
         await AssertCountsAsync(firstClient, expected);
 
         // (c) rolling restart: two gateways and a worker, each stopped gracefully and replaced in turn.
@@ -284,7 +327,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         Step("second gateway and a worker ready");
         using var secondClient = new GatewayClient(second);
         await PushAsync(secondClient, "c", 100);
-        var rolling = new ContinuousLookups([first, second], Sample);
+        var rolling = new ContinuousLookups([first, second], Sample, steps);
         var replacement = cluster.Worker();
         await replacement.StartAsync();
         Step("replacement worker ready");
@@ -307,12 +350,13 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         await Task.Delay(1_000);
         var (rollP50, rollP99) = await rolling.StopAsync();
         Report("rolling restart of 3 silos", rolling, rollP50, rollP99);
+        Windows(rolling);
         await PushAsync(fourthClient, "d", 20);
         await AssertCountsAsync(fourthClient, expected);
 
         // (d) a gateway is SIGKILLed: the load balancer drops it at once (its connections fail), and the entities its
         // silo held are looked up through the other gateway while the cluster declares the silo dead.
-        var gatewayKilled = new ContinuousLookups([third, fourth], Sample);
+        var gatewayKilled = new ContinuousLookups([third, fourth], Sample, steps);
         await Task.Delay(500);
         gatewayKilled.Gateways = [third];
         await fourth.KillAsync();
@@ -320,6 +364,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         await Task.Delay(10_000);
         var (gkP50, gkP99) = await gatewayKilled.StopAsync();
         Report("gateway SIGKILL", gatewayKilled, gkP50, gkP99);
+        Windows(gatewayKilled);
         await AssertCountsAsync(thirdClient, expected);
 
         // With the shipped client's default policy (no retry added by this test), no lookup fails.
@@ -335,6 +380,11 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         foreach (var failure in lookups.Failures.GroupBy(f => f.Length > 120 ? f[..120] : f).Take(5))
         {
             output.WriteLine($"  {failure.Count()} x {failure.Key}");
+        }
+
+        foreach (var slow in lookups.Lookups.Where(l => l.Milliseconds > 1_000 || l.ClientRetries > 0).Take(10))
+        {
+            output.WriteLine($"    slow: at {slow.AtSeconds:0.000} s {slow.Milliseconds:0.0} ms (client {slow.Client}, {slow.ClientRetries} retries)");
         }
     }
 
