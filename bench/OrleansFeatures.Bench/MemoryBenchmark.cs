@@ -135,6 +135,7 @@ internal static class MemoryBenchmark
         var engine = Measure();
         GC.KeepAlive(states);
         states = null;
+        var (openIdBytes, sealedIdBytes) = MeasureRetainedIds(view, nowMs);
 
         // The local index's shape: an entry per entity keyed by (type, id) strings the grain already holds.
         var shape = new ConcurrentDictionary<(string, string), object>();
@@ -163,10 +164,55 @@ internal static class MemoryBenchmark
         Row("  empty Orleans activation (baseline grain)", emptyBefore, empty, count);
         var rest = (entities.Heap - before.Heap - (engine.Heap - engineBefore.Heap) - (indexed.Heap - indexBefore.Heap) - (empty.Heap - emptyBefore.Heap)) / (double)count;
         Console.WriteLine($"  {"  the rest (EntityGrain, EntityViews, stored-state copy, ...)",-58} {rest,14:0}");
+        Console.WriteLine($"  {"retained de-duplication id, open (accepted since the last seal)",-58} {openIdBytes,14:0.0}");
+        Console.WriteLine($"  {"retained de-duplication id, sealed (stored in a segment)",-58} {sealedIdBytes,14:0.0}");
         var perEntity = (entities.Heap - before.Heap) / (double)count;
         Console.WriteLine($"  1,000,000 entities at this rate: heap {perEntity * 1e6 / 1073741824.0:0.00} GiB (+ {before.Heap / 1048576.0:0} MiB before any entity), working set {(entities.WorkingSet - before.WorkingSet) / (double)count * 1e6 / 1073741824.0:0.00} GiB (+ {before.WorkingSet / 1048576.0:0} MiB)");
 
         await host.StopAsync();
+    }
+
+    /// <summary>
+    /// Heap per retained id: 200 view states each accept 5,001 events at one event time (so tiles do not grow), beside
+    /// 200 that accept 1; the difference over 200 × 5,000 ids. Once with the ids left open (never sealed, as an engine
+    /// without storage keeps them), once sealed into a segment every 512 ids as the entity grain does at each write.
+    /// </summary>
+    private static (double Open, double Sealed) MeasureRetainedIds(CompiledFeatureView view, long nowMs)
+    {
+        const int States = 200, Ids = 5_000;
+        double PerId(bool seal)
+        {
+            var one = new FeatureViewState[States];
+            var many = new FeatureViewState[States];
+            var before = Measure();
+            for (var i = 0; i < States; i++)
+            {
+                one[i] = new FeatureViewState(view);
+                one[i].Apply(new FeatureEvent($"s{i}-x", nowMs - 60_000, Fields("x", 0)));
+            }
+
+            var ones = Measure();
+            for (var i = 0; i < States; i++)
+            {
+                var state = many[i] = new FeatureViewState(view);
+                for (var e = 0; e <= Ids; e++)
+                {
+                    state.Apply(new FeatureEvent(string.Create(CultureInfo.InvariantCulture, $"state-{i}-event-{e}"), nowMs - 60_000, Fields("x", 0)));
+                    if (seal && state.OpenSeenCount >= 512)
+                    {
+                        state.EncodeSeenSegment(out var sealCount, out _);
+                        state.SealOpenSeenEvents(sealCount);
+                    }
+                }
+            }
+
+            var manys = Measure();
+            GC.KeepAlive(one);
+            GC.KeepAlive(many);
+            return ((manys.Heap - ones.Heap) - (ones.Heap - before.Heap)) / (double)(States * Ids);
+        }
+
+        return (PerId(seal: false), PerId(seal: true));
     }
 
     private static void Row(string name, Snapshot before, Snapshot after, int count, bool workingSet = true) =>

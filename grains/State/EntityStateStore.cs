@@ -56,6 +56,23 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
     public bool TryGetStoredView(string name, out byte[] packed) =>
         Main.Views.TryGetValue(name, out packed!) && !ReferenceEquals(packed, Released);
 
+    /// <summary>
+    /// The view version stored view bytes were written for. Bytes in a packed format this version does not read (a
+    /// later release's, or a corrupt row) fail the activation with an error naming the entity, the view and the format,
+    /// rather than being read as something else or silently started empty.
+    /// </summary>
+    public int StoredViewVersion(string name, byte[] packed)
+    {
+        try
+        {
+            return EngineStateMapper.PackedViewVersion(packed);
+        }
+        catch (InvalidDataException exception)
+        {
+            throw new InvalidDataException($"entity {key}: the stored state of view '{name}' cannot be read ({exception.Message}); the entity does not activate", exception);
+        }
+    }
+
     /// <summary>A view from its main state and the segments that state references; segments already expired are not read.</summary>
     public async Task<LiveView> RestoreAsync(string name, CompiledFeatureView compiled, byte[] packed, SeenSegmentList? segments)
     {
