@@ -33,7 +33,8 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
     private static readonly byte[] Released = new byte[1];
 
     /// <summary>ETags of segment states read or written, by state name; storage rejects stale ones.</summary>
-    private readonly Dictionary<string, string?> _segmentETags = new(StringComparer.Ordinal);
+    /// <summary>Created with the first segment: most entities never seal one, and an empty dictionary is ~80 bytes each.</summary>
+    private Dictionary<string, string?>? _segmentETags;
 
     /// <summary>The main state as last read or written.</summary>
     public EntityState State => Main;
@@ -121,7 +122,7 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
             throw new InvalidDataException($"entity {key}: segment {stateName} referenced by its state is missing");
         }
 
-        _segmentETags[stateName] = stored.ETag;
+        (_segmentETags ??= new(StringComparer.Ordinal))[stateName] = stored.ETag;
         return stored.State;
     }
 
@@ -176,7 +177,15 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
                         CollectDropped(name, before.Segments, view.Segments, ref dropped);
                     }
 
-                    Main.SeenSegments[name] = new SeenSegmentList { NextNumber = view.NextSegment, Segments = [.. view.Segments] };
+                    if (view.Segments.Count == 0 && view.NextSegment == 0)
+                    {
+                        // Never sealed: no entry (a missing entry restores as none, numbering from 0).
+                        Main.SeenSegments.Remove(name);
+                    }
+                    else
+                    {
+                        Main.SeenSegments[name] = new SeenSegmentList { NextNumber = view.NextSegment, Segments = [.. view.Segments] };
+                    }
                 }
             }
         }
@@ -317,7 +326,7 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
         var etag = await SegmentETagAsync(stateName);
         var segment = new GrainState<SeenSegmentState>(new SeenSegmentState { Data = data }) { ETag = etag };
         await storage.WriteStateAsync(stateName, grainId, segment);
-        _segmentETags[stateName] = segment.ETag;
+        (_segmentETags ??= new(StringComparer.Ordinal))[stateName] = segment.ETag;
     }
 
     /// <summary>Deletes unreferenced segments, removing each deleted one from <paramref name="pending"/>; the next write stores what is left.</summary>
@@ -329,13 +338,13 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
             {
                 var segment = new GrainState<SeenSegmentState>(new SeenSegmentState()) { ETag = await SegmentETagAsync(stateName) };
                 await storage.ClearStateAsync(stateName, grainId, segment);
-                _segmentETags.Remove(stateName);
+                _segmentETags?.Remove(stateName);
                 pending.Remove(stateName);
             }
             catch (Exception exception)
             {
                 // The events are durable and the segment unreferenced: a leftover row for now, retried after the next write.
-                _segmentETags.Remove(stateName);
+                _segmentETags?.Remove(stateName);
                 LogSegmentDeleteFailed(logger, exception, key, stateName);
             }
         }
@@ -343,7 +352,7 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
 
     private async Task<string?> SegmentETagAsync(string stateName)
     {
-        if (_segmentETags.TryGetValue(stateName, out var etag))
+        if (_segmentETags is not null && _segmentETags.TryGetValue(stateName, out var etag))
         {
             return etag;
         }
