@@ -190,8 +190,9 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
             }
         }
 
-        // Views removed from the definitions are dropped from storage on the next write.
-        foreach (var name in Main.Views.Keys.ToList())
+        // Views removed from the definitions are dropped from storage on the next write. (Removing while enumerating a
+        // Dictionary is allowed; going through .Keys would cache a KeyCollection object on each entity's dictionary.)
+        foreach (var (name, _) in Main.Views)
         {
             if (!views.ContainsKey(name))
             {
@@ -199,11 +200,11 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
             }
         }
 
-        foreach (var name in Main.SeenSegments.Keys.ToList())
+        foreach (var (name, list) in Main.SeenSegments)
         {
             if (!Main.Views.ContainsKey(name))
             {
-                CollectDropped(name, Main.SeenSegments[name].Segments, [], ref dropped);
+                CollectDropped(name, list.Segments, [], ref dropped);
                 Main.SeenSegments.Remove(name);
             }
         }
