@@ -256,7 +256,7 @@ public sealed partial class EntityGrain(
             var nextSegment = segments?.NextNumber ?? 0;
             if (_store.TryGetStoredView(name, out var packed))
             {
-                if (EngineStateMapper.PackedViewVersion(packed) == compiled.Definition.Version)
+                if (_store.StoredViewVersion(name, packed) == compiled.Definition.Version)
                 {
                     _entity.Set(name, await _store.RestoreAsync(name, compiled, packed, segments));
                     continue;

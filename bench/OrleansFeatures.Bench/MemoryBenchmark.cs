@@ -53,22 +53,26 @@ internal static class MemoryBenchmark
         int[] counts = [100_000, 250_000];
         var eventsPerEntity = Ages.Length;
         string? gcdump = null;
+        var directoryCache = true;
         for (var i = 1; i < args.Length - 1; i++)
         {
+            // Orleans' grain directory cache keeps an entry per activation it has addressed (~330 B per entity in a
+            // gcdump); "--directory-cache none" measures the silo without it (GrainDirectoryOptions.CachingStrategy).
+            if (args[i] == "--directory-cache") directoryCache = args[i + 1] != "none";
             if (args[i] == "--entities") counts = [.. args[i + 1].Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture))];
             if (args[i] == "--events") eventsPerEntity = Math.Clamp(int.Parse(args[i + 1], CultureInfo.InvariantCulture), 1, Ages.Length);
             if (args[i] == "--gcdump") gcdump = args[i + 1];
         }
 
-        Console.WriteLine($"memory per active entity: 1 view x 20 features, {eventsPerEntity} events each (ages {string.Join(", ", Ages.Take(eventsPerEntity))}), " +
+        Console.WriteLine($"memory per active entity (grain directory cache {(directoryCache ? "on, the default" : "off")}): 1 view x 20 features, {eventsPerEntity} events each (ages {string.Join(", ", Ages.Take(eventsPerEntity))}), " +
             $"{(GCSettings.IsServerGC ? "Server" : "Workstation")} GC, {Environment.ProcessorCount} cores; bytes per entity = live managed heap after a full GC, after minus before, / N");
         foreach (var count in counts)
         {
-            await RunOneAsync(count, eventsPerEntity, gcdump is null ? null : $"{gcdump}.{count}.gcdump");
+            await RunOneAsync(count, eventsPerEntity, gcdump is null ? null : $"{gcdump}.{count}.gcdump", directoryCache);
         }
     }
 
-    private static async Task RunOneAsync(int count, int eventsPerEntity, string? gcdump)
+    private static async Task RunOneAsync(int count, int eventsPerEntity, string? gcdump, bool directoryCache)
     {
         using var temp = new TempDirectory("orleansfeatures-bench-memory");
         using var host = new HostBuilder()
@@ -80,6 +84,10 @@ internal static class MemoryBenchmark
                 silo.AddFeatureStoreServices();
                 // Nothing may be collected while it is measured.
                 silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromHours(6));
+                if (!directoryCache)
+                {
+                    silo.Configure<GrainDirectoryOptions>(o => o.CachingStrategy = GrainDirectoryOptions.CachingStrategyType.None);
+                }
             })
             .Build();
         await host.StartAsync();
@@ -135,6 +143,7 @@ internal static class MemoryBenchmark
         var engine = Measure();
         GC.KeepAlive(states);
         states = null;
+        var (openIdBytes, sealedIdBytes) = MeasureRetainedIds(view, nowMs);
 
         // The local index's shape: an entry per entity keyed by (type, id) strings the grain already holds.
         var shape = new ConcurrentDictionary<(string, string), object>();
@@ -163,10 +172,56 @@ internal static class MemoryBenchmark
         Row("  empty Orleans activation (baseline grain)", emptyBefore, empty, count);
         var rest = (entities.Heap - before.Heap - (engine.Heap - engineBefore.Heap) - (indexed.Heap - indexBefore.Heap) - (empty.Heap - emptyBefore.Heap)) / (double)count;
         Console.WriteLine($"  {"  the rest (EntityGrain, EntityViews, stored-state copy, ...)",-58} {rest,14:0}");
+        Console.WriteLine($"  {"retained de-duplication id, open (accepted since the last seal)",-58} {openIdBytes,14:0.0}");
+        Console.WriteLine($"  {"retained de-duplication id, sealed (stored in a segment)",-58} {sealedIdBytes,14:0.0}");
         var perEntity = (entities.Heap - before.Heap) / (double)count;
         Console.WriteLine($"  1,000,000 entities at this rate: heap {perEntity * 1e6 / 1073741824.0:0.00} GiB (+ {before.Heap / 1048576.0:0} MiB before any entity), working set {(entities.WorkingSet - before.WorkingSet) / (double)count * 1e6 / 1073741824.0:0.00} GiB (+ {before.WorkingSet / 1048576.0:0} MiB)");
 
         await host.StopAsync();
+    }
+
+    /// <summary>
+    /// Heap per retained id: 200 view states each accept 5,001 events at one event time (so tiles do not grow), beside
+    /// 200 that accept 1; the difference over 200 × 5,000 ids. Once with the ids left open (never sealed, as an engine
+    /// without storage keeps them), once sealed into a segment every 512 ids (as the entity grain does at a write) and
+    /// at the end, so every id is sealed.
+    /// </summary>
+    private static (double Open, double Sealed) MeasureRetainedIds(CompiledFeatureView view, long nowMs)
+    {
+        const int States = 200, Ids = 5_000;
+        double PerId(bool seal)
+        {
+            var one = new FeatureViewState[States];
+            var many = new FeatureViewState[States];
+            var before = Measure();
+            for (var i = 0; i < States; i++)
+            {
+                one[i] = new FeatureViewState(view);
+                one[i].Apply(new FeatureEvent($"s{i}-x", nowMs - 60_000, Fields("x", 0)));
+            }
+
+            var ones = Measure();
+            for (var i = 0; i < States; i++)
+            {
+                var state = many[i] = new FeatureViewState(view);
+                for (var e = 0; e <= Ids; e++)
+                {
+                    state.Apply(new FeatureEvent(string.Create(CultureInfo.InvariantCulture, $"state-{i}-event-{e}"), nowMs - 60_000, Fields("x", 0)));
+                    if (seal && (state.OpenSeenCount >= 512 || e == Ids))
+                    {
+                        state.EncodeSeenSegment(out var sealCount, out _);
+                        state.SealOpenSeenEvents(sealCount);
+                    }
+                }
+            }
+
+            var manys = Measure();
+            GC.KeepAlive(one);
+            GC.KeepAlive(many);
+            return ((manys.Heap - ones.Heap) - (ones.Heap - before.Heap)) / (double)(States * Ids);
+        }
+
+        return (PerId(seal: false), PerId(seal: true));
     }
 
     private static void Row(string name, Snapshot before, Snapshot after, int count, bool workingSet = true) =>

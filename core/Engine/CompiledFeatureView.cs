@@ -73,6 +73,7 @@ public sealed class CompiledFeatureView
         }
 
         Features = features;
+        Layout = TileLayout.For(features);
         AllowedLatenessMs = (long)definition.AllowedLateness.TotalMilliseconds;
         TtlMs = definition.Ttl is { } ttl ? (long)ttl.TotalMilliseconds : null;
     }
@@ -80,6 +81,9 @@ public sealed class CompiledFeatureView
     public FeatureViewDefinition Definition { get; }
 
     public IReadOnlyList<CompiledFeature> Features { get; }
+
+    /// <summary>The tile lists every state of this view keeps (features sharing filter, field and tile width share one).</summary>
+    internal TileLayout Layout { get; }
 
     public long AllowedLatenessMs { get; }
 

@@ -4,7 +4,7 @@ namespace OrleansFeatures.Core.Engine;
 
 /// <summary>
 /// Plain data that restores a <see cref="FeatureViewState"/> exactly: counters, watermark, de-duplication ids
-/// and each feature's latest value or non-empty tiles. Features are matched by name and signature on restore.
+/// and each feature's latest value or tile list. Features are matched by name and signature on restore.
 /// </summary>
 public sealed class FeatureViewSnapshot
 {
@@ -20,12 +20,15 @@ public sealed class FeatureViewSnapshot
 
     public long Late { get; init; }
 
-    public List<SeenEvent> SeenEvents { get; init; } = [];
+    public List<SeenId> SeenEvents { get; init; } = [];
 
     public List<FeatureSnapshot> Features { get; init; } = [];
+
+    /// <summary>The tile lists the windowed features read (<see cref="FeatureSnapshot.TileGroup"/>); features that share filter, field and tile width share one.</summary>
+    public List<TileGroupSnapshot> TileGroups { get; init; } = [];
 }
 
-/// <summary>One feature's state: the latest value (Latest) or its non-empty tiles (windowed).</summary>
+/// <summary>One feature: its latest value (Latest) or the tile list it reads (windowed).</summary>
 public sealed class FeatureSnapshot
 {
     public string Name { get; init; } = "";
@@ -34,10 +37,22 @@ public sealed class FeatureSnapshot
 
     public ScalarValue LatestValue { get; init; }
 
-    public long LatestTimestampMs { get; init; }
+    public long LatestTimestampMs { get; init; } = long.MinValue;
+
+    /// <summary>Index into <see cref="FeatureViewSnapshot.TileGroups"/>; -1 for a latest feature.</summary>
+    public int TileGroup { get; init; } = -1;
+}
+
+/// <summary>
+/// One shared tile list: which numbers its tiles hold (<see cref="Columns"/>: 1 sum, 2 min, 4 max; index, count and
+/// newest event time always) and its non-empty tiles in index order. Numbers a list does not hold read as 0.
+/// </summary>
+public sealed class TileGroupSnapshot
+{
+    public byte Columns { get; init; }
 
     public List<Tile> Tiles { get; init; } = [];
 }
 
-/// <summary>An applied event id and its event time, kept for de-duplication.</summary>
-public readonly record struct SeenEvent(string EventId, long TimestampMs);
+/// <summary>A retained event id: the 64-bit hash of the id (<see cref="FeatureViewState.HashEventId"/>) and its event time.</summary>
+public readonly record struct SeenId(ulong IdHash, long TimestampMs);

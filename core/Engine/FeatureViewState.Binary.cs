@@ -1,67 +1,45 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
-using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
 
 namespace OrleansFeatures.Core.Engine;
 
 /// <summary>
-/// The persisted form of a view state: one compact, versioned byte string written straight from the live state.
-/// A general-purpose serializer tracks every string and array of the state as an object and copies it through a
-/// snapshot first; entity grains persist after every batch, so this path is hot. Layout (little-endian):
+/// The persisted ("packed") form of a view state: one compact, versioned byte string written straight from the live
+/// state. A general-purpose serializer tracks every array of the state as an object and copies it through a snapshot
+/// first; entity grains persist after every batch, so this path is hot. Layout (little-endian):
 /// <code>
-/// format(1) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
-/// seenCount(varint) { id(str) timestamp(i64) }*
-/// featureCount(varint) { name(str) signature(str) latest(scalar) latestTimestamp(i64)
-///                        tiles }*
-/// tiles (format 3) = stored(u8: 1 sum, 2 min, 4 max) tileCount(varint)
-///                    { indexDelta(zigzag varint) count(varint) maxTimestampDelta(zigzag varint) sum? min? max? (f64) }*
-/// tiles (formats 1, 2) = tileCount(varint) { index count (i64) sum min max (f64) maxTimestamp(i64) }*
-/// str = byteLength(varint) UTF-8; scalar = kind(u8) then i64 bits | f64 | str | nothing (null)
+/// format(u8 = 4) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
+/// openCount(varint) { idHash(u64) timestamp(i64) }*
+/// featureCount(varint) { name(str) signature(str) list(varint: 0 latest, g + 1 tile list g) [latest: value(scalar) latestTimestamp(i64)] }*
+/// listCount(varint) { columns(u8: 1 sum, 2 min, 4 max) tileCount(varint)
+///                     { indexDelta(zigzag varint) count(varint) newestDelta(zigzag varint) sum? min? max? (f64) }* }*
+/// str = byteLength(varint) UTF-8; scalar = kind(u8) then i64 bits | f64 | u8 | str | nothing (null)
 /// </code>
-/// Formats 2 and 3 hold only the open ids (accepted since the last seal, see <see cref="OpenSeenCount"/>); the
-/// sealed ones live in segments (<see cref="EncodeSeenSegment"/>) the caller stores and references itself. Format
-/// 1, which held every id, still reads: its ids come back as open ids. Format 3 stores each tile in ~5 bytes plus
-/// only the numbers its feature's aggregation reads (a count reads none, a sum or mean the sum, a min the min, a
-/// max the max), deltas from the previous tile as varints; the numbers not stored read back as 0, which is what
-/// a count's tiles hold anyway. Formats 1 and 2 spent 48 bytes on every tile, and tiles are kept for the lateness
-/// window plus the feature's window, so they were most of a busy entity's write. A segment is
-/// <c>segmentFormat(1) count(varint) { id(str) timestamp(i64) }*</c>.
+/// The first byte is the format version; a reader refuses any other (<see cref="InvalidDataException"/> naming both),
+/// so a state written by a later layout fails its entity's activation instead of being misread. Nothing older was
+/// released, so no older format reads. Only the open ids (accepted since the last seal, see
+/// <see cref="OpenSeenCount"/>) are written, as 16-byte hashes with their event times; the sealed ones live in
+/// segments (<see cref="EncodeSeenSegment"/>) the caller stores and references itself. Each tile list is written once
+/// however many features read it, with only the numbers they read, deltas from the previous tile as varints. A segment
+/// is <c>segmentFormat(u8 = 0x54) count(varint) { idHash(u64) timestamp(i64) }*</c>.
 /// </summary>
 public sealed partial class FeatureViewState
 {
-    /// <summary>First byte of every persisted view state written now; a reader accepts this and formats 1 and 2.</summary>
-    public const byte BinaryFormat = 3;
+    /// <summary>First byte of every packed view state: the only format this version reads or writes.</summary>
+    public const byte BinaryFormat = 4;
 
     /// <summary>First byte of every sealed segment of seen ids; distinct from view-state formats so neither misreads as the other.</summary>
-    public const byte SeenSegmentFormat = 0x53;
+    public const byte SeenSegmentFormat = 0x54;
 
-    private const byte FirstBinaryFormat = 1;
-
-    private const byte FixedTileFormat = 2;
-
-    private const int TileBytes = 6 * sizeof(long);
-
-    private const int OpenEncodingRetainedBytes = 64 * 1024;
-
-    private const byte StoredSum = 1;
-    private const byte StoredMin = 2;
-    private const byte StoredMax = 4;
+    private const int SeenIdBytes = 2 * sizeof(long);
 
     /// <summary>Appends this state's persisted form to <paramref name="output"/>.</summary>
-    public void WriteTo(IBufferWriter<byte> output) => WriteTo(output, BinaryFormat);
-
-    /// <summary>Writes any format this version reads; the older ones only so tests can check they still read.</summary>
-    internal void WriteTo(IBufferWriter<byte> output, byte format)
+    public void WriteTo(IBufferWriter<byte> output)
     {
-        if (format is < FirstBinaryFormat or > BinaryFormat)
-        {
-            throw new ArgumentOutOfRangeException(nameof(format), format, $"formats {FirstBinaryFormat} to {BinaryFormat} exist");
-        }
-
         var writer = new StateWriter(output);
-        writer.Byte(format);
+        writer.Byte(BinaryFormat);
         writer.Int32(View.Definition.Version);
         writer.Int64(Watermark);
         writer.Int64(DedupHorizon);
@@ -69,24 +47,30 @@ public sealed partial class FeatureViewState
         writer.Int64(DuplicateCount);
         writer.Int64(LateCount);
         DropExpiredOpenIds();
-        if (format == FirstBinaryFormat)
+        writer.SeenIds(_seen.Open);
+
+        var features = View.Features;
+        writer.VarUInt((uint)features.Count);
+        for (var i = 0; i < features.Count; i++)
         {
-            writer.VarUInt((uint)_seen.Count);
-            foreach (var (id, timestamp) in _seen)
+            writer.String(features[i].Name);
+            writer.String(features[i].Signature);
+            var slot = _layout.Slots[i];
+            if (slot >= 0)
             {
-                writer.String(id);
-                writer.Int64(timestamp);
+                writer.VarUInt((uint)slot + 1);
+                continue;
             }
-        }
-        else
-        {
-            WriteOpenSeenEvents(ref writer);
+
+            writer.VarUInt(0);
+            writer.Scalar(_latest[~slot].Value);
+            writer.Int64(_latest[~slot].TimestampMs);
         }
 
-        writer.VarUInt((uint)_features.Length);
-        foreach (var feature in _features)
+        writer.VarUInt((uint)_tiles.Length);
+        for (var g = 0; g < _tiles.Length; g++)
         {
-            feature.WriteTo(ref writer, compactTiles: format > FixedTileFormat);
+            WriteTiles(ref writer, _layout.Groups[g], _tiles[g]);
         }
     }
 
@@ -109,95 +93,56 @@ public sealed partial class FeatureViewState
 
         DropExpiredOpenIds();
         _sealPending = true;
-        count = _open.Count;
+        var open = _seen.Open;
+        count = open.Length;
         maxTimestampMs = long.MinValue;
-        foreach (var seen in _open)
+        foreach (var seen in open)
         {
             maxTimestampMs = Math.Max(maxTimestampMs, seen.TimestampMs);
         }
 
-        var buffer = new ArrayBufferWriter<byte>(16 + (count * 32));
+        var buffer = new ArrayBufferWriter<byte>(16 + (count * SeenIdBytes));
         var writer = new StateWriter(buffer);
         writer.Byte(SeenSegmentFormat);
-        WriteOpenSeenEvents(ref writer);
+        writer.SeenIds(open);
         return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>
     /// Marks the first <paramref name="count"/> open ids as sealed (stored in a segment the caller references): they
-    /// stay in the de-duplication set but <see cref="WriteTo"/> no longer writes them.
+    /// stay in the de-duplication set, as a run of hashes sorted for search, but <see cref="WriteTo"/> no longer
+    /// writes them.
     /// </summary>
     public void SealOpenSeenEvents(int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _open.Count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _seen.OpenCount);
         _sealPending = false;
-        _open.RemoveRange(0, count);
-        ForgetEncodedOpenIds();
+        _seen.SealFirst(count, LatenessBound);
     }
 
     /// <summary>The segment of the last <see cref="EncodeSeenSegment"/> was not stored: its ids stay open, and expired ones may be dropped again.</summary>
     public void AbandonSeal() => _sealPending = false;
 
     /// <summary>Decodes a segment written by <see cref="EncodeSeenSegment"/>; throws <see cref="InvalidDataException"/> if it is not one.</summary>
-    public static List<SeenEvent> ReadSeenSegment(ReadOnlySpan<byte> data)
+    public static SeenId[] ReadSeenSegment(ReadOnlySpan<byte> data)
     {
         var reader = new StateReader(data);
         var format = reader.Byte();
         if (format != SeenSegmentFormat)
         {
-            throw new InvalidDataException($"seen-id segment has format {format}; this version reads format {SeenSegmentFormat}");
+            throw new InvalidDataException($"seen-id segment has format {format}; this version reads format {SeenSegmentFormat} only");
         }
 
-        var seen = reader.SeenEvents();
+        var seen = reader.SeenIds();
         reader.End();
         return seen;
     }
 
-    /// <summary>
-    /// Writes the open ids. Their encoding is kept between writes and only the ids added since are encoded, so a
-    /// busy view that writes after every batch encodes each id once, not once per write until it is sealed (that
-    /// re-encoding was the largest single cost of a write). Costs the encoded bytes of the open ids in memory.
-    /// </summary>
-    private void WriteOpenSeenEvents(ref StateWriter writer)
-    {
-        var encoding = _openEncoding ??= new ArrayBufferWriter<byte>(256);
-        if (_openEncoded < _open.Count)
-        {
-            var append = new StateWriter(encoding);
-            for (var i = _openEncoded; i < _open.Count; i++)
-            {
-                append.String(_open[i].EventId);
-                append.Int64(_open[i].TimestampMs);
-            }
+    /// <summary>The format version a packed state starts with (its first byte), without checking it.</summary>
+    public static int ReadFormat(ReadOnlySpan<byte> data) => data.IsEmpty ? -1 : data[0];
 
-            _openEncoded = _open.Count;
-        }
-
-        writer.VarUInt((uint)_open.Count);
-        writer.Bytes(encoding.WrittenSpan);
-    }
-
-    /// <summary>Called whenever open ids are removed: the kept encoding no longer matches them.</summary>
-    private void ForgetEncodedOpenIds()
-    {
-        if (_openEncoding is { } encoding)
-        {
-            // A rare burst may have grown it; do not keep a large buffer for a view that is quiet again.
-            if (encoding.Capacity > OpenEncodingRetainedBytes)
-            {
-                _openEncoding = null;
-            }
-            else
-            {
-                encoding.ResetWrittenCount();
-            }
-        }
-
-        _openEncoded = 0;
-    }
-
-    /// <summary>The view version a persisted state was written for, without decoding the rest.</summary>
+    /// <summary>The view version a persisted state was written for, without decoding the rest; refuses an unknown format.</summary>
     public static int ReadViewVersion(ReadOnlySpan<byte> data)
     {
         var reader = new StateReader(data);
@@ -209,33 +154,50 @@ public sealed partial class FeatureViewState
     public static FeatureViewSnapshot ReadSnapshot(ReadOnlySpan<byte> data)
     {
         var reader = new StateReader(data);
-        var compactTiles = reader.Format() > FixedTileFormat;
+        reader.Format();
         var viewVersion = reader.Int32();
         var watermark = reader.Int64();
         var dedupHorizon = reader.Int64();
         var accepted = reader.Int64();
         var duplicates = reader.Int64();
         var late = reader.Int64();
-        var seen = reader.SeenEvents();
+        var seen = reader.SeenIds();
 
-        var featureCount = reader.Count(minimumBytesEach: 12);
+        var featureCount = reader.Count(minimumBytesEach: 3);
         var features = new List<FeatureSnapshot>(featureCount);
+        var lists = 0;
         for (var i = 0; i < featureCount; i++)
         {
             var name = reader.String();
             var signature = reader.String();
+            var list = reader.VarULong();
+            if (list > int.MaxValue)
+            {
+                throw new InvalidDataException($"persisted view state names tile list {list}");
+            }
+
+            if (list > 0)
+            {
+                lists = Math.Max(lists, (int)list);
+                features.Add(new FeatureSnapshot { Name = name, Signature = signature, TileGroup = (int)list - 1 });
+                continue;
+            }
+
             var latest = reader.Scalar();
             var latestTimestamp = reader.Int64();
-            var tiles = compactTiles ? reader.CompactTiles() : reader.FixedTiles();
+            features.Add(new FeatureSnapshot { Name = name, Signature = signature, LatestValue = latest, LatestTimestampMs = latestTimestamp });
+        }
 
-            features.Add(new FeatureSnapshot
-            {
-                Name = name,
-                Signature = signature,
-                LatestValue = latest,
-                LatestTimestampMs = latestTimestamp,
-                Tiles = tiles,
-            });
+        var listCount = reader.Count(minimumBytesEach: 2);
+        if (listCount < lists)
+        {
+            throw new InvalidDataException($"persisted view state has {listCount} tile lists but a feature reads list {lists - 1}");
+        }
+
+        var groups = new List<TileGroupSnapshot>(listCount);
+        for (var g = 0; g < listCount; g++)
+        {
+            groups.Add(reader.TileGroup());
         }
 
         reader.End();
@@ -247,63 +209,34 @@ public sealed partial class FeatureViewState
             Accepted = accepted,
             Duplicates = duplicates,
             Late = late,
-            SeenEvents = seen,
+            SeenEvents = [.. seen],
             Features = features,
+            TileGroups = groups,
         };
     }
 
-    private sealed partial class FeatureState
+    /// <summary>Restores a state from its packed form alone (<see cref="WriteTo"/>; its ids as open ids).</summary>
+    public static FeatureViewState ReadPacked(CompiledFeatureView view, ReadOnlySpan<byte> data, int maxSeenEvents = DefaultMaxSeenEvents) =>
+        Restore(view, ReadSnapshot(data), maxSeenEvents);
+
+    private static void WriteTiles(ref StateWriter writer, TileGroupShape shape, TileList list)
     {
-        public void WriteTo(ref StateWriter writer, bool compactTiles)
+        writer.Byte(shape.Columns);
+        writer.VarUInt((uint)list.Count);
+        long previousIndex = 0, previousNewest = 0;
+        var stride = shape.Stride;
+        for (var t = 0; t < list.Count; t++)
         {
-            writer.String(feature.Name);
-            writer.String(feature.Signature);
-            writer.Scalar(_latest);
-            writer.Int64(_latestTimestamp);
-            if (compactTiles)
-            {
-                WriteCompactTiles(ref writer);
-                return;
-            }
-
-            writer.VarUInt((uint)_tileCount);
-            foreach (var tile in _tiles.AsSpan(0, _tileCount))
-            {
-                var span = writer.Take(TileBytes);
-                BinaryPrimitives.WriteInt64LittleEndian(span, tile.Index);
-                BinaryPrimitives.WriteInt64LittleEndian(span[8..], tile.Count);
-                BinaryPrimitives.WriteDoubleLittleEndian(span[16..], tile.Sum);
-                BinaryPrimitives.WriteDoubleLittleEndian(span[24..], tile.Min);
-                BinaryPrimitives.WriteDoubleLittleEndian(span[32..], tile.Max);
-                BinaryPrimitives.WriteInt64LittleEndian(span[40..], tile.MaxTimestampMs);
-                writer.Advance(TileBytes);
-            }
-        }
-
-        private void WriteCompactTiles(ref StateWriter writer)
-        {
-            // Only what Read uses for this aggregation: a count reads Count alone (its Sum, Min and Max are all 0).
-            var stored = feature.Aggregation switch
-            {
-                AggregationKind.Sum or AggregationKind.Mean => StoredSum,
-                AggregationKind.Min => StoredMin,
-                AggregationKind.Max => StoredMax,
-                _ => (byte)0,
-            };
-            writer.Byte(stored);
-            writer.VarUInt((uint)_tileCount);
-            long previousIndex = 0, previousMaxTimestamp = 0;
-            foreach (var tile in _tiles.AsSpan(0, _tileCount))
-            {
-                writer.VarULong(ZigZag(unchecked(tile.Index - previousIndex)));
-                writer.VarULong(unchecked((ulong)tile.Count));
-                writer.VarULong(ZigZag(unchecked(tile.MaxTimestampMs - previousMaxTimestamp)));
-                if ((stored & StoredSum) != 0) writer.Int64(BitConverter.DoubleToInt64Bits(tile.Sum));
-                if ((stored & StoredMin) != 0) writer.Int64(BitConverter.DoubleToInt64Bits(tile.Min));
-                if ((stored & StoredMax) != 0) writer.Int64(BitConverter.DoubleToInt64Bits(tile.Max));
-                previousIndex = tile.Index;
-                previousMaxTimestamp = tile.MaxTimestampMs;
-            }
+            var at = t * stride;
+            var data = list.Data!;
+            writer.VarULong(ZigZag(unchecked(data[at + TileGroupShape.IndexAt] - previousIndex)));
+            writer.VarULong(unchecked((ulong)data[at + TileGroupShape.CountAt]));
+            writer.VarULong(ZigZag(unchecked(data[at + TileGroupShape.NewestAt] - previousNewest)));
+            if (shape.SumAt >= 0) writer.Int64(data[at + shape.SumAt]);
+            if (shape.MinAt >= 0) writer.Int64(data[at + shape.MinAt]);
+            if (shape.MaxAt >= 0) writer.Int64(data[at + shape.MaxAt]);
+            previousIndex = data[at + TileGroupShape.IndexAt];
+            previousNewest = data[at + TileGroupShape.NewestAt];
         }
     }
 
@@ -371,6 +304,18 @@ public sealed partial class FeatureViewState
             return length;
         }
 
+        public void SeenIds(ReadOnlySpan<SeenId> ids)
+        {
+            VarUInt((uint)ids.Length);
+            foreach (var id in ids)
+            {
+                var span = Take(SeenIdBytes);
+                BinaryPrimitives.WriteUInt64LittleEndian(span, id.IdHash);
+                BinaryPrimitives.WriteInt64LittleEndian(span[sizeof(long)..], id.TimestampMs);
+                Advance(SeenIdBytes);
+            }
+        }
+
         public void Scalar(ScalarValue value)
         {
             Byte((byte)value.Kind);
@@ -392,21 +337,22 @@ public sealed partial class FeatureViewState
         public byte Format()
         {
             var format = Byte();
-            if (format is < FirstBinaryFormat or > BinaryFormat)
+            if (format != BinaryFormat)
             {
-                throw new InvalidDataException($"persisted view state has format {format}; this version reads formats {FirstBinaryFormat} to {BinaryFormat}");
+                throw new InvalidDataException($"persisted view state has format {format}; this version reads format {BinaryFormat} only");
             }
 
             return format;
         }
 
-        public List<SeenEvent> SeenEvents()
+        public SeenId[] SeenIds()
         {
-            var count = Count(minimumBytesEach: 1 + sizeof(long));
-            var seen = new List<SeenEvent>(count);
+            var count = Count(minimumBytesEach: SeenIdBytes);
+            var seen = new SeenId[count];
             for (var i = 0; i < count; i++)
             {
-                seen.Add(new SeenEvent(String(), Int64()));
+                var span = Take(SeenIdBytes);
+                seen[i] = new SeenId(BinaryPrimitives.ReadUInt64LittleEndian(span), BinaryPrimitives.ReadInt64LittleEndian(span[sizeof(long)..]));
             }
 
             return seen;
@@ -436,54 +382,34 @@ public sealed partial class FeatureViewState
             throw new InvalidDataException("persisted view state has a malformed number");
         }
 
-        public List<Tile> FixedTiles()
+        public TileGroupSnapshot TileGroup()
         {
-            var tileCount = Count(minimumBytesEach: TileBytes);
-            var tiles = new List<Tile>(tileCount);
-            for (var t = 0; t < tileCount; t++)
+            var columns = Byte();
+            if ((columns & ~(TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax)) != 0)
             {
-                tiles.Add(new Tile
-                {
-                    Index = Int64(),
-                    Count = Int64(),
-                    Sum = Double(),
-                    Min = Double(),
-                    Max = Double(),
-                    MaxTimestampMs = Int64(),
-                });
-            }
-
-            return tiles;
-        }
-
-        public List<Tile> CompactTiles()
-        {
-            var stored = Byte();
-            if ((stored & ~(StoredSum | StoredMin | StoredMax)) != 0)
-            {
-                throw new InvalidDataException($"persisted view state has unknown tile fields {stored}");
+                throw new InvalidDataException($"persisted view state has unknown tile fields {columns}");
             }
 
             var tileCount = Count(minimumBytesEach: 3);
             var tiles = new List<Tile>(tileCount);
-            long index = 0, maxTimestamp = 0;
+            long index = 0, newest = 0;
             for (var t = 0; t < tileCount; t++)
             {
                 index = unchecked(index + UnZigZag(VarULong()));
                 var count = unchecked((long)VarULong());
-                maxTimestamp = unchecked(maxTimestamp + UnZigZag(VarULong()));
+                newest = unchecked(newest + UnZigZag(VarULong()));
                 tiles.Add(new Tile
                 {
                     Index = index,
                     Count = count,
-                    Sum = (stored & StoredSum) != 0 ? Double() : 0,
-                    Min = (stored & StoredMin) != 0 ? Double() : 0,
-                    Max = (stored & StoredMax) != 0 ? Double() : 0,
-                    MaxTimestampMs = maxTimestamp,
+                    Sum = (columns & TileGroupShape.HasSum) != 0 ? Double() : 0,
+                    Min = (columns & TileGroupShape.HasMin) != 0 ? Double() : 0,
+                    Max = (columns & TileGroupShape.HasMax) != 0 ? Double() : 0,
+                    MaxTimestampMs = newest,
                 });
             }
 
-            return tiles;
+            return new TileGroupSnapshot { Columns = columns, Tiles = tiles };
         }
 
         /// <summary>A count of items, checked against the bytes left so a corrupt count cannot allocate gigabytes.</summary>

@@ -1,4 +1,3 @@
-using System.Buffers;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
 
@@ -7,37 +6,44 @@ namespace OrleansFeatures.Core.Engine;
 /// <summary>
 /// The online state of one entity for one feature view: applies events on event time and answers reads at any
 /// query time not earlier than <c>watermark − allowed lateness</c>. See <c>core/Engine/README.md</c>.
+/// <para>
+/// Kept compact (a million entities stay in memory): no object per feature. The windowed features' tiles live in
+/// shared tile lists (<see cref="TileLayout"/>: one <c>long[]</c> per list, holding only the numbers its features
+/// read), the latest features' values in one struct array, and the retained event ids as 16-byte hashes
+/// (<see cref="SeenIds"/>) in a struct field.
+/// </para>
 /// </summary>
 public sealed partial class FeatureViewState
 {
     /// <summary>Default bound on de-duplication ids kept per view state.</summary>
     public const int DefaultMaxSeenEvents = 100_000;
 
-    private readonly FeatureState[] _features;
-    private readonly Dictionary<string, long> _seen = new(StringComparer.Ordinal);
-    private readonly PriorityQueue<string, long> _seenByTime = new();
+    private readonly TileLayout _layout;
+    private readonly TileList[] _tiles;
+    private readonly LatestValue[] _latest;
+    private SeenIds _seen = new();
 
-    /// <summary>Ids accepted since the last seal, in order: the only ids <see cref="WriteTo"/> persists.</summary>
-    private readonly List<SeenEvent> _open = [];
-
-    /// <summary>The persisted encoding of <c>_open[0.._openEncoded)</c>, kept between writes (see <c>WriteOpenSeenEvents</c>).</summary>
-    private ArrayBufferWriter<byte>? _openEncoding;
-    private int _openEncoded;
-
-    // Set from EncodeSeenSegment until SealOpenSeenEvents or AbandonSeal: the segment's ids are _open[0..count), so
-    // meanwhile open ids are only appended (applies may run while the segment is being stored).
+    // Set from EncodeSeenSegment until SealOpenSeenEvents or AbandonSeal: the segment's ids are the first `count` open
+    // ids, so meanwhile open ids are only appended (applies may run while the segment is being stored).
     private bool _sealPending;
     private readonly int _maxSeenEvents;
 
     public FeatureViewState(CompiledFeatureView view, int maxSeenEvents = DefaultMaxSeenEvents)
+        : this(view, view.Layout, maxSeenEvents)
+    {
+    }
+
+    private FeatureViewState(CompiledFeatureView view, TileLayout layout, int maxSeenEvents)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSeenEvents, 1);
         View = view;
         _maxSeenEvents = maxSeenEvents;
-        _features = new FeatureState[view.Features.Count];
-        for (var i = 0; i < _features.Length; i++)
+        _layout = layout;
+        _tiles = layout.Groups.Length == 0 ? [] : new TileList[layout.Groups.Length];
+        _latest = layout.LatestCount == 0 ? [] : new LatestValue[layout.LatestCount];
+        for (var i = 0; i < _latest.Length; i++)
         {
-            _features[i] = new FeatureState(view.Features[i]);
+            _latest[i].TimestampMs = long.MinValue;
         }
     }
 
@@ -58,19 +64,25 @@ public sealed partial class FeatureViewState
 
     public long LateCount { get; private set; }
 
-    /// <summary>Number of event ids currently kept for de-duplication.</summary>
-    public int SeenEventCount => _seen.Count;
+    /// <summary>Number of event ids currently retained for de-duplication (at or after the lateness bound).</summary>
+    public int SeenEventCount => _seen.CountLive(LatenessBound, out _);
 
     /// <summary>
     /// Ids accepted since the last seal (<see cref="SealOpenSeenEvents"/>): the ids the next <see cref="WriteTo"/>
     /// persists, less any that have fallen behind the lateness bound meanwhile.
     /// </summary>
-    public int OpenSeenCount => _open.Count;
+    public int OpenSeenCount => _seen.OpenCount;
+
+    /// <summary>Sealed runs of ids held in memory (one per sealed segment still live).</summary>
+    public int SealedRunCount => _seen.RunCount;
 
     /// <summary>Events older than this are dropped as late.</summary>
     public long LatenessBound => Math.Max(
         Watermark == long.MinValue ? long.MinValue : Watermark - View.AllowedLatenessMs,
         DedupHorizon);
+
+    /// <summary>The 64-bit hash an event id is retained as (XXH3 of its UTF-16 code units); see <c>core/Engine/README.md</c> for collisions.</summary>
+    public static ulong HashEventId(string eventId) => SeenIds.Hash(eventId);
 
     /// <summary>Applies an event taken to have arrived at its own event time (a replay without arrival times).</summary>
     public ApplyOutcome Apply(FeatureEvent featureEvent) => Apply(featureEvent, featureEvent.TimestampMs);
@@ -82,27 +94,23 @@ public sealed partial class FeatureViewState
     public ApplyOutcome Apply(FeatureEvent featureEvent, long arrivalMs)
     {
         var timestamp = featureEvent.TimestampMs;
-        if (timestamp < LatenessBound)
+        var bound = LatenessBound;
+        if (timestamp < bound)
         {
             LateCount++;
             return ApplyOutcome.Late;
         }
 
-        if (_seen.ContainsKey(featureEvent.EventId))
+        var hash = SeenIds.Hash(featureEvent.EventId);
+        if (_seen.Contains(hash, bound))
         {
             DuplicateCount++;
             return ApplyOutcome.Duplicate;
         }
 
         AcceptedCount++;
-        foreach (var feature in _features)
-        {
-            feature.Apply(featureEvent);
-        }
-
-        _seen.Add(featureEvent.EventId, timestamp);
-        _seenByTime.Enqueue(featureEvent.EventId, timestamp);
-        _open.Add(new SeenEvent(featureEvent.EventId, timestamp));
+        ApplyToTiles(featureEvent);
+        _seen.AddOpen(new SeenId(hash, timestamp));
         // An event ahead of its arrival (a producer's clock running fast, a scheduled event) moves the watermark
         // only to its arrival: otherwise everything arriving on time after it would be late until the clock caught up.
         var progress = Math.Min(timestamp, arrivalMs);
@@ -112,18 +120,66 @@ public sealed partial class FeatureViewState
             Evict();
         }
 
-        if (_seen.Count > _maxSeenEvents)
+        if (_seen.Held > _maxSeenEvents)
         {
             ShrinkSeenEvents();
         }
 
-        if (_open.Count > (2 * _seen.Count) + 64)
+        if (!_sealPending)
         {
             // Never sealed (an engine used without segments): drop expired open ids so the list stays bounded.
-            DropExpiredOpenIds();
+            _seen.CompactOpenIfDue(LatenessBound);
         }
 
         return ApplyOutcome.Accepted;
+    }
+
+    private void ApplyToTiles(FeatureEvent featureEvent)
+    {
+        var groups = _layout.Groups;
+        for (var g = 0; g < groups.Length; g++)
+        {
+            var shape = groups[g];
+            if (shape.Filter is { } filter && !filter.Evaluate(featureEvent.Fields))
+            {
+                continue;
+            }
+
+            double number = 0;
+            if (shape.Numeric
+                && (shape.Field is not { } field
+                    || !featureEvent.Fields.TryGetValue(field, out var fieldValue)
+                    || !fieldValue.TryGetNumber(out number)
+                    || !(Math.Abs(number) <= EventLimits.MaxNumberMagnitude)))
+            {
+                continue;
+            }
+
+            _tiles[g].Add(shape, FloorDiv(featureEvent.TimestampMs, shape.TileMs), number, featureEvent.TimestampMs);
+        }
+
+        var features = View.Features;
+        var slots = _layout.Slots;
+        for (var i = 0; i < slots.Length; i++)
+        {
+            if (slots[i] >= 0)
+            {
+                continue;
+            }
+
+            // Greatest event time wins; on a tie the later applied event wins.
+            var feature = features[i];
+            ref var latest = ref _latest[~slots[i]];
+            if ((feature.Filter is not { } filter || filter.Evaluate(featureEvent.Fields))
+                && feature.Field is { } latestField
+                && featureEvent.Fields.TryGetValue(latestField, out var value)
+                && !value.IsNull
+                && featureEvent.TimestampMs >= latest.TimestampMs)
+            {
+                latest.Value = value;
+                latest.TimestampMs = featureEvent.TimestampMs;
+            }
+        }
     }
 
     public FeatureReading Read(int featureIndex, long nowMs)
@@ -133,7 +189,7 @@ public sealed partial class FeatureViewState
             return new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0);
         }
 
-        var reading = _features[featureIndex].Read(nowMs);
+        var reading = ReadFeature(featureIndex, nowMs);
         if (View.TtlMs is { } ttl && reading.Status == ReadingStatus.Present)
         {
             // Empty windows still age: their freshness is that of the view's newest event.
@@ -147,18 +203,79 @@ public sealed partial class FeatureViewState
         return reading;
     }
 
-    public FeatureViewSnapshot ToSnapshot()
+    private FeatureReading ReadFeature(int featureIndex, long nowMs)
     {
-        var seen = new List<SeenEvent>(_seen.Count);
-        foreach (var (id, timestamp) in _seen)
+        var slot = _layout.Slots[featureIndex];
+        if (slot < 0)
         {
-            seen.Add(new SeenEvent(id, timestamp));
+            ref readonly var latest = ref _latest[~slot];
+            return latest.TimestampMs == long.MinValue
+                ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0)
+                : new FeatureReading(latest.Value, ReadingStatus.Present, latest.TimestampMs);
         }
 
-        var features = new List<FeatureSnapshot>(_features.Length);
-        foreach (var feature in _features)
+        var feature = View.Features[featureIndex];
+        var shape = _layout.Groups[slot];
+        ref readonly var list = ref _tiles[slot];
+        var high = FloorDiv(nowMs, shape.TileMs);
+        var low = high - feature.TilesPerWindow + 1;
+        var stride = shape.Stride;
+        var data = list.Data;
+        long count = 0;
+        double sum = 0, min = double.PositiveInfinity, max = double.NegativeInfinity;
+        var newest = 0L;
+        for (var at = list.Find(low, stride) * stride; at < list.Count * stride; at += stride)
         {
-            features.Add(feature.ToSnapshot());
+            if (data![at + TileGroupShape.IndexAt] > high)
+            {
+                break;
+            }
+
+            count += data[at + TileGroupShape.CountAt];
+            if (data[at + TileGroupShape.NewestAt] > newest) newest = data[at + TileGroupShape.NewestAt];
+            switch (feature.Aggregation)
+            {
+                case AggregationKind.Sum or AggregationKind.Mean:
+                    sum += BitConverter.Int64BitsToDouble(data[at + shape.SumAt]);
+                    break;
+                case AggregationKind.Min:
+                    min = Math.Min(min, BitConverter.Int64BitsToDouble(data[at + shape.MinAt]));
+                    break;
+                case AggregationKind.Max:
+                    max = Math.Max(max, BitConverter.Int64BitsToDouble(data[at + shape.MaxAt]));
+                    break;
+            }
+        }
+
+        return feature.Aggregation switch
+        {
+            AggregationKind.Count => new FeatureReading(ScalarValue.FromInt64(count), ReadingStatus.Present, newest),
+            AggregationKind.Sum => new FeatureReading(ScalarValue.FromDouble(sum), ReadingStatus.Present, newest),
+            _ when count == 0 => new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0),
+            AggregationKind.Mean => new FeatureReading(ScalarValue.FromDouble(sum / count), ReadingStatus.Present, newest),
+            AggregationKind.Min => new FeatureReading(ScalarValue.FromDouble(min), ReadingStatus.Present, newest),
+            _ => new FeatureReading(ScalarValue.FromDouble(max), ReadingStatus.Present, newest),
+        };
+    }
+
+    public FeatureViewSnapshot ToSnapshot()
+    {
+        var seen = new List<SeenId>(_seen.OpenCount);
+        _seen.CopyLive(LatenessBound, seen);
+        var features = new List<FeatureSnapshot>(View.Features.Count);
+        for (var i = 0; i < View.Features.Count; i++)
+        {
+            var slot = _layout.Slots[i];
+            var feature = View.Features[i];
+            features.Add(slot < 0
+                ? new FeatureSnapshot { Name = feature.Name, Signature = feature.Signature, LatestValue = _latest[~slot].Value, LatestTimestampMs = _latest[~slot].TimestampMs }
+                : new FeatureSnapshot { Name = feature.Name, Signature = feature.Signature, TileGroup = slot });
+        }
+
+        var groups = new List<TileGroupSnapshot>(_tiles.Length);
+        for (var g = 0; g < _tiles.Length; g++)
+        {
+            groups.Add(new TileGroupSnapshot { Columns = _layout.Groups[g].Columns, Tiles = _tiles[g].ToTiles(_layout.Groups[g]) });
         }
 
         return new FeatureViewSnapshot
@@ -171,6 +288,7 @@ public sealed partial class FeatureViewState
             Late = LateCount,
             SeenEvents = seen,
             Features = features,
+            TileGroups = groups,
         };
     }
 
@@ -187,9 +305,39 @@ public sealed partial class FeatureViewState
     /// sealed before it (<see cref="ReadSeenSegment"/>). Sealed ids older than the lateness bound are skipped: an
     /// event that old is late, so its id is never consulted.
     /// </summary>
-    public static FeatureViewState Restore(CompiledFeatureView view, FeatureViewSnapshot snapshot, IEnumerable<SeenEvent> sealedSeenEvents, int maxSeenEvents = DefaultMaxSeenEvents)
+    public static FeatureViewState Restore(CompiledFeatureView view, FeatureViewSnapshot snapshot, IEnumerable<SeenId> sealedSeenEvents, int maxSeenEvents = DefaultMaxSeenEvents)
     {
-        var state = new FeatureViewState(view, maxSeenEvents)
+        var state = RestoreFeatures(view, snapshot, maxSeenEvents);
+        foreach (var seen in snapshot.SeenEvents)
+        {
+            if (!state._seen.Contains(seen.IdHash, long.MinValue))
+            {
+                state._seen.AddOpen(seen);
+            }
+        }
+
+        state.AddSealedSeenEvents(sealedSeenEvents);
+        return state;
+    }
+
+    /// <summary>Counters, watermark, tiles and latest values from a snapshot, with no ids; features matched by name and signature.</summary>
+    private static FeatureViewState RestoreFeatures(CompiledFeatureView view, FeatureViewSnapshot snapshot, int maxSeenEvents)
+    {
+        // Each feature of the view whose state carries over: the snapshot feature it continues.
+        var sources = new FeatureSnapshot?[view.Features.Count];
+        foreach (var stored in snapshot.Features)
+        {
+            var index = view.IndexOf(stored.Name);
+            if (index >= 0 && string.Equals(view.Features[index].Signature, stored.Signature, StringComparison.Ordinal))
+            {
+                sources[index] = stored;
+            }
+        }
+
+        // A feature that starts empty must not share a tile list with one that continues (nor two that continue
+        // different stored lists): the layout splits such lists for this state.
+        var layout = TileLayout.ForRestore(view.Features, i => sources[i]?.TileGroup ?? -1, view.Layout);
+        var state = new FeatureViewState(view, layout, maxSeenEvents)
         {
             Watermark = snapshot.Watermark,
             DedupHorizon = snapshot.DedupHorizon,
@@ -197,23 +345,21 @@ public sealed partial class FeatureViewState
             DuplicateCount = snapshot.Duplicates,
             LateCount = snapshot.Late,
         };
-        foreach (var seen in snapshot.SeenEvents)
+        for (var i = 0; i < sources.Length; i++)
         {
-            if (state._seen.TryAdd(seen.EventId, seen.TimestampMs))
+            if (sources[i] is not { } source)
             {
-                state._seenByTime.Enqueue(seen.EventId, seen.TimestampMs);
-                state._open.Add(seen);
+                continue;
             }
-        }
 
-        state.AddSealedSeenEvents(sealedSeenEvents);
-
-        foreach (var feature in snapshot.Features)
-        {
-            var index = view.IndexOf(feature.Name);
-            if (index >= 0 && string.Equals(view.Features[index].Signature, feature.Signature, StringComparison.Ordinal))
+            var slot = layout.Slots[i];
+            if (slot < 0)
             {
-                state._features[index].Restore(feature);
+                state._latest[~slot] = new LatestValue { Value = source.LatestValue, TimestampMs = source.LatestTimestampMs };
+            }
+            else if (state._tiles[slot].Count == 0 && source.TileGroup >= 0 && source.TileGroup < snapshot.TileGroups.Count)
+            {
+                state._tiles[slot] = TileList.From(layout.Groups[slot], snapshot.TileGroups[source.TileGroup].Tiles);
             }
         }
 
@@ -222,20 +368,13 @@ public sealed partial class FeatureViewState
 
     /// <summary>
     /// Adds ids of sealed segments to the de-duplication set (not to the open ids): part of a restore, before any
-    /// event is applied. Ids older than the lateness bound are skipped.
+    /// event is applied. Ids older than the lateness bound are skipped. Call once per segment: each call is one run.
     /// </summary>
-    public void AddSealedSeenEvents(IEnumerable<SeenEvent> sealedSeenEvents)
+    public void AddSealedSeenEvents(IEnumerable<SeenId> sealedSeenEvents)
     {
-        var bound = LatenessBound;
-        foreach (var seen in sealedSeenEvents)
-        {
-            if (seen.TimestampMs >= bound && _seen.TryAdd(seen.EventId, seen.TimestampMs))
-            {
-                _seenByTime.Enqueue(seen.EventId, seen.TimestampMs);
-            }
-        }
-
-        if (_seen.Count > _maxSeenEvents)
+        var ids = sealedSeenEvents as SeenId[] ?? [.. sealedSeenEvents];
+        _seen.AddRun(ids, LatenessBound, dedupe: true);
+        if (_seen.Held > _maxSeenEvents)
         {
             ShrinkSeenEvents();
         }
@@ -243,37 +382,21 @@ public sealed partial class FeatureViewState
 
     /// <summary>
     /// The same state on a recompiled view of the same version (a non-breaking definition change); open and sealed
-    /// ids stay as they are, so sealed segments remain valid.
+    /// ids stay as they are, so sealed segments remain valid. This state must not be used afterwards.
     /// </summary>
     public FeatureViewState Rebind(CompiledFeatureView view)
     {
-        var rebound = Restore(view, ToSnapshot(), _maxSeenEvents);
-        rebound._open.Clear();
-        rebound._open.AddRange(_open);
+        var rebound = RestoreFeatures(view, ToSnapshot(), _maxSeenEvents);
+        rebound._seen = _seen;
+        rebound._sealPending = _sealPending;
         return rebound;
     }
 
     private void DropExpiredOpenIds()
     {
-        if (_sealPending)
+        if (!_sealPending)
         {
-            return;
-        }
-
-        var bound = LatenessBound;
-        var kept = 0;
-        for (var i = 0; i < _open.Count; i++)
-        {
-            if (_open[i].TimestampMs >= bound)
-            {
-                _open[kept++] = _open[i];
-            }
-        }
-
-        if (kept < _open.Count)
-        {
-            _open.RemoveRange(kept, _open.Count - kept);
-            ForgetEncodedOpenIds();
+            _seen.DropExpiredOpen(LatenessBound);
         }
     }
 
@@ -281,217 +404,49 @@ public sealed partial class FeatureViewState
     private void Evict()
     {
         var bound = LatenessBound;
-        while (_seenByTime.TryPeek(out var id, out var timestamp) && timestamp < bound)
+        if (bound == long.MinValue)
         {
-            _seenByTime.Dequeue();
-            _seen.Remove(id);
+            return;
         }
 
-        foreach (var feature in _features)
+        _seen.DropExpiredRuns(bound);
+        var groups = _layout.Groups;
+        for (var g = 0; g < groups.Length; g++)
         {
-            feature.Evict(bound);
+            // The earliest query time still answered exactly is the bound; its widest window starts at this tile.
+            _tiles[g].EvictBefore(FloorDiv(bound, groups[g].TileMs) - groups[g].TilesPerWindow + 1, groups[g].Stride);
         }
     }
 
     private void ShrinkSeenEvents()
     {
         // Over the bound: forget the oldest ids and declare everything at or before them late, so a forgotten id
-        // can never be applied twice. Costs dropped events only for entities busier than the bound.
-        while (_seen.Count > _maxSeenEvents && _seenByTime.TryDequeue(out var id, out var timestamp))
+        // can never be applied twice. Costs dropped events only for entities busier than the bound. A scan of the
+        // ids, so it runs only when the ids held (live or not yet dropped) exceed the bound.
+        while (_seen.CountLive(LatenessBound, out var oldest) > _maxSeenEvents)
         {
-            _seen.Remove(id);
-            DedupHorizon = Math.Max(DedupHorizon, timestamp + 1);
+            DedupHorizon = Math.Max(DedupHorizon, oldest + 1);
         }
 
         Evict();
+        var bound = LatenessBound;
+        _seen.CompactRuns(bound);
+        if (!_sealPending)
+        {
+            _seen.DropExpiredOpen(bound);
+        }
     }
 
-    /// <summary>State of one feature: a latest value, or a sparse sorted list of non-empty tiles.</summary>
-    private sealed partial class FeatureState(CompiledFeature feature)
+    private static long FloorDiv(long value, long divisor)
     {
-        // Tiles sorted by index in _tiles[0.._tileCount): an array grown 1, 2, 4, … rather than a List (whose first
-        // growth is to 4): a million entities × 20 features mostly hold one or two tiles each (docs/benchmarks.md, "Memory").
-        private Tile[] _tiles = [];
-        private int _tileCount;
-        private ScalarValue _latest;
-        private long _latestTimestamp = long.MinValue;
+        var quotient = Math.DivRem(value, divisor, out var remainder);
+        return remainder < 0 ? quotient - 1 : quotient;
+    }
 
-        public void Apply(FeatureEvent featureEvent)
-        {
-            if (feature.Filter is { } filter && !filter.Evaluate(featureEvent.Fields))
-            {
-                return;
-            }
-
-            if (feature.Aggregation == AggregationKind.Latest)
-            {
-                // Greatest event time wins; on a tie the later applied event wins.
-                if (feature.Field is { } latestField
-                    && featureEvent.Fields.TryGetValue(latestField, out var value)
-                    && !value.IsNull
-                    && featureEvent.TimestampMs >= _latestTimestamp)
-                {
-                    _latest = value;
-                    _latestTimestamp = featureEvent.TimestampMs;
-                }
-
-                return;
-            }
-
-            double number = 0;
-            if (feature.Aggregation != AggregationKind.Count
-                && (feature.Field is not { } field
-                    || !featureEvent.Fields.TryGetValue(field, out var fieldValue)
-                    || !fieldValue.TryGetNumber(out number)
-                    || !(Math.Abs(number) <= EventLimits.MaxNumberMagnitude)))
-            {
-                return;
-            }
-
-            var index = FloorDiv(featureEvent.TimestampMs, feature.TileMs);
-            var position = Find(index);
-            if (position < _tileCount && _tiles[position].Index == index)
-            {
-                _tiles[position].Add(number, featureEvent.TimestampMs);
-            }
-            else
-            {
-                var tile = Tile.Create(index);
-                tile.Add(number, featureEvent.TimestampMs);
-                InsertTile(position, tile);
-            }
-        }
-
-        private void InsertTile(int position, Tile tile)
-        {
-            if (_tileCount == _tiles.Length)
-            {
-                var grown = new Tile[_tileCount == 0 ? 1 : _tileCount * 2];
-                Array.Copy(_tiles, grown, _tileCount);
-                _tiles = grown;
-            }
-
-            Array.Copy(_tiles, position, _tiles, position + 1, _tileCount - position);
-            _tiles[position] = tile;
-            _tileCount++;
-        }
-
-        public FeatureReading Read(long nowMs)
-        {
-            if (feature.Aggregation == AggregationKind.Latest)
-            {
-                return _latestTimestamp == long.MinValue
-                    ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0)
-                    : new FeatureReading(_latest, ReadingStatus.Present, _latestTimestamp);
-            }
-
-            var high = FloorDiv(nowMs, feature.TileMs);
-            var low = high - feature.TilesPerWindow + 1;
-            long count = 0;
-            double sum = 0, min = double.PositiveInfinity, max = double.NegativeInfinity;
-            var newest = 0L;
-            for (var i = Find(low); i < _tileCount; i++)
-            {
-                ref readonly var tile = ref _tiles[i];
-                if (tile.Index > high)
-                {
-                    break;
-                }
-
-                count += tile.Count;
-                sum += tile.Sum;
-                if (tile.Min < min) min = tile.Min;
-                if (tile.Max > max) max = tile.Max;
-                if (tile.MaxTimestampMs > newest) newest = tile.MaxTimestampMs;
-            }
-
-            return feature.Aggregation switch
-            {
-                AggregationKind.Count => new FeatureReading(ScalarValue.FromInt64(count), ReadingStatus.Present, newest),
-                AggregationKind.Sum => new FeatureReading(ScalarValue.FromDouble(sum), ReadingStatus.Present, newest),
-                _ when count == 0 => new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0),
-                AggregationKind.Mean => new FeatureReading(ScalarValue.FromDouble(sum / count), ReadingStatus.Present, newest),
-                AggregationKind.Min => new FeatureReading(ScalarValue.FromDouble(min), ReadingStatus.Present, newest),
-                _ => new FeatureReading(ScalarValue.FromDouble(max), ReadingStatus.Present, newest),
-            };
-        }
-
-        public void Evict(long latenessBound)
-        {
-            if (!feature.IsWindowed || _tileCount == 0 || latenessBound == long.MinValue)
-            {
-                return;
-            }
-
-            // The earliest query time still answered exactly is latenessBound; its window starts at this tile.
-            var firstNeeded = FloorDiv(latenessBound, feature.TileMs) - feature.TilesPerWindow + 1;
-            var drop = Find(firstNeeded);
-            if (drop > 0)
-            {
-                var kept = _tileCount - drop;
-                if (kept <= _tiles.Length / 4)
-                {
-                    // Mostly evicted (a burst aged out): give the memory back.
-                    _tiles = kept == 0 ? [] : _tiles.AsSpan(drop, kept).ToArray();
-                }
-                else
-                {
-                    Array.Copy(_tiles, drop, _tiles, 0, kept);
-                    Array.Clear(_tiles, kept, _tileCount - kept);
-                }
-
-                _tileCount = kept;
-            }
-        }
-
-        public FeatureSnapshot ToSnapshot() => new()
-        {
-            Name = feature.Name,
-            Signature = feature.Signature,
-            LatestValue = _latest,
-            LatestTimestampMs = _latestTimestamp,
-            Tiles = [.. _tiles.AsSpan(0, _tileCount)],
-        };
-
-        public void Restore(FeatureSnapshot snapshot)
-        {
-            _latest = snapshot.LatestValue;
-            _latestTimestamp = snapshot.LatestTimestampMs;
-            _tiles = [.. snapshot.Tiles];
-            _tileCount = _tiles.Length;
-        }
-
-        /// <summary>Position of the first tile whose index is at least <paramref name="index"/>.</summary>
-        private int Find(long index)
-        {
-            // Events mostly arrive in order: check the end before searching.
-            var count = _tileCount;
-            if (count == 0 || _tiles[count - 1].Index < index)
-            {
-                return count;
-            }
-
-            int lo = 0, hi = count - 1;
-            while (lo < hi)
-            {
-                var mid = (lo + hi) >>> 1;
-                if (_tiles[mid].Index < index)
-                {
-                    lo = mid + 1;
-                }
-                else
-                {
-                    hi = mid;
-                }
-            }
-
-            return lo;
-        }
-
-        private static long FloorDiv(long value, long divisor)
-        {
-            var quotient = Math.DivRem(value, divisor, out var remainder);
-            return remainder < 0 ? quotient - 1 : quotient;
-        }
+    /// <summary>A latest feature's value and its event time (<see cref="long.MinValue"/> before any).</summary>
+    private struct LatestValue
+    {
+        public ScalarValue Value;
+        public long TimestampMs;
     }
 }

@@ -100,7 +100,8 @@ public sealed class EntityViews
     {
         lock (_gate)
         {
-            foreach (var name in _views.Keys.ToList())
+            // No .Keys: it would cache a KeyCollection on every entity's dictionary; removing while enumerating is allowed.
+            foreach (var (name, _) in _views)
             {
                 if (!keep.Contains(name))
                 {
@@ -197,7 +198,7 @@ public sealed class EntityViews
         var merge = default(ApplyOutcomeMerge);
         changed = false;
         var sequence = _applied + 1;
-        foreach (var view in _views.Values)
+        foreach (var (_, view) in _views)
         {
             if (!string.Equals(view.State.View.Definition.Source.Name, source, StringComparison.Ordinal))
             {

@@ -33,7 +33,8 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
     private static readonly byte[] Released = new byte[1];
 
     /// <summary>ETags of segment states read or written, by state name; storage rejects stale ones.</summary>
-    private readonly Dictionary<string, string?> _segmentETags = new(StringComparer.Ordinal);
+    /// <summary>Created with the first segment: most entities never seal one, and an empty dictionary is ~80 bytes each.</summary>
+    private Dictionary<string, string?>? _segmentETags;
 
     /// <summary>The main state as last read or written.</summary>
     public EntityState State => Main;
@@ -55,6 +56,23 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
     /// </summary>
     public bool TryGetStoredView(string name, out byte[] packed) =>
         Main.Views.TryGetValue(name, out packed!) && !ReferenceEquals(packed, Released);
+
+    /// <summary>
+    /// The view version stored view bytes were written for. Bytes in a packed format this version does not read (a
+    /// later release's, or a corrupt row) fail the activation with an error naming the entity, the view and the format,
+    /// rather than being read as something else or silently started empty.
+    /// </summary>
+    public int StoredViewVersion(string name, byte[] packed)
+    {
+        try
+        {
+            return EngineStateMapper.PackedViewVersion(packed);
+        }
+        catch (InvalidDataException exception)
+        {
+            throw new InvalidDataException($"entity {key}: the stored state of view '{name}' cannot be read ({exception.Message}); the entity does not activate", exception);
+        }
+    }
 
     /// <summary>A view from its main state and the segments that state references; segments already expired are not read.</summary>
     public async Task<LiveView> RestoreAsync(string name, CompiledFeatureView compiled, byte[] packed, SeenSegmentList? segments)
@@ -104,7 +122,7 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
             throw new InvalidDataException($"entity {key}: segment {stateName} referenced by its state is missing");
         }
 
-        _segmentETags[stateName] = stored.ETag;
+        (_segmentETags ??= new(StringComparer.Ordinal))[stateName] = stored.ETag;
         return stored.State;
     }
 
@@ -159,13 +177,22 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
                         CollectDropped(name, before.Segments, view.Segments, ref dropped);
                     }
 
-                    Main.SeenSegments[name] = new SeenSegmentList { NextNumber = view.NextSegment, Segments = [.. view.Segments] };
+                    if (view.Segments.Count == 0 && view.NextSegment == 0)
+                    {
+                        // Never sealed: no entry (a missing entry restores as none, numbering from 0).
+                        Main.SeenSegments.Remove(name);
+                    }
+                    else
+                    {
+                        Main.SeenSegments[name] = new SeenSegmentList { NextNumber = view.NextSegment, Segments = [.. view.Segments] };
+                    }
                 }
             }
         }
 
-        // Views removed from the definitions are dropped from storage on the next write.
-        foreach (var name in Main.Views.Keys.ToList())
+        // Views removed from the definitions are dropped from storage on the next write. (Removing while enumerating a
+        // Dictionary is allowed; going through .Keys would cache a KeyCollection object on each entity's dictionary.)
+        foreach (var (name, _) in Main.Views)
         {
             if (!views.ContainsKey(name))
             {
@@ -173,11 +200,11 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
             }
         }
 
-        foreach (var name in Main.SeenSegments.Keys.ToList())
+        foreach (var (name, list) in Main.SeenSegments)
         {
             if (!Main.Views.ContainsKey(name))
             {
-                CollectDropped(name, Main.SeenSegments[name].Segments, [], ref dropped);
+                CollectDropped(name, list.Segments, [], ref dropped);
                 Main.SeenSegments.Remove(name);
             }
         }
@@ -300,7 +327,7 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
         var etag = await SegmentETagAsync(stateName);
         var segment = new GrainState<SeenSegmentState>(new SeenSegmentState { Data = data }) { ETag = etag };
         await storage.WriteStateAsync(stateName, grainId, segment);
-        _segmentETags[stateName] = segment.ETag;
+        (_segmentETags ??= new(StringComparer.Ordinal))[stateName] = segment.ETag;
     }
 
     /// <summary>Deletes unreferenced segments, removing each deleted one from <paramref name="pending"/>; the next write stores what is left.</summary>
@@ -312,13 +339,13 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
             {
                 var segment = new GrainState<SeenSegmentState>(new SeenSegmentState()) { ETag = await SegmentETagAsync(stateName) };
                 await storage.ClearStateAsync(stateName, grainId, segment);
-                _segmentETags.Remove(stateName);
+                _segmentETags?.Remove(stateName);
                 pending.Remove(stateName);
             }
             catch (Exception exception)
             {
                 // The events are durable and the segment unreferenced: a leftover row for now, retried after the next write.
-                _segmentETags.Remove(stateName);
+                _segmentETags?.Remove(stateName);
                 LogSegmentDeleteFailed(logger, exception, key, stateName);
             }
         }
@@ -326,7 +353,7 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
 
     private async Task<string?> SegmentETagAsync(string stateName)
     {
-        if (_segmentETags.TryGetValue(stateName, out var etag))
+        if (_segmentETags is not null && _segmentETags.TryGetValue(stateName, out var etag))
         {
             return etag;
         }

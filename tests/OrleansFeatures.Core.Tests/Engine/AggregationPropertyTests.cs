@@ -114,8 +114,11 @@ public class AggregationPropertyTests
                     interrupted.WriteTo(main);
                     if (random.Next(3) == 0)
                     {
-                        interrupted = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(main.WrittenSpan),
-                            segments.SelectMany(s => FeatureViewState.ReadSeenSegment(s.Data)), maxSeen);
+                        interrupted = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(main.WrittenSpan), [], maxSeen);
+                        foreach (var segment in segments)
+                        {
+                            interrupted.AddSealedSeenEvents(FeatureViewState.ReadSeenSegment(segment.Data));
+                        }
                     }
                 }
 
@@ -136,8 +139,8 @@ public class AggregationPropertyTests
         }
     }
 
-    private static List<SeenEvent> SeenIds(FeatureViewState state) =>
-        [.. state.ToSnapshot().SeenEvents.Where(e => e.TimestampMs >= state.LatenessBound).OrderBy(e => e.EventId, StringComparer.Ordinal)];
+    private static List<SeenId> SeenIds(FeatureViewState state) =>
+        [.. state.ToSnapshot().SeenEvents.Where(e => e.TimestampMs >= state.LatenessBound).OrderBy(e => e.IdHash)];
 
     /// <summary>Half the logs go through the persisted binary form, half through the object snapshot.</summary>
     private static FeatureViewState RestoreEitherWay(CompiledFeatureView view, FeatureViewState state, bool binary)

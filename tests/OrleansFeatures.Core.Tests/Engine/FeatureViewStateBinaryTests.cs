@@ -67,38 +67,84 @@ public class FeatureViewStateBinaryTests
         var expected = state.ToSnapshot();
         var actual = FeatureViewState.ReadSnapshot(Write(state));
 
-        Assert.Equal(expected.SeenEvents.OrderBy(e => e.EventId, StringComparer.Ordinal), actual.SeenEvents.OrderBy(e => e.EventId, StringComparer.Ordinal));
-        Assert.Equal(expected.Features.Select(f => (f.Name, f.Signature, f.LatestValue, f.LatestTimestampMs)), actual.Features.Select(f => (f.Name, f.Signature, f.LatestValue, f.LatestTimestampMs)));
-        // A count's tiles are stored whole (their sum, min and max are 0); a max stores only what its reads use.
-        Assert.Equal(expected.Features[0].Tiles, actual.Features[0].Tiles);
-        Assert.Equal(expected.Features[1].Tiles.Select(t => (t.Index, t.Count, t.Max, t.MaxTimestampMs)), actual.Features[1].Tiles.Select(t => (t.Index, t.Count, t.Max, t.MaxTimestampMs)));
+        Assert.Equal(expected.SeenEvents.OrderBy(e => e.IdHash), actual.SeenEvents.OrderBy(e => e.IdHash));
+        Assert.Equal(expected.Features.Select(f => (f.Name, f.Signature, f.LatestValue, f.LatestTimestampMs, f.TileGroup)), actual.Features.Select(f => (f.Name, f.Signature, f.LatestValue, f.LatestTimestampMs, f.TileGroup)));
+        // A count's list holds index, count and newest time (sum, min and max read 0); a max's list the max as well.
+        Assert.Equal(expected.TileGroups.Select(g => g.Columns), actual.TileGroups.Select(g => g.Columns));
+        Assert.Equal(expected.TileGroups[0].Tiles, actual.TileGroups[0].Tiles);
+        Assert.Equal(expected.TileGroups[1].Tiles, actual.TileGroups[1].Tiles);
+        Assert.All(actual.TileGroups[0].Tiles, t => Assert.Equal((0.0, 0.0, 0.0), (t.Sum, t.Min, t.Max)));
     }
 
-    [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void States_written_in_an_older_format_read_the_same(byte format)
+    [Fact]
+    public void Features_that_read_the_same_events_share_one_tile_list_written_once()
     {
+        // Sum, mean, min and max of one field over 1h share a list (with sum, min and max); the two counts over 1h
+        // with the same filter share another; a 24h count (other tile width) has its own.
         var view = View(TimeSpan.FromHours(1), null, 1,
-            Feature("n", AggregationKind.Count, window: TimeSpan.FromMinutes(5)),
-            Feature("s", AggregationKind.Sum, window: TimeSpan.FromHours(1)),
-            Feature("last", AggregationKind.Latest, field: "tag"));
+            Feature("n1", AggregationKind.Count, window: TimeSpan.FromHours(1)),
+            Feature("sum", AggregationKind.Sum, window: TimeSpan.FromHours(1)),
+            Feature("mean", AggregationKind.Mean, window: TimeSpan.FromHours(1)),
+            Feature("min", AggregationKind.Min, window: TimeSpan.FromHours(1)),
+            Feature("max", AggregationKind.Max, window: TimeSpan.FromHours(1)),
+            Feature("n2", AggregationKind.Count, window: TimeSpan.FromMinutes(30), tile: TimeSpan.FromMinutes(1)),
+            Feature("n24", AggregationKind.Count, window: TimeSpan.FromHours(24)));
         var state = new FeatureViewState(view);
-        for (var i = 0; i < 50; i++)
+        for (var i = 0; i < 100; i++)
         {
-            state.Apply(Event($"e{i}", T0 + (i * 7_000), amount: i, tag: $"t{i}"));
+            state.Apply(Event($"e{i}", T0 + (i * 61_000), amount: i % 7));
         }
 
-        var buffer = new ArrayBufferWriter<byte>();
-        state.WriteTo(buffer, format);
-        var restored = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(buffer.WrittenSpan));
+        var snapshot = state.ToSnapshot();
 
+        Assert.Equal([0, 1, 1, 1, 1, 0, 2], snapshot.Features.Select(f => f.TileGroup));
+        Assert.Equal([(byte)0, (byte)7, (byte)0], snapshot.TileGroups.Select(g => g.Columns));
+        var restored = FeatureViewState.ReadPacked(view, Write(state));
         for (var f = 0; f < view.Features.Count; f++)
         {
-            Assert.Equal(state.Read(f, T0 + 350_000), restored.Read(f, T0 + 350_000));
+            Assert.Equal(state.Read(f, T0 + (100 * 61_000)), restored.Read(f, T0 + (100 * 61_000)));
+        }
+    }
+
+    [Fact]
+    public void A_feature_added_to_a_shared_list_starts_empty_and_the_others_continue()
+    {
+        var before = View(TimeSpan.FromHours(1), null, 1, Feature("sum", AggregationKind.Sum, window: TimeSpan.FromHours(1)));
+        var state = new FeatureViewState(before);
+        for (var i = 0; i < 10; i++)
+        {
+            state.Apply(Event($"e{i}", T0 + (i * 1_000), amount: 1));
         }
 
-        Assert.Equal(ApplyOutcome.Duplicate, restored.Apply(Event("e3", T0 + 21_000)));
+        // Same version, a new mean that would share the sum's list.
+        var after = View(TimeSpan.FromHours(1), null, 1,
+            Feature("sum", AggregationKind.Sum, window: TimeSpan.FromHours(1)),
+            Feature("max", AggregationKind.Max, window: TimeSpan.FromHours(1)));
+        var restored = FeatureViewState.ReadPacked(after, Write(state));
+        restored.Apply(Event("late-comer", T0 + 20_000, amount: 5));
+
+        Assert.Equal(15.0, restored.Read(0, T0 + 20_000).Value.AsDouble);
+        Assert.Equal(5.0, restored.Read(1, T0 + 20_000).Value.AsDouble);
+        var rebound = state.Rebind(after);
+        Assert.Equal(ReadingStatus.NotFound, rebound.Read(1, T0 + 20_000).Status);
+        Assert.Equal(10.0, rebound.Read(0, T0 + 20_000).Value.AsDouble);
+    }
+
+    [Fact]
+    public void A_retained_id_takes_16_bytes_in_the_main_write_and_in_a_segment()
+    {
+        var view = View(TimeSpan.FromHours(1), null, 1, Feature("n", AggregationKind.Count, window: TimeSpan.FromHours(1)));
+        var few = new FeatureViewState(view);
+        var many = new FeatureViewState(view);
+        few.Apply(Event("e0", T0));
+        for (var i = 0; i < 1_000; i++)
+        {
+            many.Apply(Event($"a-much-longer-event-id-{i:D8}", T0));
+        }
+
+        // 16 bytes an id whatever its length, plus a byte more for each of the two larger counts (ids, the tile's count).
+        Assert.Equal((999 * 16) + 2, Write(many).Length - Write(few).Length);
+        Assert.Equal((999 * 16) + 1, many.EncodeSeenSegment(out _, out _).Length - few.EncodeSeenSegment(out _, out _).Length);
     }
 
     [Fact]
@@ -137,16 +183,21 @@ public class FeatureViewStateBinaryTests
         Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot([.. data, 0]));
     }
 
-    [Fact]
-    public void Unknown_format_is_refused_with_its_number()
+    [Theory]
+    [InlineData(3)] // the layout before shared tile lists and hashed ids, never released
+    [InlineData(5)]
+    [InlineData(0x54)] // a segment is not a view state
+    public void Unknown_format_is_refused_with_its_number(byte format)
     {
         var state = new FeatureViewState(View(Feature("n", AggregationKind.Count)));
         var data = Write(state);
-        data[0] = 9;
+        Assert.Equal(FeatureViewState.BinaryFormat, FeatureViewState.ReadFormat(data));
+        data[0] = format;
 
         var error = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data));
 
-        Assert.Contains("format 9", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"format {format}; this version reads format {FeatureViewState.BinaryFormat} only", error.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadViewVersion(data));
     }
 
     [Fact]
@@ -177,8 +228,8 @@ public class FeatureViewStateBinaryTests
         var main = FeatureViewState.ReadSnapshot(Write(state));
 
         Assert.Equal((2, T0 + 1_000), (count, maxTimestamp));
-        Assert.Equal([new SeenEvent("a", T0), new SeenEvent("b", T0 + 1_000)], FeatureViewState.ReadSeenSegment(segment));
-        Assert.Equal([new SeenEvent("c", T0 + 2_000)], main.SeenEvents);
+        Assert.Equal([Seen("a", T0), Seen("b", T0 + 1_000)], FeatureViewState.ReadSeenSegment(segment));
+        Assert.Equal([Seen("c", T0 + 2_000)], main.SeenEvents);
         Assert.Equal((1, 3), (state.OpenSeenCount, state.SeenEventCount));
 
         var restored = FeatureViewState.Restore(view, main, FeatureViewState.ReadSeenSegment(segment));
@@ -205,26 +256,6 @@ public class FeatureViewStateBinaryTests
 
         Assert.Equal(1, restored.SeenEventCount);
         Assert.Equal(ApplyOutcome.Late, restored.Apply(Event("old", T0)));
-    }
-
-    [Fact]
-    public void Format_1_state_reads_with_all_its_ids_open()
-    {
-        var view = View(TimeSpan.FromHours(1), null, 1, Feature("n", AggregationKind.Count));
-        var state = new FeatureViewState(view);
-        state.Apply(Event("a", T0));
-        var segment = state.EncodeSeenSegment(out var count, out _);
-        state.SealOpenSeenEvents(count);
-        state.Apply(Event("b", T0 + 1));
-        // Format 1 held every id, sealed or not.
-        var buffer = new ArrayBufferWriter<byte>();
-        state.WriteTo(buffer, format: 1);
-
-        var restored = FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(buffer.WrittenSpan));
-
-        Assert.Equal((2, 2), (restored.OpenSeenCount, restored.SeenEventCount));
-        Assert.Equal(ApplyOutcome.Duplicate, restored.Apply(Event("a", T0)));
-        Assert.Single(FeatureViewState.ReadSeenSegment(segment));
     }
 
     [Fact]
@@ -257,6 +288,8 @@ public class FeatureViewStateBinaryTests
 
         Assert.InRange(state.OpenSeenCount, state.SeenEventCount, (2 * state.SeenEventCount) + 65);
     }
+
+    private static SeenId Seen(string id, long time) => new(FeatureViewState.HashEventId(id), time);
 
     private static void SealAll(FeatureViewState state)
     {

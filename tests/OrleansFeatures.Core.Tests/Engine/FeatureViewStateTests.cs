@@ -236,7 +236,7 @@ public class FeatureViewStateTests
         }
 
         var snapshot = state.ToSnapshot();
-        Assert.InRange(snapshot.Features[0].Tiles.Count, 1, 60);
+        Assert.InRange(snapshot.TileGroups[snapshot.Features[0].TileGroup].Tiles.Count, 1, 60);
         Assert.Equal(ScalarValue.FromInt64(5), state.Read(0, T0 + (999 * 60_000)).Value);
     }
 

@@ -1,0 +1,141 @@
+using OrleansFeatures.Core.Definitions;
+
+namespace OrleansFeatures.Core.Engine;
+
+/// <summary>
+/// Which tiles a view state keeps, shared by every state of a view: the windowed features that read the same events
+/// (same filter, same field for sum/mean/min/max, none for count, same tile width) share one tile list, and each
+/// list holds only the numbers its features read (a count list: index, count, newest time; a list read by sum and
+/// max: those plus the sum and the max). Latest features each have a slot. A state restored after a definition change
+/// may get its own layout (<see cref="ForRestore"/>) so that a new feature never shares a list with restored tiles.
+/// </summary>
+internal sealed class TileLayout
+{
+    private TileLayout(int[] slots, TileGroupShape[] groups, int latestCount)
+    {
+        Slots = slots;
+        Groups = groups;
+        LatestCount = latestCount;
+    }
+
+    /// <summary>Per feature: its tile group (≥ 0), or <c>~latestSlot</c> (&lt; 0) for a latest feature.</summary>
+    public int[] Slots { get; }
+
+    public TileGroupShape[] Groups { get; }
+
+    public int LatestCount { get; }
+
+    /// <summary>The layout where every feature shares as much as it can.</summary>
+    public static TileLayout For(IReadOnlyList<CompiledFeature> features) =>
+        Build(features, static _ => 0);
+
+    /// <summary>
+    /// A layout for a restored state: features share a list only if they also came from the same stored list
+    /// (<paramref name="sourceGroup"/>: the stored group of a feature whose state carries over, -1 for a feature that
+    /// starts empty). Returns <paramref name="fallback"/> when that splits nothing.
+    /// </summary>
+    public static TileLayout ForRestore(IReadOnlyList<CompiledFeature> features, Func<int, int> sourceGroup, TileLayout fallback)
+    {
+        var layout = Build(features, sourceGroup);
+        return layout.Groups.Length == fallback.Groups.Length ? fallback : layout;
+    }
+
+    private static TileLayout Build(IReadOnlyList<CompiledFeature> features, Func<int, int> origin)
+    {
+        var slots = new int[features.Count];
+        var groups = new List<TileGroupShape>();
+        var byKey = new Dictionary<(string Filter, string Field, long TileMs, int Origin), int>();
+        var latest = 0;
+        for (var i = 0; i < features.Count; i++)
+        {
+            var feature = features[i];
+            if (!feature.IsWindowed)
+            {
+                slots[i] = ~latest++;
+                continue;
+            }
+
+            var numeric = feature.Aggregation != AggregationKind.Count;
+            var key = (feature.Filter?.ToString() ?? "", numeric ? feature.Field ?? "" : "\0count", feature.TileMs, origin(i));
+            if (!byKey.TryGetValue(key, out var group))
+            {
+                group = groups.Count;
+                byKey[key] = group;
+                groups.Add(new TileGroupShape(feature.Filter, numeric ? feature.Field : null, numeric, feature.TileMs));
+            }
+
+            groups[group].Include(feature);
+            slots[i] = group;
+        }
+
+        foreach (var group in groups)
+        {
+            group.Seal();
+        }
+
+        return new TileLayout(slots, [.. groups], latest);
+    }
+}
+
+/// <summary>
+/// One shared tile list's shape. A tile is <see cref="Stride"/> longs: index, count, newest event time, then the sum,
+/// min and max (as double bits) only if some feature of the list reads them. A count list counts the events that pass
+/// the filter; a numeric list counts the events whose field is a finite admitted number (what sum, mean, min and max
+/// read).
+/// </summary>
+internal sealed class TileGroupShape(FilterExpression? filter, string? field, bool numeric, long tileMs)
+{
+    public const int IndexAt = 0;
+    public const int CountAt = 1;
+    public const int NewestAt = 2;
+
+    public const byte HasSum = 1;
+    public const byte HasMin = 2;
+    public const byte HasMax = 4;
+
+    public FilterExpression? Filter { get; } = filter;
+
+    public string? Field { get; } = field;
+
+    public bool Numeric { get; } = numeric;
+
+    public long TileMs { get; } = tileMs;
+
+    /// <summary>The most tiles a member's window spans: tiles older than that behind the lateness bound are evicted.</summary>
+    public long TilesPerWindow { get; private set; }
+
+    /// <summary><see cref="HasSum"/> | <see cref="HasMin"/> | <see cref="HasMax"/>: the numbers each tile holds.</summary>
+    public byte Columns { get; private set; }
+
+    public int Stride { get; private set; }
+
+    public int SumAt { get; private set; } = -1;
+
+    public int MinAt { get; private set; } = -1;
+
+    public int MaxAt { get; private set; } = -1;
+
+    internal void Include(CompiledFeature feature)
+    {
+        TilesPerWindow = Math.Max(TilesPerWindow, feature.TilesPerWindow);
+        Columns |= ColumnsOf(feature.Aggregation);
+    }
+
+    /// <summary>The numbers a tile must hold for <paramref name="aggregation"/>; a count and a mean's count come from the count.</summary>
+    public static byte ColumnsOf(AggregationKind aggregation) => aggregation switch
+    {
+        AggregationKind.Sum or AggregationKind.Mean => HasSum,
+        AggregationKind.Min => HasMin,
+        AggregationKind.Max => HasMax,
+        _ => 0,
+    };
+
+    internal void Seal()
+    {
+        var at = NewestAt + 1;
+        if ((Columns & HasSum) != 0) SumAt = at++;
+        if ((Columns & HasMin) != 0) MinAt = at++;
+        if ((Columns & HasMax) != 0) MaxAt = at++;
+        Stride = at;
+    }
+}
