@@ -36,28 +36,56 @@ public sealed class EntityFeatureReader(
         long registryVersion, string entityType, IReadOnlyList<string> ids, FeatureRefList features, long nowMs, FeatureReading[] readings)
     {
         var width = features.Count;
-        List<int>? misses = null;
+        List<int>? cold = null;
+        List<int>? byGrain = null;
         for (var i = 0; i < ids.Count; i++)
         {
-            if (_localReads
-                && ((index.TryGet(entityType, ids[i], out var views) && views.TryRead(registryVersion, features, nowMs, readings.AsSpan(i * width, width)))
-                    || warm.TryRead(registryVersion, entityType, ids[i], features, nowMs, readings.AsSpan(i * width, width))))
+            if (!_localReads)
             {
+                (byGrain ??= []).Add(i);
                 continue;
             }
 
-            (misses ??= []).Add(i);
+            var into = readings.AsSpan(i * width, width);
+            if (index.TryGet(entityType, ids[i], out var views))
+            {
+                if (!views.TryRead(registryVersion, features, nowMs, into))
+                {
+                    // Active here but deactivating, or behind the request's definitions: its grain answers.
+                    (byGrain ??= []).Add(i);
+                }
+
+                continue;
+            }
+
+            if (!warm.TryRead(registryVersion, entityType, ids[i], features, nowMs, into))
+            {
+                (cold ??= []).Add(i);
+            }
         }
 
-        FeatureStoreMetrics.EntityReadsLocal.Add(ids.Count - (misses?.Count ?? 0));
-        if (misses is null)
+        FeatureStoreMetrics.EntityReadsLocal.Add(ids.Count - (cold?.Count ?? 0) - (byGrain?.Count ?? 0));
+        if (cold is not null && (_coldReader is null || catalog.Current.Version < registryVersion))
         {
-            return ValueTask.CompletedTask;
+            (byGrain ??= []).AddRange(cold);
+            cold = null;
         }
 
-        return _coldReader is not null && _localReads && catalog.Current.Version >= registryVersion
-            ? ReadColdAsync(registryVersion, entityType, ids, misses, features, nowMs, readings)
-            : CallGrainsAsync(registryVersion, entityType, ids, misses, features, nowMs, readings);
+        return (cold, byGrain) switch
+        {
+            (null, null) => ValueTask.CompletedTask,
+            (null, _) => CallGrainsAsync(registryVersion, entityType, ids, byGrain, features, nowMs, readings),
+            (_, null) => ReadColdAsync(registryVersion, entityType, ids, cold, features, nowMs, readings),
+            _ => ReadBothAsync(registryVersion, entityType, ids, cold, byGrain, features, nowMs, readings),
+        };
+    }
+
+    private async ValueTask ReadBothAsync(
+        long registryVersion, string entityType, IReadOnlyList<string> ids, List<int> cold, List<int> byGrain, FeatureRefList features, long nowMs, FeatureReading[] readings)
+    {
+        var calls = CallGrainsAsync(registryVersion, entityType, ids, byGrain, features, nowMs, readings);
+        await ReadColdAsync(registryVersion, entityType, ids, cold, features, nowMs, readings);
+        await calls;
     }
 
     /// <summary>
