@@ -8,7 +8,7 @@ using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 /// <summary>
 /// Lookups of entities in the three tiers (docs/architecture.md, "Serving: active, warm, cold"), in one gateway process
-/// (Release, SQLite state): the store is seeded, stopped and started again on the same data with a one-minute entity
+/// (Release, SQLite state): the store is seeded, stopped and started again on the same data with a 65-second entity
 /// idle time; one event for each of 2N items activates them, the bench waits until they have deactivated into the
 /// warm tier, then one more event re-activates half of them. Then, sequentially and alternated: single lookups of an
 /// active item and of a warm one; single lookups of cold items (never touched since the restart: read from SQLite
@@ -41,15 +41,15 @@ internal static class ColdReadBenchmark
         using var temp = new TempDirectory("orleansfeatures-bench-cold");
         await using (var seeding = new GatewayProcess(temp.Path))
         {
-            await seeding.StartAsync();
+            await seeding.StartAsync(TimeSpan.FromMinutes(3));
             using var channel = GrpcChannel.ForAddress(seeding.GrpcAddress);
             await new FeatureRegistry.FeatureRegistryClient(channel).ApplyDefinitionsAsync(ServingDefinitions.Request());
             await SeedAsync(new FeatureIngestion.FeatureIngestionClient(channel), 0, items, "s");
             await seeding.StopAsync();
         }
 
-        await using var gateway = new GatewayProcess(temp.Path, "--FeatureStore:Entities:IdleTimeout=00:01:00", "--FeatureStore:Serving:WarmTierMiB=1024");
-        await gateway.StartAsync();
+        await using var gateway = new GatewayProcess(temp.Path, "--FeatureStore:Entities:IdleTimeout=00:01:05", "--FeatureStore:Serving:WarmTierMiB=1024");
+        await gateway.StartAsync(TimeSpan.FromMinutes(3));
         using var serving = GrpcChannel.ForAddress(gateway.GrpcAddress);
         using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
         var client = new FeatureServing.FeatureServingClient(serving);

@@ -189,6 +189,12 @@ internal static class MemoryBenchmark
         }
 
         var warmed = Measure();
+        if (gcdump is not null)
+        {
+            using var dump = Process.Start("dotnet-gcdump", ["collect", "-p", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), "-o", gcdump.Replace(".gcdump", ".warm.gcdump", StringComparison.Ordinal)]);
+            await dump.WaitForExitAsync();
+        }
+
         Console.WriteLine($"  {"entity, warm (deactivated: packed state in the warm tier)",-58} {(warmed.Heap - before.Heap) / (double)count,14:0} {(warmed.WorkingSet - before.WorkingSet) / (double)count,12:0}");
         Console.WriteLine($"  {"  the warm tier's own estimate (packed bytes + overhead)",-58} {warm.Bytes / (double)warm.Count,14:0}");
         Console.WriteLine($"  1,000,000 warm entities at this rate: heap {(warmed.Heap - before.Heap) / (double)count * 1e6 / 1073741824.0:0.00} GiB; all {count:N0} collected in {collect.Elapsed.TotalSeconds:0.0} s");

@@ -38,7 +38,10 @@ public sealed class EntityLifetimeOptions
     /// </summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(15);
 
-    /// <summary>Shortest accepted <see cref="IdleTimeout"/>: Orleans collects in rounds of a minute (its collection quantum).</summary>
+    /// <summary>
+    /// <see cref="IdleTimeout"/> must be longer than this: Orleans collects in rounds of its collection quantum (one
+    /// minute) and refuses a collection age that is not longer.
+    /// </summary>
     public static readonly TimeSpan MinIdleTimeout = TimeSpan.FromMinutes(1);
 
     /// <summary>Longest accepted <see cref="IdleTimeout"/>.</summary>
@@ -54,7 +57,7 @@ public sealed class ServingOptionsValidator : IValidateOptions<ServingOptions>, 
             : ValidateOptionsResult.Success;
 
     public ValidateOptionsResult Validate(string? name, EntityLifetimeOptions options) =>
-        options.IdleTimeout < EntityLifetimeOptions.MinIdleTimeout || options.IdleTimeout > EntityLifetimeOptions.MaxIdleTimeout
-            ? ValidateOptionsResult.Fail($"FeatureStore:Entities:IdleTimeout is {options.IdleTimeout}; it must be between {EntityLifetimeOptions.MinIdleTimeout} and {EntityLifetimeOptions.MaxIdleTimeout}")
+        options.IdleTimeout <= EntityLifetimeOptions.MinIdleTimeout || options.IdleTimeout > EntityLifetimeOptions.MaxIdleTimeout
+            ? ValidateOptionsResult.Fail($"FeatureStore:Entities:IdleTimeout is {options.IdleTimeout}; it must be longer than {EntityLifetimeOptions.MinIdleTimeout} (Orleans' collection quantum) and at most {EntityLifetimeOptions.MaxIdleTimeout}")
             : ValidateOptionsResult.Success;
 }

@@ -262,7 +262,8 @@ public class WarmTierSettingsTests
 
     [Theory]
     [InlineData(30, false)]
-    [InlineData(60, true)]
+    [InlineData(60, false)]
+    [InlineData(65, true)]
     [InlineData(2 * 3600, true)]
     [InlineData(31 * 86400, false)]
     public void The_entity_idle_timeout_is_checked(int seconds, bool valid)
