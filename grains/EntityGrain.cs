@@ -21,6 +21,8 @@ namespace OrleansFeatures.Grains;
 public sealed partial class EntityGrain(
     DefinitionCatalog catalog,
     LocalEntityIndex localIndex,
+    WarmEntityCache warmCache,
+    WarmTier warmTier,
     TimeProvider clock,
     ILogger<EntityGrain> logger) : Grain, IEntityGrain
 {
@@ -45,6 +47,8 @@ public sealed partial class EntityGrain(
         _grainKey = this.GetPrimaryKeyString();
         (_entityType, _entityId) = EntityKey.Parse(_grainKey);
         _entity.EntityType = _entityType;
+        // Before storage is read, so before anything is applied: no silo serves a warm copy of this entity from now on.
+        await warmTier.InvalidateAsync(_entityType, _entityId);
         _store = new EntityStateStore(
             ServiceProvider.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name), this.GetGrainId(), this.GetPrimaryKeyString(), logger);
         await _store.ReadAsync();
@@ -101,15 +105,23 @@ public sealed partial class EntityGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         // From here on a lookup or an ingester's apply goes to the grain (and so to the next activation): an apply in
-        // place either landed before this (and the write below holds it) or is refused and calls the grain.
+        // place either landed before this (and the write below holds it) or is refused and calls the grain. The leaving
+        // marker is in place before the index entry goes, so no reader finds neither and reads storage meanwhile.
         _entity.Retire();
+        var leaving = _aheadOfStorage ? null : warmCache.BeginLeaving(_entityType, _entityId);
         localIndex.Remove(_entityType, _entityId, _grainKey, _entity);
 
         // Ingested events not yet checkpointed are written before the activation goes; a checkpoint asked for later
         // finds them through the written epoch and sequence. Not after a failed write: that memory holds events whose
         // callers were told they failed, and writing it later made a retried push answer DUPLICATE.
-        if (!IsDirty || _aheadOfStorage)
+        if (_aheadOfStorage)
         {
+            return;
+        }
+
+        if (!IsDirty)
+        {
+            EnterWarmTier(leaving);
             return;
         }
 
@@ -120,15 +132,51 @@ public sealed partial class EntityGrain(
             {
                 await PersistAsync();
             }
+
+            EnterWarmTier(leaving);
         }
         catch (Exception exception)
         {
             // Logged by PersistAsync; the ingester's checkpoint finds the receipt unwritten and stops commits.
+            AbandonWarmTier(leaving);
             LogDeactivationFlushFailed(logger, exception, this.GetPrimaryKeyString());
         }
         finally
         {
             _syncLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Leaves exactly the state just written (or, with nothing unwritten, the state storage holds) in the silo's warm
+    /// tier: the views are retired, so nothing is applied to them any more.
+    /// </summary>
+    private void EnterWarmTier(WarmEntityCache.Leaving? leaving)
+    {
+        if (leaving is null)
+        {
+            return;
+        }
+
+        WarmEntityCache.WarmView[] views;
+        lock (_entity.Gate)
+        {
+            views = new WarmEntityCache.WarmView[_entity.Views.Count];
+            var v = 0;
+            foreach (var (name, view) in _entity.Views)
+            {
+                views[v++] = new WarmEntityCache.WarmView(name, view.State.View.Definition.Version, EngineStateMapper.Pack(view.State));
+            }
+        }
+
+        warmCache.Complete(_entityType, _entityId, leaving, views);
+    }
+
+    private void AbandonWarmTier(WarmEntityCache.Leaving? leaving)
+    {
+        if (leaving is not null)
+        {
+            warmCache.Abandon(_entityType, _entityId, leaving);
         }
     }
 

@@ -23,6 +23,9 @@ internal static class EntityGrains
         return (IEntityGrain)grainFactory.GetGrain(GrainId.Create(types.Grain, grainKey), types.Interface);
     }
 
+    /// <summary>The grain id of the entity of <paramref name="grainKey"/>, as storage keys its state.</summary>
+    public static GrainId Id(IGrainFactory grainFactory, string grainKey) => GrainId.Create((_types ??= Resolve(grainFactory)).Grain, grainKey);
+
     private static Types Resolve(IGrainFactory grainFactory)
     {
         // Any key resolves the same types; the reference itself is discarded.

@@ -7,11 +7,13 @@ using OrleansFeatures.V1;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 /// <summary>
-/// Lookups of entities that are not active: their state is in storage (SQLite, embedded mode) and the lookup
-/// activates the grain, which reads and restores it. The Release gateway is seeded, stopped and started again on the
-/// same data, so every entity starts cold; then, sequentially, in the same run: cold single lookups (each item read
-/// for the first time) beside warm ones (the same items again), and 100-row inference requests (one user, 100 items)
-/// where a fraction of the items are cold, alternated with all-warm requests.
+/// Lookups of entities in the three tiers (docs/architecture.md, "Serving: active, warm, cold"), in one gateway process
+/// (Release, SQLite state): the store is seeded, stopped and started again on the same data with a 65-second entity
+/// idle time; one event for each of 2N items activates them, the bench waits until they have deactivated into the
+/// warm tier, then one more event re-activates half of them. Then, sequentially and alternated: single lookups of an
+/// active item and of a warm one; single lookups of cold items (never touched since the restart: read from SQLite
+/// without activation); and 100-row inference requests (one user, 100 items) all warm, all active, and with a fraction
+/// of cold items. The gateway's own counters say which path each phase took.
 /// </summary>
 internal static class ColdReadBenchmark
 {
@@ -31,58 +33,135 @@ internal static class ColdReadBenchmark
 
         const int rows = 100;
         var coldPerRequest = (int)Math.Round(rows * coldFraction);
-        var items = singles + (requests * coldPerRequest);
+        // Items [0, N) end warm, [N, 2N) active; the rest stay cold (one per single cold lookup, then per request).
+        var warmItems = Math.Max(singles, rows);
+        var coldSingles = Math.Min(singles, 1_000);
+        var firstCold = 2 * warmItems;
+        var items = firstCold + coldSingles + (requests * coldPerRequest);
         using var temp = new TempDirectory("orleansfeatures-bench-cold");
         await using (var seeding = new GatewayProcess(temp.Path))
         {
-            await seeding.StartAsync();
+            await seeding.StartAsync(TimeSpan.FromMinutes(3));
             using var channel = GrpcChannel.ForAddress(seeding.GrpcAddress);
             await new FeatureRegistry.FeatureRegistryClient(channel).ApplyDefinitionsAsync(ServingDefinitions.Request());
-            await SeedAsync(new FeatureIngestion.FeatureIngestionClient(channel), items);
+            await SeedAsync(new FeatureIngestion.FeatureIngestionClient(channel), 0, items, "s");
             await seeding.StopAsync();
         }
 
-        await using var gateway = new GatewayProcess(temp.Path);
-        await gateway.StartAsync();
+        await using var gateway = new GatewayProcess(temp.Path, "--FeatureStore:Entities:IdleTimeout=00:01:05", "--FeatureStore:Serving:WarmTierMiB=1024");
+        await gateway.StartAsync(TimeSpan.FromMinutes(3));
         using var serving = GrpcChannel.ForAddress(gateway.GrpcAddress);
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress };
         var client = new FeatureServing.FeatureServingClient(serving);
+        var ingestion = new FeatureIngestion.FeatureIngestionClient(serving);
 
-        // Users and the GetInferenceInputs path warm (every request reads one user); items untouched.
+        // Activate 2N items (and the users), wait for them to go warm, then activate half again.
+        await SeedAsync(ingestion, 0, 2 * warmItems, "w");
+        var waited = Stopwatch.StartNew();
+        while (await MetricAsync(http, "orleansfeatures_warm_entities") < 2 * warmItems)
+        {
+            if (waited.Elapsed > TimeSpan.FromMinutes(5))
+            {
+                throw new InvalidOperationException($"only {await MetricAsync(http, "orleansfeatures_warm_entities")} of {2 * warmItems} items went warm in 5 minutes");
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(2));
+        }
+
+        Console.WriteLine($"{2 * warmItems} items deactivated into the warm tier after {waited.Elapsed.TotalSeconds:0} s");
+        await SeedAsync(ingestion, warmItems, 2 * warmItems, "a");
+        // Every user read once, so the request path is warmed up; users are warm or active, as the items' events left them.
         for (var u = 0; u < Users; u++)
         {
             await LookupAsync(client, "user", $"u{u}", "bench_user:events_24h");
         }
 
-        var coldSingle = new LongHistogram(TimeStamp.Seconds(10), 3);
+        var measured = Stopwatch.StartNew();
+        var activeSingle = new LongHistogram(TimeStamp.Seconds(10), 3);
         var warmSingle = new LongHistogram(TimeStamp.Seconds(10), 3);
+        var random = new Random(3);
+        var before = await CountersAsync(http);
         for (var i = 0; i < singles; i++)
         {
-            coldSingle.RecordValue(await TimeAsync(() => LookupAsync(client, "item", $"i{i}")));
-            warmSingle.RecordValue(await TimeAsync(() => LookupAsync(client, "item", $"i{Random.Shared.Next(i + 1)}")));
+            activeSingle.RecordValue(await TimeAsync(() => LookupAsync(client, "item", $"i{warmItems + random.Next(warmItems)}")));
+            warmSingle.RecordValue(await TimeAsync(() => LookupAsync(client, "item", $"i{random.Next(warmItems)}")));
         }
 
-        // Rows: warm items are the ones the single lookups activated; cold ones are read for the first time.
+        var afterSingles = await CountersAsync(http);
+        var coldSingle = new LongHistogram(TimeStamp.Seconds(10), 3);
+        for (var i = 0; i < coldSingles; i++)
+        {
+            coldSingle.RecordValue(await TimeAsync(() => LookupAsync(client, "item", $"i{firstCold + i}")));
+        }
+
+        var afterCold = await CountersAsync(http);
         var mixed = new LongHistogram(TimeStamp.Seconds(10), 3);
         var warm = new LongHistogram(TimeStamp.Seconds(10), 3);
-        var nextCold = singles;
-        var random = new Random(3);
+        var active = new LongHistogram(TimeStamp.Seconds(10), 3);
+        var nextCold = firstCold + coldSingles;
         for (var r = 0; r < requests; r++)
         {
-            var warmIds = Enumerable.Range(0, singles).OrderBy(_ => random.Next()).Take(rows).Select(i => $"i{i}").ToList();
+            var warmIds = Enumerable.Range(0, warmItems).OrderBy(_ => random.Next()).Take(rows).Select(i => $"i{i}").ToList();
             warm.RecordValue(await TimeAsync(() => InferAsync(client, $"u{r % Users}", warmIds)));
+            var activeIds = Enumerable.Range(warmItems, warmItems).OrderBy(_ => random.Next()).Take(rows).Select(i => $"i{i}").ToList();
+            active.RecordValue(await TimeAsync(() => InferAsync(client, $"u{r % Users}", activeIds)));
             var mixedIds = warmIds.Take(rows - coldPerRequest).Concat(Enumerable.Range(nextCold, coldPerRequest).Select(i => $"i{i}")).ToList();
             nextCold += coldPerRequest;
             mixed.RecordValue(await TimeAsync(() => InferAsync(client, $"u{r % Users}", mixedIds)));
         }
 
+        var afterRows = await CountersAsync(http);
         Console.WriteLine();
-        Console.WriteLine($"cold reads: SQLite state, gateway restarted on it, {items:N0} items x 20 features, sequential calls, {Environment.ProcessorCount} cores");
+        Console.WriteLine($"active, warm and cold reads: SQLite state, {items:N0} items x 20 features, sequential calls, {Environment.ProcessorCount} cores, measured in {measured.Elapsed.TotalSeconds:0} s");
         Console.WriteLine($"  {"call",-52} {"p50 ms",8} {"p99 ms",8} {"p99.9 ms",9} {"calls",6}");
-        Row($"single lookup, warm (active on the gateway)", warmSingle);
-        Row($"single lookup, cold (activates, reads storage)", coldSingle);
-        Row($"100 rows x 20 features, all warm", warm);
+        Row("single lookup, active (local index)", activeSingle);
+        Row("single lookup, warm (packed state, no activation)", warmSingle);
+        Row("single lookup, cold (SQLite read, no activation)", coldSingle);
+        Row("100 rows x 20 features, all active", active);
+        Row("100 rows x 20 features, all warm", warm);
         Row($"100 rows x 20 features, {coldPerRequest} cold + {rows - coldPerRequest} warm", mixed);
-        Console.WriteLine($"  ratio cold/warm: single p50 {Ratio(coldSingle, warmSingle, 50)}, p99 {Ratio(coldSingle, warmSingle, 99)}; 100 rows p50 {Ratio(mixed, warm, 50)}, p99 {Ratio(mixed, warm, 99)}");
+        Console.WriteLine($"  ratio warm/active single: p50 {Ratio(warmSingle, activeSingle, 50)}, p99 {Ratio(warmSingle, activeSingle, 99)}; cold/active single p99 {Ratio(coldSingle, activeSingle, 99)}");
+        Console.WriteLine($"  ratio 100 rows {coldPerRequest} cold/all warm: p50 {Ratio(mixed, warm, 50)}, p99 {Ratio(mixed, warm, 99)}; all warm/all active p99 {Ratio(warm, active, 99)}");
+        Console.WriteLine($"  entity reads by path (gateway counters): singles {Delta(before, afterSingles)}; cold singles {Delta(afterSingles, afterCold)}; rows {Delta(afterCold, afterRows)}");
+    }
+
+    private static readonly string[] Counters =
+    [
+        "orleansfeatures_entity_reads_local", "orleansfeatures_warm_reads", "orleansfeatures_entity_reads_cold_storage", "orleansfeatures_entity_reads_grain_call",
+    ];
+
+    private static async Task<double[]> CountersAsync(HttpClient http)
+    {
+        var values = new double[Counters.Length];
+        for (var c = 0; c < Counters.Length; c++)
+        {
+            values[c] = await MetricAsync(http, Counters[c]);
+        }
+
+        return values;
+    }
+
+    private static string Delta(double[] before, double[] after) =>
+        string.Create(CultureInfo.InvariantCulture, $"local {after[0] - before[0]:0} (of which warm {after[1] - before[1]:0}), cold from storage {after[2] - before[2]:0}, grain calls {after[3] - before[3]:0}");
+
+    /// <summary>The sum of a metric's samples in the gateway's Prometheus text (0 when absent).</summary>
+    private static async Task<double> MetricAsync(HttpClient http, string name)
+    {
+        var text = await http.GetStringAsync("metrics");
+        double sum = 0;
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is ' ' or '{' or '_')
+            {
+                var value = line[(line.LastIndexOf(' ') + 1)..];
+                if (!line.AsSpan(name.Length).StartsWith("_bucket") && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+                {
+                    sum += v;
+                }
+            }
+        }
+
+        return sum;
     }
 
     private static void Row(string name, LongHistogram histogram) =>
@@ -133,20 +212,20 @@ internal static class ColdReadBenchmark
         }
     }
 
-    // Each item gets two events (a view and a click within the hour), each user many.
-    private static async Task SeedAsync(FeatureIngestion.FeatureIngestionClient ingestion, int items)
+    // Each item of [from, to) gets two events (a view and a click within the hour), each user many.
+    private static async Task SeedAsync(FeatureIngestion.FeatureIngestionClient ingestion, int from, int to, string prefix)
     {
         var started = Stopwatch.GetTimestamp();
         var now = DateTimeOffset.UtcNow;
         var events = 0;
-        for (var first = 0; first < items; first += 500)
+        for (var first = from; first < to; first += 500)
         {
             var push = new PushEventsRequest { Source = ServingDefinitions.Source };
-            for (var i = first; i < Math.Min(items, first + 500); i++)
+            for (var i = first; i < Math.Min(to, first + 500); i++)
             {
                 for (var e = 0; e < 2; e++)
                 {
-                    var ev = new Event { EventId = $"s{i}-{e}", EventTime = Timestamp.FromDateTimeOffset(now.AddMinutes(-(e * 20) - 1)) };
+                    var ev = new Event { EventId = $"{prefix}{i}-{e}", EventTime = Timestamp.FromDateTimeOffset(now.AddMinutes(-(e * 20) - 1)) };
                     ev.Fields["user_id"] = new Value { StringValue = $"u{i % Users}" };
                     ev.Fields["item_id"] = new Value { StringValue = $"i{i}" };
                     ev.Fields["kind"] = new Value { StringValue = e == 0 ? "view" : "click" };
@@ -165,6 +244,6 @@ internal static class ColdReadBenchmark
             events += push.Events.Count;
         }
 
-        Console.WriteLine($"seeded {events} events onto {items} items and {Users} users in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
+        Console.WriteLine($"pushed {events} events onto {to - from} items and {Users} users in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s");
     }
 }

@@ -18,6 +18,12 @@ public static class FeatureStoreMetrics
     public static readonly Counter<long> FeatureReads = Meter.CreateCounter<long>(InstrumentNames.FeatureReads, "{feature}", "Feature values served");
     public static readonly Counter<long> EntityReadsLocal = Meter.CreateCounter<long>(InstrumentNames.EntityReadsLocal, "{entity}", "Entity reads served from this silo's memory without a grain call");
     public static readonly Counter<long> EntityReadsByGrainCall = Meter.CreateCounter<long>(InstrumentNames.EntityReadsByGrainCall, "{entity}", "Entity reads that needed a grain call (not activated here, or behind the request's registry version)");
+    public static readonly Counter<long> WarmReads = Meter.CreateCounter<long>(InstrumentNames.WarmReads, "{entity}", "Entity reads served from this silo's warm tier (packed state of a deactivated entity), without activating it");
+    public static readonly Counter<long> WarmEntered = Meter.CreateCounter<long>(InstrumentNames.WarmEntered, "{entity}", "Entities that entered this silo's warm tier when they deactivated");
+    public static readonly Counter<long> WarmEvicted = Meter.CreateCounter<long>(InstrumentNames.WarmEvicted, "{entity}", "Warm entities evicted to keep the warm tier within FeatureStore:Serving:WarmTierMiB");
+    public static readonly Counter<long> WarmInvalidated = Meter.CreateCounter<long>(InstrumentNames.WarmInvalidated, "{entity}", "Warm entities removed because they were activated again (here or on another silo)");
+    public static readonly Counter<long> WarmRemoteInvalidations = Meter.CreateCounter<long>(InstrumentNames.WarmRemoteInvalidations, "{call}", "Calls an activation made to other silos to drop their warm copy of its entity");
+    public static readonly Counter<long> ColdStorageReads = Meter.CreateCounter<long>(InstrumentNames.ColdStorageReads, "{entity}", "Entity reads answered from storage without activating the entity (neither active nor warm), batched per request");
     public static readonly Counter<long> StorageFailures = Meter.CreateCounter<long>(InstrumentNames.StorageFailures, "{commit}", "Grain storage commits that failed");
     public static readonly Histogram<double> StorageCommitDuration = Meter.CreateHistogram<double>(InstrumentNames.StorageCommitDuration, "ms", "Time to commit one group of grain state writes");
     public static readonly Histogram<int> StorageWritesPerCommit = Meter.CreateHistogram<int>(InstrumentNames.StorageWritesPerCommit, "{write}", "Grain state writes grouped into one commit");
@@ -49,6 +55,28 @@ public static class FeatureStoreMetrics
     public static readonly Counter<long> AzureStorageFailures = Meter.CreateCounter<long>(InstrumentNames.AzureStorageFailures, "{request}", "Azure Table and Blob requests that failed: no answer, a 5xx, 408 or 429 after the SDK's retries");
     public static readonly Histogram<double> AzureStorageDuration = Meter.CreateHistogram(InstrumentNames.AzureStorageDuration, "s", "Time of one Azure Table or Blob request, the SDK's retries included", tags: null, advice: StorageRequestBuckets);
 
+    // Every warm tier in the process (one per silo; test clusters host several), summed on scrape.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Serving.WarmEntityCache, object?> WarmTiers = new();
+
+    public static readonly ObservableGauge<long> WarmBytes = Meter.CreateObservableGauge(
+        InstrumentNames.WarmBytes, () => SumWarmTiers(c => c.Bytes), "By", "Estimated bytes held by the warm tier (packed states of deactivated entities)");
+
+    public static readonly ObservableGauge<long> WarmEntities = Meter.CreateObservableGauge(
+        InstrumentNames.WarmEntities, () => SumWarmTiers(c => c.Count), "{entity}", "Entities held by the warm tier");
+
+    internal static void RegisterWarmTier(Serving.WarmEntityCache cache) => WarmTiers.AddOrUpdate(cache, null);
+
+    private static long SumWarmTiers(Func<Serving.WarmEntityCache, long> measure)
+    {
+        long sum = 0;
+        foreach (var (cache, _) in WarmTiers)
+        {
+            sum += measure(cache);
+        }
+
+        return sum;
+    }
+
     /// <summary>
     /// Records 0 on the counters that alerts divide or sum but that only move on trouble, so their series exist from
     /// start-up (an alert over a missing series silently never fires). Call once the metrics exporter is listening.
@@ -75,6 +103,14 @@ public static class InstrumentNames
     public const string FeatureReads = "orleansfeatures.features.read";
     public const string EntityReadsLocal = "orleansfeatures.entity_reads.local";
     public const string EntityReadsByGrainCall = "orleansfeatures.entity_reads.grain_call";
+    public const string WarmReads = "orleansfeatures.warm.reads";
+    public const string WarmEntered = "orleansfeatures.warm.entered";
+    public const string WarmEvicted = "orleansfeatures.warm.evicted";
+    public const string WarmInvalidated = "orleansfeatures.warm.invalidated";
+    public const string WarmRemoteInvalidations = "orleansfeatures.warm.remote_invalidations";
+    public const string WarmBytes = "orleansfeatures.warm.bytes";
+    public const string WarmEntities = "orleansfeatures.warm.entities";
+    public const string ColdStorageReads = "orleansfeatures.entity_reads.cold_storage";
     public const string StorageFailures = "orleansfeatures.storage.failures";
     public const string StorageCommitDuration = "orleansfeatures.storage.commit.duration";
     public const string StorageWritesPerCommit = "orleansfeatures.storage.commit.writes";

@@ -81,6 +81,7 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddOptions<IngestionOptions>().Bind(section.GetSection("Ingestion"));
         silo.Services.AddOptions<EventLimits>().Bind(section.GetSection("Limits"));
         silo.Services.AddOptions<ServingOptions>().Bind(section.GetSection("Serving"));
+        silo.Services.AddOptions<EntityLifetimeOptions>().Bind(section.GetSection("Entities"));
         return silo.AddFeatureStoreServices(section.GetSection("Definitions"));
     }
 
@@ -203,7 +204,18 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddSingleton<EventRouter>();
         silo.Services.TryAddSingleton<StreamEventMapper>();
         silo.Services.AddSingleton<LocalEntityIndex>();
+        silo.Services.AddSingleton<WarmEntityCache>();
+        silo.Services.AddSingleton<WarmTier>();
+        silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
         silo.Services.AddSingleton<EntityFeatureReader>();
+        silo.Services.AddOptions<ServingOptions>().ValidateOnStart();
+        silo.Services.AddOptions<EntityLifetimeOptions>().ValidateOnStart();
+        silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ServingOptions>, ServingOptionsValidator>());
+        silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EntityLifetimeOptions>, ServingOptionsValidator>());
+        // The idle time before an entity deactivates (and, with the warm tier, becomes warm) is Orleans' collection age
+        // for the entity grain type; other grains keep Orleans' default.
+        silo.Services.AddOptions<GrainCollectionOptions>().Configure<IOptions<EntityLifetimeOptions>>((collection, entities) =>
+            collection.ClassSpecificCollectionAge[typeof(EntityGrain).FullName!] = entities.Value.IdleTimeout);
         silo.Services.TryAddSingleton(TimeProvider.System);
         silo.Services.AddSingleton<IngestionEntrance>();
         silo.Services.AddOptions<EventLimits>().ValidateOnStart();

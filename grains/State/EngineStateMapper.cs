@@ -32,6 +32,25 @@ internal static class EngineStateMapper
     public static FeatureViewState Unpack(CompiledFeatureView view, byte[] packed) =>
         FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(packed));
 
+    /// <summary>
+    /// A view state restored from its persisted form for reading only (the warm tier): its de-duplication ids are
+    /// left out, as a read never consults them. The one place the warm tier touches the packed format.
+    /// </summary>
+    public static FeatureViewState RestoreForRead(CompiledFeatureView view, byte[] packed)
+    {
+        var snapshot = FeatureViewState.ReadSnapshot(packed);
+        return FeatureViewState.Restore(view, new FeatureViewSnapshot
+        {
+            ViewVersion = snapshot.ViewVersion,
+            Watermark = snapshot.Watermark,
+            DedupHorizon = snapshot.DedupHorizon,
+            Accepted = snapshot.Accepted,
+            Duplicates = snapshot.Duplicates,
+            Late = snapshot.Late,
+            Features = snapshot.Features,
+        });
+    }
+
     /// <summary>Moves live state onto a recompiled view of the same version (a non-breaking definition change).</summary>
     public static FeatureViewState Rebind(FeatureViewState state, CompiledFeatureView view) => state.Rebind(view);
 }

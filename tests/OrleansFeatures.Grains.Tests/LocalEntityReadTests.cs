@@ -91,9 +91,11 @@ public class LocalEntityReadTests
     }
 
     [Fact]
-    public async Task A_deactivated_entity_leaves_the_index_and_is_read_from_its_next_activation()
+    public async Task With_the_warm_tier_off_a_deactivated_entity_leaves_the_index_and_is_read_from_its_next_activation()
     {
-        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
+        // With the tier on, it is served warm instead (WarmTierTests).
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null, configure: silo =>
+            silo.Services.Configure<ServingOptions>(o => o.WarmTierMiB = 0));
         var version = await TestDefinitions.ApplyAsync(cluster.Client);
         var grain = cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u3"));
         await grain.ApplyEvents(version, TestDefinitions.Source, [TestDefinitions.Click("e1", Now - Minute, "click", 1)]);
