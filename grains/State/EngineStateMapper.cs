@@ -38,17 +38,10 @@ internal static class EngineStateMapper
     /// </summary>
     public static FeatureViewState RestoreForRead(CompiledFeatureView view, byte[] packed)
     {
+        // A snapshot just read is this call's own: dropping its ids keeps every other field (tile groups included).
         var snapshot = FeatureViewState.ReadSnapshot(packed);
-        return FeatureViewState.Restore(view, new FeatureViewSnapshot
-        {
-            ViewVersion = snapshot.ViewVersion,
-            Watermark = snapshot.Watermark,
-            DedupHorizon = snapshot.DedupHorizon,
-            Accepted = snapshot.Accepted,
-            Duplicates = snapshot.Duplicates,
-            Late = snapshot.Late,
-            Features = snapshot.Features,
-        });
+        snapshot.SeenEvents.Clear();
+        return FeatureViewState.Restore(view, snapshot);
     }
 
     /// <summary>Moves live state onto a recompiled view of the same version (a non-breaking definition change).</summary>
