@@ -1,4 +1,3 @@
-using System.Globalization;
 using Orleans.Runtime;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Core.Routing;
@@ -15,8 +14,8 @@ namespace OrleansFeatures.Grains.Ingestion;
 /// </summary>
 public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionPolicy admission, ILocalSiloDetails silo)
 {
-    public const string EventIdField = "event_id";
-    public const string EventTimeField = "event_time";
+    public const string EventIdField = StreamMessage.EventIdField;
+    public const string EventTimeField = StreamMessage.EventTimeField;
 
     /// <param name="transport">How the transport names a source and the metadata beside the value, for reasons.</param>
     /// <param name="source">The topic or hub: a definition source.</param>
@@ -52,26 +51,7 @@ public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionP
             return StreamEventMapping.Poison($"{transport.SourceKind} '{source}' is not a source in registry version {definitions.Version}");
         }
 
-        if (value.IsEmpty)
-        {
-            return StreamEventMapping.Poison($"{transport.MessageKind} has no value");
-        }
-
-        long? time = null;
-        if (metadataTime is not null)
-        {
-            var parsed = long.TryParse(metadataTime, NumberStyles.None, CultureInfo.InvariantCulture, out var ms)
-                ? ScalarValue.FromInt64(ms)
-                : ScalarValue.FromString(metadataTime);
-            if (!EventSchema.TryReadTimestamp(parsed, out var read))
-            {
-                return StreamEventMapping.Poison($"{transport.MetadataKind} {EventTimeField} '{metadataTime}' is not a time (Unix ms or ISO-8601)");
-            }
-
-            time = read;
-        }
-
-        var featureEvent = EventSchema.ReadJson(route.Source, value.Span, metadataId, time, out var error);
+        var featureEvent = StreamMessage.Read(route.Source, value.Span, metadataId, metadataTime, transport.MessageKind, transport.MetadataKind, out var error);
         if (featureEvent is null)
         {
             return StreamEventMapping.Poison(error!);
