@@ -149,8 +149,7 @@ public sealed class TrainingSetBuilder
                 var source = route.Source;
                 var layout = EventSchema.LayoutOf(source);
                 var fedViews = _allViews.Values.Where(v => string.Equals(v.Definition.Source.Name, source.Name, StringComparison.Ordinal)).ToList();
-                var columns = TableReader.EventColumns(source.Fields, source.TimestampField, source.EventIdField, _request.ArrivalField);
-                await foreach (var row in TableReader.ReadAsync(input.Path, columns, cancellationToken: cancellationToken))
+                await foreach (var item in SourceEvents.ReadAsync(input.Path, source, _request.ArrivalField, cancellationToken))
                 {
                     result.EventsRead++;
                     if (result.EventsRead % 100_000 == 0)
@@ -158,42 +157,23 @@ public sealed class TrainingSetBuilder
                         _request.Progress?.Report(new TrainingSetProgress("reading events", result.EventsRead, null));
                     }
 
-                    if (row.Error is { } unreadable)
+                    if (item.Event is not { } featureEvent)
                     {
-                        Reject(result, row, unreadable);
+                        Reject(result, item.Where, item.Error!);
                         continue;
                     }
 
-                    long? arrival = null;
-                    if (_request.ArrivalField is { } arrivalField)
+                    var order = item.ArrivalMs ?? featureEvent.TimestampMs;
+                    if (EventAdmission.Check(featureEvent, fedViews, item.TransportKey, order, _request.Limits) is { } refused)
                     {
-                        if (!row.Fields.TryGetValue(arrivalField, out var arrivalValue) || !EventSchema.TryReadTimestamp(arrivalValue, out var arrivalMs))
-                        {
-                            Reject(result, row, $"no arrival time in '{arrivalField}'");
-                            continue;
-                        }
-
-                        arrival = arrivalMs;
-                    }
-
-                    var featureEvent = EventSchema.Normalize(source, null, null, row.Fields, out var error);
-                    if (featureEvent is null)
-                    {
-                        Reject(result, row, error!);
-                        continue;
-                    }
-
-                    var order = arrival ?? featureEvent.TimestampMs;
-                    if (EventAdmission.Check(featureEvent, fedViews, null, order, _request.Limits) is { } refused)
-                    {
-                        Reject(result, row, refused);
+                        Reject(result, item.Where, refused);
                         continue;
                     }
 
                     entities.Clear();
-                    if (route.Route(featureEvent, null, EntrancePolicy.Push, entities, out var reason) != RouteDecision.Routed)
+                    if (route.Route(featureEvent, item.TransportKey, item.Policy, entities, out var reason) != RouteDecision.Routed)
                     {
-                        Reject(result, row, reason!);
+                        Reject(result, item.Where, reason ?? $"no feature view reads source '{source.Name}'");
                         continue;
                     }
 
@@ -206,6 +186,12 @@ public sealed class TrainingSetBuilder
                         }
 
                         result.EventsRouted++;
+                        if (_request.Shard is { } shard && !shard.Contains(entity.EntityId))
+                        {
+                            result.EventsOfOtherShards++;
+                            continue;
+                        }
+
                         var writer = writers[spill.PartitionOf(entity.EntityId)];
                         writer.Write(entity.EntityId);
                         writer.Write(order);
@@ -231,12 +217,12 @@ public sealed class TrainingSetBuilder
         }
     }
 
-    private static void Reject(TrainingSetResult result, TableRow row, string reason)
+    private static void Reject(TrainingSetResult result, string where, string reason)
     {
         result.EventsRejected++;
         if (result.RejectedExamples.Count < 20)
         {
-            result.RejectedExamples.Add($"{row.Where}: {reason}");
+            result.RejectedExamples.Add($"{where}: {reason}");
         }
     }
 
@@ -253,6 +239,7 @@ public sealed class TrainingSetBuilder
         try
         {
             long rowIndex = 0;
+            long labelRows = 0;
             // Keys and labels pass through as written: only the key (text) and the time are given a type.
             var declared = new Dictionary<string, ScalarKind>(StringComparer.Ordinal) { [_keyColumn] = ScalarKind.String, [_request.TimestampColumn] = ScalarKind.Int64 };
             IReadOnlyList<string>? header = null;
@@ -283,11 +270,19 @@ public sealed class TrainingSetBuilder
                 }
 
                 var key = keyValue.ToString();
+                var labels = columns.Collect(row.Fields, _keyColumn, _request.TimestampColumn);
+                if (_request.Shard is { } shard && !shard.Contains(key))
+                {
+                    // Another shard's row: its labels still shape the columns, so every shard writes one schema.
+                    rowIndex++;
+                    continue;
+                }
+
                 var writer = writers[spill.PartitionOf(key)];
                 writer.Write(rowIndex++);
                 writer.Write(key);
                 writer.Write(timestampMs);
-                var labels = columns.Collect(row.Fields, _keyColumn, _request.TimestampColumn);
+                labelRows++;
                 writer.Write(labels.Count);
                 foreach (var (column, value) in labels)
                 {
@@ -301,7 +296,8 @@ public sealed class TrainingSetBuilder
                 }
             }
 
-            result.LabelRows = rowIndex;
+            result.LabelRows = labelRows;
+            result.EntityTableRows = rowIndex;
         }
         finally
         {
