@@ -97,7 +97,8 @@ public static class CaptureReader
     private static string? Property(IDictionary<string, object?>? properties, string name) =>
         properties is not null && properties.TryGetValue(name, out var value) ? StreamMessage.PropertyText(value) : null;
 
-    // Capture writes EnqueuedTimeUtc as invariant-culture text ("12/7/2026 7:05:01 PM"); ISO-8601 and Unix ms also read.
+    // Capture writes EnqueuedTimeUtc as ISO-8601 UTC text ("2026-12-07T19:05:01.1230000Z"); other invariant-culture
+    // date text and Unix ms are read too. Milliseconds are what the live path keeps of EventData.EnqueuedTime.
     private static long? ReadTime(object? value) => value switch
     {
         long ms => ms,

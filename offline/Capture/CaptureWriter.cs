@@ -15,12 +15,12 @@ public sealed record CaptureEvent(
 
 /// <summary>
 /// Writes Avro container files in Event Hubs Capture's schema (<see cref="CaptureSchema"/>), as Capture does: the
-/// enqueued time as invariant-culture text to the second (<c>M/d/yyyy h:mm:ss tt</c>), the partition key among the
+/// enqueued time as ISO-8601 UTC text to the tick (<c>2026-12-07T19:05:01.1230000Z</c>), the partition key among the
 /// system properties. For trying the Capture input (<c>ofs generate --capture</c>), tests and benchmarks.
 /// </summary>
 public static class CaptureWriter
 {
-    public const string EnqueuedTimeFormat = "M/d/yyyy h:mm:ss tt";
+    public const string EnqueuedTimeFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
 
     private static readonly RecordSchema Schema = (RecordSchema)Avro.Schema.Parse(CaptureSchema.Json);
 
