@@ -125,8 +125,8 @@ public static class TrainingSetCommand
                     cli.Line($"shard {entityShard}: {result.LabelRows:N0} of the entity table's {result.EntityTableRows:N0} row(s); {result.EventsOfOtherShards:N0} routed event(s) belong to other shards; {manifest.Done.Count} of {manifest.Shards} shard(s) done ({outputPath.TrimEnd('/')}/{ShardManifest.FileName})");
                 }
 
-                var replayed = result.EventsRouted - result.EventsAfterLastRow - result.EventsOfEntitiesWithoutRows;
-                cli.Line($"events: {result.EventsRead:N0} read, {result.EventsRejected:N0} rejected; {result.EventsRouted:N0} reach an entity of the service's type, of which {replayed:N0} replayed and {result.EventsAfterLastRow + result.EventsOfEntitiesWithoutRows:N0} not: {result.EventsAfterLastRow:N0} arrived after their entity's last label row, {result.EventsOfEntitiesWithoutRows:N0} are of entities no label row asks for (neither can change a row)");
+                var replayed = result.EventsRouted - result.EventsOfOtherShards - result.EventsAfterLastRow - result.EventsOfEntitiesWithoutRows;
+                cli.Line($"events: {result.EventsRead:N0} read, {result.EventsRejected:N0} rejected; {result.EventsRouted - result.EventsOfOtherShards:N0} reach an entity of the service's type{(entityShard is null ? "" : " in this shard")}, of which {replayed:N0} replayed and {result.EventsAfterLastRow + result.EventsOfEntitiesWithoutRows:N0} not: {result.EventsAfterLastRow:N0} arrived after their entity's last label row, {result.EventsOfEntitiesWithoutRows:N0} are of entities no label row asks for (neither can change a row)");
                 cli.Line($"replayed: {result.Accepted:N0} accepted, {result.Duplicates:N0} duplicate, {result.Late:N0} late (summed over views)");
                 cli.Line($"time: {result.TotalTime.TotalSeconds:N1} s (partition {result.PartitionTime.TotalSeconds:N1}, replay {result.ReplayTime.TotalSeconds:N1}, write {result.WriteTime.TotalSeconds:N1}); {result.EventsRead / seconds:N0} events/s, {result.LabelRows / seconds:N0} rows/s; peak memory {result.PeakWorkingSetBytes / (1024.0 * 1024):N0} MiB");
             }
