@@ -92,6 +92,15 @@ public sealed class CommandContext(TextWriter output, TextWriter error, bool int
         {
             return Fail(cli, ExitCodes.Unavailable, http.Message);
         }
+        catch (Azure.RequestFailedException storage)
+        {
+            // Blob / Data Lake storage refused or failed a call (a missing container, no access, the service down).
+            return Fail(cli, ExitCodes.Unavailable, $"storage: {storage.Status} {storage.ErrorCode}: {storage.Message.Split('\n')[0]}");
+        }
+        catch (Azure.Identity.AuthenticationFailedException credential)
+        {
+            return Fail(cli, ExitCodes.Unavailable, $"storage credential: {credential.Message.Split('\n')[0]}");
+        }
     }
 
     public static int Fail(CliOutput cli, int code, string message)

@@ -1,7 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Grpc.Core;
+using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Core.Routing;
+using OrleansFeatures.Offline.Capture;
 using OrleansFeatures.Offline.Files;
 using OrleansFeatures.V1;
 
@@ -29,7 +32,8 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
     /// <summary>Send again only the rows the saved progress records as rejected, e.g. after the definitions were fixed.</summary>
     public bool RetryRejected { get; init; }
 
-    public async Task<PushSummary> RunAsync(string source, string path, CancellationToken cancellationToken)
+    /// <param name="identity">What the progress file records as the input (a lake URI staged to <paramref name="path"/>); default the full path.</param>
+    public async Task<PushSummary> RunAsync(string source, string path, CancellationToken cancellationToken, string? identity = null)
     {
         var list = await store.Registry.ListDefinitionsAsync(new ListDefinitionsRequest(), cancellationToken: cancellationToken);
         var sourceInfo = list.Sources.FirstOrDefault(s => s.Name == source)
@@ -37,7 +41,7 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
         var kinds = TableReader.EventColumns(
             sourceInfo.Fields.ToDictionary(f => f.Key, f => KindOf(f.Value), StringComparer.Ordinal), sourceInfo.TimestampField, sourceInfo.EventIdField);
 
-        var summary = new PushSummary { Source = source, File = Path.GetFullPath(path) };
+        var summary = new PushSummary { Source = source, File = identity ?? Path.GetFullPath(path) };
         long skip = 0;
         HashSet<long>? retry = null;
         if (ProgressFile is { } progressPath && File.Exists(progressPath) && !Restart)
@@ -81,15 +85,26 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
         }
 
         long? total = null;
-        if (TableFiles.Expand(path).All(f => TableFiles.FormatOf(f) == TableFormat.JsonLines))
+        IAsyncEnumerable<TableRow> rows;
+        if (CaptureReader.IsCapture(path))
         {
-            total = TableFiles.Expand(path).Sum(CountLines);
+            // Event Hubs Capture: each record mapped as the live Event Hubs entrance maps it (body, properties, partition key).
+            rows = CaptureRows.Read(path, await RouteOfAsync(source, cancellationToken), cancellationToken).ToAsyncEnumerable();
+        }
+        else
+        {
+            if (TableFiles.Expand(path).All(f => TableFiles.FormatOf(f) == TableFormat.JsonLines))
+            {
+                total = TableFiles.Expand(path).Sum(CountLines);
+            }
+
+            rows = TableReader.ReadAsync(path, kinds, cancellationToken: cancellationToken);
         }
 
         using var progress = cli.Progress(ProgressFile is null ? "push" : "backfill");
         var batch = new List<(Event Event, string Where, long Row)>(BatchSize);
         long row = 0;
-        await foreach (var tableRow in TableReader.ReadAsync(path, kinds, cancellationToken: cancellationToken))
+        await foreach (var tableRow in rows.WithCancellation(cancellationToken))
         {
             if (row++ < skip || (retry is not null && !retry.Contains(row)))
             {
@@ -227,6 +242,14 @@ public sealed class EventPusher(StoreConnection store, CliOutput cli)
         await File.WriteAllTextAsync(temporary, JsonSerializer.Serialize(summary), CancellationToken.None);
         File.Move(temporary, path, overwrite: true);
         _ = cancellationToken;
+    }
+
+    private async Task<SourceRoute> RouteOfAsync(string source, CancellationToken cancellationToken)
+    {
+        var current = await store.Registry.GetDefinitionsAsync(new GetDefinitionsRequest(), cancellationToken: cancellationToken);
+        var loaded = DefinitionLoader.Load([.. current.Documents.Select(d => new Core.Definitions.DefinitionDocument(d.Name, d.Yaml))]);
+        var set = loaded.Set ?? throw new InvalidDataException($"the store's definitions do not load here: {string.Join("; ", loaded.Errors)}");
+        return RoutingPlan.Compile(set).ForSource(source) ?? throw new ArgumentException($"source '{source}' is not defined in the store");
     }
 
     private static Event ToEvent(IReadOnlyDictionary<string, ScalarValue> fields)

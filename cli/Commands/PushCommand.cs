@@ -7,15 +7,15 @@ public static class PushCommand
 {
     public static Command Push(CommandContext context)
     {
-        var (source, file, batch) = Arguments();
-        var command = new Command("push", "push the events of a JSON lines, CSV or Parquet file (or folder) to a source, in file order; exit 5 if any was rejected") { source, file, batch };
-        command.SetAction((parse, token) => context.RunAsync(parse, cli => RunAsync(parse, cli, parse.GetValue(source)!, parse.GetValue(file)!, parse.GetValue(batch), null, null, default, token)));
+        var (source, file, batch, storage) = Arguments();
+        var command = new Command("push", "push the events of a JSON lines, CSV, Parquet or Event Hubs Capture (.avro) file (or folder, or Blob / Data Lake URI) to a source, in file order; exit 5 if any was rejected") { source, file, batch, storage };
+        command.SetAction((parse, token) => context.RunAsync(parse, cli => RunAsync(parse, cli, parse.GetValue(source)!, parse.GetValue(file)!, parse.GetValue(batch), parse.GetValue(storage), null, null, default, token)));
         return command;
     }
 
     public static Command Backfill(CommandContext context)
     {
-        var (source, file, batch) = Arguments();
+        var (source, file, batch, storage) = Arguments();
         var progressFile = new Option<string?>("--progress-file") { Description = "where progress is saved after every batch (default: FILE.ofs-progress); a rerun resumes from it" };
         var stopAfter = new Option<long?>("--stop-after") { Description = "stop after sending this many rows in this run (progress saved; rerun to continue): a backfill in slices" };
         var retryRejected = new Option<bool>("--retry-rejected") { Description = "send again only the rows the progress file records as rejected (after fixing their cause, e.g. the definitions)" };
@@ -24,7 +24,7 @@ public static class PushCommand
             "backfill",
             "load history into the online store through the durable push path: idempotent (event ids), resumable (progress file); see docs/offline.md before backfilling a view that already receives live events")
         {
-            source, file, batch, progressFile, stopAfter, retryRejected, restart,
+            source, file, batch, storage, progressFile, stopAfter, retryRejected, restart,
         };
         command.SetAction((parse, token) => context.RunAsync(parse, cli =>
         {
@@ -34,22 +34,35 @@ public static class PushCommand
                 throw new ArgumentException("--retry-rejected and --restart exclude each other");
             }
 
-            return RunAsync(parse, cli, parse.GetValue(source)!, path, parse.GetValue(batch), parse.GetValue(progressFile) ?? path.TrimEnd('/') + ".ofs-progress", parse.GetValue(stopAfter),
+            return RunAsync(parse, cli, parse.GetValue(source)!, path, parse.GetValue(batch), parse.GetValue(storage), parse.GetValue(progressFile) ?? DefaultProgressFile(path), parse.GetValue(stopAfter),
                 (parse.GetValue(retryRejected), parse.GetValue(restart)), token);
         }));
         return command;
     }
 
-    private static (Option<string> Source, Argument<string> File, Option<int> Batch) Arguments()
+    // A lake input's progress is kept in the working folder, named after the URI's last plain segment and the URI's hash.
+    private static string DefaultProgressFile(string path)
+    {
+        if (!LakeArguments.IsLake(path))
+        {
+            return path.TrimEnd('/') + ".ofs-progress";
+        }
+
+        var name = path.TrimEnd('/').Split('/').LastOrDefault(s => s.Length > 0 && s.IndexOfAny(['*', '?']) < 0) ?? "lake";
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(path)))[..8].ToLowerInvariant();
+        return $"{name}.{hash}.ofs-progress";
+    }
+
+    private static (Option<string> Source, Argument<string> File, Option<int> Batch, Option<string?> Storage) Arguments()
     {
         var source = new Option<string>("--source") { Description = "the definition source the events belong to", Required = true };
-        var file = new Argument<string>("file") { Description = "a .jsonl, .csv or .parquet file, or a folder of them (read in name order)" };
+        var file = new Argument<string>("file") { Description = "a .jsonl, .csv, .parquet or Event Hubs Capture .avro file, a folder of them (read in name order), or a Blob / Data Lake URI (prefix or glob)" };
         var batch = new Option<int>("--batch-size") { Description = "events per push call (at most the store's MaxEventsPerPush)", DefaultValueFactory = _ => 1000 };
-        return (source, file, batch);
+        return (source, file, batch, LakeArguments.ConnectionStringOption());
     }
 
     private static async Task<int> RunAsync(
-        System.CommandLine.ParseResult parse, CliOutput cli, string source, string file, int batchSize, string? progressFile, long? stopAfter,
+        System.CommandLine.ParseResult parse, CliOutput cli, string source, string file, int batchSize, string? storage, string? progressFile, long? stopAfter,
         (bool RetryRejected, bool Restart) rerun, CancellationToken cancellationToken)
     {
         if (batchSize is < 1 or > 100_000)
@@ -62,7 +75,9 @@ public static class PushCommand
         {
             BatchSize = batchSize, ProgressFile = progressFile, StopAfterRows = stopAfter, RetryRejected = rerun.RetryRejected, Restart = rerun.Restart,
         };
-        var summary = await pusher.RunAsync(source, file, cancellationToken);
+        using var lake = new LakeArguments(storage, null);
+        var local = await lake.LocalInputAsync(file, cancellationToken);
+        var summary = await pusher.RunAsync(source, local, cancellationToken, LakeArguments.IsLake(file) ? file : null);
         var code = summary.Stopped ? ExitCodes.Partial : summary.Rejected > 0 ? ExitCodes.Partial : ExitCodes.Success;
         if (cli.Json)
         {

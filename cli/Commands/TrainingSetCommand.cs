@@ -12,9 +12,11 @@ public static class TrainingSetCommand
     public static Command Create(CommandContext context)
     {
         var service = new Option<string>("--service", "-s") { Description = "the feature service whose features become columns", Required = true };
-        var entities = new Option<string>("--entities") { Description = "entity table: key column, event_timestamp, labels (.parquet, .csv, .jsonl)", Required = true };
-        var events = new Option<string[]>("--events") { Description = "SOURCE=PATH: historical events of a source (repeat per source)", Required = true, AllowMultipleArgumentsPerToken = true };
-        var output = new Option<string>("--out") { Description = "the Parquet file to write", Required = true };
+        var entities = new Option<string>("--entities") { Description = "entity table: key column, event_timestamp, labels (.parquet, .csv, .jsonl); a file, folder, or Blob / Data Lake URI (prefix or glob)", Required = true };
+        var events = new Option<string[]>("--events") { Description = "SOURCE=PATH: historical events of a source (repeat per source): .jsonl, .csv, .parquet or Event Hubs Capture .avro; a file, folder, or Blob / Data Lake URI (prefix or glob)", Required = true, AllowMultipleArgumentsPerToken = true };
+        var output = new Option<string>("--out") { Description = "the Parquet file to write (with --shard: the dataset folder); local or a Blob / Data Lake URI", Required = true };
+        var shard = new Option<string?>("--shard") { Description = "i/N: only the entity keys of hash shard i of N; writes OUT/shard=i/part-i-of-N.parquet and records the shard in OUT/_manifest.json" };
+        var storage = LakeArguments.ConnectionStringOption();
         var definitions = new Option<string[]>("--definitions", "-d") { Description = "definition files or folders (default: the running store's current definitions)", AllowMultipleArgumentsPerToken = true };
         var arrival = new Option<string?>("--arrival-field") { Description = "event column with the time the store received each event (default: none; event time is taken as arrival time)" };
         var timestamp = new Option<string>("--timestamp-column") { Description = "the entity table's time column", DefaultValueFactory = _ => "event_timestamp" };
@@ -24,7 +26,7 @@ public static class TrainingSetCommand
         var temp = new Option<string?>("--temp-dir") { Description = "where spill files go (default: the system temp folder)" };
         var command = new Command("training-set", "features of a feature service for every row of an entity table, as the online store would have served them at each row's time (no store needed with --definitions)")
         {
-            service, entities, events, output, definitions, arrival, timestamp, key, partitions, parallelism, temp,
+            service, entities, events, output, definitions, arrival, timestamp, key, partitions, parallelism, temp, shard, storage,
         };
         command.SetAction((parse, token) => context.RunAsync(parse, async cli =>
         {
@@ -34,6 +36,8 @@ public static class TrainingSetCommand
                 return ExitCodes.Invalid;
             }
 
+            var entityShard = parse.GetValue(shard) is { } shardText ? EntityShard.Parse(shardText) : null;
+            using var lake = new LakeArguments(parse.GetValue(storage), parse.GetValue(temp));
             var inputs = new List<EventInput>();
             foreach (var pair in parse.GetValue(events)!)
             {
@@ -43,8 +47,13 @@ public static class TrainingSetCommand
                     throw new ArgumentException($"--events '{pair}' is not SOURCE=PATH");
                 }
 
-                inputs.Add(new EventInput(pair[..equals], pair[(equals + 1)..]));
+                inputs.Add(new EventInput(pair[..equals], await lake.LocalInputAsync(pair[(equals + 1)..], token)));
             }
+
+            var outputPath = parse.GetValue(output)!;
+            var target = entityShard is null ? outputPath : LakeArguments.IsLake(outputPath)
+                ? $"{outputPath.TrimEnd('/')}/{ShardManifest.PartOf(entityShard)}"
+                : Path.Combine(outputPath, ShardManifest.PartOf(entityShard));
 
             using var progress = cli.Progress("training set");
             var request = new TrainingSetRequest
@@ -52,8 +61,9 @@ public static class TrainingSetCommand
                 Definitions = set,
                 FeatureService = parse.GetValue(service)!,
                 Events = inputs,
-                EntityTable = parse.GetValue(entities)!,
-                Output = parse.GetValue(output)!,
+                EntityTable = await lake.LocalInputAsync(parse.GetValue(entities)!, token),
+                Output = lake.LocalOutput(target),
+                Shard = entityShard,
                 ArrivalField = parse.GetValue(arrival),
                 TimestampColumn = parse.GetValue(timestamp)!,
                 KeyColumn = parse.GetValue(key),
@@ -63,12 +73,29 @@ public static class TrainingSetCommand
                 Progress = new SynchronousProgress<TrainingSetProgress>(p => progress.Report(p.Done, p.Total, p.Phase)),
             };
             var result = await new TrainingSetBuilder(request).BuildAsync(token);
+            await lake.PublishAsync(request.Output, target, token);
+            ShardManifest? manifest = null;
+            if (entityShard is not null)
+            {
+                manifest = await ShardManifest.RecordAsync(
+                    outputPath,
+                    lake.Storage,
+                    entityShard.Count,
+                    request.FeatureService,
+                    new ShardEntry { Shard = entityShard.Index, File = ShardManifest.PartOf(entityShard), Rows = result.LabelRows, CompletedAt = DateTimeOffset.UtcNow },
+                    token);
+            }
+
             var seconds = Math.Max(result.TotalTime.TotalSeconds, 1e-9);
             if (cli.Json)
             {
                 cli.WriteJson(new
                 {
-                    output = Path.GetFullPath(request.Output),
+                    output = LakeArguments.IsLake(target) ? target : Path.GetFullPath(target),
+                    shard = entityShard?.ToString(),
+                    shards_done = manifest?.Done.Select(d => d.Shard),
+                    events_of_other_shards = result.EventsOfOtherShards,
+                    entity_table_rows = result.EntityTableRows,
                     label_rows = result.LabelRows,
                     entities = result.Entities,
                     events_read = result.EventsRead,
@@ -92,9 +119,14 @@ public static class TrainingSetCommand
             }
             else
             {
-                cli.Line($"wrote {result.LabelRows:N0} row(s) x {result.Columns.Count} column(s) to {request.Output}");
-                var replayed = result.EventsRouted - result.EventsAfterLastRow - result.EventsOfEntitiesWithoutRows;
-                cli.Line($"events: {result.EventsRead:N0} read, {result.EventsRejected:N0} rejected; {result.EventsRouted:N0} reach an entity of the service's type, of which {replayed:N0} replayed and {result.EventsAfterLastRow + result.EventsOfEntitiesWithoutRows:N0} not: {result.EventsAfterLastRow:N0} arrived after their entity's last label row, {result.EventsOfEntitiesWithoutRows:N0} are of entities no label row asks for (neither can change a row)");
+                cli.Line($"wrote {result.LabelRows:N0} row(s) x {result.Columns.Count} column(s) to {target}");
+                if (entityShard is not null && manifest is not null)
+                {
+                    cli.Line($"shard {entityShard}: {result.LabelRows:N0} of the entity table's {result.EntityTableRows:N0} row(s); {result.EventsOfOtherShards:N0} routed event(s) belong to other shards; {manifest.Done.Count} of {manifest.Shards} shard(s) done ({outputPath.TrimEnd('/')}/{ShardManifest.FileName})");
+                }
+
+                var replayed = result.EventsRouted - result.EventsOfOtherShards - result.EventsAfterLastRow - result.EventsOfEntitiesWithoutRows;
+                cli.Line($"events: {result.EventsRead:N0} read, {result.EventsRejected:N0} rejected; {result.EventsRouted - result.EventsOfOtherShards:N0} reach an entity of the service's type{(entityShard is null ? "" : " in this shard")}, of which {replayed:N0} replayed and {result.EventsAfterLastRow + result.EventsOfEntitiesWithoutRows:N0} not: {result.EventsAfterLastRow:N0} arrived after their entity's last label row, {result.EventsOfEntitiesWithoutRows:N0} are of entities no label row asks for (neither can change a row)");
                 cli.Line($"replayed: {result.Accepted:N0} accepted, {result.Duplicates:N0} duplicate, {result.Late:N0} late (summed over views)");
                 cli.Line($"time: {result.TotalTime.TotalSeconds:N1} s (partition {result.PartitionTime.TotalSeconds:N1}, replay {result.ReplayTime.TotalSeconds:N1}, write {result.WriteTime.TotalSeconds:N1}); {result.EventsRead / seconds:N0} events/s, {result.LabelRows / seconds:N0} rows/s; peak memory {result.PeakWorkingSetBytes / (1024.0 * 1024):N0} MiB");
             }

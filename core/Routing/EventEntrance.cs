@@ -26,26 +26,32 @@ public static class EventEntrance
         return featureEvent is null ? EntranceVerdict.Refused(error!) : Admit(route, featureEvent, transportKey, nowMs, entities);
     }
 
-    /// <summary>An event given as a flat JSON value (a Kafka message, an Event Hubs event) and the id and time the transport carries beside it.</summary>
-    public static EntranceVerdict EnterJson(
+    /// <summary>
+    /// A stream message (a Kafka message, an Event Hubs event, an Event Hubs Capture record): its value read by
+    /// <see cref="StreamMessage"/> (the rule the live stream entrances and the offline Capture reader share), then
+    /// admitted and routed like every other event.
+    /// </summary>
+    public static EntranceVerdict EnterMessage(
         in EntranceRoute route,
-        ReadOnlySpan<byte> json,
-        string? eventId,
-        long? timestampMs,
+        ReadOnlySpan<byte> value,
+        string? metadataId,
+        string? metadataTime,
+        string messageKind,
+        string metadataKind,
         string? transportKey,
         long? nowMs,
         List<EntityRef> entities)
     {
-        var featureEvent = EventSchema.ReadJson(route.Route.Source, json, eventId, timestampMs, out var error);
+        var featureEvent = StreamMessage.Read(route.Route.Source, value, metadataId, metadataTime, messageKind, metadataKind, out var error);
         return featureEvent is null ? EntranceVerdict.Refused(error!) : Admit(route, featureEvent, transportKey, nowMs, entities);
     }
 
     /// <summary>
-    /// Admits a normalised event and appends the entities it touches to <paramref name="entities"/>.
-    /// <paramref name="nowMs"/>: the clock an event time may not be too far ahead of; null takes the event's own time
-    /// (an offline replay without arrival times, where no event is ahead of itself).
+    /// Admits an event already normalised against its source and appends the entities it touches to
+    /// <paramref name="entities"/>. <paramref name="nowMs"/>: the clock an event time may not be too far ahead of; null
+    /// takes the event's own time (an offline replay without arrival times, where no event is ahead of itself).
     /// </summary>
-    private static EntranceVerdict Admit(in EntranceRoute route, FeatureEvent featureEvent, string? transportKey, long? nowMs, List<EntityRef> entities)
+    public static EntranceVerdict Admit(in EntranceRoute route, FeatureEvent featureEvent, string? transportKey, long? nowMs, List<EntityRef> entities)
     {
         if (EventAdmission.Check(featureEvent, route.FedViews, transportKey, nowMs ?? featureEvent.TimestampMs, route.Limits) is { } refused)
         {

@@ -1,5 +1,5 @@
-using System.Globalization;
 using Azure.Messaging.EventHubs;
+using OrleansFeatures.Core.Events;
 using OrleansFeatures.Streaming.EventHubs;
 
 namespace OrleansFeatures.Grains.Ingestion;
@@ -30,13 +30,5 @@ public sealed class FeatureEventHubMapper(StreamEventMapper mapper) : IEventHubE
     }
 
     private static string? Property(EventData eventData, string name) =>
-        eventData.Properties.TryGetValue(name, out var value) ? value switch
-        {
-            null => null,
-            string text => text.Length > 0 ? text : null,
-            DateTimeOffset time => time.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
-            DateTime time => new DateTimeOffset(DateTime.SpecifyKind(time, time.Kind == DateTimeKind.Unspecified ? DateTimeKind.Utc : time.Kind)).ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
-            IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
-            _ => value.ToString(),
-        } : null;
+        eventData.Properties.TryGetValue(name, out var value) ? StreamMessage.PropertyText(value) : null;
 }

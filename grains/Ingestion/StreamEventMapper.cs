@@ -1,4 +1,3 @@
-using System.Globalization;
 using Orleans.Runtime;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Core.Routing;
@@ -14,8 +13,8 @@ namespace OrleansFeatures.Grains.Ingestion;
 /// </summary>
 public sealed class StreamEventMapper(IngestionEntrance entrance, ILocalSiloDetails silo)
 {
-    public const string EventIdField = "event_id";
-    public const string EventTimeField = "event_time";
+    public const string EventIdField = StreamMessage.EventIdField;
+    public const string EventTimeField = StreamMessage.EventTimeField;
 
     /// <param name="transport">How the transport names a source and the metadata beside the value, for reasons.</param>
     /// <param name="source">The topic or hub: a definition source.</param>
@@ -46,27 +45,9 @@ public sealed class StreamEventMapper(IngestionEntrance entrance, ILocalSiloDeta
             return StreamEventMapping.Poison($"{transport.SourceKind} '{source}' is not a source in registry version {definitions.Version}");
         }
 
-        if (value.IsEmpty)
-        {
-            return StreamEventMapping.Poison($"{transport.MessageKind} has no value");
-        }
-
-        long? time = null;
-        if (metadataTime is not null)
-        {
-            var parsed = long.TryParse(metadataTime, NumberStyles.None, CultureInfo.InvariantCulture, out var ms)
-                ? ScalarValue.FromInt64(ms)
-                : ScalarValue.FromString(metadataTime);
-            if (!EventSchema.TryReadTimestamp(parsed, out var read))
-            {
-                return StreamEventMapping.Poison($"{transport.MetadataKind} {EventTimeField} '{metadataTime}' is not a time (Unix ms or ISO-8601)");
-            }
-
-            time = read;
-        }
-
         var entities = new List<EntityRef>(route.Route.Targets.Count);
-        var verdict = EventEntrance.EnterJson(route, value.Span, metadataId, time, transportKey, entrance.NowMs, entities);
+        var verdict = EventEntrance.EnterMessage(
+            route, value.Span, metadataId, metadataTime, transport.MessageKind, transport.MetadataKind, transportKey, entrance.NowMs, entities);
         return verdict.Decision switch
         {
             RouteDecision.Routed => new StreamEventMapping(

@@ -149,10 +149,7 @@ public sealed class TrainingSetBuilder
                 var source = route.Source;
                 var layout = EventSchema.LayoutOf(source);
                 var fedViews = _allViews.Values.Where(v => string.Equals(v.Definition.Source.Name, source.Name, StringComparison.Ordinal)).ToList();
-                // The online push's policy: an event no view reads, or without a key, is rejected, never skipped.
-                var entrance = new EntranceRoute(route, fedViews, EntrancePolicy.Push, _request.Limits);
-                var columns = TableReader.EventColumns(source.Fields, source.TimestampField, source.EventIdField, _request.ArrivalField);
-                await foreach (var row in TableReader.ReadAsync(input.Path, columns, cancellationToken: cancellationToken))
+                await foreach (var item in SourceEvents.ReadAsync(input.Path, source, _request.ArrivalField, cancellationToken))
                 {
                     result.EventsRead++;
                     if (result.EventsRead % 100_000 == 0)
@@ -160,35 +157,24 @@ public sealed class TrainingSetBuilder
                         _request.Progress?.Report(new TrainingSetProgress("reading events", result.EventsRead, null));
                     }
 
-                    if (row.Error is { } unreadable)
+                    if (item.Event is not { } featureEvent)
                     {
-                        Reject(result, row, unreadable);
+                        Reject(result, item.Where, item.Error!);
                         continue;
                     }
 
-                    long? arrival = null;
-                    if (_request.ArrivalField is { } arrivalField)
-                    {
-                        if (!row.Fields.TryGetValue(arrivalField, out var arrivalValue) || !EventSchema.TryReadTimestamp(arrivalValue, out var arrivalMs))
-                        {
-                            Reject(result, row, $"no arrival time in '{arrivalField}'");
-                            continue;
-                        }
-
-                        arrival = arrivalMs;
-                    }
-
-                    // Admitted as of its arrival (or its own time when there is no arrival column), as the store would have.
+                    // Admitted and routed as of its arrival (or its own time when there is no arrival time), as the store
+                    // would have: core's entrance, with the policy of the entrance the event came through (tables as
+                    // pushes: an event no view reads, or without a key, is rejected; Capture as the Event Hubs stream).
+                    var order = item.ArrivalMs ?? featureEvent.TimestampMs;
                     entities.Clear();
-                    var verdict = EventEntrance.Enter(entrance, null, null, row.Fields, transportKey: null, arrival, entities);
+                    var verdict = EventEntrance.Admit(new EntranceRoute(route, fedViews, item.Policy, _request.Limits), featureEvent, item.TransportKey, item.ArrivalMs, entities);
                     if (verdict.Decision != RouteDecision.Routed)
                     {
-                        Reject(result, row, verdict.Reason!);
+                        Reject(result, item.Where, verdict.Reason ?? $"no feature view reads source '{source.Name}'");
                         continue;
                     }
 
-                    var featureEvent = verdict.Event!;
-                    var order = arrival ?? featureEvent.TimestampMs;
                     var position = sequence++;
                     foreach (var entity in entities)
                     {
@@ -198,6 +184,12 @@ public sealed class TrainingSetBuilder
                         }
 
                         result.EventsRouted++;
+                        if (_request.Shard is { } shard && !shard.Contains(entity.EntityId))
+                        {
+                            result.EventsOfOtherShards++;
+                            continue;
+                        }
+
                         var writer = writers[spill.PartitionOf(entity.EntityId)];
                         writer.Write(entity.EntityId);
                         writer.Write(order);
@@ -223,12 +215,12 @@ public sealed class TrainingSetBuilder
         }
     }
 
-    private static void Reject(TrainingSetResult result, TableRow row, string reason)
+    private static void Reject(TrainingSetResult result, string where, string reason)
     {
         result.EventsRejected++;
         if (result.RejectedExamples.Count < 20)
         {
-            result.RejectedExamples.Add($"{row.Where}: {reason}");
+            result.RejectedExamples.Add($"{where}: {reason}");
         }
     }
 
@@ -245,6 +237,7 @@ public sealed class TrainingSetBuilder
         try
         {
             long rowIndex = 0;
+            long labelRows = 0;
             // Keys and labels pass through as written: only the key (text) and the time are given a type.
             var declared = new Dictionary<string, ScalarKind>(StringComparer.Ordinal) { [_keyColumn] = ScalarKind.String, [_request.TimestampColumn] = ScalarKind.Int64 };
             IReadOnlyList<string>? header = null;
@@ -275,11 +268,19 @@ public sealed class TrainingSetBuilder
                 }
 
                 var key = keyValue.ToString();
+                var labels = columns.Collect(row.Fields, _keyColumn, _request.TimestampColumn);
+                if (_request.Shard is { } shard && !shard.Contains(key))
+                {
+                    // Another shard's row: its labels still shape the columns, so every shard writes one schema.
+                    rowIndex++;
+                    continue;
+                }
+
                 var writer = writers[spill.PartitionOf(key)];
                 writer.Write(rowIndex++);
                 writer.Write(key);
                 writer.Write(timestampMs);
-                var labels = columns.Collect(row.Fields, _keyColumn, _request.TimestampColumn);
+                labelRows++;
                 writer.Write(labels.Count);
                 foreach (var (column, value) in labels)
                 {
@@ -293,7 +294,8 @@ public sealed class TrainingSetBuilder
                 }
             }
 
-            result.LabelRows = rowIndex;
+            result.LabelRows = labelRows;
+            result.EntityTableRows = rowIndex;
         }
         finally
         {

@@ -3,7 +3,7 @@ using OrleansFeatures.Core.Events;
 
 namespace OrleansFeatures.Offline.PointInTime;
 
-/// <summary>The historical events of one definition source: a file or a folder of files.</summary>
+/// <summary>The historical events of one definition source: a file or a folder of table files, or Event Hubs Capture <c>.avro</c> files.</summary>
 public sealed record EventInput(string Source, string Path);
 
 /// <summary>What to build: a feature service's features for every row of an entity table, from historical events.</summary>
@@ -44,6 +44,12 @@ public sealed class TrainingSetRequest
 
     /// <summary>The admission rules of the online store (key, id and string lengths; finite numbers).</summary>
     public EventLimits Limits { get; init; } = new();
+
+    /// <summary>
+    /// Only the entity keys of this hash shard: events and rows of other keys are read and dropped, and the output holds
+    /// the shard's rows in entity-table order (docs/offline.md, "Sharded runs"). Null: every key.
+    /// </summary>
+    public EntityShard? Shard { get; init; }
 
     /// <summary>Rows per Parquet row group of the output.</summary>
     public int RowGroupSize { get; init; } = 100_000;

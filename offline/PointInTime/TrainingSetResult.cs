@@ -20,11 +20,18 @@ public sealed class TrainingSetResult
     /// <summary>Routed pairs not replayed: no label row asks for the entity.</summary>
     public long EventsOfEntitiesWithoutRows { get; set; }
 
+    /// <summary>Routed pairs of entities of other shards (<see cref="TrainingSetRequest.Shard"/>), dropped before the replay.</summary>
+    public long EventsOfOtherShards { get; set; }
+
     public long Duplicates { get; set; }
 
     public long Late { get; set; }
 
+    /// <summary>Rows written: the entity table's rows, or with a shard, the rows of its keys.</summary>
     public long LabelRows { get; set; }
+
+    /// <summary>Rows of the entity table read (every shard's).</summary>
+    public long EntityTableRows { get; set; }
 
     public long Entities { get; set; }
 

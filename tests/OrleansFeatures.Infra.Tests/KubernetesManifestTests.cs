@@ -113,6 +113,47 @@ public sealed class KubernetesManifestTests
         }
     }
 
+    [Fact]
+    public async Task The_training_set_job_is_indexed_one_shard_per_completion_with_secrets_only_from_secrets()
+    {
+        var objects = await RenderFolderAsync(Path.Combine("infra", "k8s", "jobs", "training-set"));
+        var job = Assert.Single(objects.OfType<V1Job>());
+        var config = Assert.Single(objects.OfType<V1ConfigMap>()).Data;
+        Assert.Equal("Indexed", job.Spec.CompletionMode);
+        Assert.Equal(int.Parse(config["OFS_SHARDS"], System.Globalization.CultureInfo.InvariantCulture), job.Spec.Completions);
+        Assert.InRange(job.Spec.Parallelism ?? 0, 1, job.Spec.Completions!.Value);
+        Assert.All(objects.OfType<IKubernetesObject<V1ObjectMeta>>(), o => Assert.Equal("orleansfeatures", o.Metadata.NamespaceProperty));
+
+        var pod = job.Spec.Template.Spec;
+        Assert.Contains(pod.RestartPolicy, new[] { "Never", "OnFailure" });
+        Assert.True(pod.SecurityContext.RunAsNonRoot);
+        Assert.Contains(objects.OfType<V1ServiceAccount>(), a => a.Metadata.Name == pod.ServiceAccountName);
+        var container = Assert.Single(pod.Containers);
+        var args = container.Args.ToList();
+        Assert.Equal("training-set", args[0]);
+        Assert.Equal("$(JOB_COMPLETION_INDEX)/$(OFS_SHARDS)", args[args.IndexOf("--shard") + 1]);
+        Assert.Equal("/scratch", args[args.IndexOf("--temp-dir") + 1]);
+        Assert.Contains(container.VolumeMounts, m => m.MountPath == "/scratch");
+
+        // Every $(VAR) in the args is defined by the container: its env, or the parameters' ConfigMap.
+        var defined = container.Env.Select(e => e.Name).Concat(config.Keys).ToHashSet(StringComparer.Ordinal);
+        foreach (System.Text.RegularExpressions.Match reference in System.Text.RegularExpressions.Regex.Matches(string.Join(' ', args), @"\$\(([A-Z_]+)\)"))
+        {
+            Assert.Contains(reference.Groups[1].Value, defined);
+        }
+
+        Assert.Equal("metadata.annotations['batch.kubernetes.io/job-completion-index']", Assert.Single(container.Env, e => e.Name == "JOB_COMPLETION_INDEX").ValueFrom.FieldRef.FieldPath);
+        Assert.NotNull(container.Resources.Requests["cpu"]);
+        Assert.NotNull(container.Resources.Limits["memory"]);
+        Assert.True(container.SecurityContext.ReadOnlyRootFilesystem);
+
+        // Secrets only through Secrets, as the silos have them.
+        Assert.Contains(container.EnvFrom, e => e.SecretRef?.Name == "orleansfeatures-secrets");
+        Assert.All(container.EnvFrom.Where(e => e.SecretRef is not null), e => Assert.StartsWith("orleansfeatures-", e.SecretRef.Name, StringComparison.Ordinal));
+        Assert.Contains(container.EnvFrom, e => e.ConfigMapRef?.Name == Assert.Single(objects.OfType<V1ConfigMap>()).Metadata.Name);
+        Assert.All(config.Values.Concat(container.Env.Select(e => e.Value ?? "")), v => Assert.DoesNotContain("AccountKey=", v, StringComparison.Ordinal));
+    }
+
     private static IEnumerable<V1Deployment> SiloDeployments(List<object> objects) =>
         objects.OfType<V1Deployment>().Where(d => d.Metadata.Name.StartsWith("orleansfeatures-", StringComparison.Ordinal));
 
@@ -120,9 +161,11 @@ public sealed class KubernetesManifestTests
         selector.All(label => deployment.Spec.Template.Metadata.Labels.TryGetValue(label.Key, out var value) && value == label.Value);
 
     /// <summary>Renders an overlay with <c>kubectl kustomize</c> (or a standalone <c>kustomize</c>) and loads it strictly.</summary>
-    private static async Task<List<object>> RenderAsync(string overlay)
+    private static Task<List<object>> RenderAsync(string overlay) => RenderFolderAsync(Path.Combine("infra", "k8s", "overlays", overlay));
+
+    private static async Task<List<object>> RenderFolderAsync(string folder)
     {
-        var directory = Path.Combine(RepositoryPaths.Root, "infra", "k8s", "overlays", overlay);
+        var directory = Path.Combine(RepositoryPaths.Root, folder);
         var (tool, args) = FindOnPath("kubectl") is { } kubectl ? (kubectl, new[] { "kustomize", directory })
             : FindOnPath("kustomize") is { } kustomize ? (kustomize, new[] { "build", directory })
             : throw new InvalidOperationException("neither kubectl nor kustomize is on PATH (.ci/run installs kubectl: apt-get install kubernetes-client)");

@@ -348,7 +348,7 @@ public sealed class TrainingSetBuilderTests
     internal sealed record LoggedEvent(string User, long Arrival, FeatureEvent Event, string Json);
 
     /// <summary>Events arriving in order with event times up to 20 minutes behind (some beyond the 10-minute lateness) and replays.</summary>
-    private static (List<LoggedEvent> Events, List<(string User, long Time, long Label)> Rows) RandomLog(Random random, int users, int eventCount, int rowCount)
+    internal static (List<LoggedEvent> Events, List<(string User, long Time, long Label)> Rows) RandomLog(Random random, int users, int eventCount, int rowCount)
     {
         var events = new List<LoggedEvent>();
         var arrival = T0;

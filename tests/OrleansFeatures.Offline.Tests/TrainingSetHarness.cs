@@ -59,7 +59,7 @@ internal static class TrainingSetHarness
         string entitiesFile = "entities.jsonl")
     {
         var eventsPath = Path.Combine(folder, eventsFile);
-        if (!File.Exists(eventsPath))
+        if (!File.Exists(eventsPath) && !Directory.Exists(eventsPath))
         {
             await File.WriteAllLinesAsync(eventsPath, events);
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Engine;
@@ -47,10 +48,11 @@ public class EventEntranceTests
     }
 
     [Fact]
-    public void Fields_and_json_of_the_same_event_give_the_same_verdict()
+    public void Fields_and_a_stream_message_of_the_same_event_give_the_same_verdict()
     {
         var fromFields = EventEntrance.Enter(Route("plays", EntrancePolicy.Stream), "m1", Now, Fields(("user_id", "u1"), ("seconds", 2.5)), null, Now, []);
-        var fromJson = EventEntrance.EnterJson(Route("plays", EntrancePolicy.Stream), Encoding.UTF8.GetBytes("""{"user_id":"u1","seconds":2.5}"""), "m1", Now, null, Now, []);
+        var fromJson = EventEntrance.EnterMessage(
+            Route("plays", EntrancePolicy.Stream), Encoding.UTF8.GetBytes("""{"user_id":"u1","seconds":2.5}"""), "m1", Now.ToString(CultureInfo.InvariantCulture), "message", "header", null, Now, []);
 
         Assert.Equal((fromFields.Decision, fromFields.Event!.EventId, fromFields.Event.TimestampMs), (fromJson.Decision, fromJson.Event!.EventId, fromJson.Event.TimestampMs));
         Assert.Equal(fromFields.Event.Fields["seconds"], fromJson.Event.Fields["seconds"]);
