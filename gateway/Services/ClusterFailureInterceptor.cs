@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Orleans.Runtime;
+using OrleansFeatures.Grains.Ingestion;
 
 namespace OrleansFeatures.Gateway.Services;
 
@@ -35,7 +36,7 @@ public sealed partial class ClusterFailureInterceptor(ILogger<ClusterFailureInte
                 // A lookup waits out a failover here, within its deadline: reads are idempotent, and until the cluster
                 // declares a killed silo dead (a few seconds) every attempt at its entities fails, longer than a client's
                 // backoff between attempts.
-                var backoff = ReadBackoff(attempt);
+                var backoff = ReadRetry.Delay(attempt - 1);
                 if (read && status.StatusCode == StatusCode.Unavailable && CanWait(context, started, backoff))
                 {
                     LogRetried(logger, context.Method, attempt, exception.GetType().Name);
@@ -55,7 +56,8 @@ public sealed partial class ClusterFailureInterceptor(ILogger<ClusterFailureInte
     /// <summary>How long one read keeps retrying when the caller set no deadline (or a later one).</summary>
     internal static readonly TimeSpan MaxReadRetryTime = TimeSpan.FromSeconds(1.5);
 
-    private static TimeSpan ReadBackoff(int attempt) => TimeSpan.FromMilliseconds(Math.Min(50 * (1 << Math.Min(attempt - 1, 4)), 400));
+    /// <summary>The store's back-off rule for a read retried here: 50 ms doubling to 400 ms.</summary>
+    private static readonly RetryBackoff ReadRetry = new(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(400));
 
     private static bool CanWait(ServerCallContext context, long started, TimeSpan backoff)
     {

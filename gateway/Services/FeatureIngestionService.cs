@@ -2,7 +2,6 @@ using Grpc.Core;
 using Microsoft.Extensions.Options;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
-using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Hosting;
 using OrleansFeatures.Grains.Ingestion;
 using OrleansFeatures.V1;
@@ -38,60 +37,22 @@ public sealed class FeatureIngestionService(EventRouter router, IOptions<Gateway
             throw RpcErrors.Unavailable("grain storage is unreachable; retry (this silo reports not ready until it returns)");
         }
 
-        // An event whose event_time is not a valid Timestamp is rejected here; the others go on to the router.
-        var rejected = new string?[request.Events.Count];
-        var raw = new List<RawEvent>(request.Events.Count);
-        for (var i = 0; i < request.Events.Count; i++)
+        // An event whose event_time is not a valid Timestamp, or with a field name no source may declare, goes to the
+        // router refused: it answers REJECTED with the reason and counts it with the others.
+        var raw = new RawEvent[request.Events.Count];
+        for (var i = 0; i < raw.Length; i++)
         {
-            var proto = request.Events[i];
-            long? timestampMs = null;
-            if (proto.EventTime is { } time)
-            {
-                if (!EventAdmission.TryConvertTimestamp(time.Seconds, time.Nanos, out var ms, out rejected[i]))
-                {
-                    FeatureStoreMetrics.EventsRejected.Add(1);
-                    continue;
-                }
-
-                timestampMs = ms;
-            }
-
-            var fields = new Dictionary<string, ScalarValue>(proto.Fields.Count, StringComparer.Ordinal);
-            foreach (var (name, value) in proto.Fields)
-            {
-                // A field name longer than any definition may declare cannot be a field of the source.
-                if (name.Length > DefinitionLimits.MaxNameLength)
-                {
-                    rejected[i] = $"event '{RpcErrors.Echo(proto.EventId)}': a field name is {name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}";
-                    break;
-                }
-
-                fields[name] = ValueMapping.FromProto(value);
-            }
-
-            if (rejected[i] is not null)
-            {
-                FeatureStoreMetrics.EventsRejected.Add(1);
-                continue;
-            }
-
-            raw.Add(new RawEvent(string.IsNullOrEmpty(proto.EventId) ? null : proto.EventId, timestampMs, fields));
+            raw[i] = ToRawEvent(request.Events[i]);
         }
 
-        RoutedEventResult[] routed;
+        RoutedEventResult[] results;
         try
         {
-            routed = raw.Count == 0 ? [] : await router.RouteAsync(request.Source, raw, context.CancellationToken);
+            results = await router.RouteAsync(request.Source, raw, context.CancellationToken);
         }
         catch (UnknownSourceException unknown)
         {
             throw RpcErrors.NotFound($"source '{RpcErrors.Echo(unknown.SourceName)}' is not defined in the registry");
-        }
-
-        var results = new RoutedEventResult[request.Events.Count];
-        for (int i = 0, next = 0; i < results.Length; i++)
-        {
-            results[i] = rejected[i] is { } reason ? new RoutedEventResult(RoutedEventStatus.Rejected, reason) : routed[next++];
         }
 
         var response = new PushEventsResponse();
@@ -122,4 +83,34 @@ public sealed class FeatureIngestionService(EventRouter router, IOptions<Gateway
 
         return response;
     }
+
+    private static RawEvent ToRawEvent(Event proto)
+    {
+        long? timestampMs = null;
+        if (proto.EventTime is { } time)
+        {
+            if (!EventAdmission.TryConvertTimestamp(time.Seconds, time.Nanos, out var ms, out var refused))
+            {
+                return new RawEvent(null, null, NoFields, refused);
+            }
+
+            timestampMs = ms;
+        }
+
+        var fields = new Dictionary<string, ScalarValue>(proto.Fields.Count, StringComparer.Ordinal);
+        foreach (var (name, value) in proto.Fields)
+        {
+            // A field name longer than any definition may declare cannot be a field of the source.
+            if (name.Length > DefinitionLimits.MaxNameLength)
+            {
+                return new RawEvent(null, null, NoFields, $"event '{RpcErrors.Echo(proto.EventId)}': a field name is {name.Length} characters; the limit is {DefinitionLimits.MaxNameLength}");
+            }
+
+            fields[name] = ValueMapping.FromProto(value);
+        }
+
+        return new RawEvent(string.IsNullOrEmpty(proto.EventId) ? null : proto.EventId, timestampMs, fields);
+    }
+
+    private static readonly IReadOnlyDictionary<string, ScalarValue> NoFields = new Dictionary<string, ScalarValue>();
 }

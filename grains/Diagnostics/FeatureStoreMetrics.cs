@@ -9,10 +9,12 @@ public static class FeatureStoreMetrics
 
     public static readonly Meter Meter = new(MeterName);
 
-    public static readonly Counter<long> EventsAccepted = Meter.CreateCounter<long>(InstrumentNames.EventsAccepted, "{event}", "Events applied to entity state and made durable");
+    public static readonly Counter<long> EventsAccepted = Meter.CreateCounter<long>(InstrumentNames.EventsAccepted, "{event}", "Events applied to entity state (durable before a push answers; on the stream path, made durable by the next checkpoint)");
     public static readonly Counter<long> EventsDuplicate = Meter.CreateCounter<long>(InstrumentNames.EventsDuplicate, "{event}", "Events ignored because their id was already applied");
     public static readonly Counter<long> EventsLate = Meter.CreateCounter<long>(InstrumentNames.EventsLate, "{event}", "Events dropped because they were older than the allowed lateness");
     public static readonly Counter<long> EventsRejected = Meter.CreateCounter<long>(InstrumentNames.EventsRejected, "{event}", "Events rejected by validation (reason in the response and the log)");
+    public static readonly Counter<long> EventsFailed = Meter.CreateCounter<long>(InstrumentNames.EventsFailed, "{event}", "Pushed events known not to be applied (in Kafka mode: the broker refused them); the caller retries them");
+    public static readonly Counter<long> EventsUnknownOutcome = Meter.CreateCounter<long>(InstrumentNames.EventsUnknownOutcome, "{event}", "Pushed events whose entity call or produce failed after it may have acted; the caller retries them with the same ids");
     public static readonly Counter<long> FeatureReads = Meter.CreateCounter<long>(InstrumentNames.FeatureReads, "{feature}", "Feature values served");
     public static readonly Counter<long> EntityReadsLocal = Meter.CreateCounter<long>(InstrumentNames.EntityReadsLocal, "{entity}", "Entity reads served from this silo's memory without a grain call");
     public static readonly Counter<long> EntityReadsByGrainCall = Meter.CreateCounter<long>(InstrumentNames.EntityReadsByGrainCall, "{entity}", "Entity reads that needed a grain call (not activated here, or behind the request's registry version)");
@@ -68,6 +70,8 @@ public static class InstrumentNames
     public const string EventsDuplicate = "orleansfeatures.events.duplicate";
     public const string EventsLate = "orleansfeatures.events.late";
     public const string EventsRejected = "orleansfeatures.events.rejected";
+    public const string EventsFailed = "orleansfeatures.events.failed";
+    public const string EventsUnknownOutcome = "orleansfeatures.events.unknown_outcome";
     public const string FeatureReads = "orleansfeatures.features.read";
     public const string EntityReadsLocal = "orleansfeatures.entity_reads.local";
     public const string EntityReadsByGrainCall = "orleansfeatures.entity_reads.grain_call";

@@ -205,7 +205,7 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddSingleton<LocalEntityIndex>();
         silo.Services.AddSingleton<EntityFeatureReader>();
         silo.Services.TryAddSingleton(TimeProvider.System);
-        silo.Services.AddSingleton<EventAdmissionPolicy>();
+        silo.Services.AddSingleton<IngestionEntrance>();
         silo.Services.AddOptions<EventLimits>().ValidateOnStart();
         silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EventLimits>, EventLimitsValidator>());
         silo.Services.AddOptions<IngestionOptions>().ValidateOnStart();

@@ -262,12 +262,18 @@ internal struct OutcomeMerge
 
     public readonly bool Failed => _failed;
 
-    public readonly EventOutcome ToOutcome() =>
-        _rejection is not null ? new(EventOutcomeKind.Rejected, _rejection)
+    /// <summary>
+    /// The event's one result, the type every entrance answers and counts (<see cref="OutcomeTally"/>). A failed entity
+    /// call is never FAILED ("not applied"): a silo killed after writing, or a write whose acknowledgement was lost,
+    /// fails the call with the event applied. Fixed reason text: the exception is logged by the caller.
+    /// </summary>
+    public readonly RoutedEventResult ToResult() =>
+        _failed ? new(RoutedEventStatus.UnknownOutcome, EventRouter.GrainFailureReason)
+        : _rejection is not null ? new(RoutedEventStatus.Rejected, _rejection)
         : _applied.Result switch
         {
-            ApplyOutcome.Accepted => EventOutcome.Accepted,
-            ApplyOutcome.Late => new(EventOutcomeKind.Late, "older than the watermark minus the allowed lateness in every view it reached"),
-            _ => EventOutcome.Duplicate,
+            ApplyOutcome.Accepted => new(RoutedEventStatus.Accepted, null),
+            ApplyOutcome.Late => new(RoutedEventStatus.Late, "older than the watermark minus the allowed lateness in every view it reached"),
+            _ => new(RoutedEventStatus.Duplicate, null),
         };
 }

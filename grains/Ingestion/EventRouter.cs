@@ -4,7 +4,6 @@ using Microsoft.Extensions.Options;
 using Orleans;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Core.Routing;
-using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
 
@@ -39,21 +38,20 @@ public sealed class UnknownSourceException(string source)
 }
 
 /// <summary>
-/// The one ingestion path: validates events against their source, finds every entity they touch (one per
-/// entity type fed by the source, keyed by that view's key field), sends each entity grain its events in one
-/// call, and merges the per-grain outcomes into one result per event. Used by the push API and the demo generator.
+/// The push entrance: takes raw events through core's <see cref="EventEntrance"/> (normalise, admit, route; the steps
+/// streams and offline take too), sends each entity grain its events in one call (<see cref="EntityDispatch"/>), or in
+/// <c>Ingestion:Mode=Kafka</c> produces them to their topic, and answers one result per event, counted once
+/// (<see cref="OutcomeTally"/>). Used by the push API and the demo generator.
 /// </summary>
 public sealed partial class EventRouter(
     IGrainFactory grainFactory,
-    DefinitionCatalog catalog,
+    IngestionEntrance entrance,
     IOptions<IngestionOptions> ingestion,
     IServiceProvider services,
-    ILogger<EventRouter> logger,
-    EventAdmissionPolicy admission)
+    ILogger<EventRouter> logger)
 {
     /// <summary>Entity grain calls one push keeps in flight.</summary>
     private const int MaxCallsInFlight = 256;
-
 
     /// <summary>The reason every event gets when the call to its entity fails: the entity may have applied and written it.</summary>
     public const string GrainFailureReason = "outcome unknown: its entity call failed mid-way; retry with the same event id";
@@ -61,85 +59,106 @@ public sealed partial class EventRouter(
     private readonly LogThrottle _grainFailureLog = new(TimeSpan.FromSeconds(10));
     private KafkaEventProducer? _producer;
 
-    /// <summary>Validates raw events (id/time may come from fields) and routes the valid ones.</summary>
+    /// <summary>
+    /// Validates raw events (id/time may come from fields) and routes the valid ones. An event the transport already
+    /// refused (<see cref="RawEvent.Refused"/>) answers <see cref="RoutedEventStatus.Rejected"/> with its reason.
+    /// </summary>
     public async Task<RoutedEventResult[]> RouteAsync(string source, IReadOnlyList<RawEvent> events, CancellationToken cancellationToken)
     {
         var freshness = IngestionFreshness.ForPush(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        var definitions = catalog.Current;
-        if (definitions.Routing.ForSource(source) is null)
-        {
-            definitions = await catalog.RefreshAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        if (definitions.Routing.ForSource(source) is not { } route)
-        {
-            throw new UnknownSourceException(source);
-        }
-
         var results = new RoutedEventResult[events.Count];
         var normalized = new FeatureEvent?[events.Count];
-        for (var i = 0; i < events.Count; i++)
+        if (!AllRefused(events, results))
         {
-            var raw = events[i];
-            normalized[i] = EventSchema.Normalize(route.Source, raw.EventId, raw.TimestampMs, raw.Fields, out var error);
-            if (normalized[i] is { } candidate && admission.Check(candidate, definitions.ViewsFedBy(source)) is { } refused)
+            var (definitions, found) = await entrance.FindAsync(source, EntrancePolicy.Push, cancellationToken).ConfigureAwait(false);
+            if (found is not { } route)
             {
-                (normalized[i], error) = (null, refused);
+                throw new UnknownSourceException(source);
             }
 
-            if (normalized[i] is null)
+            var dispatch = new EntityDispatch();
+            var entities = new List<EntityRef>(route.Route.Targets.Count);
+            var routed = new List<(int Index, string Key)>();
+            var nowMs = entrance.NowMs;
+            for (var i = 0; i < events.Count; i++)
             {
-                results[i] = new RoutedEventResult(RoutedEventStatus.Rejected, error);
+                var raw = events[i];
+                if (raw.Refused is not null)
+                {
+                    continue;
+                }
+
+                entities.Clear();
+                var verdict = EventEntrance.Enter(route, raw.EventId, raw.TimestampMs, raw.Fields, transportKey: null, nowMs, entities);
+                if (verdict.Decision != RouteDecision.Routed)
+                {
+                    // Push skips nothing (EntrancePolicy.Push): an event no view reads is rejected with the reason.
+                    results[i] = new RoutedEventResult(RoutedEventStatus.Rejected, verdict.Reason);
+                    continue;
+                }
+
+                normalized[i] = verdict.Event;
+                // Kafka mode keys the produced message by the first entity (the topic's partitioning key).
+                routed.Add((i, entities[0].EntityId));
+                foreach (var entity in entities)
+                {
+                    dispatch.Add(IngestionEntrance.GrainKey(entity), source, i);
+                }
+            }
+
+            if (ingestion.Value.ProducesToKafka)
+            {
+                await ProduceAsync(source, normalized, routed, results, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await DispatchAsync(definitions.Version, dispatch, normalized, routed, results, freshness, cancellationToken).ConfigureAwait(false);
             }
         }
 
-        await RouteNormalizedAsync(definitions, source, normalized, results, freshness, cancellationToken).ConfigureAwait(false);
-        CountOutcomes(results);
+        var producedToKafka = ingestion.Value.ProducesToKafka;
+        var tally = new OutcomeTally();
+        foreach (var result in results)
+        {
+            // In Kafka mode an event the broker took is counted where it is applied (the stream path), not here too.
+            if (!(producedToKafka && result.Status == RoutedEventStatus.Accepted))
+            {
+                tally.Add(result.Status);
+            }
+        }
+
+        tally.Record(OutcomeTally.PushPath);
         return results;
     }
 
-    private async Task RouteNormalizedAsync(
-        ActiveDefinitions definitions,
-        string source,
+    private static bool AllRefused(IReadOnlyList<RawEvent> events, RoutedEventResult[] results)
+    {
+        var all = true;
+        for (var i = 0; i < events.Count; i++)
+        {
+            if (events[i].Refused is { } reason)
+            {
+                results[i] = new RoutedEventResult(RoutedEventStatus.Rejected, reason);
+            }
+            else
+            {
+                all = false;
+            }
+        }
+
+        return all;
+    }
+
+    private async Task DispatchAsync(
+        long registryVersion,
+        EntityDispatch dispatch,
         FeatureEvent?[] events,
+        List<(int Index, string Key)> routed,
         RoutedEventResult[] results,
         IngestionFreshness freshness,
         CancellationToken cancellationToken)
     {
-        var route = definitions.Routing.ForSource(source)!;
-        var dispatch = new EntityDispatch();
-        var entities = new List<EntityRef>(route.Targets.Count);
-        var routed = new List<(int Index, string Key)>();
-        for (var i = 0; i < events.Length; i++)
-        {
-            if (events[i] is not { } featureEvent)
-            {
-                continue;
-            }
-
-            entities.Clear();
-            if (route.Route(featureEvent, transportKey: null, EntrancePolicy.Push, entities, out var reason) != RouteDecision.Routed)
-            {
-                results[i] = new RoutedEventResult(RoutedEventStatus.Rejected, reason);
-                events[i] = null;
-                continue;
-            }
-
-            // Kafka mode keys the produced message by the first entity (the topic's partitioning key).
-            routed.Add((i, entities[0].EntityId));
-            foreach (var entity in entities)
-            {
-                dispatch.Add(EntityKey.Format(entity.EntityType, entity.EntityId), source, i);
-            }
-        }
-
-        if (ingestion.Value.ProducesToKafka)
-        {
-            await ProduceAsync(source, events, routed, results, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        var result = await dispatch.RunAsync(grainFactory, definitions.Version, events, MaxCallsInFlight, cancellationToken, freshness: freshness).ConfigureAwait(false);
+        var result = await dispatch.RunAsync(grainFactory, registryVersion, events, MaxCallsInFlight, cancellationToken, freshness: freshness).ConfigureAwait(false);
         if (result.Failures.Count > 0)
         {
             FeatureStoreMetrics.BackgroundFailures.Add(result.Failures.Count);
@@ -152,25 +171,13 @@ public sealed partial class EventRouter(
 
         foreach (var (index, _) in routed)
         {
-            var merged = result.Outcomes[index];
-            // A failed entity call is never FAILED ("not applied"): a silo killed after writing, or a write whose
-            // acknowledgement was lost, fails the call with the events applied. Fixed text: the exception (with its
-            // stack trace) is logged above; a reason per event must stay short.
-            results[index] = merged.Failed
-                ? new RoutedEventResult(RoutedEventStatus.UnknownOutcome, GrainFailureReason)
-                : ToResult(merged.ToOutcome());
+            results[index] = result.Outcomes[index].ToResult();
         }
     }
 
-    private static RoutedEventResult ToResult(EventOutcome outcome) => outcome.Kind switch
-    {
-        EventOutcomeKind.Accepted => new(RoutedEventStatus.Accepted, null),
-        EventOutcomeKind.Duplicate => new(RoutedEventStatus.Duplicate, null),
-        EventOutcomeKind.Late => new(RoutedEventStatus.Late, outcome.Reason),
-        _ => new(RoutedEventStatus.Rejected, outcome.Reason),
-    };
-
-    /// <summary>Kafka mode: each valid event goes to its source topic, keyed by its first entity id; acknowledged by the broker.</summary>
+    /// <summary>
+    /// Kafka mode: each valid event goes to its source topic, keyed by its first entity id; acknowledged by the broker.
+    /// </summary>
     private async Task ProduceAsync(string source, FeatureEvent?[] events, List<(int Index, string Key)> routed, RoutedEventResult[] results, CancellationToken cancellationToken)
     {
         _producer ??= services.GetService<KafkaEventProducer>()
@@ -191,34 +198,18 @@ public sealed partial class EventRouter(
             catch (Exception exception) when (exception is not OperationCanceledException)
             {
                 FeatureStoreMetrics.BackgroundFailures.Add(1);
-                LogProduceFailed(logger, exception, source);
                 // Only the producer knows whether the broker may have it (a timed-out send may have been written).
-                results[index] = KafkaEventProducer.NotPersisted(exception)
+                var notPersisted = KafkaEventProducer.NotPersisted(exception);
+                LogProduceFailed(logger, exception, source, notPersisted ? "FAILED (not written)" : "UNKNOWN_OUTCOME (the topic may have it)");
+                results[index] = notPersisted
                     ? new RoutedEventResult(RoutedEventStatus.Failed, $"not written to topic '{source}'; retry with the same event id")
                     : new RoutedEventResult(RoutedEventStatus.UnknownOutcome, $"outcome unknown: topic '{source}' may have it; retry with the same event id");
             }
         }
     }
 
-    private static void CountOutcomes(RoutedEventResult[] results)
-    {
-        var tally = new OutcomeTally();
-        foreach (var result in results)
-        {
-            tally.Add(result.Status switch
-            {
-                RoutedEventStatus.Accepted => EventOutcomeKind.Accepted,
-                RoutedEventStatus.Duplicate => EventOutcomeKind.Duplicate,
-                RoutedEventStatus.Late => EventOutcomeKind.Late,
-                _ => EventOutcomeKind.Rejected,
-            });
-        }
-
-        tally.Record();
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Producing an event to topic {Topic} failed; reported as failed")]
-    private static partial void LogProduceFailed(ILogger logger, Exception exception, string topic);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Producing an event to topic {Topic} failed; reported as {Outcome}")]
+    private static partial void LogProduceFailed(ILogger logger, Exception exception, string topic, string outcome);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} (and {Others} more of this push) failed to apply pushed events; they are reported as of unknown outcome ({Suppressed} such failures not logged in the previous 10 s)")]
     private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey, int others, long suppressed);

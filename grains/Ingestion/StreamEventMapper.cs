@@ -2,18 +2,17 @@ using System.Globalization;
 using Orleans.Runtime;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Core.Routing;
-using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Interfaces;
 
 namespace OrleansFeatures.Grains.Ingestion;
 
 /// <summary>
-/// The rule every stream entrance (a Kafka message, an Event Hubs event) shares: the source's flat JSON value, an
-/// event id and time the transport may carry beside it (Kafka headers, Event Hubs properties), and the transport's
-/// key become one <see cref="IngestedEvent"/> through the registry's event schema, admission limits and routing plan,
-/// or the reason the message is poison. Push executes the same schema and plan (<see cref="EventRouter"/>).
+/// What every stream entrance (a Kafka message, an Event Hubs event) does with a message: the source's flat JSON value,
+/// an event id and time the transport may carry beside it (Kafka headers, Event Hubs properties), and the transport's
+/// key go through core's <see cref="EventEntrance"/> (the steps push and offline take too) and become one
+/// <see cref="IngestedEvent"/>, or the reason the message is poison.
 /// </summary>
-public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionPolicy admission, ILocalSiloDetails silo)
+public sealed class StreamEventMapper(IngestionEntrance entrance, ILocalSiloDetails silo)
 {
     public const string EventIdField = "event_id";
     public const string EventTimeField = "event_time";
@@ -35,19 +34,14 @@ public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionP
         long? arrivedMs,
         CancellationToken cancellationToken)
     {
-        var definitions = catalog.Current;
-        if (definitions.Routing.ForSource(source) is null)
-        {
-            definitions = await catalog.RefreshAsync(cancellationToken);
-        }
-
+        var (definitions, found) = await entrance.FindAsync(source, EntrancePolicy.Stream, cancellationToken);
         if (definitions.Version == 0)
         {
             // Nothing applied yet (or not loaded yet on this silo): wait rather than dead-letter good events.
             return StreamEventMapping.NotReady;
         }
 
-        if (definitions.Routing.ForSource(source) is not { } route)
+        if (found is not { } route)
         {
             return StreamEventMapping.Poison($"{transport.SourceKind} '{source}' is not a source in registry version {definitions.Version}");
         }
@@ -71,33 +65,17 @@ public sealed class StreamEventMapper(DefinitionCatalog catalog, EventAdmissionP
             time = read;
         }
 
-        var featureEvent = EventSchema.ReadJson(route.Source, value.Span, metadataId, time, out var error);
-        if (featureEvent is null)
+        var entities = new List<EntityRef>(route.Route.Targets.Count);
+        var verdict = EventEntrance.EnterJson(route, value.Span, metadataId, time, transportKey, entrance.NowMs, entities);
+        return verdict.Decision switch
         {
-            return StreamEventMapping.Poison(error!);
-        }
-
-        if (admission.Check(featureEvent, definitions.ViewsFedBy(route.Source.Name), transportKey) is { } refused)
-        {
-            return StreamEventMapping.Poison(refused);
-        }
-
-        var entities = new List<EntityRef>(route.Targets.Count);
-        switch (route.Route(featureEvent, transportKey, EntrancePolicy.Stream, entities, out var reason))
-        {
-            case RouteDecision.Skipped:
-                return StreamEventMapping.Ignored;
-            case RouteDecision.Rejected:
-                return StreamEventMapping.Poison(reason!);
-        }
-
-        var keys = new string[entities.Count];
-        for (var i = 0; i < keys.Length; i++)
-        {
-            keys[i] = EntityKey.Format(entities[i].EntityType, entities[i].EntityId);
-        }
-
-        return new StreamEventMapping(new IngestedEvent(route.Source.Name, definitions.Version, featureEvent, keys, silo.SiloAddress, arrivedMs ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), null, false);
+            RouteDecision.Routed => new StreamEventMapping(
+                new IngestedEvent(route.Route.Source.Name, definitions.Version, verdict.Event!, IngestionEntrance.GrainKeys(entities, verdict.FirstEntity), silo.SiloAddress, arrivedMs ?? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()),
+                null,
+                false),
+            RouteDecision.Skipped => StreamEventMapping.Ignored,
+            _ => StreamEventMapping.Poison(verdict.Reason!),
+        };
     }
 }
 

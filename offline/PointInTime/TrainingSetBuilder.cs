@@ -149,6 +149,8 @@ public sealed class TrainingSetBuilder
                 var source = route.Source;
                 var layout = EventSchema.LayoutOf(source);
                 var fedViews = _allViews.Values.Where(v => string.Equals(v.Definition.Source.Name, source.Name, StringComparison.Ordinal)).ToList();
+                // The online push's policy: an event no view reads, or without a key, is rejected, never skipped.
+                var entrance = new EntranceRoute(route, fedViews, EntrancePolicy.Push, _request.Limits);
                 var columns = TableReader.EventColumns(source.Fields, source.TimestampField, source.EventIdField, _request.ArrivalField);
                 await foreach (var row in TableReader.ReadAsync(input.Path, columns, cancellationToken: cancellationToken))
                 {
@@ -176,27 +178,17 @@ public sealed class TrainingSetBuilder
                         arrival = arrivalMs;
                     }
 
-                    var featureEvent = EventSchema.Normalize(source, null, null, row.Fields, out var error);
-                    if (featureEvent is null)
-                    {
-                        Reject(result, row, error!);
-                        continue;
-                    }
-
-                    var order = arrival ?? featureEvent.TimestampMs;
-                    if (EventAdmission.Check(featureEvent, fedViews, null, order, _request.Limits) is { } refused)
-                    {
-                        Reject(result, row, refused);
-                        continue;
-                    }
-
+                    // Admitted as of its arrival (or its own time when there is no arrival column), as the store would have.
                     entities.Clear();
-                    if (route.Route(featureEvent, null, EntrancePolicy.Push, entities, out var reason) != RouteDecision.Routed)
+                    var verdict = EventEntrance.Enter(entrance, null, null, row.Fields, transportKey: null, arrival, entities);
+                    if (verdict.Decision != RouteDecision.Routed)
                     {
-                        Reject(result, row, reason!);
+                        Reject(result, row, verdict.Reason!);
                         continue;
                     }
 
+                    var featureEvent = verdict.Event!;
+                    var order = arrival ?? featureEvent.TimestampMs;
                     var position = sequence++;
                     foreach (var entity in entities)
                     {
