@@ -55,6 +55,16 @@ internal static class KafkaIngestBenchmark
         using var temp = new TempDirectory("orleansfeatures-bench-kafka");
         // Any --FeatureStore:... or --Logging:... argument goes to the gateway, e.g. --FeatureStore:Storage=Memory to take SQLite out.
         var gatewayArgs = GatewayArgs(kafka, Topic, args);
+        // --gc-survival: the gateway records every GC (its stall trace's gateway-gcs.csv), and the warm phase's gen0
+        // and gen1 collections are summarised: how much of what ingestion allocates outlives a gen0 GC.
+        var gcTrace = args.FirstOrDefault(a => a.StartsWith(StallTraceArg, StringComparison.Ordinal))?[StallTraceArg.Length..];
+        if (gcTrace is null && args.Contains("--gc-survival"))
+        {
+            gcTrace = Path.Combine(temp.Path, "stall-trace");
+            Directory.CreateDirectory(gcTrace);
+            gatewayArgs = [.. gatewayArgs, StallTraceArg + gcTrace];
+        }
+
         await using var gateway = new GatewayProcess(temp.Path, gatewayArgs);
         await gateway.StartAsync();
         using var serving = BenchClient.For(gateway.GrpcAddress);
@@ -103,6 +113,7 @@ internal static class KafkaIngestBenchmark
         var writesBefore = await MetricSumAsync(http, "orleansfeatures_storage_commit_writes_sum");
         var commitsBefore = await MetricSumAsync(http, "orleansfeatures_storage_commit_writes_count");
         var gatewayCpuBefore = gateway.CpuTime;
+        var warmFrom = DateTimeOffset.UtcNow;
         var benchCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         clock.Restart();
         var samplerTask = timeline ? SampleAcceptedAsync(http, clock, sampling.Token) : Task.FromResult(new List<(TimeSpan At, double Accepted)>());
@@ -123,6 +134,7 @@ internal static class KafkaIngestBenchmark
         var maxBacklog = steady is null ? 0 : await steady.MaxBacklogAsync();
         var gatewayCpu = (gateway.CpuTime - gatewayCpuBefore).TotalSeconds;
         var benchCpu = (Process.GetCurrentProcess().TotalProcessorTime - benchCpuBefore).TotalSeconds;
+        var warmTo = DateTimeOffset.UtcNow;
         var gcPause = await MetricSumAsync(http, "dotnet_gc_pause_time_seconds_total") - gcBefore;
         var gcCount = await MetricSumAsync(http, "dotnet_gc_collections_total") - gcCountBefore;
         var allocated = await MetricSumAsync(http, "dotnet_gc_heap_total_allocated_bytes_total") - allocatedBefore;
@@ -214,6 +226,11 @@ internal static class KafkaIngestBenchmark
         Console.WriteLine($"  warm: entity state writes:                    {writes,10:0}        ({2.0 * measured / writes:0.0} entity events per write, {writes / Math.Max(1, commits):0} writes per storage commit)");
         Console.WriteLine($"  warm: lookups meanwhile (one client):         p50 {Ms(lookupsUnderLoad, 50)} ms  p99 {Ms(lookupsUnderLoad, 99)} ms  max {Ms(lookupsUnderLoad, 100)} ms  ({lookupsUnderLoad.TotalCount} lookups)");
         Console.WriteLine($"  gateway peak resident memory:                 {peakMemoryMb,10:0} MiB  (warm phase: {gcCount:0} GCs, {gcPause:0.00} s paused, {allocated / measured / 1024:0.0} KiB allocated per event)");
+        if (gcTrace is not null)
+        {
+            PrintSurvival(Path.Combine(gcTrace, "gateway-gcs.csv"), warmFrom, warmTo, measured + probeMessages, allocated);
+        }
+
         Console.WriteLine($"  freshness, topic -> servable:   p50 {Ms(topicFreshness, 50)} ms  p99 {Ms(topicFreshness, 99)} ms");
         Console.WriteLine($"  freshness, push -> servable:    p50 {Ms(pushFreshness, 50)} ms  p99 {Ms(pushFreshness, 99)} ms  (baseline)");
         Console.WriteLine($"  latency, produce -> bare consumer: p50 {Ms(consumerLatency, 50)} ms  p99 {Ms(consumerLatency, 99)} ms  (floor: same broker, same fetch wait)");
@@ -623,6 +640,38 @@ internal static class KafkaIngestBenchmark
             }
 
             return max;
+        }
+    }
+
+    private const string StallTraceArg = "--FeatureStore:Diagnostics:StallTraceDirectory=";
+
+    // The gateway's GCs in the warm phase, from its stall trace (one row per GC it saw; two GCs within its 10 ms
+    // sampling period show as the newer one): what each generation's collections promoted, against what gen0 held
+    // before them (its allocation since the previous GC) and against the events of the phase.
+    private static void PrintSurvival(string csv, DateTimeOffset from, DateTimeOffset to, long events, double allocated)
+    {
+        var lines = File.ReadAllLines(csv);
+        var header = lines[0].Split(',');
+        int Column(string name) => Array.IndexOf(header, name);
+        var (at, generation, promoted, gen0Before, pause) = (Column("unix_us"), Column("generation"), Column("promoted_kb"), Column("gen0_before_kb"), Column("pause_ms"));
+        var rows = lines.Skip(1).Select(l => l.Split(','))
+            .Where(r => r.Length == header.Length)
+            .Select(r => (At: long.Parse(r[at], CultureInfo.InvariantCulture), Generation: int.Parse(r[generation], CultureInfo.InvariantCulture),
+                Promoted: 1024.0 * long.Parse(r[promoted], CultureInfo.InvariantCulture), Gen0Before: 1024.0 * long.Parse(r[gen0Before], CultureInfo.InvariantCulture),
+                Pause: double.Parse(r[pause], CultureInfo.InvariantCulture)))
+            .Where(r => r.At >= from.ToUnixTimeMilliseconds() * 1000 && r.At <= to.ToUnixTimeMilliseconds() * 1000)
+            .ToList();
+        foreach (var gen in new[] { 0, 1 })
+        {
+            var gcs = rows.Where(r => r.Generation == gen).ToList();
+            if (gcs.Count == 0)
+            {
+                Console.WriteLine($"  warm: gateway gen{gen} GCs:                    none recorded");
+                continue;
+            }
+
+            var promotedSum = gcs.Sum(r => r.Promoted);
+            Console.WriteLine($"  warm: gateway gen{gen} GCs:                    {gcs.Count,10}        ({promotedSum / gcs.Count / 1048576:0.0} MB promoted each, {promotedSum / gcs.Sum(r => r.Gen0Before):P0} of gen0 before them survived, {gcs.Average(r => r.Pause):0} ms pause each; promoted {promotedSum / events:0} B per event, {promotedSum / allocated:P0} of the phase's allocation)");
         }
     }
 
