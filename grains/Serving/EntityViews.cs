@@ -146,6 +146,7 @@ public sealed class EntityViews
         sequence = 0;
         for (var j = 0; j < indexes.Count; j++)
         {
+            BeforeApplyInPlace?.Invoke(j);
             lock (_gate)
             {
                 if (_retired || _syncing || SyncedVersion < registryVersion)
@@ -160,6 +161,13 @@ public sealed class EntityViews
 
         return indexes.Count;
     }
+
+    /// <summary>
+    /// A test seam, null outside tests: called by <see cref="TryApplyInPlace"/> with the position <c>j</c> of each event
+    /// before it takes the lock for it, so a test can make the activation refuse part-way through a delivery (retire it,
+    /// start a sync) at a chosen event, as a deactivation or a sync on the grain's turn may at any event.
+    /// </summary>
+    internal Action<int>? BeforeApplyInPlace { get; set; }
 
     /// <summary>An event's outcome in this entity from its views' merged outcomes.</summary>
     internal EventOutcome ToOutcome(ApplyOutcomeMerge merge, string source) =>
