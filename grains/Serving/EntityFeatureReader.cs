@@ -114,13 +114,14 @@ public sealed class EntityFeatureReader(
             var i = misses[m];
             var into = readings.AsSpan(i * width, width);
             // Activated or deactivating since the first look: its activation (or the next one) answers.
-            if ((index.TryGet(entityType, ids[i], out var views) && views.TryRead(registryVersion, features, nowMs, into))
+            var active = index.TryGet(entityType, ids[i], out var views);
+            if ((active && views.TryRead(registryVersion, features, nowMs, into))
                 || warm.TryRead(registryVersion, entityType, ids[i], features, nowMs, into))
             {
                 continue;
             }
 
-            if (index.TryGet(entityType, ids[i], out _) || warm.IsLeaving(entityType, ids[i]))
+            if (active || warm.IsLeaving(entityType, ids[i]))
             {
                 (rest ??= []).Add(i);
                 continue;
