@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 
 namespace OrleansFeatures.TestInfrastructure;
 
@@ -11,22 +10,17 @@ namespace OrleansFeatures.TestInfrastructure;
 /// </summary>
 public sealed class TcpLoadBalancer : IAsyncDisposable
 {
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _accepting;
+    private readonly TcpRelay _relay;
     private volatile int[] _backends;
     private int _next;
 
     public TcpLoadBalancer(params int[] backendPorts)
     {
         _backends = backendPorts;
-        _listener = new TcpListener(IPAddress.Loopback, 0);
-        _listener.Start();
-        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        _accepting = AcceptAsync();
+        _relay = new TcpRelay(0, NextBackend, noDelay: true);
     }
 
-    public int Port { get; }
+    public int Port => _relay.Port;
 
     public Uri Address => new($"http://127.0.0.1:{Port}");
 
@@ -40,50 +34,13 @@ public sealed class TcpLoadBalancer : IAsyncDisposable
     /// <summary>Connections accepted so far.</summary>
     public int Connections => Volatile.Read(ref _next);
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        try
-        {
-            await _accepting;
-        }
-        catch (Exception exception) when (exception is OperationCanceledException or SocketException or ObjectDisposedException)
-        {
-        }
+    public ValueTask DisposeAsync() => _relay.DisposeAsync();
 
-        _stop.Dispose();
-    }
-
-    private async Task AcceptAsync()
+    // Round robin over the ready backends; with none, port 0, which refuses the connection.
+    private (string Host, int Port) NextBackend()
     {
-        while (!_stop.IsCancellationRequested)
-        {
-            var client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            var backends = _backends;
-            var n = Interlocked.Increment(ref _next);
-            _ = RelayAsync(client, backends.Length == 0 ? 0 : backends[n % backends.Length]);
-        }
-    }
-
-    private async Task RelayAsync(TcpClient client, int port)
-    {
-        using (client)
-        using (var server = new TcpClient())
-        {
-            try
-            {
-                client.NoDelay = true;
-                server.NoDelay = true;
-                await server.ConnectAsync(IPAddress.Loopback, port, _stop.Token);
-                var up = client.GetStream().CopyToAsync(server.GetStream(), _stop.Token);
-                var down = server.GetStream().CopyToAsync(client.GetStream(), _stop.Token);
-                await Task.WhenAny(up, down);
-            }
-            catch (Exception exception) when (exception is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
-            {
-                // No backend, a side closed or the balancer stopped: drop the connection, as a network would.
-            }
-        }
+        var backends = _backends;
+        var n = Interlocked.Increment(ref _next);
+        return (IPAddress.Loopback.ToString(), backends.Length == 0 ? 0 : backends[n % backends.Length]);
     }
 }
