@@ -28,9 +28,9 @@ using OrleansFeatures.TestInfrastructure;
 /// </summary>
 internal static class MemoryBenchmark
 {
-    private const string Source = "memory-events";
+    internal const string Source = "memory-events";
 
-    private const string Definitions = $$"""
+    internal const string Definitions = $$"""
         entity: item
         key: item_id
         sources:
@@ -75,23 +75,7 @@ internal static class MemoryBenchmark
     private static async Task RunOneAsync(int count, int eventsPerEntity, string? gcdump, bool directoryCache)
     {
         using var temp = new TempDirectory("orleansfeatures-bench-memory");
-        using var host = new HostBuilder()
-            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning))
-            .UseOrleans(silo =>
-            {
-                silo.UseLocalhostClustering(FreePort.Next(), FreePort.Next());
-                silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = Path.Combine(temp.Path, "store.db"));
-                silo.AddFeatureStoreServices();
-                // Nothing may be collected while it is measured (entities go warm only when the bench collects them).
-                silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromHours(6));
-                if (!directoryCache)
-                {
-                    silo.Configure<GrainDirectoryOptions>(o => o.CachingStrategy = GrainDirectoryOptions.CachingStrategyType.None);
-                }
-                silo.Services.Configure<EntityLifetimeOptions>(o => o.IdleTimeout = TimeSpan.FromHours(6));
-                silo.Services.Configure<ServingOptions>(o => o.WarmTierMiB = 16 * 1024);
-            })
-            .Build();
+        using var host = BuildSilo(temp.Path, directoryCache);
         await host.StartAsync();
         var grains = host.Services.GetRequiredService<IGrainFactory>();
         await grains.GetGrain<IRegistryGrain>(IRegistryGrain.DefaultKey).Apply([new DefinitionDocumentDto("memory.yaml", Definitions)], dryRun: false);
@@ -181,8 +165,27 @@ internal static class MemoryBenchmark
 
         // Every activation collected: each entity deactivates into the warm tier (its packed state, as written).
         var warm = host.Services.GetRequiredService<WarmEntityCache>();
+        var collected = await CollectAllAsync(grains, index, warm, count);
+
+        var warmed = Measure();
+        if (gcdump is not null)
+        {
+            using var dump = Process.Start("dotnet-gcdump", ["collect", "-p", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), "-o", gcdump.Replace(".gcdump", ".warm.gcdump", StringComparison.Ordinal)]);
+            await dump.WaitForExitAsync();
+        }
+
+        Console.WriteLine($"  {"entity, warm (deactivated: packed state in the warm tier)",-58} {(warmed.Heap - before.Heap) / (double)count,14:0} {(warmed.WorkingSet - before.WorkingSet) / (double)count,12:0}");
+        Console.WriteLine($"  {"  the warm tier's own estimate (packed bytes + overhead)",-58} {warm.Bytes / (double)warm.Count,14:0}");
+        Console.WriteLine($"  1,000,000 warm entities at this rate: heap {(warmed.Heap - before.Heap) / (double)count * 1e6 / 1073741824.0:0.00} GiB; all {count:N0} collected in {collected.TotalSeconds:0.0} s");
+
+        await host.StopAsync();
+    }
+
+    /// <summary>Collects every activation, so each entity deactivates into the warm tier; waits until <paramref name="expectedWarm"/> are warm.</summary>
+    internal static async Task<TimeSpan> CollectAllAsync(IGrainFactory grains, LocalEntityIndex index, WarmEntityCache warm, long expectedWarm)
+    {
         var collect = Stopwatch.StartNew();
-        while (index.Count > 0 || warm.Count < count)
+        while (index.Count > 0 || warm.Count < expectedWarm)
         {
             try
             {
@@ -195,23 +198,35 @@ internal static class MemoryBenchmark
 
             if (collect.Elapsed > TimeSpan.FromMinutes(10))
             {
-                throw new InvalidOperationException($"{index.Count} entities still active, {warm.Count} of {count} warm after 10 minutes");
+                throw new InvalidOperationException($"{index.Count} entities still active, {warm.Count} of {expectedWarm} warm after 10 minutes");
             }
         }
 
-        var warmed = Measure();
-        if (gcdump is not null)
-        {
-            using var dump = Process.Start("dotnet-gcdump", ["collect", "-p", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), "-o", gcdump.Replace(".gcdump", ".warm.gcdump", StringComparison.Ordinal)]);
-            await dump.WaitForExitAsync();
-        }
-
-        Console.WriteLine($"  {"entity, warm (deactivated: packed state in the warm tier)",-58} {(warmed.Heap - before.Heap) / (double)count,14:0} {(warmed.WorkingSet - before.WorkingSet) / (double)count,12:0}");
-        Console.WriteLine($"  {"  the warm tier's own estimate (packed bytes + overhead)",-58} {warm.Bytes / (double)warm.Count,14:0}");
-        Console.WriteLine($"  1,000,000 warm entities at this rate: heap {(warmed.Heap - before.Heap) / (double)count * 1e6 / 1073741824.0:0.00} GiB; all {count:N0} collected in {collect.Elapsed.TotalSeconds:0.0} s");
-
-        await host.StopAsync();
+        return collect.Elapsed;
     }
+
+    /// <summary>
+    /// A silo in this process as the embedded gateway runs one (SQLite state, the feature store's services), except
+    /// that nothing is collected unless the bench collects it, and the warm tier may hold 16 GiB.
+    /// </summary>
+    internal static IHost BuildSilo(string directory, bool directoryCache = true) =>
+        new HostBuilder()
+            .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning))
+            .UseOrleans(silo =>
+            {
+                silo.UseLocalhostClustering(FreePort.Next(), FreePort.Next());
+                silo.AddSqliteGrainStorage(FeatureStoreStorage.Name, o => o.DatabasePath = Path.Combine(directory, "store.db"));
+                silo.AddFeatureStoreServices();
+                // Nothing may be collected while it is measured (entities go warm only when the bench collects them).
+                silo.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromHours(6));
+                if (!directoryCache)
+                {
+                    silo.Configure<GrainDirectoryOptions>(o => o.CachingStrategy = GrainDirectoryOptions.CachingStrategyType.None);
+                }
+                silo.Services.Configure<EntityLifetimeOptions>(o => o.IdleTimeout = TimeSpan.FromHours(6));
+                silo.Services.Configure<ServingOptions>(o => o.WarmTierMiB = 16 * 1024);
+            })
+            .Build();
 
     /// <summary>
     /// Heap per retained id: 200 view states each accept 5,001 events at one event time (so tiles do not grow), beside
@@ -260,7 +275,7 @@ internal static class MemoryBenchmark
     private static void Row(string name, Snapshot before, Snapshot after, int count, bool workingSet = true) =>
         Console.WriteLine($"  {name,-58} {(after.Heap - before.Heap) / (double)count,14:0} {(workingSet ? ((after.WorkingSet - before.WorkingSet) / (double)count).ToString("0", CultureInfo.InvariantCulture) : "-"),12}");
 
-    private static async Task IngestAsync(EventRouter router, string[] ids, int eventsPerEntity, long nowMs)
+    internal static async Task IngestAsync(EventRouter router, string[] ids, int eventsPerEntity, long nowMs)
     {
         // 1,000 events per route call (as a push), four calls in flight.
         var perCall = Math.Max(1, 1_000 / eventsPerEntity);
@@ -286,7 +301,7 @@ internal static class MemoryBenchmark
 
     private static string EventId(string id, int e) => string.Create(CultureInfo.InvariantCulture, $"{id}-{e}");
 
-    private static Dictionary<string, ScalarValue> Fields(string id, int e) => new(StringComparer.Ordinal)
+    internal static Dictionary<string, ScalarValue> Fields(string id, int e) => new(StringComparer.Ordinal)
     {
         ["item_id"] = ScalarValue.FromString(id),
         ["kind"] = ScalarValue.FromString(Kinds[e]),
@@ -294,7 +309,7 @@ internal static class MemoryBenchmark
         ["flag"] = ScalarValue.FromBool(e % 2 == 0),
     };
 
-    private static async Task ForEachAsync(int count, Func<int, Task> body, int parallelism = 256)
+    internal static async Task ForEachAsync(int count, Func<int, Task> body, int parallelism = 256)
     {
         var next = -1;
         var workers = new Task[parallelism];
@@ -313,7 +328,7 @@ internal static class MemoryBenchmark
         await Task.WhenAll(workers);
     }
 
-    private static Snapshot Measure()
+    internal static Snapshot Measure()
     {
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
         for (var i = 0; i < 3; i++)
@@ -326,5 +341,5 @@ internal static class MemoryBenchmark
         return new Snapshot(GC.GetTotalMemory(forceFullCollection: false), process.WorkingSet64);
     }
 
-    private readonly record struct Snapshot(long Heap, long WorkingSet);
+    internal readonly record struct Snapshot(long Heap, long WorkingSet);
 }
