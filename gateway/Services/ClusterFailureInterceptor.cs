@@ -14,8 +14,9 @@ namespace OrleansFeatures.Gateway.Services;
 /// activation) answers UNAVAILABLE (HTTP 503), which the shipped client retries for every call; a grain call that timed
 /// out answers DEADLINE_EXCEEDED (HTTP 504), since the grain may have acted, so the client retries it for reads only.
 /// Without this they escaped as UNKNOWN, which no client retries. A lookup (FeatureServing) is first retried here for up
-/// to 1.5 s within its deadline, since a killed silo's entities fail until the cluster declares it dead. Registered
-/// first, so it also covers the access check.
+/// to 1.5 s within its deadline, since a killed silo's entities fail until the cluster declares it dead; a lookup reaches
+/// this only when its entities' durable state could not be read either (<c>EntityFeatureReader</c> answers from it,
+/// marked stale, otherwise) or that fallback is off. Registered first, so it also covers the access check.
 /// </summary>
 public sealed partial class ClusterFailureInterceptor(ILogger<ClusterFailureInterceptor> logger) : Interceptor
 {

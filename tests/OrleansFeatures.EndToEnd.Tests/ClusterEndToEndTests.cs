@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Text.Json.Nodes;
 using Grpc.Core;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
@@ -244,20 +245,46 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         }
 
         var request = CountsRequest(users);
+        var inference = new GetInferenceInputsRequest { FeatureService = "ranker" };
+        inference.Entities.Add(new EntityKeyColumn { EntityType = "user", Ids = { users } });
+        var json = new JsonObject
+        {
+            ["entityType"] = "user",
+            ["entityIds"] = new JsonArray([.. users.Select(u => JsonValue.Create(u))]),
+            ["features"] = new JsonObject { ["references"] = new JsonArray("user_plays:plays_1h") },
+        };
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress, Timeout = TimeSpan.FromSeconds(10) };
         var before = await client.Serving.GetOnlineFeaturesAsync(request, deadline: DateTime.UtcNow.AddSeconds(10));
         Assert.All(before.Entities, e => Assert.False(e.Stale));
+        Assert.Empty((await client.Serving.GetInferenceInputsAsync(inference, deadline: DateTime.UtcNow.AddSeconds(10))).StaleRows);
 
         await worker.KillAsync();
         var watch = Stopwatch.StartNew();
-        var during = await client.Serving.GetOnlineFeaturesAsync(request, deadline: DateTime.UtcNow.AddSeconds(10));
+        // gRPC, inference inputs and HTTP/JSON at once, inside the window before the cluster declares the worker dead.
+        var lookup = client.Serving.GetOnlineFeaturesAsync(request, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync;
+        var inputs = client.Serving.GetInferenceInputsAsync(inference, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync;
+        var overHttp = http.PostAsync(new Uri("v1/features:lookup", UriKind.Relative), new StringContent(json.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+        var during = await lookup;
         var answeredIn = watch.Elapsed;
 
         // The worker's entities (about half, wherever Orleans placed them) come from storage, marked stale; the
         // gateway's own are live. Every value is the durable count.
-        var stale = during.Entities.Count(e => e.Stale);
-        output.WriteLine($"{stale} of {users.Length} entities answered stale, in {answeredIn.TotalMilliseconds:0} ms after the SIGKILL");
-        Assert.InRange(stale, 1, users.Length - 1);
+        var staleUsers = users.Where((_, i) => during.Entities[i].Stale).ToArray();
+        output.WriteLine($"{staleUsers.Length} of {users.Length} entities answered stale, in {answeredIn.TotalMilliseconds:0} ms after the SIGKILL");
+        Assert.InRange(staleUsers.Length, 1, users.Length - 1);
         Assert.All(during.Entities, e => Assert.Equal(2, e.Values[0].Value.Int64Value));
+
+        var matrix = await inputs;
+        Assert.Equal(staleUsers, matrix.StaleRows.Select(r => users[r]));
+        var values = matrix.Values.ToByteArray();
+        Assert.All(Enumerable.Range(0, users.Length), row => Assert.Equal(2f, BitConverter.ToSingle(values, row * matrix.ColumnCount * 4)));
+
+        using var httpAnswer = await overHttp;
+        Assert.Equal(HttpStatusCode.OK, httpAnswer.StatusCode);
+        var body = JsonNode.Parse(await httpAnswer.Content.ReadAsStringAsync())!;
+        var entities = body["entities"]!.AsArray();
+        Assert.Equal(staleUsers, entities.Where(e => (bool?)e!["stale"] == true).Select(e => (string)e!["entityId"]!));
+        Assert.All(entities, e => Assert.Equal("2", e!["values"]![0]!["value"]!["int64Value"]!.ToString()));
 
         // Once the cluster has declared the worker dead its entities activate on the gateway, from the same state.
         var after = await Poll.UntilAsync(
