@@ -3,6 +3,7 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Orleans.Runtime;
 using OrleansFeatures.Grains.Ingestion;
+using OrleansFeatures.Grains.Serving;
 
 namespace OrleansFeatures.Gateway.Services;
 
@@ -13,8 +14,9 @@ namespace OrleansFeatures.Gateway.Services;
 /// activation) answers UNAVAILABLE (HTTP 503), which the shipped client retries for every call; a grain call that timed
 /// out answers DEADLINE_EXCEEDED (HTTP 504), since the grain may have acted, so the client retries it for reads only.
 /// Without this they escaped as UNKNOWN, which no client retries. A lookup (FeatureServing) is first retried here for up
-/// to 1.5 s within its deadline, since a killed silo's entities fail until the cluster declares it dead. Registered
-/// first, so it also covers the access check.
+/// to 1.5 s within its deadline, since a killed silo's entities fail until the cluster declares it dead; a lookup reaches
+/// this only when its entities' durable state could not be read either (<c>EntityFeatureReader</c> answers from it,
+/// marked stale, otherwise) or that fallback is off. Registered first, so it also covers the access check.
 /// </summary>
 public sealed partial class ClusterFailureInterceptor(ILogger<ClusterFailureInterceptor> logger) : Interceptor
 {
@@ -67,34 +69,21 @@ public sealed partial class ClusterFailureInterceptor(ILogger<ClusterFailureInte
     }
 
     /// <summary>
-    /// The status for a cluster failure, or null for anything else (left to gRPC: UNKNOWN, or CANCELLED when the caller
-    /// went away). Looks through wrapping exceptions, since a failure inside a grain may reach the gateway as the inner
-    /// exception of another.
+    /// The status for a cluster failure (<see cref="ClusterFailure.Classify"/>), or null for anything else (left to gRPC:
+    /// UNKNOWN, or CANCELLED when the caller went away).
     /// </summary>
-    public static Status? StatusFor(Exception exception, CancellationToken callCancelled = default)
-    {
-        for (var current = exception; current is not null; current = current.InnerException)
+    public static Status? StatusFor(Exception exception, CancellationToken callCancelled = default) =>
+        ClusterFailure.Classify(exception, callCancelled) switch
         {
-            switch (current)
-            {
-                case SiloUnavailableException:
-                    return new Status(StatusCode.Unavailable, "a silo of the feature store is unavailable (stopping, failed or not yet known dead); retry");
-                case GatewayTooBusyException or LimitExceededException:
-                    return new Status(StatusCode.Unavailable, "the feature store is overloaded; retry after a backoff");
-                case OrleansMessageRejectionException:
-                    return new Status(StatusCode.Unavailable, "the feature store could not deliver the call inside the cluster (a silo is stopping or moving grains); retry");
-                case ClientNotAvailableException or OrleansLifecycleCanceledException:
-                    return new Status(StatusCode.Unavailable, "the feature store is starting or stopping; retry");
-                case TimeoutException:
-                    return new Status(StatusCode.DeadlineExceeded, "a grain did not answer in time; it may have acted (reads may retry)");
-                case OperationCanceledException when !callCancelled.IsCancellationRequested:
-                    // Not the caller's cancellation: the host is stopping (Orleans cancels its outstanding calls).
-                    return new Status(StatusCode.Unavailable, "the feature store is stopping; retry");
-            }
-        }
-
-        return null;
-    }
+            ClusterFailureKind.SiloUnavailable => new Status(StatusCode.Unavailable, "a silo of the feature store is unavailable (stopping, failed or not yet known dead); retry"),
+            ClusterFailureKind.Overloaded => new Status(StatusCode.Unavailable, "the feature store is overloaded; retry after a backoff"),
+            ClusterFailureKind.Rejected => new Status(StatusCode.Unavailable, "the feature store could not deliver the call inside the cluster (a silo is stopping or moving grains); retry"),
+            ClusterFailureKind.Lifecycle => new Status(StatusCode.Unavailable, "the feature store is starting or stopping; retry"),
+            ClusterFailureKind.Timeout => new Status(StatusCode.DeadlineExceeded, "a grain did not answer in time; it may have acted (reads may retry)"),
+            // Not the caller's cancellation: the host is stopping (Orleans cancels its outstanding calls).
+            ClusterFailureKind.HostStopping => new Status(StatusCode.Unavailable, "the feature store is stopping; retry"),
+            _ => null,
+        };
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Method} failed inside the cluster ({Failure}); retrying the read, attempt {Attempt}")]
     private static partial void LogRetried(ILogger logger, string method, int attempt, string failure);

@@ -57,16 +57,19 @@ public sealed partial class FeatureServingService
         var nowMs = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
         var slots = plan.Plan.Entities;
         var readings = new FeatureReading[slots.Count][];
-        var reads = new ValueTask[slots.Count];
+        var reads = new ValueTask<bool[]?>[slots.Count];
         for (var s = 0; s < slots.Count; s++)
         {
             readings[s] = new FeatureReading[batch.DistinctIds[s].Count * slots[s].Features.Length];
             reads[s] = reader.ReadAsync(definitions.Version, slots[s].EntityType, batch.DistinctIds[s], plan.References[s], nowMs, readings[s]);
         }
 
+        var stale = new bool[]?[slots.Count];
+        var anyStale = false;
         for (var s = 0; s < reads.Length; s++)
         {
-            await reads[s];
+            stale[s] = await reads[s];
+            anyStale |= stale[s] is not null;
         }
 
         var matrix = InferenceMatrix.Build(plan.Plan, batch.Rows, batch.RowEntities, readings, batch.RequestValues);
@@ -77,6 +80,12 @@ public sealed partial class FeatureServingService
             RegistryVersion = definitions.Version,
             EvaluatedAt = ValueMapping.ToTimestamp(nowMs),
         };
+        if (anyStale)
+        {
+            AddStaleRows(response, batch, stale);
+            FeatureStoreMetrics.StaleAnswers.Add(1, new KeyValuePair<string, object?>("rpc", "GetInferenceInputs"));
+        }
+
         for (var c = 0; c < plan.Columns.Length; c++)
         {
             var column = plan.Columns[c].Clone();
@@ -97,6 +106,23 @@ public sealed partial class FeatureServingService
 
         FeatureStoreMetrics.FeatureReads.Add((long)matrix.Rows * matrix.Columns);
         return response;
+    }
+
+    /// <summary>Rows that hold a value of an entity answered from its durable state (<c>stale_rows</c>), ascending.</summary>
+    private static void AddStaleRows(GetInferenceInputsResponse response, InferenceBatch batch, bool[]?[] stale)
+    {
+        for (var row = 0; row < batch.Rows; row++)
+        {
+            for (var s = 0; s < stale.Length; s++)
+            {
+                var entityOfRow = batch.RowEntities[s];
+                if (stale[s] is { } flags && flags[entityOfRow.Length == 1 ? entityOfRow[0] : entityOfRow[row]])
+                {
+                    response.StaleRows.Add(row);
+                    break;
+                }
+            }
+        }
     }
 
     private static Core.Serving.EntityKeyColumn[] KeyColumns(GetInferenceInputsRequest request)

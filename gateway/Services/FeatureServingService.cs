@@ -62,11 +62,16 @@ public sealed partial class FeatureServingService(
         var readings = ArrayPool<FeatureReading>.Shared.Rent(count);
         try
         {
-            await reader.ReadAsync(definitions.Version, columns.EntityType, request.EntityIds, new FeatureRefList(columns.Views, columns.Features), nowMs, readings);
+            var stale = await reader.ReadAsync(definitions.Version, columns.EntityType, request.EntityIds, new FeatureRefList(columns.Views, columns.Features), nowMs, readings);
             FeatureStoreMetrics.FeatureReads.Add(count);
+            if (stale is not null)
+            {
+                FeatureStoreMetrics.StaleAnswers.Add(1, new KeyValuePair<string, object?>("rpc", "GetOnlineFeatures"));
+            }
+
             return IsGrpc(context)
-                ? LookupResponseEncoder.Encode(columns.Names, columns.Defaults, request.EntityIds, readings.AsSpan(0, count), definitions.Version, nowMs)
-                : ToMessage(columns.Names, columns.Defaults, request.EntityIds, readings, definitions.Version, nowMs);
+                ? LookupResponseEncoder.Encode(columns.Names, columns.Defaults, request.EntityIds, readings.AsSpan(0, count), stale, definitions.Version, nowMs)
+                : ToMessage(columns.Names, columns.Defaults, request.EntityIds, readings, stale, definitions.Version, nowMs);
         }
         finally
         {
@@ -80,14 +85,14 @@ public sealed partial class FeatureServingService(
         context.GetHttpContext().Request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The answer as a message (HTTP/JSON); its wire form is what <see cref="LookupResponseEncoder"/> writes.</summary>
-    internal static GetOnlineFeaturesResponse ToMessage(string[] names, ScalarValue?[] defaults, IReadOnlyList<string> ids, FeatureReading[] readings, long version, long nowMs)
+    internal static GetOnlineFeaturesResponse ToMessage(string[] names, ScalarValue?[] defaults, IReadOnlyList<string> ids, FeatureReading[] readings, bool[]? stale, long version, long nowMs)
     {
         var width = names.Length;
         var response = new GetOnlineFeaturesResponse { RegistryVersion = version, EvaluatedAt = ValueMapping.ToTimestamp(nowMs) };
         response.FeatureNames.Add(names);
         for (var i = 0; i < ids.Count; i++)
         {
-            var entity = new EntityFeatures { EntityId = ids[i] };
+            var entity = new EntityFeatures { EntityId = ids[i], Stale = stale is not null && stale[i] };
             for (var f = 0; f < width; f++)
             {
                 entity.Values.Add(ToProto(ServedValue.Serve(readings[(i * width) + f], defaults[f])));

@@ -25,6 +25,7 @@ internal static class LookupResponseEncoder
     private const byte ValueTag = (1 << 3) | 2;
     private const byte StatusTag = 2 << 3;
     private const byte EventTimeTag = (3 << 3) | 2;
+    private const byte StaleTag = 3 << 3;
     private const byte Int64Tag = 1 << 3;
     private const byte DoubleTag = (2 << 3) | 1;
     private const byte StringTag = (3 << 3) | 2;
@@ -36,12 +37,13 @@ internal static class LookupResponseEncoder
     /// Encodes the answer into a buffer rented from <see cref="ArrayPool{T}.Shared"/> and attaches it to an otherwise
     /// empty response, which the service's response marshaller writes (and returns the buffer).
     /// </summary>
+    /// <param name="stale">Per id, whether it was answered from durable state (<c>EntityFeatures.stale</c>); null when none was.</param>
     public static GetOnlineFeaturesResponse Encode(
-        string[] names, ScalarValue?[] defaults, IReadOnlyList<string> ids, ReadOnlySpan<FeatureReading> readings, long registryVersion, long nowMs)
+        string[] names, ScalarValue?[] defaults, IReadOnlyList<string> ids, ReadOnlySpan<FeatureReading> readings, bool[]? stale, long registryVersion, long nowMs)
     {
-        var length = Measure(names, defaults, ids, readings, registryVersion, nowMs);
+        var length = Measure(names, defaults, ids, readings, stale, registryVersion, nowMs);
         var buffer = ArrayPool<byte>.Shared.Rent(length);
-        var written = Write(buffer, names, defaults, ids, readings, registryVersion, nowMs);
+        var written = Write(buffer, names, defaults, ids, readings, stale, registryVersion, nowMs);
         if (written != length)
         {
             throw new InvalidOperationException($"encoded {written} bytes of a {length}-byte lookup answer");
@@ -53,7 +55,7 @@ internal static class LookupResponseEncoder
     }
 
     /// <summary>The encoded size of the answer.</summary>
-    public static int Measure(string[] names, ScalarValue?[] defaults, IReadOnlyList<string> ids, ReadOnlySpan<FeatureReading> readings, long registryVersion, long nowMs)
+    public static int Measure(string[] names, ScalarValue?[] defaults, IReadOnlyList<string> ids, ReadOnlySpan<FeatureReading> readings, bool[]? stale, long registryVersion, long nowMs)
     {
         var size = 0;
         foreach (var name in names)
@@ -64,7 +66,7 @@ internal static class LookupResponseEncoder
         var width = names.Length;
         for (var i = 0; i < ids.Count; i++)
         {
-            size += Delimited(EntitySize(ids[i], readings.Slice(i * width, width), defaults));
+            size += Delimited(EntitySize(ids[i], readings.Slice(i * width, width), defaults, stale is not null && stale[i]));
         }
 
         size += registryVersion != 0 ? 1 + VarintSize((ulong)registryVersion) : 0;
@@ -73,7 +75,7 @@ internal static class LookupResponseEncoder
     }
 
     /// <summary>Writes the answer into <paramref name="into"/> (at least <see cref="Measure"/> bytes); returns the bytes written.</summary>
-    public static int Write(Span<byte> into, string[] names, ScalarValue?[] defaults, IReadOnlyList<string> ids, ReadOnlySpan<FeatureReading> readings, long registryVersion, long nowMs)
+    public static int Write(Span<byte> into, string[] names, ScalarValue?[] defaults, IReadOnlyList<string> ids, ReadOnlySpan<FeatureReading> readings, bool[]? stale, long registryVersion, long nowMs)
     {
         var writer = new WireWriter(into);
         foreach (var name in names)
@@ -86,8 +88,9 @@ internal static class LookupResponseEncoder
         for (var i = 0; i < ids.Count; i++)
         {
             var values = readings.Slice(i * width, width);
+            var isStale = stale is not null && stale[i];
             writer.Byte(EntitiesTag);
-            writer.Varint((ulong)EntitySize(ids[i], values, defaults));
+            writer.Varint((ulong)EntitySize(ids[i], values, defaults, isStale));
             if (ids[i].Length > 0)
             {
                 writer.Byte(EntityIdTag);
@@ -100,6 +103,12 @@ internal static class LookupResponseEncoder
                 writer.Byte(ValuesTag);
                 writer.Varint((ulong)FeatureValueSize(served));
                 WriteFeatureValue(ref writer, served);
+            }
+
+            if (isStale)
+            {
+                writer.Byte(StaleTag);
+                writer.Byte(1);
             }
         }
 
@@ -116,9 +125,9 @@ internal static class LookupResponseEncoder
         return writer.Position;
     }
 
-    private static int EntitySize(string id, ReadOnlySpan<FeatureReading> values, ScalarValue?[] defaults)
+    private static int EntitySize(string id, ReadOnlySpan<FeatureReading> values, ScalarValue?[] defaults, bool stale)
     {
-        var size = id.Length > 0 ? Delimited(Encoding.UTF8.GetByteCount(id)) : 0;
+        var size = (id.Length > 0 ? Delimited(Encoding.UTF8.GetByteCount(id)) : 0) + (stale ? 2 : 0);
         for (var f = 0; f < values.Length; f++)
         {
             size += Delimited(FeatureValueSize(ServedValue.Serve(values[f], defaults[f])));

@@ -24,6 +24,9 @@ public static class FeatureStoreMetrics
     public static readonly Counter<long> WarmInvalidated = Meter.CreateCounter<long>(InstrumentNames.WarmInvalidated, "{entity}", "Warm entities removed because they were activated again (here or on another silo)");
     public static readonly Counter<long> WarmRemoteInvalidations = Meter.CreateCounter<long>(InstrumentNames.WarmRemoteInvalidations, "{call}", "Calls an activation made to other silos to drop their warm copy of its entity");
     public static readonly Counter<long> ColdStorageReads = Meter.CreateCounter<long>(InstrumentNames.ColdStorageReads, "{entity}", "Entity reads answered from storage without activating the entity (neither active nor warm), batched per request");
+    public static readonly Counter<long> DurableFallbackReads = Meter.CreateCounter<long>(InstrumentNames.DurableFallbackReads, "{entity}", "Entity reads answered from durable state, marked stale, because the entity's grain failed with a cluster failure or did not answer in time (tag reason)");
+    public static readonly Counter<long> DurableFallbackFailures = Meter.CreateCounter<long>(InstrumentNames.DurableFallbackFailures, "{entity}", "Entity reads whose grain could not answer and whose durable state could not be read either (the read then waited for the grain)");
+    public static readonly Counter<long> StaleAnswers = Meter.CreateCounter<long>(InstrumentNames.StaleAnswers, "{answer}", "Lookups (tag rpc) answered with at least one entity read from durable state and marked stale");
     public static readonly Counter<long> StorageFailures = Meter.CreateCounter<long>(InstrumentNames.StorageFailures, "{commit}", "Grain storage commits that failed");
     public static readonly Histogram<double> StorageCommitDuration = Meter.CreateHistogram<double>(InstrumentNames.StorageCommitDuration, "ms", "Time to commit one group of grain state writes");
     public static readonly Histogram<int> StorageWritesPerCommit = Meter.CreateHistogram<int>(InstrumentNames.StorageWritesPerCommit, "{write}", "Grain state writes grouped into one commit");
@@ -111,6 +114,9 @@ public static class InstrumentNames
     public const string WarmBytes = "orleansfeatures.warm.bytes";
     public const string WarmEntities = "orleansfeatures.warm.entities";
     public const string ColdStorageReads = "orleansfeatures.entity_reads.cold_storage";
+    public const string DurableFallbackReads = "orleansfeatures.entity_reads.stale";
+    public const string DurableFallbackFailures = "orleansfeatures.entity_reads.stale_failures";
+    public const string StaleAnswers = "orleansfeatures.lookups.stale";
     public const string StorageFailures = "orleansfeatures.storage.failures";
     public const string StorageCommitDuration = "orleansfeatures.storage.commit.duration";
     public const string StorageWritesPerCommit = "orleansfeatures.storage.commit.writes";

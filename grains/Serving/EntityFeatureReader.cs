@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans;
 using Orleans.Runtime;
@@ -16,23 +17,31 @@ namespace OrleansFeatures.Grains.Serving;
 /// Reads the same features of many entities of one type: from this silo's memory for entities activated here
 /// (<see cref="LocalEntityIndex"/>) or warm here (<see cref="WarmEntityCache"/>); the rest (cold) from storage in one
 /// batch when the storage can (<see cref="IEntityStateBatchReader"/>), otherwise by one grain call each, in parallel.
+/// An entity whose grain call fails with a "try again" cluster failure (<see cref="ClusterFailure"/>) or does not answer
+/// within <see cref="ServingOptions.DurableFallbackAfter"/> is answered from its durable state instead, and reported stale
+/// (<c>docs/architecture.md</c>, "Serving when a silo is gone").
 /// </summary>
-public sealed class EntityFeatureReader(
+public sealed partial class EntityFeatureReader(
     IGrainFactory grainFactory,
     LocalEntityIndex index,
     WarmEntityCache warm,
     DefinitionCatalog catalog,
     [FromKeyedServices(FeatureStoreStorage.Name)] IGrainStorage storage,
-    IOptions<ServingOptions> options)
+    IOptions<ServingOptions> options,
+    ILogger<EntityFeatureReader> logger)
 {
     private readonly bool _localReads = options.Value.LocalReads;
     private readonly IEntityStateBatchReader? _coldReader = options.Value.BatchColdReads ? storage as IEntityStateBatchReader : null;
+    private readonly TimeSpan? _durableFallbackAfter = options.Value.DurableFallback ? options.Value.DurableFallbackAfter : null;
 
     /// <summary>
     /// Fills <paramref name="readings"/> with <paramref name="features"/> of each of <paramref name="ids"/>: entity
     /// <c>i</c>'s values at <c>[i * features.Count, (i + 1) * features.Count)</c>, evaluated at <paramref name="nowMs"/>.
+    /// Returns null when every entity was answered by its activation, warm copy or (single-silo) storage; otherwise one
+    /// flag per id, set for the entities answered from their last durable state because their grain could not answer
+    /// (stale: events acknowledged after that state may be missing).
     /// </summary>
-    public ValueTask ReadAsync(
+    public ValueTask<bool[]?> ReadAsync(
         long registryVersion, string entityType, IReadOnlyList<string> ids, FeatureRefList features, long nowMs, FeatureReading[] readings)
     {
         var width = features.Count;
@@ -73,19 +82,30 @@ public sealed class EntityFeatureReader(
 
         return (cold, byGrain) switch
         {
-            (null, null) => ValueTask.CompletedTask,
+            (null, null) => ValueTask.FromResult<bool[]?>(null),
             (null, _) => CallGrainsAsync(registryVersion, entityType, ids, byGrain, features, nowMs, readings),
             (_, null) => ReadColdAsync(registryVersion, entityType, ids, cold, features, nowMs, readings),
             _ => ReadBothAsync(registryVersion, entityType, ids, cold, byGrain, features, nowMs, readings),
         };
     }
 
-    private async ValueTask ReadBothAsync(
+    private async ValueTask<bool[]?> ReadBothAsync(
         long registryVersion, string entityType, IReadOnlyList<string> ids, List<int> cold, List<int> byGrain, FeatureRefList features, long nowMs, FeatureReading[] readings)
     {
         var calls = CallGrainsAsync(registryVersion, entityType, ids, byGrain, features, nowMs, readings);
-        await ReadColdAsync(registryVersion, entityType, ids, cold, features, nowMs, readings);
-        await calls;
+        var coldStale = await ReadColdAsync(registryVersion, entityType, ids, cold, features, nowMs, readings);
+        var stale = await calls;
+        if (coldStale is null || stale is null)
+        {
+            return stale ?? coldStale;
+        }
+
+        for (var i = 0; i < stale.Length; i++)
+        {
+            stale[i] |= coldStale[i];
+        }
+
+        return stale;
     }
 
     /// <summary>
@@ -94,7 +114,7 @@ public sealed class EntityFeatureReader(
     /// from storage (its leaving marker sends it to its grain). One that became active or warm meanwhile is read from
     /// there instead, so a read never goes back behind what an activation has applied and served.
     /// </summary>
-    private async ValueTask ReadColdAsync(
+    private async ValueTask<bool[]?> ReadColdAsync(
         long registryVersion, string entityType, IReadOnlyList<string> ids, List<int> misses, FeatureRefList features, long nowMs, FeatureReading[] readings)
     {
         var grainIds = new GrainId[misses.Count];
@@ -130,10 +150,7 @@ public sealed class EntityFeatureReader(
             WarmEntityCache.ReadPacked(definitions, entityType, ToViews(states[m]), features, nowMs, into);
         }
 
-        if (rest is not null)
-        {
-            await CallGrainsAsync(registryVersion, entityType, ids, rest, features, nowMs, readings);
-        }
+        return rest is null ? null : await CallGrainsAsync(registryVersion, entityType, ids, rest, features, nowMs, readings);
     }
 
     private static WarmEntityCache.WarmView[] ToViews(EntityState? state)
@@ -153,29 +170,181 @@ public sealed class EntityFeatureReader(
         return views;
     }
 
-    private async ValueTask CallGrainsAsync(
+    private async ValueTask<bool[]?> CallGrainsAsync(
         long registryVersion, string entityType, IReadOnlyList<string> ids, List<int> misses, FeatureRefList features, long nowMs, FeatureReading[] readings)
     {
         FeatureStoreMetrics.EntityReadsByGrainCall.Add(misses.Count);
-        var width = features.Count;
         var calls = new Task<FeatureValueDto[]>[misses.Count];
         for (var m = 0; m < calls.Length; m++)
         {
             calls[m] = EntityGrains.Get(grainFactory, EntityKey.Format(entityType, ids[misses[m]])).Read(registryVersion, features, nowMs);
         }
 
-        await Task.WhenAll(calls);
-        for (var m = 0; m < calls.Length; m++)
+        var all = Task.WhenAll(calls);
+        if (_durableFallbackAfter is not { } after)
         {
-            var values = await calls[m];
-            var entity = misses[m];
-            for (var f = 0; f < width; f++)
+            await all;
+        }
+        else
+        {
+            try
             {
-                var value = values[f];
-                readings[(entity * width) + f] = new FeatureReading(value.Value, ToReadingStatus(value.Status), value.EventTimeMs);
+                await all.WaitAsync(after);
+            }
+            catch (Exception) when (!all.IsCompletedSuccessfully)
+            {
+                // A call failed or has not answered: each one is looked at below.
+                if (!all.IsCompleted)
+                {
+                    Observe(all);
+                }
             }
         }
+
+        List<int>? fallback = null;
+        for (var m = 0; m < calls.Length; m++)
+        {
+            var call = calls[m];
+            if (call.IsCompletedSuccessfully)
+            {
+                Fill(readings, misses[m], features.Count, call.Result);
+            }
+            else if (!call.IsCompleted || call.IsCanceled || ClusterFailure.Classify(call.Exception!) != ClusterFailureKind.None)
+            {
+                (fallback ??= []).Add(m);
+            }
+            else
+            {
+                // The grain's own failure (bad state, a refused definition version): not the silo's, so not served stale.
+                await call;
+            }
+        }
+
+        return fallback is null ? null : await ReadDurableAsync(registryVersion, entityType, ids, misses, calls, fallback, features, nowMs, readings);
     }
+
+    private static void Fill(FeatureReading[] readings, int entity, int width, FeatureValueDto[] values)
+    {
+        for (var f = 0; f < width; f++)
+        {
+            var value = values[f];
+            readings[(entity * width) + f] = new FeatureReading(value.Value, ToReadingStatus(value.Status), value.EventTimeMs);
+        }
+    }
+
+    /// <summary>
+    /// Answers the entities whose grain call failed with a cluster failure or did not answer in time from their durable
+    /// state (the last state their activation wrote), without activating them, and marks them stale. If storage cannot
+    /// be read either, the read waits for the grain call after all (and fails as it does).
+    /// </summary>
+    private async ValueTask<bool[]?> ReadDurableAsync(
+        long registryVersion, string entityType, IReadOnlyList<string> ids, List<int> misses, Task<FeatureValueDto[]>[] calls, List<int> fallback,
+        FeatureRefList features, long nowMs, FeatureReading[] readings)
+    {
+        var grainIds = new GrainId[fallback.Count];
+        for (var k = 0; k < fallback.Count; k++)
+        {
+            grainIds[k] = EntityGrains.Id(grainFactory, EntityKey.Format(entityType, ids[misses[fallback[k]]]));
+        }
+
+        var states = new EntityState?[fallback.Count];
+        try
+        {
+            await ReadStatesAsync(grainIds, states);
+        }
+        catch (Exception exception)
+        {
+            FeatureStoreMetrics.DurableFallbackFailures.Add(fallback.Count);
+            LogDurableFallbackFailed(logger, exception, entityType, fallback.Count);
+            foreach (var m in fallback)
+            {
+                Fill(readings, misses[m], features.Count, await calls[m]);
+            }
+
+            return null;
+        }
+
+        var definitions = catalog.Current;
+        var width = features.Count;
+        var stale = new bool[ids.Count];
+        var reported = 0;
+        for (var k = 0; k < fallback.Count; k++)
+        {
+            var m = fallback[k];
+            var call = calls[m];
+            var i = misses[m];
+            if (call.IsCompletedSuccessfully)
+            {
+                // It answered while storage was read: the live answer wins.
+                Fill(readings, i, width, call.Result);
+                continue;
+            }
+
+            if (!call.IsCompleted)
+            {
+                // Observe its outcome so a late failure is not left unobserved; nothing waits for it.
+                Observe(call);
+            }
+
+            WarmEntityCache.ReadPacked(definitions, entityType, ToViews(states[k]), features, nowMs, readings.AsSpan(i * width, width));
+            FeatureStoreMetrics.DurableFallbackReads.Add(1, new KeyValuePair<string, object?>("reason", Reason(call)));
+            stale[i] = true;
+            reported++;
+        }
+
+        if (reported > 0)
+        {
+            LogAnsweredStale(logger, entityType, reported, registryVersion);
+        }
+
+        return reported > 0 ? stale : null;
+    }
+
+    private static void Observe(Task task) =>
+        task.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    private async Task ReadStatesAsync(GrainId[] grainIds, EntityState?[] into)
+    {
+        if (storage is IEntityStateBatchReader batch)
+        {
+            await batch.ReadManyAsync(EntityStateStore.MainStateName, grainIds, into, CancellationToken.None);
+            return;
+        }
+
+        var reads = new Task[grainIds.Length];
+        for (var k = 0; k < grainIds.Length; k++)
+        {
+            reads[k] = ReadStateAsync(grainIds[k], into, k);
+        }
+
+        await Task.WhenAll(reads);
+    }
+
+    private async Task ReadStateAsync(GrainId grainId, EntityState?[] into, int k)
+    {
+        var state = new GrainState<EntityState>(new EntityState());
+        await storage.ReadStateAsync(EntityStateStore.MainStateName, grainId, state);
+        into[k] = state.RecordExists ? state.State : null;
+    }
+
+    // A grain call takes no cancellation token here, so a cancelled one was cancelled by its host, which is stopping.
+    private static string Reason(Task call) => call.IsFaulted
+        ? ClusterFailure.Classify(call.Exception!) switch
+        {
+            ClusterFailureKind.SiloUnavailable => "silo_unavailable",
+            ClusterFailureKind.Overloaded => "overloaded",
+            ClusterFailureKind.Rejected => "rejected",
+            ClusterFailureKind.Lifecycle => "lifecycle",
+            ClusterFailureKind.Timeout => "timeout",
+            _ => "host_stopping",
+        }
+        : call.IsCanceled ? "host_stopping" : "no_answer";
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Count} {EntityType} entities answered from durable state (stale): their grain could not answer (registry version {Version})")]
+    private static partial void LogAnsweredStale(ILogger logger, string entityType, int count, long version);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} {EntityType} entities whose grain could not answer could not be read from durable state either; the read waits for the grain")]
+    private static partial void LogDurableFallbackFailed(ILogger logger, Exception exception, string entityType, int count);
 
     private static ReadingStatus ToReadingStatus(FeatureStatusKind status) => status switch
     {

@@ -25,6 +25,19 @@ public sealed class ServingOptions
     /// </summary>
     public bool BatchColdReads { get; set; } = true;
 
+    /// <summary>
+    /// An entity whose grain call fails with a "try again" cluster failure (its silo died, is stopping or refused the
+    /// message) or has not answered within <see cref="DurableFallbackAfter"/> is answered from its durable state, marked
+    /// stale (true, the default). False: such a read fails (UNAVAILABLE) or waits, as before.
+    /// </summary>
+    public bool DurableFallback { get; set; } = true;
+
+    /// <summary>How long a read waits for an entity's grain before it answers from the entity's durable state. Default 1 s.</summary>
+    public TimeSpan DurableFallbackAfter { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest accepted <see cref="DurableFallbackAfter"/>.</summary>
+    public static readonly TimeSpan MaxDurableFallbackAfter = TimeSpan.FromMinutes(1);
+
     /// <summary>Largest accepted <see cref="WarmTierMiB"/> (1 TiB).</summary>
     public const int MaxWarmTierMiB = 1 << 20;
 }
@@ -51,10 +64,17 @@ public sealed class EntityLifetimeOptions
 /// <summary>Refuses, at start-up, a serving or entity lifetime setting out of range, naming the setting.</summary>
 public sealed class ServingOptionsValidator : IValidateOptions<ServingOptions>, IValidateOptions<EntityLifetimeOptions>
 {
-    public ValidateOptionsResult Validate(string? name, ServingOptions options) =>
-        options.WarmTierMiB is < 0 or > ServingOptions.MaxWarmTierMiB
-            ? ValidateOptionsResult.Fail($"FeatureStore:Serving:WarmTierMiB is {options.WarmTierMiB}; it must be between 0 (off) and {ServingOptions.MaxWarmTierMiB}")
+    public ValidateOptionsResult Validate(string? name, ServingOptions options)
+    {
+        if (options.WarmTierMiB is < 0 or > ServingOptions.MaxWarmTierMiB)
+        {
+            return ValidateOptionsResult.Fail($"FeatureStore:Serving:WarmTierMiB is {options.WarmTierMiB}; it must be between 0 (off) and {ServingOptions.MaxWarmTierMiB}");
+        }
+
+        return options.DurableFallbackAfter <= TimeSpan.Zero || options.DurableFallbackAfter > ServingOptions.MaxDurableFallbackAfter
+            ? ValidateOptionsResult.Fail($"FeatureStore:Serving:DurableFallbackAfter is {options.DurableFallbackAfter}; it must be positive and at most {ServingOptions.MaxDurableFallbackAfter}")
             : ValidateOptionsResult.Success;
+    }
 
     public ValidateOptionsResult Validate(string? name, EntityLifetimeOptions options) =>
         options.IdleTimeout <= EntityLifetimeOptions.MinIdleTimeout || options.IdleTimeout > EntityLifetimeOptions.MaxIdleTimeout

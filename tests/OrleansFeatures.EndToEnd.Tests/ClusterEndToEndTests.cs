@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Text.Json.Nodes;
 using Grpc.Core;
 using OrleansFeatures.TestInfrastructure;
 using OrleansFeatures.V1;
@@ -226,6 +227,75 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_lookup_of_a_killed_workers_entities_is_answered_at_once_from_their_durable_state_marked_stale()
+    {
+        await using var cluster = await AzureCluster.StartAsync();
+        var gateway = cluster.Gateway();
+        var worker = cluster.Worker();
+        await Task.WhenAll(gateway.StartAsync(), worker.StartAsync());
+        using var client = new GatewayClient(gateway);
+        await client.Registry.ApplyDefinitionsAsync(E2EDefinitions.Request());
+        var now = DateTimeOffset.UtcNow;
+        var users = Enumerable.Range(0, 60).Select(u => $"s{u}").ToArray();
+        for (var round = 0; round < 2; round++)
+        {
+            // A push answers ACCEPTED once its events are durable: each user's durable count is 2.
+            var response = await client.Ingestion.PushEventsAsync(Events.Push([.. users.Select(u => Events.Play($"{u}-{round}", u, now, "golf", "view", 1))]));
+            Assert.Equal(users.Length, response.Accepted);
+        }
+
+        var request = CountsRequest(users);
+        var inference = new GetInferenceInputsRequest { FeatureService = "ranker" };
+        inference.Entities.Add(new EntityKeyColumn { EntityType = "user", Ids = { users } });
+        var json = new JsonObject
+        {
+            ["entityType"] = "user",
+            ["entityIds"] = new JsonArray([.. users.Select(u => JsonValue.Create(u))]),
+            ["features"] = new JsonObject { ["references"] = new JsonArray("user_plays:plays_1h") },
+        };
+        using var http = new HttpClient { BaseAddress = gateway.HttpAddress, Timeout = TimeSpan.FromSeconds(10) };
+        var before = await client.Serving.GetOnlineFeaturesAsync(request, deadline: DateTime.UtcNow.AddSeconds(10));
+        Assert.All(before.Entities, e => Assert.False(e.Stale));
+        Assert.Empty((await client.Serving.GetInferenceInputsAsync(inference, deadline: DateTime.UtcNow.AddSeconds(10))).StaleRows);
+
+        await worker.KillAsync();
+        var watch = Stopwatch.StartNew();
+        // gRPC, inference inputs and HTTP/JSON at once, inside the window before the cluster declares the worker dead.
+        var lookup = client.Serving.GetOnlineFeaturesAsync(request, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync;
+        var inputs = client.Serving.GetInferenceInputsAsync(inference, deadline: DateTime.UtcNow.AddSeconds(10)).ResponseAsync;
+        var overHttp = http.PostAsync(new Uri("v1/features:lookup", UriKind.Relative), new StringContent(json.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
+        var during = await lookup;
+        var answeredIn = watch.Elapsed;
+
+        // The worker's entities (about half, wherever Orleans placed them) come from storage, marked stale; the
+        // gateway's own are live. Every value is the durable count.
+        var staleUsers = users.Where((_, i) => during.Entities[i].Stale).ToArray();
+        output.WriteLine($"{staleUsers.Length} of {users.Length} entities answered stale, in {answeredIn.TotalMilliseconds:0} ms after the SIGKILL");
+        Assert.InRange(staleUsers.Length, 1, users.Length - 1);
+        Assert.All(during.Entities, e => Assert.Equal(2, e.Values[0].Value.Int64Value));
+
+        var matrix = await inputs;
+        Assert.Equal(staleUsers, matrix.StaleRows.Select(r => users[r]));
+        var values = matrix.Values.ToByteArray();
+        Assert.All(Enumerable.Range(0, users.Length), row => Assert.Equal(2f, BitConverter.ToSingle(values, row * matrix.ColumnCount * 4)));
+
+        using var httpAnswer = await overHttp;
+        Assert.Equal(HttpStatusCode.OK, httpAnswer.StatusCode);
+        var body = JsonNode.Parse(await httpAnswer.Content.ReadAsStringAsync())!;
+        var entities = body["entities"]!.AsArray();
+        Assert.Equal(staleUsers, entities.Where(e => (bool?)e!["stale"] == true).Select(e => (string)e!["entityId"]!));
+        Assert.All(entities, e => Assert.Equal("2", e!["values"]![0]!["value"]!["int64Value"]!.ToString()));
+
+        // Once the cluster has declared the worker dead its entities activate on the gateway, from the same state.
+        var after = await Poll.UntilAsync(
+            async () => await client.Serving.GetOnlineFeaturesAsync(request, deadline: DateTime.UtcNow.AddSeconds(10)),
+            r => r.Entities.All(e => !e.Stale),
+            Timeout,
+            "every entity to be answered live again");
+        Assert.All(after.Entities, e => Assert.Equal(2, e.Values[0].Value.Int64Value));
+    }
+
+    [Fact]
     public async Task Lookups_keep_answering_while_the_cluster_scales_1_to_3_to_1_and_every_silo_is_restarted_in_turn()
     {
         await using var cluster = await AzureCluster.StartAsync();
@@ -383,7 +453,7 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
 
     private void Report(string phase, ContinuousLookups lookups, double p50, double p99)
     {
-        output.WriteLine($"{phase}: {lookups.Count} lookups, {lookups.Failed} failed (shipped client, default policy), p50 {p50:0.0} ms, p99 {p99:0.0} ms");
+        output.WriteLine($"{phase}: {lookups.Count} lookups, {lookups.Failed} failed (shipped client, default policy), {lookups.Stale} answered stale, p50 {p50:0.0} ms, p99 {p99:0.0} ms");
         foreach (var failure in lookups.Failures.GroupBy(f => f.Length > 120 ? f[..120] : f).Take(5))
         {
             output.WriteLine($"  {failure.Count()} x {failure.Key}");

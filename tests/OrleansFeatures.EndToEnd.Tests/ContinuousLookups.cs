@@ -33,6 +33,7 @@ internal sealed class ContinuousLookups : IAsyncDisposable
     private readonly Task _loop;
     private GatewayProcess[] _gateways;
     private int _next;
+    private int _stale;
 
     public ContinuousLookups(GatewayProcess[] gateways, Func<GetOnlineFeaturesRequest> request, Stopwatch? clock = null)
     {
@@ -62,6 +63,9 @@ internal sealed class ContinuousLookups : IAsyncDisposable
     }
 
     public int Failed => _failures.Count;
+
+    /// <summary>Lookups answered with at least one entity from its durable state (EntityFeatures.stale).</summary>
+    public int Stale => _stale;
 
     /// <summary>The status of each failed lookup, for the test output.</summary>
     public IReadOnlyList<string> Failures => _failures;
@@ -109,7 +113,11 @@ internal sealed class ContinuousLookups : IAsyncDisposable
             var failed = false;
             try
             {
-                await client.GetOnlineFeaturesAsync(request);
+                var response = await client.GetOnlineFeaturesAsync(request);
+                if (response.Entities.Any(e => e.Stale))
+                {
+                    _stale++;
+                }
             }
             catch (RpcException failure)
             {

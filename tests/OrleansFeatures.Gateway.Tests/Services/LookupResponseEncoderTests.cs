@@ -57,11 +57,13 @@ public sealed class LookupResponseEncoderTests
 
             var version = random.Next(3) == 0 ? 0 : random.NextInt64(1, long.MaxValue);
             var nowMs = Times[random.Next(1, Times.Length)];
+            // Most answers have no stale entity (null); some mark a random subset.
+            var stale = random.Next(3) == 0 ? Enumerable.Range(0, ids.Length).Select(_ => random.Next(2) == 0).ToArray() : null;
 
-            var expected = FeatureServingService.ToMessage(names, defaults, ids, readings, version, nowMs).ToByteArray();
-            var length = LookupResponseEncoder.Measure(names, defaults, ids, readings, version, nowMs);
+            var expected = FeatureServingService.ToMessage(names, defaults, ids, readings, stale, version, nowMs).ToByteArray();
+            var length = LookupResponseEncoder.Measure(names, defaults, ids, readings, stale, version, nowMs);
             var encoded = new byte[length];
-            var written = LookupResponseEncoder.Write(encoded, names, defaults, ids, readings, version, nowMs);
+            var written = LookupResponseEncoder.Write(encoded, names, defaults, ids, readings, stale, version, nowMs);
 
             Assert.Equal(length, written);
             Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(encoded));
@@ -79,9 +81,9 @@ public sealed class LookupResponseEncoderTests
             new(ScalarValue.FromString("tennis"), ReadingStatus.Present, 1_765_000_000_000),
             new(ScalarValue.Null, ReadingStatus.NotFound, 0),
         ];
-        var length = LookupResponseEncoder.Measure(names, defaults, ["u1"], readings, 7, 1_765_000_001_250);
+        var length = LookupResponseEncoder.Measure(names, defaults, ["u1"], readings, null, 7, 1_765_000_001_250);
         var encoded = new byte[length];
-        LookupResponseEncoder.Write(encoded, names, defaults, ["u1"], readings, 7, 1_765_000_001_250);
+        LookupResponseEncoder.Write(encoded, names, defaults, ["u1"], readings, null, 7, 1_765_000_001_250);
 
         var parsed = V1.GetOnlineFeaturesResponse.Parser.ParseFrom(encoded);
 
@@ -96,5 +98,28 @@ public sealed class LookupResponseEncoderTests
         Assert.Equal(-1, values[2].Value.DoubleValue);
         Assert.Equal(V1.FeatureStatus.Defaulted, values[2].Status);
         Assert.Null(values[2].EventTime);
+        Assert.False(parsed.Entities.Single().Stale);
+    }
+
+    [Fact]
+    public void Only_the_entities_answered_from_durable_state_are_marked_stale()
+    {
+        string[] names = ["v:count"];
+        ScalarValue?[] defaults = [null];
+        FeatureReading[] readings =
+        [
+            new(ScalarValue.FromInt64(1), ReadingStatus.Present, 1_765_000_000_500),
+            new(ScalarValue.FromInt64(2), ReadingStatus.Present, 1_765_000_000_500),
+            new(ScalarValue.Null, ReadingStatus.NotFound, 0),
+        ];
+        string[] ids = ["live", "stale", "stale-unknown"];
+        bool[] stale = [false, true, true];
+        var encoded = new byte[LookupResponseEncoder.Measure(names, defaults, ids, readings, stale, 7, 1_765_000_001_250)];
+        LookupResponseEncoder.Write(encoded, names, defaults, ids, readings, stale, 7, 1_765_000_001_250);
+
+        var parsed = V1.GetOnlineFeaturesResponse.Parser.ParseFrom(encoded);
+
+        Assert.Equal(stale, parsed.Entities.Select(e => e.Stale));
+        Assert.Equal(2, parsed.Entities[1].Values[0].Value.Int64Value);
     }
 }
