@@ -130,6 +130,15 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, bo
         _ => 0,
     };
 
+    /// <summary>Where in a tile the number <paramref name="aggregation"/> reads sits (-1: it reads only count and newest time).</summary>
+    public int ColumnAt(AggregationKind aggregation) => ColumnsOf(aggregation) switch
+    {
+        HasSum => SumAt,
+        HasMin => MinAt,
+        HasMax => MaxAt,
+        _ => -1,
+    };
+
     internal void Seal()
     {
         var at = NewestAt + 1;
