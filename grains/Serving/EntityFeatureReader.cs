@@ -127,7 +127,7 @@ public sealed class EntityFeatureReader(
                 continue;
             }
 
-            WarmEntityCache.ReadPacked(definitions, entityType, ToViews(states[m]), features, nowMs, into);
+            WarmEntityCache.ReadStored(definitions, entityType, ToViews(states[m]), features, nowMs, into);
         }
 
         if (rest is not null)
