@@ -202,7 +202,6 @@ public sealed partial class FeatureViewState
         var high = FloorDiv(nowMs, shape.TileMs);
         var low = high - feature.TilesPerWindow + 1;
         var stride = shape.Stride;
-        var column = shape.ColumnAt(feature.Aggregation);
         var data = list.Data;
         var aggregate = new WindowAggregate(feature.Aggregation);
         for (var at = list.Find(low, stride) * stride; at < list.Count * stride; at += stride)
@@ -212,7 +211,7 @@ public sealed partial class FeatureViewState
                 break;
             }
 
-            aggregate.Add(data[at + TileGroupShape.CountAt], data[at + TileGroupShape.NewestAt], column >= 0 ? BitConverter.Int64BitsToDouble(data[at + column]) : 0);
+            aggregate.Add(data[at + TileGroupShape.CountAt], data[at + TileGroupShape.NewestAt], data.AsSpan(at + TileGroupShape.NumbersAt, stride - TileGroupShape.NumbersAt), shape.Columns);
         }
 
         return aggregate.Result();

@@ -146,9 +146,9 @@ public readonly ref struct PackedViewReader
             throw new InvalidDataException($"packed read copy has tile fields {columns} for feature '{feature.Name}', which reads {reads}");
         }
 
-        // The numbers a tile holds, in column order; the one this feature reads is `before` numbers in.
-        var numbers = BitOperations.PopCount(columns);
-        var before = reads == 0 ? 0 : BitOperations.PopCount(columns & (reads - 1u));
+        // The numbers a tile holds, one per column bit in bit order.
+        var numberCount = BitOperations.PopCount(columns);
+        Span<long> numbers = stackalloc long[numberCount];
         var high = FeatureViewState.FloorDiv(nowMs, feature.TileMs);
         var low = high - feature.TilesPerWindow + 1;
         var tileCount = reader.Count(minimumBytesEach: 3);
@@ -164,21 +164,18 @@ public readonly ref struct PackedViewReader
                 break;
             }
 
-            if (index < low || reads == 0)
+            if (index < low)
             {
-                reader.Skip(numbers * sizeof(double));
-                if (index >= low)
-                {
-                    aggregate.Add(count, newest, 0);
-                }
-
+                reader.Skip(numberCount * sizeof(long));
                 continue;
             }
 
-            reader.Skip(before * sizeof(double));
-            var number = reader.Double();
-            reader.Skip((numbers - before - 1) * sizeof(double));
-            aggregate.Add(count, newest, number);
+            for (var n = 0; n < numberCount; n++)
+            {
+                numbers[n] = reader.Int64();
+            }
+
+            aggregate.Add(count, newest, numbers, columns);
         }
 
         return aggregate.Result();

@@ -89,6 +89,9 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, bo
     public const int CountAt = 1;
     public const int NewestAt = 2;
 
+    /// <summary>Where a tile's numbers start: one per bit of <see cref="Columns"/>, in bit order.</summary>
+    public const int NumbersAt = 3;
+
     public const byte HasSum = 1;
     public const byte HasMin = 2;
     public const byte HasMax = 4;
@@ -128,15 +131,6 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, bo
         AggregationKind.Min => HasMin,
         AggregationKind.Max => HasMax,
         _ => 0,
-    };
-
-    /// <summary>Where in a tile the number <paramref name="aggregation"/> reads sits (-1: it reads only count and newest time).</summary>
-    public int ColumnAt(AggregationKind aggregation) => ColumnsOf(aggregation) switch
-    {
-        HasSum => SumAt,
-        HasMin => MinAt,
-        HasMax => MaxAt,
-        _ => -1,
     };
 
     internal void Seal()

@@ -1,3 +1,4 @@
+using System.Numerics;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
 
@@ -7,8 +8,8 @@ namespace OrleansFeatures.Core.Engine;
 /// One windowed feature's reading, folded from the tiles in its window in index order: the one rule both the live
 /// state (<see cref="FeatureViewState.Read"/>) and the packed form (<see cref="PackedViewReader"/>) read through, so
 /// a reading from bytes equals the active one bit for bit. Organized by tile kind: an aggregation reads the tile's
-/// count, newest time and at most one number (<see cref="TileGroupShape.ColumnsOf"/>); a new kind is one more column
-/// and one more case here.
+/// count, newest time and the numbers of its columns (<see cref="TileGroupShape.ColumnsOf"/>), which both forms hold in
+/// column-bit order; a new kind is one more column bit there and one more case here.
 /// </summary>
 internal struct WindowAggregate(AggregationKind aggregation)
 {
@@ -18,24 +19,30 @@ internal struct WindowAggregate(AggregationKind aggregation)
     private double _min = double.PositiveInfinity;
     private double _max = double.NegativeInfinity;
 
-    /// <summary>Folds in one tile: its event count, newest event time and the number <paramref name="aggregation"/> reads (0 for a count).</summary>
-    public void Add(long count, long newestMs, double number)
+    /// <summary>
+    /// Folds in one tile: its event count, newest event time and the numbers its list holds (<paramref name="numbers"/>,
+    /// as double bits, one per bit of <paramref name="columns"/> in bit order).
+    /// </summary>
+    public void Add(long count, long newestMs, ReadOnlySpan<long> numbers, byte columns)
     {
         _count += count;
         if (newestMs > _newest) _newest = newestMs;
         switch (aggregation)
         {
             case AggregationKind.Sum or AggregationKind.Mean:
-                _sum += number;
+                _sum += Number(numbers, columns, TileGroupShape.HasSum);
                 break;
             case AggregationKind.Min:
-                _min = Math.Min(_min, number);
+                _min = Math.Min(_min, Number(numbers, columns, TileGroupShape.HasMin));
                 break;
             case AggregationKind.Max:
-                _max = Math.Max(_max, number);
+                _max = Math.Max(_max, Number(numbers, columns, TileGroupShape.HasMax));
                 break;
         }
     }
+
+    private static double Number(ReadOnlySpan<long> numbers, byte columns, byte column) =>
+        BitConverter.Int64BitsToDouble(numbers[BitOperations.PopCount((uint)(columns & (column - 1)))]);
 
     public readonly FeatureReading Result() => aggregation switch
     {
