@@ -148,8 +148,8 @@ public sealed partial class EntityGrain(
     }
 
     /// <summary>
-    /// Leaves exactly the state just written (or, with nothing unwritten, the state storage holds) in the silo's warm
-    /// tier: the views are retired, so nothing is applied to them any more.
+    /// Leaves the read copy of exactly the state just written (or, with nothing unwritten, the state storage holds) in
+    /// the silo's warm tier: the views are retired, so nothing is applied to them any more.
     /// </summary>
     private void EnterWarmTier(WarmEntityCache.Leaving? leaving)
     {
@@ -165,7 +165,7 @@ public sealed partial class EntityGrain(
             var v = 0;
             foreach (var (name, view) in _entity.Views)
             {
-                views[v++] = new WarmEntityCache.WarmView(name, view.State.View.Definition.Version, EngineStateMapper.Pack(view.State));
+                views[v++] = new WarmEntityCache.WarmView(name, view.State.View.Definition.Version, EngineStateMapper.PackForRead(view.State));
             }
         }
 

@@ -1,3 +1,5 @@
+using System.IO.Hashing;
+using System.Text;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
 
@@ -76,6 +78,7 @@ public sealed class CompiledFeatureView
         Layout = TileLayout.For(features);
         AllowedLatenessMs = (long)definition.AllowedLateness.TotalMilliseconds;
         TtlMs = definition.Ttl is { } ttl ? (long)ttl.TotalMilliseconds : null;
+        Fingerprint = FingerprintOf(features);
     }
 
     public FeatureViewDefinition Definition { get; }
@@ -88,6 +91,25 @@ public sealed class CompiledFeatureView
     public long AllowedLatenessMs { get; }
 
     public long? TtlMs { get; }
+
+    /// <summary>
+    /// XXH3-64 of the features' names and signatures in order: a read copy (<see cref="PackedViewReader"/>) names no
+    /// feature, so it is read only by a view with the same fingerprint (and version), whose feature <c>i</c> is the
+    /// one it wrote as feature <c>i</c>.
+    /// </summary>
+    public ulong Fingerprint { get; }
+
+    private static ulong FingerprintOf(CompiledFeature[] features)
+    {
+        var text = new StringBuilder();
+        foreach (var feature in features)
+        {
+            // Names and signatures never hold a NUL, so the joined text is unambiguous.
+            text.Append(feature.Name).Append('\0').Append(feature.Signature).Append('\0');
+        }
+
+        return XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(text.ToString()));
+    }
 
     /// <summary>Index of the feature named <paramref name="name"/>, or -1.</summary>
     public int IndexOf(string name) => _indexByName.TryGetValue(name, out var index) ? index : -1;

@@ -240,11 +240,11 @@ public sealed partial class FeatureViewState
         }
     }
 
-    private static ulong ZigZag(long value) => unchecked((ulong)((value << 1) ^ (value >> 63)));
+    internal static ulong ZigZag(long value) => unchecked((ulong)((value << 1) ^ (value >> 63)));
 
-    private static long UnZigZag(ulong value) => unchecked((long)(value >> 1) ^ -(long)(value & 1));
+    internal static long UnZigZag(ulong value) => unchecked((long)(value >> 1) ^ -(long)(value & 1));
 
-    private ref struct StateWriter(IBufferWriter<byte> output)
+    internal ref struct StateWriter(IBufferWriter<byte> output)
     {
         public Span<byte> Take(int bytes) => output.GetSpan(bytes);
 
@@ -291,7 +291,7 @@ public sealed partial class FeatureViewState
         }
 
         /// <summary>Writes <paramref name="value"/> as a little-endian base-128 varint; returns the bytes used.</summary>
-        private static int Varint(Span<byte> span, ulong value)
+        internal static int Varint(Span<byte> span, ulong value)
         {
             var length = 0;
             while (value >= 0x80)
@@ -329,7 +329,7 @@ public sealed partial class FeatureViewState
         }
     }
 
-    private ref struct StateReader(ReadOnlySpan<byte> data)
+    internal ref struct StateReader(ReadOnlySpan<byte> data)
     {
         private readonly ReadOnlySpan<byte> _data = data;
         private int _position;
@@ -445,6 +445,26 @@ public sealed partial class FeatureViewState
             if (_position != _data.Length)
             {
                 throw new InvalidDataException($"persisted view state has {_data.Length - _position} unread bytes");
+            }
+        }
+
+        public readonly int Position => _position;
+
+        public readonly int Length => _data.Length;
+
+        /// <summary>Moves on <paramref name="bytes"/> bytes without reading them (refused past the end).</summary>
+        public void Skip(int bytes) => Take(bytes);
+
+        /// <summary>Skips a value written by <see cref="StateWriter.Scalar"/>.</summary>
+        public void SkipScalar()
+        {
+            switch ((ScalarKind)Byte())
+            {
+                case ScalarKind.Null: break;
+                case ScalarKind.Int64 or ScalarKind.Double: Skip(sizeof(long)); break;
+                case ScalarKind.Bool: Skip(1); break;
+                case ScalarKind.String: Skip(Count(minimumBytesEach: 1)); break;
+                default: throw new InvalidDataException("persisted view state has an unknown value kind");
             }
         }
 

@@ -182,26 +182,8 @@ public sealed partial class FeatureViewState
         }
     }
 
-    public FeatureReading Read(int featureIndex, long nowMs)
-    {
-        if (AcceptedCount == 0)
-        {
-            return new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0);
-        }
-
-        var reading = ReadFeature(featureIndex, nowMs);
-        if (View.TtlMs is { } ttl && reading.Status == ReadingStatus.Present)
-        {
-            // Empty windows still age: their freshness is that of the view's newest event.
-            var age = reading.EventTimeMs > 0 ? reading.EventTimeMs : Watermark;
-            if (age < nowMs - ttl)
-            {
-                return new FeatureReading(ScalarValue.Null, ReadingStatus.Expired, reading.EventTimeMs);
-            }
-        }
-
-        return reading;
-    }
+    public FeatureReading Read(int featureIndex, long nowMs) =>
+        AcceptedCount == 0 ? WindowAggregate.NotFound : WindowAggregate.Expire(View, Watermark, ReadFeature(featureIndex, nowMs), nowMs);
 
     private FeatureReading ReadFeature(int featureIndex, long nowMs)
     {
@@ -210,7 +192,7 @@ public sealed partial class FeatureViewState
         {
             ref readonly var latest = ref _latest[~slot];
             return latest.TimestampMs == long.MinValue
-                ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0)
+                ? WindowAggregate.NotFound
                 : new FeatureReading(latest.Value, ReadingStatus.Present, latest.TimestampMs);
         }
 
@@ -221,9 +203,7 @@ public sealed partial class FeatureViewState
         var low = high - feature.TilesPerWindow + 1;
         var stride = shape.Stride;
         var data = list.Data;
-        long count = 0;
-        double sum = 0, min = double.PositiveInfinity, max = double.NegativeInfinity;
-        var newest = 0L;
+        var aggregate = new WindowAggregate(feature.Aggregation);
         for (var at = list.Find(low, stride) * stride; at < list.Count * stride; at += stride)
         {
             if (data![at + TileGroupShape.IndexAt] > high)
@@ -231,31 +211,10 @@ public sealed partial class FeatureViewState
                 break;
             }
 
-            count += data[at + TileGroupShape.CountAt];
-            if (data[at + TileGroupShape.NewestAt] > newest) newest = data[at + TileGroupShape.NewestAt];
-            switch (feature.Aggregation)
-            {
-                case AggregationKind.Sum or AggregationKind.Mean:
-                    sum += BitConverter.Int64BitsToDouble(data[at + shape.SumAt]);
-                    break;
-                case AggregationKind.Min:
-                    min = Math.Min(min, BitConverter.Int64BitsToDouble(data[at + shape.MinAt]));
-                    break;
-                case AggregationKind.Max:
-                    max = Math.Max(max, BitConverter.Int64BitsToDouble(data[at + shape.MaxAt]));
-                    break;
-            }
+            aggregate.Add(data[at + TileGroupShape.CountAt], data[at + TileGroupShape.NewestAt], data.AsSpan(at + TileGroupShape.NumbersAt, stride - TileGroupShape.NumbersAt), shape.Columns);
         }
 
-        return feature.Aggregation switch
-        {
-            AggregationKind.Count => new FeatureReading(ScalarValue.FromInt64(count), ReadingStatus.Present, newest),
-            AggregationKind.Sum => new FeatureReading(ScalarValue.FromDouble(sum), ReadingStatus.Present, newest),
-            _ when count == 0 => new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0),
-            AggregationKind.Mean => new FeatureReading(ScalarValue.FromDouble(sum / count), ReadingStatus.Present, newest),
-            AggregationKind.Min => new FeatureReading(ScalarValue.FromDouble(min), ReadingStatus.Present, newest),
-            _ => new FeatureReading(ScalarValue.FromDouble(max), ReadingStatus.Present, newest),
-        };
+        return aggregate.Result();
     }
 
     public FeatureViewSnapshot ToSnapshot()
@@ -437,7 +396,7 @@ public sealed partial class FeatureViewState
         }
     }
 
-    private static long FloorDiv(long value, long divisor)
+    internal static long FloorDiv(long value, long divisor)
     {
         var quotient = Math.DivRem(value, divisor, out var remainder);
         return remainder < 0 ? quotient - 1 : quotient;

@@ -89,6 +89,9 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, bo
     public const int CountAt = 1;
     public const int NewestAt = 2;
 
+    /// <summary>Where a tile's numbers start: one per bit of <see cref="Columns"/>, in bit order.</summary>
+    public const int NumbersAt = 3;
+
     public const byte HasSum = 1;
     public const byte HasMin = 2;
     public const byte HasMax = 4;

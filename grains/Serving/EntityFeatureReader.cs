@@ -147,7 +147,7 @@ public sealed partial class EntityFeatureReader(
                 continue;
             }
 
-            WarmEntityCache.ReadPacked(definitions, entityType, ToViews(states[m]), features, nowMs, into);
+            WarmEntityCache.ReadStored(definitions, entityType, ToViews(states[m]), features, nowMs, into);
         }
 
         return rest is null ? null : await CallGrainsAsync(registryVersion, entityType, ids, rest, features, nowMs, readings);

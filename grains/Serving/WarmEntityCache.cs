@@ -9,7 +9,8 @@ using OrleansFeatures.Grains.State;
 namespace OrleansFeatures.Grains.Serving;
 
 /// <summary>
-/// This silo's warm tier: the packed state (what it wrote to storage) of entities that deactivated here, bounded in
+/// This silo's warm tier: the read copy (the packed state without what only applying needs, written beside the stored
+/// state at the same instant) of entities that deactivated here, bounded in
 /// bytes (<see cref="ServingOptions.WarmTierMiB"/>) and evicted by second chance (an approximation of least recent
 /// use), read by lookups without activating the entity. The rules that keep it from serving a value older than an
 /// activation has applied (<c>docs/architecture.md</c>, "Serving: active, warm, cold"):
@@ -59,10 +60,11 @@ public sealed class WarmEntityCache
 
     /// <summary>
     /// Reads <paramref name="features"/> of a warm entity into <paramref name="into"/>, evaluated at
-    /// <paramref name="nowMs"/> exactly as its activation would: each view restored from its packed bytes onto this
+    /// <paramref name="nowMs"/> exactly as its activation would: each view read from its read copy against this
     /// silo's definitions (a view of another version, or a new one, reads as empty, as a synced activation's would).
-    /// False when the entity is not warm here, is leaving (deactivating: its grain answers), or this silo's definitions
-    /// are older than <paramref name="registryVersion"/> (the grain catches up first).
+    /// False when the entity is not warm here, is leaving (deactivating: its grain answers), this silo's definitions
+    /// are older than <paramref name="registryVersion"/> (the grain catches up first), or a copy's features are not
+    /// its definition's (storage answers).
     /// </summary>
     public bool TryRead(long registryVersion, string entityType, string id, FeatureRefList features, long nowMs, Span<FeatureReading> into)
     {
@@ -77,18 +79,70 @@ public sealed class WarmEntityCache
             return false;
         }
 
+        if (!ReadCopies(definitions, entityType, entity.Views, features, nowMs, into))
+        {
+            // A view's copy was written for features this silo's definition of the same version lists otherwise: the
+            // stored state (matched by name and signature, as an activation does) answers instead.
+            return false;
+        }
+
         entity.Referenced = true;
-        ReadPacked(definitions, entityType, entity.Views, features, nowMs, into);
         FeatureStoreMetrics.WarmReads.Add(1);
         return true;
     }
 
     /// <summary>
-    /// Reads features of one entity from its packed views (<paramref name="views"/>) as an activation synced to
-    /// <paramref name="definitions"/> would: a view restored when its packed version is the definition's, otherwise
-    /// (another version, or a view added since) empty; windows and TTLs evaluated at <paramref name="nowMs"/>.
+    /// Reads features of one warm entity straight from its views' read copies (<see cref="PackedViewReader"/>: no state
+    /// is built), as an activation synced to <paramref name="definitions"/> would: a view of another version, or one
+    /// added since, reads as empty; windows and TTLs evaluated at <paramref name="nowMs"/>. False, with
+    /// <paramref name="into"/> partly written, when a copy's version is the definition's but its features (fingerprint)
+    /// are not.
     /// </summary>
-    internal static void ReadPacked(ActiveDefinitions definitions, string entityType, WarmView[] views, FeatureRefList features, long nowMs, Span<FeatureReading> into)
+    internal static bool ReadCopies(ActiveDefinitions definitions, string entityType, WarmView[] views, FeatureRefList features, long nowMs, Span<FeatureReading> into)
+    {
+        // A service's features mostly come from one view in a row: open a view once per run, not once per feature.
+        string? viewName = null;
+        CompiledFeatureView? compiled = null;
+        var copy = default(PackedViewReader);
+        var readable = false;
+        for (var i = 0; i < into.Length; i++)
+        {
+            if (!string.Equals(features.Views[i], viewName, StringComparison.Ordinal))
+            {
+                viewName = features.Views[i];
+                compiled = definitions.FindView(viewName);
+                readable = false;
+                if (compiled is not null
+                    && string.Equals(compiled.Definition.EntityType, entityType, StringComparison.Ordinal)
+                    && Find(views, compiled) is { } packed)
+                {
+                    copy = new PackedViewReader(packed);
+                    if (copy.ViewVersion == compiled.Definition.Version)
+                    {
+                        if (!copy.IsFor(compiled))
+                        {
+                            return false;
+                        }
+
+                        readable = true;
+                    }
+                }
+            }
+
+            var index = readable ? compiled!.IndexOf(features.Features[i]) : -1;
+            into[i] = index < 0 ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0) : copy.Read(compiled!, index, nowMs);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Reads features of one entity from its stored views (<paramref name="views"/>: the persisted form, as storage
+    /// holds it) as an activation synced to <paramref name="definitions"/> would: a view restored when its packed
+    /// version is the definition's, otherwise (another version, or a view added since) empty; windows and TTLs
+    /// evaluated at <paramref name="nowMs"/>.
+    /// </summary>
+    internal static void ReadStored(ActiveDefinitions definitions, string entityType, WarmView[] views, FeatureRefList features, long nowMs, Span<FeatureReading> into)
     {
         // A service's features mostly come from one view in a row: restore a view once per run, not once per feature.
         string? viewName = null;
@@ -114,6 +168,19 @@ public sealed class WarmEntityCache
             var index = compiled!.IndexOf(features.Features[i]);
             into[i] = index < 0 ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0) : state.Read(index, nowMs);
         }
+    }
+
+    private static byte[]? Find(WarmView[] views, CompiledFeatureView compiled)
+    {
+        foreach (var view in views)
+        {
+            if (string.Equals(view.Name, compiled.Definition.Name, StringComparison.Ordinal))
+            {
+                return view.Packed;
+            }
+        }
+
+        return null;
     }
 
     private static FeatureViewState? Restore(WarmView[] views, CompiledFeatureView compiled)
@@ -260,7 +327,10 @@ public sealed class WarmEntityCache
     /// <summary>The entity is deactivating on this silo; its grain answers until it is warm.</summary>
     internal sealed class Leaving : Slot;
 
-    /// <summary>One view's packed state as written, with the definition version it was written for.</summary>
+    /// <summary>
+    /// One view's packed state with the definition version it was written for: in the tier, its read copy
+    /// (<see cref="EngineStateMapper.PackForRead"/>); on the cold path, the stored form read from storage.
+    /// </summary>
     internal readonly record struct WarmView(string Name, int Version, byte[] Packed);
 
     private sealed class WarmEntity((string EntityType, string Id) key, WarmView[] views) : Slot

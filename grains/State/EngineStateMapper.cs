@@ -27,14 +27,33 @@ internal static class EngineStateMapper
         return packed;
     }
 
+    /// <summary>
+    /// The read copy of a view state (see <c>FeatureViewState.WriteReadCopyTo</c>): what the warm tier keeps of an entity
+    /// that deactivated, read feature by feature with <see cref="PackedViewReader"/> and never restored.
+    /// </summary>
+    public static byte[] PackForRead(FeatureViewState state)
+    {
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        state.WriteReadCopyTo(buffer);
+        var packed = buffer.WrittenSpan.ToArray();
+        if (buffer.Capacity > RetainedBufferBytes)
+        {
+            t_buffer = null;
+        }
+
+        return packed;
+    }
+
     public static int PackedViewVersion(byte[] packed) => FeatureViewState.ReadViewVersion(packed);
 
     public static FeatureViewState Unpack(CompiledFeatureView view, byte[] packed) =>
         FeatureViewState.Restore(view, FeatureViewState.ReadSnapshot(packed));
 
     /// <summary>
-    /// A view state restored from its persisted form for reading only (the warm tier): its de-duplication ids are
-    /// left out, as a read never consults them. The one place the warm tier touches the packed format.
+    /// A view state restored from its persisted (stored) form for reading only (cold reads from storage): its
+    /// de-duplication ids are left out, as a read never consults them. The warm tier reads its read copies without
+    /// restoring (<see cref="PackForRead"/>).
     /// </summary>
     public static FeatureViewState RestoreForRead(CompiledFeatureView view, byte[] packed)
     {

@@ -51,6 +51,31 @@ public class WarmTierTests
     }
 
     [Fact]
+    public async Task A_warm_copy_written_for_other_features_of_the_same_version_is_not_served_and_storage_answers()
+    {
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
+        var silo = Silo(cluster);
+        await ApplyAsync(cluster, version, "u9",
+            TestDefinitions.Click("e1", Now - (30 * Minute), "click", 4),
+            TestDefinitions.Click("e2", Now - (2 * Minute), "view", 1.5));
+        var active = await ReadAtInstantsAsync(silo.Reader, version, "u9");
+        await DeactivateAsync(cluster, silo, "u9");
+
+        // A copy names no feature: one written for the same version's features in another order must not be read
+        // against this silo's order (its bytes would answer for other features).
+        var view = silo.Catalog.Current.FindView("activity")!;
+        var reordered = new CompiledFeatureView(view.Definition with { Features = [.. view.Definition.Features.Reverse()] });
+        var state = new FeatureViewState(reordered);
+        state.Apply(TestDefinitions.Click("other", Now - Minute, "click", 100));
+        var leaving = silo.Warm.BeginLeaving("user", "u9")!;
+        silo.Warm.Complete("user", "u9", leaving, [new WarmEntityCache.WarmView("activity", view.Definition.Version, EngineStateMapper.PackForRead(state))]);
+
+        Assert.False(silo.Warm.TryRead(version, "user", "u9", Features, Now, new FeatureReading[Features.Count]));
+        Assert.Equal(active, await ReadAtInstantsAsync(silo.Reader, version, "u9"));
+    }
+
+    [Fact]
     public async Task An_event_for_a_warm_entity_activates_it_and_its_warm_copy_is_not_served_again()
     {
         await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
@@ -228,7 +253,7 @@ public class WarmTierTests
         }
 
         var leaving = silo.Warm.BeginLeaving("user", id)!;
-        silo.Warm.Complete("user", id, leaving, [new WarmEntityCache.WarmView("activity", view.Definition.Version, EngineStateMapper.Pack(state))]);
+        silo.Warm.Complete("user", id, leaving, [new WarmEntityCache.WarmView("activity", view.Definition.Version, EngineStateMapper.PackForRead(state))]);
     }
 
     private static SiloServices Silo(InProcessTestCluster cluster) => Services(cluster.Silos[0].ServiceProvider);

@@ -14,9 +14,9 @@ public class AggregationPropertyTests
     private const int LogsPerKind = 1_000;
     private const long Base = 1_800_000_000_000;
 
-    private static readonly TimeSpan[] Windows = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromHours(1), TimeSpan.FromMinutes(10)];
-    private static readonly TimeSpan[] Latenesses = [TimeSpan.Zero, TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(10), TimeSpan.FromHours(2)];
-    private static readonly string[] Kinds = ["click", "view", "share"];
+    internal static readonly TimeSpan[] Windows = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromHours(1), TimeSpan.FromMinutes(10)];
+    internal static readonly TimeSpan[] Latenesses = [TimeSpan.Zero, TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(10), TimeSpan.FromHours(2)];
+    internal static readonly string[] Kinds = ["click", "view", "share"];
 
     public static TheoryData<AggregationKind> AllKinds => new(Enum.GetValues<AggregationKind>());
 
@@ -184,7 +184,8 @@ public class AggregationPropertyTests
         return View(Latenesses[random.Next(Latenesses.Length)], null, 1, [.. features]);
     }
 
-    private static List<FeatureEvent> RandomLog(Random random)
+    /// <summary>A random log: out of order, replays, late events, missing and non-numeric fields (also used by <see cref="PackedViewReaderTests"/>).</summary>
+    internal static List<FeatureEvent> RandomLog(Random random)
     {
         var count = random.Next(1, 160);
         var span = (long)TimeSpan.FromHours(random.Next(2) == 0 ? 1 : 4).TotalMilliseconds;
@@ -219,7 +220,7 @@ public class AggregationPropertyTests
         return events;
     }
 
-    private static long RandomQueryTime(Random random, FeatureViewState state, CompiledFeatureView view)
+    internal static long RandomQueryTime(Random random, FeatureViewState state, CompiledFeatureView view)
     {
         var bound = state.Watermark == long.MinValue ? Base : state.LatenessBound;
         var reach = (long)TimeSpan.FromHours(2).TotalMilliseconds + view.AllowedLatenessMs;

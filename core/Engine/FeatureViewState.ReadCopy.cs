@@ -1,0 +1,110 @@
+using System.Buffers;
+using System.Text;
+using OrleansFeatures.Core.Events;
+
+namespace OrleansFeatures.Core.Engine;
+
+/// <summary>
+/// The <b>read copy</b>: the packed form a warm tier keeps of a state that is only read, never applied to again
+/// (<see cref="PackedViewReader"/> evaluates features straight from it). It leaves out what a read never needs: the
+/// features' names and signatures (the view's <see cref="CompiledFeatureView.Fingerprint"/> stands for them), the
+/// de-duplication ids, the horizon and the counters. Layout (little-endian):
+/// <code>
+/// format(u8 = 5) viewVersion(i32) fingerprint(u64) watermark(i64) accepted(u8: 0 none, then nothing else | 1)
+/// featureCount(varint) featureBytes(varint) { list(varint: 0 latest, g + 1 tile list g) [latest: latestTimestamp(i64) value(scalar)] }*
+/// listCount(varint) { listBytes(varint) columns(u8) tileCount(varint) { tiles exactly as in format 4 }* }*
+/// </code>
+/// The byte lengths let a read skip to one feature's entry and list without decoding the others.
+/// </summary>
+public sealed partial class FeatureViewState
+{
+    /// <summary>First byte of every read copy: the only read-copy format this version reads or writes.</summary>
+    public const byte ReadCopyFormat = 5;
+
+    /// <summary>Appends this state's read copy (see the type's layout) to <paramref name="output"/>.</summary>
+    public void WriteReadCopyTo(IBufferWriter<byte> output)
+    {
+        var writer = new StateWriter(output);
+        writer.Byte(ReadCopyFormat);
+        writer.Int32(View.Definition.Version);
+        writer.Int64(unchecked((long)View.Fingerprint));
+        writer.Int64(Watermark);
+        if (AcceptedCount == 0)
+        {
+            // Every feature reads NotFound: nothing else is needed.
+            writer.Byte(0);
+            return;
+        }
+
+        writer.Byte(1);
+        var slots = _layout.Slots;
+        var featureBytes = 0;
+        for (var i = 0; i < slots.Length; i++)
+        {
+            featureBytes += slots[i] >= 0 ? VarintSize((uint)slots[i] + 1) : 1 + sizeof(long) + ScalarSize(_latest[~slots[i]].Value);
+        }
+
+        writer.VarUInt((uint)slots.Length);
+        writer.VarUInt((uint)featureBytes);
+        for (var i = 0; i < slots.Length; i++)
+        {
+            if (slots[i] >= 0)
+            {
+                writer.VarUInt((uint)slots[i] + 1);
+                continue;
+            }
+
+            writer.VarUInt(0);
+            writer.Int64(_latest[~slots[i]].TimestampMs);
+            writer.Scalar(_latest[~slots[i]].Value);
+        }
+
+        writer.VarUInt((uint)_tiles.Length);
+        for (var g = 0; g < _tiles.Length; g++)
+        {
+            writer.VarUInt((uint)TilesSize(_layout.Groups[g], _tiles[g]));
+            WriteTiles(ref writer, _layout.Groups[g], _tiles[g]);
+        }
+    }
+
+    /// <summary>The bytes <see cref="WriteTiles"/> writes for <paramref name="list"/>.</summary>
+    private static int TilesSize(TileGroupShape shape, TileList list)
+    {
+        var size = 1 + VarintSize((uint)list.Count);
+        var numbers = (shape.Stride - TileGroupShape.NewestAt - 1) * sizeof(long);
+        long previousIndex = 0, previousNewest = 0;
+        for (var t = 0; t < list.Count; t++)
+        {
+            var at = t * shape.Stride;
+            var data = list.Data!;
+            size += VarintSize(ZigZag(unchecked(data[at + TileGroupShape.IndexAt] - previousIndex)))
+                + VarintSize(unchecked((ulong)data[at + TileGroupShape.CountAt]))
+                + VarintSize(ZigZag(unchecked(data[at + TileGroupShape.NewestAt] - previousNewest)))
+                + numbers;
+            previousIndex = data[at + TileGroupShape.IndexAt];
+            previousNewest = data[at + TileGroupShape.NewestAt];
+        }
+
+        return size;
+    }
+
+    private static int ScalarSize(ScalarValue value) => 1 + value.Kind switch
+    {
+        ScalarKind.Int64 or ScalarKind.Double => sizeof(long),
+        ScalarKind.Bool => 1,
+        ScalarKind.String => VarintSize((uint)Encoding.UTF8.GetByteCount(value.AsString)) + Encoding.UTF8.GetByteCount(value.AsString),
+        _ => 0,
+    };
+
+    private static int VarintSize(ulong value)
+    {
+        var size = 1;
+        while (value >= 0x80)
+        {
+            value >>= 7;
+            size++;
+        }
+
+        return size;
+    }
+}
