@@ -153,7 +153,6 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
         // comparing every reference before and after: a busy view may reference a hundred segments.
         List<string>? dropped = null;
         var views = entity.Views;
-        var packed = new List<(string Name, LiveView View)>(views.Count);
         long sequence;
         lock (entity.Gate)
         {
@@ -164,13 +163,12 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
                 {
                     // Unchanged since written or restored: the same state packed again.
                     Main.Views[name] = EngineStateMapper.Pack(view.State);
-                    packed.Add((name, view));
+                    view.Packed = true;
                 }
                 else if (view.Dirty)
                 {
-                    packed.Add((name, view));
-                    var bound = view.State.LatenessBound;
-                    view.Segments.RemoveAll(s => s.MaxTimestampMs < bound);
+                    view.Packed = true;
+                    RemoveExpiredSegments(view.Segments, view.State.LatenessBound);
                     Main.Views[name] = EngineStateMapper.Pack(view.State);
                     if (Main.SeenSegments.TryGetValue(name, out var before))
                     {
@@ -226,21 +224,38 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
         Main.WrittenThroughSequence = sequence;
         // The commit point. A failure here leaves memory ahead of storage: the caller must not acknowledge anything
         // and must reload (the entity grain deactivates).
-        await storage.WriteStateAsync(MainStateName, grainId, _main);
+        try
+        {
+            await storage.WriteStateAsync(MainStateName, grainId, _main);
+        }
+        catch
+        {
+            lock (entity.Gate)
+            {
+                foreach (var (_, view) in views)
+                {
+                    view.Packed = false;
+                }
+            }
 
+            throw;
+        }
+
+        // The views packed above are marked on the views themselves (no list per write); the same dictionary is walked,
+        // so a view added meanwhile was not packed and is not marked.
         lock (entity.Gate)
         {
-            foreach (var (_, view) in packed)
+            foreach (var (name, view) in views)
             {
-                view.WrittenAt = Math.Max(view.WrittenAt, sequence);
+                if (view.Packed)
+                {
+                    view.Packed = false;
+                    view.WrittenAt = Math.Max(view.WrittenAt, sequence);
+                    Main.Views[name] = Released;
+                }
             }
 
             entity.MarkWrittenLocked(sequence);
-        }
-
-        foreach (var (name, _) in packed)
-        {
-            Main.Views[name] = Released;
         }
 
         if (Main.SegmentsToDelete.Count > 0)
@@ -363,6 +378,21 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
         return stored.RecordExists ? stored.ETag : null;
     }
 
+    /// <summary>Drops segments whose ids are all older than the lateness bound (a loop: a predicate would be a closure per write).</summary>
+    private static void RemoveExpiredSegments(List<SeenSegmentRef> segments, long bound)
+    {
+        var kept = 0;
+        for (var i = 0; i < segments.Count; i++)
+        {
+            if (segments[i].MaxTimestampMs >= bound)
+            {
+                segments[kept++] = segments[i];
+            }
+        }
+
+        segments.RemoveRange(kept, segments.Count - kept);
+    }
+
     /// <summary>
     /// Adds the state names of segments in <paramref name="before"/> but not in <paramref name="after"/>. Both are
     /// in segment-number order: numbers only grow, and expiry removes without reordering.
@@ -400,6 +430,9 @@ internal sealed class LiveView(FeatureViewState state, int nextSegment)
 
     /// <summary>The apply sequence this view's last durable write covered.</summary>
     public long WrittenAt { get; set; }
+
+    /// <summary>Packed by the write in progress, which marks it written once durable (set and cleared under the entity's lock).</summary>
+    public bool Packed { get; set; }
 
     /// <summary>Changed after the state its last write packed (read under the entity's lock).</summary>
     public bool Dirty => ChangedAt > WrittenAt;

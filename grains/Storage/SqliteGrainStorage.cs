@@ -1,5 +1,5 @@
+using System.Buffers;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -7,6 +7,7 @@ using Orleans;
 using Orleans.Runtime;
 using Orleans.Storage;
 using OrleansFeatures.Grains.Diagnostics;
+using SQLitePCL;
 
 namespace OrleansFeatures.Grains.Storage;
 
@@ -19,12 +20,18 @@ namespace OrleansFeatures.Grains.Storage;
 /// (group commit): a write completes only after its transaction is committed with
 /// <c>synchronous=FULL</c> in WAL mode, and one fsync serves every grain that wrote meanwhile.
 /// ETags are row versions; a stale ETag fails only that write with <see cref="InconsistentStateException"/>.
+/// <para>
+/// A state is serialized once, into a buffer rented from this storage's pool (<see cref="IBufferGrainStorageSerializer"/>),
+/// bound to its statement by its length (SQLite copies it during the bind), and the buffer goes back to the pool only
+/// once its write has completed or failed: never while a queued write still refers to it.
+/// </para>
 /// </remarks>
 public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatchReader, ILifecycleParticipant<ISiloLifecycle>, IAsyncDisposable
 {
     private readonly string _name;
     private readonly SqliteGrainStorageOptions _options;
     private readonly IGrainStorageSerializer _serializer;
+    private readonly ArrayPool<byte> _buffers;
     private readonly ILogger<SqliteGrainStorage> _logger;
     private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _readLock = new(1, 1);
@@ -42,6 +49,10 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
         _options = options;
         _serializer = options.GrainStorageSerializer ?? throw new InvalidOperationException($"grain storage '{name}' has no serializer");
         _logger = logger;
+        // Its own pool rather than the shared one: thousands of writes can be queued at once (a checkpoint of every
+        // entity of a partition), beyond what the shared pool keeps per size, and a rented array is then allocated
+        // anew. The pool keeps as many arrays per size as four commits hold; they live in gen2, not in every gen0 GC.
+        _buffers = ArrayPool<byte>.Create(MaxPooledStateBytes, Math.Max(64, 4 * options.MaxWritesPerCommit));
     }
 
     private const string ProbeSql = "INSERT INTO storage_probe (id, writes) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET writes = writes + 1;";
@@ -131,10 +142,11 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
             return true;
         }
 
-        var probe = new PendingWrite("", "", null, null) { Probe = true };
+        var probe = new PendingWrite("", "", null) { Probe = true };
         try
         {
-            await EnqueueAsync(probe).WaitAsync(cancellationToken).ConfigureAwait(false);
+            Enqueue(probe);
+            await probe.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
@@ -294,36 +306,66 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
         }
     }
 
+    /// <summary>States up to this size go back to the pool after their write; larger ones are left to the GC.</summary>
+    private const int MaxPooledStateBytes = 1024 * 1024;
+
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var serialized = _serializer.Serialize(grainState.State).ToMemory();
-        // The default serializer hands over an exactly sized array: store it as is rather than copying it.
-        var data = MemoryMarshal.TryGetArray(serialized, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
-            ? segment.Array
-            : serialized.ToArray();
-        var write = new PendingWrite(stateName, grainId.ToString(), ParseVersion(grainState.ETag), data);
-        await EnqueueAsync(write).ConfigureAwait(false);
+        var write = new PendingWrite(stateName, grainId.ToString(), ParseVersion(grainState.ETag)) { Stores = true };
+        if (_serializer is IBufferGrainStorageSerializer buffered)
+        {
+            var buffer = new PooledByteBuffer(_buffers);
+            try
+            {
+                buffered.Serialize(grainState.State, buffer);
+            }
+            catch
+            {
+                buffer.Dispose();
+                throw;
+            }
+
+            write.Buffer = buffer;
+            write.Data = buffer.WrittenMemory;
+        }
+        else
+        {
+            write.Data = _serializer.Serialize(grainState.State).ToMemory();
+        }
+
+        try
+        {
+            Enqueue(write);
+            await write.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            // The writer loop completes a write only after its transaction committed or failed, and never reads it
+            // again: from here nothing refers to the buffer. (A write still queued when the store is closed never
+            // completes, and its buffer is left to the GC rather than reused.)
+            write.Buffer?.Dispose();
+        }
+
         grainState.ETag = write.NewVersion.ToString(System.Globalization.CultureInfo.InvariantCulture);
         grainState.RecordExists = true;
     }
 
     public async Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        var write = new PendingWrite(stateName, grainId.ToString(), ParseVersion(grainState.ETag), Data: null);
-        await EnqueueAsync(write).ConfigureAwait(false);
+        var write = new PendingWrite(stateName, grainId.ToString(), ParseVersion(grainState.ETag));
+        Enqueue(write);
+        await write.Task.ConfigureAwait(false);
         grainState.ETag = null;
         grainState.RecordExists = false;
         grainState.State = Activator.CreateInstance<T>();
     }
 
-    private async Task EnqueueAsync(PendingWrite write)
+    private void Enqueue(PendingWrite write)
     {
         if (!_writes.Writer.TryWrite(write))
         {
             throw new InvalidOperationException($"grain storage '{_name}' is closed; write of {write.GrainType}/{write.GrainId} refused");
         }
-
-        await write.Completion.Task.ConfigureAwait(false);
     }
 
     private static long? ParseVersion(string? etag) =>
@@ -336,16 +378,16 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
         {
             // One statement per write, its ETag check in its WHERE clause: a write changes one row or none, and none
             // means the ETag was stale. The stored version is read only to word the error of a rejected write.
-            using var insert = Command(connection, """
+            using var insert = new WriterStatement(connection, """
                 INSERT INTO grain_state (grain_type, grain_id, version, data) VALUES ($type, $id, 1, $data)
                 ON CONFLICT (grain_type, grain_id) DO NOTHING
                 """);
-            using var update = Command(connection, """
+            using var update = new WriterStatement(connection, """
                 UPDATE grain_state SET version = $version + 1, data = $data
                 WHERE grain_type = $type AND grain_id = $id AND version = $version
                 """);
-            using var delete = Command(connection, "DELETE FROM grain_state WHERE grain_type = $type AND grain_id = $id AND version = $version");
-            using var select = Command(connection, "SELECT version FROM grain_state WHERE grain_type = $type AND grain_id = $id");
+            using var delete = new WriterStatement(connection, "DELETE FROM grain_state WHERE grain_type = $type AND grain_id = $id AND version = $version");
+            using var select = new WriterStatement(connection, "SELECT version FROM grain_state WHERE grain_type = $type AND grain_id = $id");
             using var probe = connection.CreateCommand();
             probe.CommandText = ProbeSql;
 
@@ -361,7 +403,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
                 try
                 {
                     using var transaction = connection.BeginTransaction();
-                    insert.Transaction = update.Transaction = delete.Transaction = select.Transaction = probe.Transaction = transaction;
+                    probe.Transaction = transaction;
                     foreach (var write in batch)
                     {
                         if (write.Probe)
@@ -370,7 +412,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
                             continue;
                         }
 
-                        await ApplyAsync(write, insert, update, delete, select, cancellationToken).ConfigureAwait(false);
+                        Apply(write, insert, update, delete, select);
                     }
 
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -388,7 +430,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
                     // SQLite stack trace, logged above at most once per 10 s) keeps a full disk from flooding the log.
                     foreach (var write in batch)
                     {
-                        write.Completion.TrySetException(new SqliteStorageException(
+                        write.TrySetException(new SqliteStorageException(
                             $"grain storage '{_name}' could not commit this write ({exception.GetType().Name}: {exception.Message}); the cause is in the storage's log"));
                     }
 
@@ -402,11 +444,11 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
                 {
                     if (write.Rejected is { } rejected)
                     {
-                        write.Completion.TrySetException(rejected);
+                        write.TrySetException(rejected);
                     }
                     else
                     {
-                        write.Completion.TrySetResult();
+                        write.TrySetResult();
                     }
                 }
             }
@@ -414,78 +456,40 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
     }
 
     /// <summary>One write inside the open transaction; a stale ETag marks only this write rejected.</summary>
-    private async Task ApplyAsync(PendingWrite write, SqliteCommand insert, SqliteCommand update, SqliteCommand delete, SqliteCommand select, CancellationToken cancellationToken)
+    private void Apply(PendingWrite write, WriterStatement insert, WriterStatement update, WriterStatement delete, WriterStatement select)
     {
         int changed;
-        if (write.Data is null)
+        if (!write.Stores)
         {
             if (write.ExpectedVersion is not { } expected)
             {
                 // Clearing a state this grain never saw stored: fine if there is none, stale if there is one.
-                changed = await Bind(select, write).ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null or DBNull ? 1 : 0;
+                changed = select.QueryVersion(write) is null ? 1 : 0;
             }
             else
             {
-                changed = await Bind(delete, write, expected).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                changed = delete.Execute(write, expected, default);
             }
         }
         else if (write.ExpectedVersion is not { } expected)
         {
             write.NewVersion = 1;
-            changed = await Bind(insert, write, data: write.Data).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            changed = insert.Execute(write, null, write.Data.Span);
         }
         else
         {
             write.NewVersion = expected + 1;
-            changed = await Bind(update, write, expected, write.Data).ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            changed = update.Execute(write, expected, write.Data.Span);
         }
 
         if (changed == 0)
         {
-            var stored = await Bind(select, write).ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            var stored = select.QueryVersion(write);
             write.Rejected = new InconsistentStateException(
                 $"grain storage '{_name}': stale ETag for {write.GrainType}/{write.GrainId}",
-                stored is long version ? version.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none",
+                stored is { } version ? version.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none",
                 write.ExpectedVersion?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none");
         }
-    }
-
-    private static SqliteCommand Command(SqliteConnection connection, string sql)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Parameters.Add("$type", SqliteType.Text);
-        command.Parameters.Add("$id", SqliteType.Text);
-        if (sql.Contains("$version", StringComparison.Ordinal))
-        {
-            command.Parameters.Add("$version", SqliteType.Integer);
-        }
-
-        if (sql.Contains("$data", StringComparison.Ordinal))
-        {
-            command.Parameters.Add("$data", SqliteType.Blob);
-        }
-
-        return command;
-    }
-
-    private static SqliteCommand Bind(SqliteCommand command, PendingWrite write, long? version = null, byte[]? data = null)
-    {
-        var parameters = command.Parameters;
-        parameters[0].Value = write.GrainType;
-        parameters[1].Value = write.GrainId;
-        var next = 2;
-        if (version is { } v)
-        {
-            parameters[next++].Value = v;
-        }
-
-        if (data is not null)
-        {
-            parameters[next].Value = data;
-        }
-
-        return command;
     }
 
     private static async Task ExecuteAsync(SqliteConnection connection, string sql, CancellationToken cancellationToken)
@@ -501,9 +505,24 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
     [LoggerMessage(Level = LogLevel.Error, Message = "Grain storage '{Name}' failed to commit {Count} writes; every write in the batch failed ({Suppressed} failed commits not logged in the previous 10 s)")]
     private static partial void LogCommitFailed(ILogger logger, Exception exception, string name, int count, long suppressed);
 
-    private sealed record PendingWrite(string GrainType, string GrainId, long? ExpectedVersion, byte[]? Data)
+    /// <summary>A queued write: its own completion, set by the writer loop once its transaction committed or failed.</summary>
+    private sealed class PendingWrite(string grainType, string grainId, long? expectedVersion)
+        : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
     {
-        public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public string GrainType { get; } = grainType;
+
+        public string GrainId { get; } = grainId;
+
+        public long? ExpectedVersion { get; } = expectedVersion;
+
+        /// <summary>True for a write of <see cref="Data"/>, false for a clear.</summary>
+        public bool Stores { get; init; }
+
+        /// <summary>The serialized state: <see cref="Buffer"/>'s written bytes, or the serializer's own array.</summary>
+        public ReadOnlyMemory<byte> Data { get; set; }
+
+        /// <summary>The pooled buffer <see cref="Data"/> lies in, given back by the writer once this write completed.</summary>
+        public PooledByteBuffer? Buffer { get; set; }
 
         public long NewVersion { get; set; }
 
@@ -511,5 +530,109 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, IEntityStateBatc
 
         /// <summary>A write of the probe row only, from <see cref="CheckWritableAsync"/>.</summary>
         public bool Probe { get; init; }
+    }
+
+    /// <summary>
+    /// A statement prepared once on the writer's connection and run through SQLite's own API: the state's bytes are
+    /// bound from their buffer by their length (SQLite copies them while binding), with none of ADO.NET's objects per
+    /// execution (parameter binders, a data reader, a boxed version, a copy of a blob longer than its size). The writer
+    /// is the file's only writer (<see cref="SqliteDatabaseLock"/>) and WAL readers do not block it, so SQLITE_BUSY
+    /// is not expected; any error fails the batch like an ADO.NET error did.
+    /// </summary>
+    private sealed class WriterStatement : IDisposable
+    {
+        private readonly sqlite3 _db;
+        private readonly sqlite3_stmt _statement;
+        private readonly int _type;
+        private readonly int _id;
+        private readonly int _version;
+        private readonly int _data;
+
+        public WriterStatement(SqliteConnection connection, string sql)
+        {
+            _db = connection.Handle ?? throw new InvalidOperationException("the SQLite connection is not open");
+            Check(raw.sqlite3_prepare_v2(_db, sql, out _statement));
+            _type = raw.sqlite3_bind_parameter_index(_statement, "$type");
+            _id = raw.sqlite3_bind_parameter_index(_statement, "$id");
+            _version = raw.sqlite3_bind_parameter_index(_statement, "$version");
+            _data = raw.sqlite3_bind_parameter_index(_statement, "$data");
+        }
+
+        /// <summary>Runs the statement for <paramref name="write"/>; the rows it changed.</summary>
+        public int Execute(PendingWrite write, long? version, ReadOnlySpan<byte> data)
+        {
+            Bind(write, version, data);
+            try
+            {
+                var result = raw.sqlite3_step(_statement);
+                if (result is not raw.SQLITE_DONE and not raw.SQLITE_ROW)
+                {
+                    Check(result);
+                }
+
+                return raw.sqlite3_changes(_db);
+            }
+            finally
+            {
+                Reset();
+            }
+        }
+
+        /// <summary>The stored row's version (a SELECT of <c>version</c>), or null when none is stored.</summary>
+        public long? QueryVersion(PendingWrite write)
+        {
+            Bind(write, null, default);
+            try
+            {
+                var result = raw.sqlite3_step(_statement);
+                if (result == raw.SQLITE_ROW)
+                {
+                    return raw.sqlite3_column_int64(_statement, 0);
+                }
+
+                if (result != raw.SQLITE_DONE)
+                {
+                    Check(result);
+                }
+
+                return null;
+            }
+            finally
+            {
+                Reset();
+            }
+        }
+
+        public void Dispose() => _statement.Dispose();
+
+        private void Bind(PendingWrite write, long? version, ReadOnlySpan<byte> data)
+        {
+            Check(BindText(_type, write.GrainType));
+            Check(BindText(_id, write.GrainId));
+            if (_version > 0)
+            {
+                Check(version is { } v ? raw.sqlite3_bind_int64(_statement, _version, v) : raw.sqlite3_bind_null(_statement, _version));
+            }
+
+            if (_data > 0)
+            {
+                // An empty span would be bound as a null pointer, i.e. NULL: an empty state is an empty blob.
+                Check(data.IsEmpty ? raw.sqlite3_bind_zeroblob(_statement, _data, 0) : raw.sqlite3_bind_blob(_statement, _data, data));
+            }
+        }
+
+        private int BindText(int index, string text) =>
+            text.Length == 0 ? raw.sqlite3_bind_text(_statement, index, "") : raw.sqlite3_bind_text16(_statement, index, text.AsSpan());
+
+        /// <summary>Resets the statement so it holds no cursor into the transaction; a failed step reports its error here again, already thrown.</summary>
+        private void Reset() => raw.sqlite3_reset(_statement);
+
+        private void Check(int result)
+        {
+            if (result is not raw.SQLITE_OK)
+            {
+                SqliteException.ThrowExceptionForRC(result, _db);
+            }
+        }
     }
 }
