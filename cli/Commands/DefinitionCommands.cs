@@ -34,7 +34,14 @@ public static class DefinitionCommands
             }
             else if (result.Set is { } set)
             {
-                cli.Line($"valid: {documents.Count} file(s); {set.EntityTypes.Count} entity type(s), {set.Sources.Count} source(s), {set.FeatureViews.Count} feature view(s), {set.FeatureServices.Count} feature service(s)");
+                cli.Line($"valid: {documents.Count} file(s); {set.EntityTypes.Count} entity type(s), {set.Sources.Count} source(s), {set.FeatureViews.Count} feature view(s), {set.FeatureServices.Count} feature service(s){DerivedSummary(set)}");
+                foreach (var service in set.FeatureServices.Values.Where(s => s.HasDerivedColumns).OrderBy(s => s.Name, StringComparer.Ordinal))
+                {
+                    foreach (var column in service.Columns.Where(c => c.Derived is not null))
+                    {
+                        cli.Line($"  {service.Name}.{column.Name}: {EventSchemaText(column.Type)} = {column.Derived}");
+                    }
+                }
             }
 
             foreach (var error in result.Errors)
@@ -53,7 +60,18 @@ public static class DefinitionCommands
         sources = set.Sources.Count,
         feature_views = set.FeatureViews.Count,
         feature_services = set.FeatureServices.Count,
+        derived_columns = set.FeatureServices.Values
+            .SelectMany(s => s.Columns.Where(c => c.Derived is not null).Select(c => new { service = s.Name, name = c.Name, type = EventSchemaText(c.Type), expression = c.Derived!.Expression.Text }))
+            .ToList(),
     };
+
+    private static string DerivedSummary(DefinitionSet set)
+    {
+        var count = set.FeatureServices.Values.Sum(s => s.Columns.Count(c => c.Derived is not null));
+        return count == 0 ? "" : $", {count} derived column(s)";
+    }
+
+    private static string EventSchemaText(Core.Events.ScalarKind kind) => Core.Events.EventSchema.KindName(kind);
 
     public static Command Plan(CommandContext context)
     {

@@ -57,7 +57,7 @@ public static class RegistryCommands
         var kind = new Argument<string>("kind") { Description = "view or service" };
         kind.AcceptOnlyFromAmong("view", "service");
         var name = new Argument<string>("name") { Description = "the feature view's or feature service's name" };
-        var command = new Command("describe", "one feature view (features, windows, filters) or feature service (columns, defaults)") { kind, name };
+        var command = new Command("describe", "one feature view (features, windows, filters) or feature service (columns, derived expressions, defaults)") { kind, name };
         command.SetAction((parse, token) => context.RunAsync(parse, async cli =>
         {
             using var store = CommandContext.Connect(parse);
@@ -89,7 +89,9 @@ public static class RegistryCommands
                 cli.Line($"feature service {service.Name} ({service.EntityType}):");
                 foreach (var feature in service.Features)
                 {
-                    cli.Line($"  {feature}{(service.Defaults.TryGetValue(feature, out var fallback) ? $" (default {ProtoText.Of(fallback)})" : "")}");
+                    var derived = service.Derived.TryGetValue(feature, out var expression) ? $" = {expression.Expression} ({ProtoText.Of(expression.Type)}, derived)" : "";
+                    var request = service.RequestFields.TryGetValue(feature, out var requestType) ? $" ({ProtoText.Of(requestType)}, request field)" : "";
+                    cli.Line($"  {feature}{derived}{request}{(service.Defaults.TryGetValue(feature, out var fallback) ? $" (default {ProtoText.Of(fallback)})" : "")}");
                 }
             }
 

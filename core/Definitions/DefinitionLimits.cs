@@ -31,6 +31,15 @@ public static class DefinitionLimits
     /// <summary>Comparisons and <c>in</c> tests in one filter (so also its <c>and</c>s and <c>or</c>s).</summary>
     public const int MaxFilterTerms = 256;
 
+    /// <summary>Characters in one derived column's expression.</summary>
+    public const int MaxExpressionLength = 4_096;
+
+    /// <summary>Nested parentheses, calls and unary operators in one expression.</summary>
+    public const int MaxExpressionDepth = 32;
+
+    /// <summary>Terms (literals, names, operators, calls) in one expression.</summary>
+    public const int MaxExpressionNodes = 256;
+
     /// <summary>Errors returned for one load; the rest are counted in one final error.</summary>
     public const int MaxErrorsReported = 100;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Core.Expressions;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -15,7 +16,7 @@ public static class DefinitionLoader
     private static readonly string[] SourceKeys = ["name", "timestamp_field", "event_id_field", "fields"];
     private static readonly string[] ViewKeys = ["name", "version", "entity", "source", "key_field", "ttl", "allowed_lateness", "features"];
     private static readonly string[] FeatureKeys = ["name", "type", "aggregation", "field", "latest", "window", "tile", "where"];
-    private static readonly string[] ServiceKeys = ["name", "features", "request_fields", "defaults", "encodings"];
+    private static readonly string[] ServiceKeys = ["name", "features", "request_fields", "derived", "defaults", "encodings"];
     private static readonly string[] EncodingKeys = ["categories"];
     private static readonly TimeSpan DefaultLateness = TimeSpan.FromHours(1);
     private const int MaxFieldPathLength = 256;
@@ -372,6 +373,33 @@ public static class DefinitionLoader
             }
         }
 
+        var derived = new Dictionary<string, RawDerived>(StringComparer.Ordinal);
+        if (section.Mapping("derived") is { } derivedMap)
+        {
+            foreach (var (keyNode, valueNode) in derivedMap.Children)
+            {
+                var columnName = (keyNode as YamlScalarNode)?.Value ?? "";
+                var columnPath = $"{path}.derived.{EchoedText.Shorten(columnName)}";
+                if (!IsName(context, file, new SourceLocation(file, (int)keyNode.Start.Line, (int)keyNode.Start.Column), columnPath, columnName))
+                {
+                    continue;
+                }
+
+                if (requestFields.ContainsKey(columnName))
+                {
+                    context.Error(file, keyNode.Start, columnPath, $"'{columnName}' is both a request field and a derived column");
+                }
+                else if (valueNode is YamlScalarNode { Value: { Length: > 0 } expression })
+                {
+                    derived[columnName] = new RawDerived(expression, valueNode.Start, keyNode.Start, columnPath);
+                }
+                else
+                {
+                    context.Error(file, valueNode.Start, columnPath, "a derived column is an expression in text, e.g. \"clicks_1h / max(views_1h, 1)\"");
+                }
+            }
+        }
+
         var columns = new List<RawColumn>();
         foreach (var (item, itemPath) in section.Sequence("features", required: true))
         {
@@ -384,15 +412,27 @@ public static class DefinitionLoader
             {
                 columns.Add(new RawColumn(text, null, item.Start, itemPath));
             }
+            else if (text is not null && derived.TryGetValue(text, out var derivedColumn))
+            {
+                columns.Add(new RawColumn(text, null, item.Start, itemPath, derivedColumn));
+            }
             else
             {
-                context.Error(file, item.Start, itemPath, $"'{EchoedText.Shorten(text)}' is neither a feature reference of the form view:feature nor one of this service's request_fields");
+                context.Error(file, item.Start, itemPath, $"'{EchoedText.Shorten(text)}' is neither a feature reference of the form view:feature nor one of this service's request_fields or derived columns");
+            }
+        }
+
+        foreach (var (columnName, column) in derived)
+        {
+            if (!columns.Exists(c => c.Derived is not null && c.Name == columnName))
+            {
+                context.Error(file, column.NameMark, column.Path, $"derived column '{columnName}' is not listed in features");
             }
         }
 
         foreach (var (fieldName, field) in requestFields)
         {
-            if (!columns.Exists(c => c.Feature is null && c.Name == fieldName))
+            if (!columns.Exists(c => c.Feature is null && c.Derived is null && c.Name == fieldName))
             {
                 context.Error(file, field.Mark, field.Path, $"request field '{fieldName}' is not listed in features");
             }
@@ -662,6 +702,13 @@ public static class DefinitionLoader
                 continue;
             }
 
+            if (column.Derived is not null)
+            {
+                // Typed below, once the columns it reads are.
+                resolved.Add((column.Name, null, null, ScalarKind.Null));
+                continue;
+            }
+
             if (column.Feature is not { } reference)
             {
                 resolved.Add((column.Name, null, null, raw.RequestFields[column.Name]));
@@ -705,6 +752,26 @@ public static class DefinitionLoader
             resolved.Add((column.Name, reference, view.EntityType, feature.Type));
         }
 
+        var derived = new Dictionary<string, DerivedColumn>(StringComparer.Ordinal);
+        foreach (var column in raw.Columns)
+        {
+            if (column.Derived is not { } expression || !names.Contains(column.Name))
+            {
+                continue;
+            }
+
+            var index = resolved.FindIndex(c => c.Name == column.Name);
+            if (CompileDerived(context, raw, column.Name, expression, resolved) is { } compiled)
+            {
+                derived[column.Name] = compiled;
+                resolved[index] = (column.Name, null, null, compiled.Expression.Type);
+            }
+            else
+            {
+                ok = false;
+            }
+        }
+
         var defaults = new Dictionary<string, ScalarValue>(StringComparer.Ordinal);
         foreach (var (text, node, path) in raw.Defaults)
         {
@@ -715,6 +782,12 @@ public static class DefinitionLoader
 
             var name = resolved[index].Name;
             var type = resolved[index].Type;
+            if (type == ScalarKind.Null)
+            {
+                // A derived column whose expression did not check (reported there).
+                continue;
+            }
+
             if (ParseLiteral(node.Value ?? "", type) is { } value)
             {
                 defaults[name] = value;
@@ -768,7 +841,7 @@ public static class DefinitionLoader
         foreach (var (name, feature, entityType, type) in resolved)
         {
             columns.Add(new ServiceColumn(
-                name, feature, entityType, type, defaults.TryGetValue(name, out var value) ? value : null, encodings.GetValueOrDefault(name)));
+                name, feature, entityType, type, defaults.TryGetValue(name, out var value) ? value : null, encodings.GetValueOrDefault(name), derived.GetValueOrDefault(name)));
         }
 
         return new FeatureServiceDefinition(raw.Name, columns, raw.Location);
@@ -785,6 +858,71 @@ public static class DefinitionLoader
 
             ok &= index >= 0;
             return index < 0 ? null : index;
+        }
+    }
+
+    /// <summary>
+    /// Checks a derived column's expression against the service's other columns: a name is a column as listed
+    /// (<c>view:feature</c> or a request field) or a feature's bare name when one listed column has it.
+    /// </summary>
+    private static DerivedColumn? CompileDerived(
+        LoadContext context, RawService raw, string name, RawDerived expression, List<(string Name, FeatureReference? Feature, string? EntityType, ScalarKind Type)> resolved)
+    {
+        try
+        {
+            var compiled = CompiledExpression.Compile(expression.Text, Resolve);
+            var inputs = new int[compiled.Inputs.Count];
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                inputs[i] = resolved.FindIndex(c => c.Name == compiled.Inputs[i]);
+            }
+
+            return new DerivedColumn(compiled, inputs);
+        }
+        catch (ExpressionException exception)
+        {
+            context.Error(raw.File, expression.Mark, expression.Path,
+                $"{exception.Message} at position {exception.Position + 1} of \"{EchoedText.Shorten(expression.Text)}\"");
+            return null;
+        }
+
+        (string, ScalarKind) Resolve(string written, int position)
+        {
+            var column = raw.Columns.Find(c => c.Name == written);
+            if (column?.Derived is not null)
+            {
+                throw new ExpressionException(
+                    written == name ? $"derived column '{name}' reads itself" : $"'{written}' is a derived column; a derived column reads features and request fields, not other derived columns",
+                    position);
+            }
+
+            if (column is null && !written.Contains(':'))
+            {
+                var matches = raw.Columns.FindAll(c => c.Feature is { } feature && feature.Feature == written);
+                if (matches.Count > 1)
+                {
+                    throw new ExpressionException($"'{EchoedText.Shorten(written)}' is ambiguous: {string.Join(", ", matches.Select(m => m.Name))}; write view:feature", position);
+                }
+
+                column = matches.Count == 1 ? matches[0] : null;
+            }
+
+            if (column is null)
+            {
+                throw new ExpressionException(
+                    written.Contains(':')
+                        ? $"'{EchoedText.Shorten(written)}' is not one of this service's columns; list it in features to read it"
+                        : $"unknown name '{EchoedText.Shorten(written)}' (this service's features and request fields: {List(raw.Columns.Where(c => c.Derived is null).Select(c => c.Name))})",
+                    position);
+            }
+
+            var index = resolved.FindIndex(c => c.Name == column.Name);
+            if (index < 0)
+            {
+                throw new ExpressionException($"'{column.Name}' is a column of a view with errors (reported there)", position);
+            }
+
+            return (column.Name, resolved[index].Type);
         }
     }
 
@@ -930,8 +1068,11 @@ public static class DefinitionLoader
         List<(string Text, YamlScalarNode Value, string Path)> Defaults, List<(string Column, YamlNode Value, string Path)> Encodings,
         SourceLocation Location);
 
-    /// <summary>A service column as written: a feature reference, or (<paramref name="Feature"/> null) a request field.</summary>
-    private sealed record RawColumn(string Name, FeatureReference? Feature, Mark Mark, string Path);
+    /// <summary>A service column as written: a feature reference, a derived column, or (neither) a request field.</summary>
+    private sealed record RawColumn(string Name, FeatureReference? Feature, Mark Mark, string Path, RawDerived? Derived = null);
+
+    /// <summary>A derived column's expression as written, where it is, and where its name is.</summary>
+    private sealed record RawDerived(string Text, Mark Mark, Mark NameMark, string Path);
 
     private sealed class LoadContext
     {

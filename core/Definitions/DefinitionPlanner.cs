@@ -104,11 +104,12 @@ public static class DefinitionPlanner
         {
             if (!current.FeatureServices.TryGetValue(name, out var old))
             {
-                Add(ChangeKind.Added, "feature_service", name, $"{service.Columns.Count} columns of {string.Join(", ", service.EntityTypes)}");
+                var derived = service.Columns.Count(c => c.Derived is not null);
+                Add(ChangeKind.Added, "feature_service", name, $"{service.Columns.Count} columns{(derived > 0 ? $" ({derived} derived)" : "")} of {string.Join(", ", service.EntityTypes)}");
             }
             else if (!old.Columns.SequenceEqual(service.Columns))
             {
-                Add(ChangeKind.Changed, "feature_service", name, "features, order, request fields, defaults or encodings changed");
+                Add(ChangeKind.Changed, "feature_service", name, "features, order, request fields, derived expressions, defaults or encodings changed");
             }
         }
 

@@ -1,4 +1,6 @@
+using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Core.Expressions;
 
 namespace OrleansFeatures.Core.Definitions;
 
@@ -158,24 +160,77 @@ public sealed class FeatureServiceDefinition
     public IReadOnlyDictionary<FeatureReference, ScalarValue> Defaults { get; }
 
     /// <summary>True when a plain lookup of one entity type can serve it: one entity type and no request fields.</summary>
-    public bool IsSingleEntityType => EntityTypes.Count == 1 && Features.Count == Columns.Count;
+    public bool IsSingleEntityType => EntityTypes.Count == 1 && !HasRequestFields;
+
+    /// <summary>True when the caller sends values with each row (only GetInferenceInputs carries them).</summary>
+    public bool HasRequestFields => Columns.Any(c => c.IsRequestField);
+
+    /// <summary>True when some column is computed from others (<see cref="ServiceColumn.Derived"/>).</summary>
+    public bool HasDerivedColumns => Columns.Any(c => c.Derived is not null);
 
 }
 
 /// <summary>
-/// One input column of a feature service: a view's feature (<see cref="Feature"/> and <see cref="EntityType"/> set)
-/// or a request field (both null), with its type, optional default and optional encoding.
+/// One input column of a feature service: a view's feature (<see cref="Feature"/> and <see cref="EntityType"/> set),
+/// a derived column (<see cref="Derived"/> set) or a request field (all three null), with its type, optional default
+/// and optional encoding.
 /// </summary>
-/// <param name="Name"><c>view:feature</c>, or the request field's name.</param>
+/// <param name="Name"><c>view:feature</c>, or the request field's or derived column's name.</param>
 public sealed record ServiceColumn(
     string Name,
     FeatureReference? Feature,
     string? EntityType,
     ScalarKind Type,
     ScalarValue? Default,
-    CategoricalEncoding? Encoding)
+    CategoricalEncoding? Encoding,
+    DerivedColumn? Derived = null)
 {
-    public bool IsRequestField => Feature is null;
+    public bool IsRequestField => Feature is null && Derived is null;
+}
+
+/// <summary>
+/// A column computed from the service's other columns by an expression (<c>ctr_1h: clicks_1h / max(views_1h, 1)</c>).
+/// Lookups, inference inputs and training sets all evaluate it through <see cref="Read"/>, so they agree.
+/// </summary>
+/// <param name="InputColumns">Per input of <see cref="Expression"/>, the index of the service column it reads.</param>
+public sealed class DerivedColumn(CompiledExpression expression, int[] inputColumns) : IEquatable<DerivedColumn>
+{
+    public CompiledExpression Expression { get; } = expression;
+
+    public IReadOnlyList<int> InputColumns { get; } = inputColumns;
+
+    /// <summary>
+    /// The column's reading from its inputs as the service serves them (each input's default already applied):
+    /// present with the newest event time of its present inputs, or not found / expired (an expired input made it
+    /// missing); the column's own default is then applied by <see cref="ServedValue.Serve"/> like any column's.
+    /// </summary>
+    public FeatureReading Read(ReadOnlySpan<ExpressionValue> inputs)
+    {
+        var result = Expression.Evaluate(inputs);
+        if (result.IsMissing)
+        {
+            return new FeatureReading(ScalarValue.Null, result.Expired ? ReadingStatus.Expired : ReadingStatus.NotFound, 0);
+        }
+
+        long eventTime = 0;
+        foreach (var input in inputs)
+        {
+            if (!input.IsMissing && input.EventTimeMs > eventTime)
+            {
+                eventTime = input.EventTimeMs;
+            }
+        }
+
+        return new FeatureReading(result.ToScalar(), ReadingStatus.Present, eventTime);
+    }
+
+    public bool Equals(DerivedColumn? other) => other is not null && string.Equals(Expression.Text, other.Expression.Text, StringComparison.Ordinal);
+
+    public override bool Equals(object? obj) => Equals(obj as DerivedColumn);
+
+    public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(Expression.Text);
+
+    public override string ToString() => Expression.Text;
 }
 
 /// <summary>

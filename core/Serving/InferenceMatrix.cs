@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Core.Expressions;
 
 namespace OrleansFeatures.Core.Serving;
 
@@ -101,6 +102,11 @@ public sealed class InferenceMatrix
             }
         }
 
+        if (plan.DerivedColumns.Count > 0)
+        {
+            matrix.Derive(plan, values, rowEntities, readings, requestValues);
+        }
+
         if (!littleEndian)
         {
             for (var i = 0; i < values.Length; i++)
@@ -110,6 +116,56 @@ public sealed class InferenceMatrix
         }
 
         return matrix;
+    }
+
+    /// <summary>
+    /// Fills the derived columns, each row from its inputs as served (a feature's reading or a request value, with
+    /// the input column's default applied), by <see cref="DerivedColumn.Read"/>: the rule lookups and training sets
+    /// use too. A value is present (mask 1); a missing one gets the column's default like any absent value.
+    /// </summary>
+    private void Derive(
+        InferencePlan plan, Span<float> values, IReadOnlyList<int[]> rowEntities, IReadOnlyList<FeatureReading[]> readings, IReadOnlyList<ScalarValue[]> requestValues)
+    {
+        Span<ExpressionValue> scratch = plan.MaxDerivedInputs <= 64 ? stackalloc ExpressionValue[plan.MaxDerivedInputs] : new ExpressionValue[plan.MaxDerivedInputs];
+        foreach (var derived in plan.DerivedColumns)
+        {
+            var column = plan.Columns[derived.Column];
+            var inputs = scratch[..derived.InputSlots.Length];
+            for (var row = 0; row < Rows; row++)
+            {
+                for (var i = 0; i < inputs.Length; i++)
+                {
+                    var slot = derived.InputSlots[i];
+                    FeatureReading reading;
+                    if (slot >= 0)
+                    {
+                        var entityOfRow = rowEntities[slot];
+                        var entity = entityOfRow.Length == 1 ? entityOfRow[0] : entityOfRow[row];
+                        reading = readings[slot][(entity * plan.Entities[slot].Features.Length) + derived.InputIndexes[i]];
+                    }
+                    else
+                    {
+                        var sent = requestValues[derived.InputIndexes[i]];
+                        var value = sent.Length == 1 ? sent[0] : sent[row];
+                        reading = new FeatureReading(value, value.IsNull ? ReadingStatus.NotFound : ReadingStatus.Present, 0);
+                    }
+
+                    inputs[i] = ExpressionValue.From(ServedValue.Serve(reading, derived.InputDefaults[i]));
+                }
+
+                var result = derived.Derived.Read(inputs);
+                var cell = (row * Columns) + derived.Column;
+                if (result.Status == ReadingStatus.Present)
+                {
+                    values[cell] = column.Encode(result.Value);
+                    Mask[cell] = 1;
+                }
+                else
+                {
+                    Absent(column, values, cell, derived.Column);
+                }
+            }
+        }
     }
 
     private void Absent(InferenceColumn column, Span<float> values, int cell, int columnIndex)

@@ -9,13 +9,19 @@ namespace OrleansFeatures.Core.Serving;
 /// </summary>
 public sealed class InferencePlan
 {
-    private InferencePlan(FeatureServiceDefinition service, InferenceColumn[] columns, InferenceEntitySlot[] entities, InferenceRequestField[] requestFields, string? unservable)
+    private InferencePlan(
+        FeatureServiceDefinition service, InferenceColumn[] columns, InferenceEntitySlot[] entities, InferenceRequestField[] requestFields, InferenceDerivedColumn[] derived, string? unservable)
     {
         Service = service;
         Columns = columns;
         Entities = entities;
         RequestFields = requestFields;
+        DerivedColumns = derived;
         UnservableReason = unservable;
+        foreach (var column in derived)
+        {
+            MaxDerivedInputs = Math.Max(MaxDerivedInputs, column.InputSlots.Length);
+        }
     }
 
     public FeatureServiceDefinition Service { get; }
@@ -27,6 +33,12 @@ public sealed class InferencePlan
     public IReadOnlyList<InferenceEntitySlot> Entities { get; }
 
     public IReadOnlyList<InferenceRequestField> RequestFields { get; }
+
+    /// <summary>The derived columns, each with where its inputs are read; evaluated after the other columns are filled.</summary>
+    public IReadOnlyList<InferenceDerivedColumn> DerivedColumns { get; }
+
+    /// <summary>The most inputs one derived column reads.</summary>
+    public int MaxDerivedInputs { get; }
 
     /// <summary>Why the service cannot be served as numbers (a string column without an encoding); null when it can.</summary>
     public string? UnservableReason { get; }
@@ -53,7 +65,11 @@ public sealed class InferencePlan
             }
 
             var slot = -1;
-            if (definition.Feature is { } feature)
+            if (definition.Derived is not null)
+            {
+                // Bound to its inputs' places below, once the slots are laid out.
+            }
+            else if (definition.Feature is { } feature)
             {
                 slot = IndexOfEntityType(service, definition.EntityType!);
                 while (slotFeatures.Count <= slot)
@@ -86,7 +102,32 @@ public sealed class InferencePlan
             entities[s] = new InferenceEntitySlot(service.EntityTypes[s], references, columnIndexes);
         }
 
-        return new InferencePlan(service, columns, entities, [.. requestFields], unservable);
+        var derived = new List<InferenceDerivedColumn>();
+        for (var c = 0; c < columns.Length; c++)
+        {
+            if (service.Columns[c].Derived is not { } expression)
+            {
+                continue;
+            }
+
+            var inputs = expression.InputColumns;
+            var inputSlots = new int[inputs.Count];
+            var inputIndexes = new int[inputs.Count];
+            var inputDefaults = new ScalarValue?[inputs.Count];
+            for (var i = 0; i < inputs.Count; i++)
+            {
+                var input = inputs[i];
+                inputDefaults[i] = service.Columns[input].Default;
+                inputSlots[i] = columns[input].EntitySlot;
+                inputIndexes[i] = inputSlots[i] >= 0
+                    ? Array.IndexOf(entities[inputSlots[i]].Columns, input)
+                    : requestFields.FindIndex(f => f.Column == input);
+            }
+
+            derived.Add(new InferenceDerivedColumn(c, expression, inputSlots, inputIndexes, inputDefaults));
+        }
+
+        return new InferencePlan(service, columns, entities, [.. requestFields], [.. derived], unservable);
     }
 
     /// <summary>The slot of <paramref name="entityType"/>, or -1 when the service reads none of its features.</summary>
@@ -164,7 +205,7 @@ public sealed class InferenceColumn
 
     public ColumnEncoding Encoding { get; }
 
-    /// <summary>The entity slot the column's feature belongs to; -1 for a request field.</summary>
+    /// <summary>The entity slot the column's feature belongs to; -1 for a request field or a derived column.</summary>
     public int EntitySlot { get; }
 
     public bool HasDefault => Definition.Default is not null;
@@ -185,6 +226,12 @@ public sealed class InferenceColumn
 
 /// <summary>The features one entity type contributes: what to read of each entity, and the column each fills.</summary>
 public sealed record InferenceEntitySlot(string EntityType, FeatureReference[] Features, int[] Columns);
+
+/// <summary>
+/// A derived column and where each of its inputs is: <see cref="InputSlots"/>[i] the entity slot and
+/// <see cref="InputIndexes"/>[i] the feature's index in it, or slot -1 and the index of a request field.
+/// </summary>
+public sealed record InferenceDerivedColumn(int Column, DerivedColumn Derived, int[] InputSlots, int[] InputIndexes, ScalarValue?[] InputDefaults);
 
 /// <summary>A request field and the column it fills.</summary>
 public sealed record InferenceRequestField(string Name, ScalarKind Type, int Column);

@@ -1,5 +1,7 @@
 using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Core.Expressions;
 
 namespace OrleansFeatures.Core.Serving;
 
@@ -25,7 +27,7 @@ public sealed class LookupPlan
             _inferencePlans.Add(service.Name, InferencePlan.Compile(service));
             if (service.IsSingleEntityType)
             {
-                _serviceColumns.Add(service.Name, LookupColumns.Create(service.EntityTypes[0], service.Features, service.Defaults));
+                _serviceColumns.Add(service.Name, LookupColumns.ForService(service));
             }
         }
     }
@@ -161,7 +163,7 @@ public sealed class LookupPlan
             return null;
         }
 
-        var requestFields = service.Features.Count < service.Columns.Count ? " and request fields" : "";
+        var requestFields = service.HasRequestFields ? " and request fields" : "";
         error = RequestError.Invalid(
             "feature_service",
             $"feature service '{service.Name}' reads entity types {string.Join(", ", service.EntityTypes)}{requestFields}; call GetInferenceInputs for it");
@@ -212,33 +214,135 @@ public readonly record struct LookupRequest(
 /// <summary>The request limits a lookup is checked against (FeatureStore:Limits).</summary>
 public sealed record LookupLimits(int MaxEntitiesPerRequest, int MaxFeaturesPerRequest, int MaxKeyLength);
 
-/// <summary>The resolved columns of a lookup: what to read of each entity, what to call each column, and its default.</summary>
+/// <summary>
+/// The resolved columns of a lookup: what to read of each entity (<see cref="Views"/>, <see cref="Features"/>), and
+/// per answered column its name and default. A feature service's derived columns are not read: <see cref="Derive"/>
+/// computes them from the read ones, which makes the readings answered (<see cref="Count"/> per entity).
+/// </summary>
 public sealed class LookupColumns
 {
-    private LookupColumns(string entityType, string[] views, string[] features, string[] names, ScalarValue?[] defaults)
+    private readonly int[]? _readIndex;
+    private readonly DerivedColumn?[]? _derived;
+    private readonly int _maxInputs;
+
+    private LookupColumns(string entityType, string[] views, string[] features, string[] names, ScalarValue?[] defaults, int[]? readIndex, DerivedColumn?[]? derived)
     {
         EntityType = entityType;
         Views = views;
         Features = features;
         Names = names;
         Defaults = defaults;
+        _readIndex = readIndex;
+        _derived = derived;
+        if (derived is not null)
+        {
+            foreach (var column in derived)
+            {
+                _maxInputs = Math.Max(_maxInputs, column?.InputColumns.Count ?? 0);
+            }
+        }
     }
 
     public string EntityType { get; }
 
-    /// <summary>Per column, the feature view read.</summary>
+    /// <summary>Per column read, the feature view read.</summary>
     public string[] Views { get; }
 
-    /// <summary>Per column, the feature read of that view.</summary>
+    /// <summary>Per column read, the feature read of that view.</summary>
     public string[] Features { get; }
 
-    /// <summary>Per column, "view:feature".</summary>
+    /// <summary>Per answered column, "view:feature" or the derived column's name.</summary>
     public string[] Names { get; }
 
-    /// <summary>Per column, the value served when it is missing or expired; null when none.</summary>
+    /// <summary>Per answered column, the value served when it is missing or expired; null when none.</summary>
     public ScalarValue?[] Defaults { get; }
 
+    /// <summary>Answered columns per entity.</summary>
     public int Count => Names.Length;
+
+    /// <summary>Read columns per entity: <see cref="Count"/> less the derived columns.</summary>
+    public int ReadWidth => Views.Length;
+
+    /// <summary>True when <see cref="Derive"/> must turn the readings into the answered columns.</summary>
+    public bool HasDerivedColumns => _derived is not null;
+
+    /// <summary>
+    /// The answered readings of <paramref name="entities"/> entities from their read ones (<see cref="ReadWidth"/>
+    /// per entity in <paramref name="read"/>, <see cref="Count"/> per entity into <paramref name="answered"/>): read
+    /// columns copied, derived columns evaluated over their inputs as served (each input's default applied).
+    /// Allocates nothing.
+    /// </summary>
+    public void Derive(ReadOnlySpan<FeatureReading> read, Span<FeatureReading> answered, int entities)
+    {
+        if (_derived is null || _readIndex is null)
+        {
+            read[..(entities * Count)].CopyTo(answered);
+            return;
+        }
+
+        Span<ExpressionValue> scratch = _maxInputs <= 64 ? stackalloc ExpressionValue[_maxInputs] : new ExpressionValue[_maxInputs];
+        var width = ReadWidth;
+        for (var e = 0; e < entities; e++)
+        {
+            var row = read.Slice(e * width, width);
+            var output = answered.Slice(e * Count, Count);
+            for (var c = 0; c < output.Length; c++)
+            {
+                if (_derived[c] is not { } derived)
+                {
+                    output[c] = row[_readIndex[c]];
+                    continue;
+                }
+
+                var inputs = scratch[..derived.InputColumns.Count];
+                for (var i = 0; i < inputs.Length; i++)
+                {
+                    var column = derived.InputColumns[i];
+                    inputs[i] = ExpressionValue.From(ServedValue.Serve(row[_readIndex[column]], Defaults[column]));
+                }
+
+                output[c] = derived.Read(inputs);
+            }
+        }
+    }
+
+    /// <summary>The columns of a feature service of one entity type and no request fields, in the service's order.</summary>
+    public static LookupColumns ForService(FeatureServiceDefinition service)
+    {
+        if (!service.IsSingleEntityType)
+        {
+            throw new ArgumentException($"feature service '{service.Name}' is not served by plain lookups", nameof(service));
+        }
+
+        if (!service.HasDerivedColumns)
+        {
+            return Create(service.EntityTypes[0], service.Features, service.Defaults);
+        }
+
+        var count = service.Columns.Count;
+        var names = new string[count];
+        var defaults = new ScalarValue?[count];
+        var readIndex = new int[count];
+        var derived = new DerivedColumn?[count];
+        var views = new List<string>();
+        var features = new List<string>();
+        for (var c = 0; c < count; c++)
+        {
+            var column = service.Columns[c];
+            names[c] = column.Name;
+            defaults[c] = column.Default;
+            derived[c] = column.Derived;
+            readIndex[c] = -1;
+            if (column.Feature is { } reference)
+            {
+                readIndex[c] = views.Count;
+                views.Add(reference.View);
+                features.Add(reference.Feature);
+            }
+        }
+
+        return new LookupColumns(service.EntityTypes[0], [.. views], [.. features], names, defaults, readIndex, derived);
+    }
 
     internal static LookupColumns Create(string entityType, IReadOnlyList<FeatureReference> references, IReadOnlyDictionary<FeatureReference, ScalarValue>? defaults)
     {
@@ -257,6 +361,6 @@ public sealed class LookupColumns
             }
         }
 
-        return new LookupColumns(entityType, views, features, names, fallbacks);
+        return new LookupColumns(entityType, views, features, names, fallbacks, null, null);
     }
 }

@@ -348,6 +348,17 @@ public sealed class FeatureRegistryService(
                 info.RequestFields[column.Name] = ValueMapping.ToProto(column.Type);
             }
 
+            if (column.Derived is { } derived)
+            {
+                var derivedInfo = new DerivedColumnInfo { Expression = derived.Expression.Text, Type = ValueMapping.ToProto(column.Type) };
+                foreach (var input in derived.InputColumns)
+                {
+                    derivedInfo.Inputs.Add(service.Columns[input].Name);
+                }
+
+                info.Derived[column.Name] = derivedInfo;
+            }
+
             if (column.Encoding is { } encoding)
             {
                 var categories = new CategoryList();

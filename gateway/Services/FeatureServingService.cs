@@ -56,26 +56,37 @@ public sealed partial class FeatureServingService(
         }
 
         var nowMs = timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
-        var width = columns.Count;
-        var count = request.EntityIds.Count * width;
+        var count = request.EntityIds.Count * columns.Count;
+        var readCount = request.EntityIds.Count * columns.ReadWidth;
         // Pooled: a reading holds no more than the request does, and is mapped to the wire before this returns.
-        var readings = ArrayPool<FeatureReading>.Shared.Rent(count);
+        var readings = ArrayPool<FeatureReading>.Shared.Rent(readCount);
+        var answered = columns.HasDerivedColumns ? ArrayPool<FeatureReading>.Shared.Rent(count) : readings;
         try
         {
             var stale = await reader.ReadAsync(definitions.Version, columns.EntityType, request.EntityIds, new FeatureRefList(columns.Views, columns.Features), nowMs, readings);
-            FeatureStoreMetrics.FeatureReads.Add(count);
+            FeatureStoreMetrics.FeatureReads.Add(readCount);
             if (stale is not null)
             {
                 FeatureStoreMetrics.StaleAnswers.Add(1, new KeyValuePair<string, object?>("rpc", "GetOnlineFeatures"));
             }
 
+            if (columns.HasDerivedColumns)
+            {
+                // The service's derived columns, from the readings as served: core's one rule, as inference inputs and training sets.
+                columns.Derive(readings.AsSpan(0, readCount), answered, request.EntityIds.Count);
+            }
+
             return IsGrpc(context)
-                ? LookupResponseEncoder.Encode(columns.Names, columns.Defaults, request.EntityIds, readings.AsSpan(0, count), stale, definitions.Version, nowMs)
-                : ToMessage(columns.Names, columns.Defaults, request.EntityIds, readings, stale, definitions.Version, nowMs);
+                ? LookupResponseEncoder.Encode(columns.Names, columns.Defaults, request.EntityIds, answered.AsSpan(0, count), stale, definitions.Version, nowMs)
+                : ToMessage(columns.Names, columns.Defaults, request.EntityIds, answered, stale, definitions.Version, nowMs);
         }
         finally
         {
             ArrayPool<FeatureReading>.Shared.Return(readings, clearArray: true);
+            if (!ReferenceEquals(answered, readings))
+            {
+                ArrayPool<FeatureReading>.Shared.Return(answered, clearArray: true);
+            }
         }
     }
 

@@ -3,6 +3,7 @@ using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Core.Routing;
+using OrleansFeatures.Core.Serving;
 using OrleansFeatures.Offline.Files;
 using Parquet;
 using Parquet.Schema;
@@ -24,7 +25,7 @@ public sealed class TrainingSetBuilder
     private readonly CompiledFeatureView[] _views;
     private readonly int[] _columnView;
     private readonly int[] _columnFeature;
-    private readonly ScalarValue?[] _columnDefault;
+    private readonly LookupColumns _columns;
     private readonly string[] _sources;
     private readonly bool[][] _viewFedBySource;
     private readonly Dictionary<string, CompiledFeatureView> _allViews = new(StringComparer.Ordinal);
@@ -44,10 +45,11 @@ public sealed class TrainingSetBuilder
             // Rows of one entity table carry one entity's key; a service across entity types or with request fields
             // needs a key column per entity type and the request values per row (not built yet).
             throw new TrainingSetException(
-                $"feature service '{service.Name}' reads entity types {string.Join(", ", service.EntityTypes)}{(service.Features.Count < service.Columns.Count ? " and request fields" : "")}; training sets serve services of one entity type without request fields");
+                $"feature service '{service.Name}' reads entity types {string.Join(", ", service.EntityTypes)}{(service.HasRequestFields ? " and request fields" : "")}; training sets serve services of one entity type without request fields");
         }
 
         _service = service;
+        _columns = LookupColumns.ForService(service);
         _entityType = service.EntityTypes[0];
         _keyColumn = request.KeyColumn ?? set.EntityTypes[_entityType].KeyField;
         foreach (var view in set.FeatureViews.Values)
@@ -58,7 +60,6 @@ public sealed class TrainingSetBuilder
         var views = new List<CompiledFeatureView>();
         _columnView = new int[service.Features.Count];
         _columnFeature = new int[service.Features.Count];
-        _columnDefault = new ScalarValue?[service.Features.Count];
         for (var c = 0; c < service.Features.Count; c++)
         {
             var reference = service.Features[c];
@@ -72,7 +73,6 @@ public sealed class TrainingSetBuilder
 
             _columnView[c] = index;
             _columnFeature[c] = view.IndexOf(reference.Feature);
-            _columnDefault[c] = service.Defaults.TryGetValue(reference, out var fallback) ? fallback : null;
         }
 
         _views = [.. views];
@@ -106,8 +106,11 @@ public sealed class TrainingSetBuilder
         }
     }
 
-    /// <summary>The output's feature columns, in service order: <c>view:feature</c> and <c>view:feature:status</c>.</summary>
-    public IReadOnlyList<string> FeatureColumns => [.. _service.Features.SelectMany(f => new[] { f.ToString(), $"{f}:status" })];
+    /// <summary>
+    /// The output's feature columns, in service order: <c>view:feature</c> (or a derived column's name) and
+    /// <c>view:feature:status</c>.
+    /// </summary>
+    public IReadOnlyList<string> FeatureColumns => [.. _columns.Names.SelectMany(f => new[] { f, $"{f}:status" })];
 
     public async Task<TrainingSetResult> BuildAsync(CancellationToken cancellationToken = default)
     {
@@ -377,6 +380,8 @@ public sealed class TrainingSetBuilder
         var counts = new ReplayCounts();
         var results = new List<ResultRow>(rows.Count);
         var states = new FeatureViewState?[_views.Length];
+        var read = new FeatureReading[_columnView.Length];
+        var answered = new FeatureReading[_columns.Count];
         var e = 0;
         var r = 0;
         while (r < rows.Count)
@@ -401,13 +406,19 @@ public sealed class TrainingSetBuilder
                     Apply(events[e++], states, ref counts);
                 }
 
-                var values = new ServedValue[_columnView.Length];
-                for (var c = 0; c < values.Length; c++)
+                for (var c = 0; c < read.Length; c++)
                 {
-                    var reading = states[_columnView[c]] is { } state
+                    read[c] = states[_columnView[c]] is { } state
                         ? state.Read(_columnFeature[c], row.TimestampMs)
                         : new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0);
-                    values[c] = ServedValue.Serve(reading, _columnDefault[c]);
+                }
+
+                // Derived columns from the readings as served: the lookup's own rule (core's LookupColumns.Derive).
+                _columns.Derive(read, answered, 1);
+                var values = new ServedValue[answered.Length];
+                for (var c = 0; c < values.Length; c++)
+                {
+                    values[c] = ServedValue.Serve(answered[c], _columns.Defaults[c]);
                 }
 
                 results.Add(new ResultRow(row, values));
@@ -544,12 +555,14 @@ public sealed class TrainingSetBuilder
         }
 
         var firstFeature = fields.Count;
-        foreach (var reference in _service.Features)
+        foreach (var column in _service.Columns)
         {
-            var kind = _allViews[reference.View].Features[_allViews[reference.View].IndexOf(reference.Feature)].ResultKind;
-            fields.Add(ParquetColumns.FieldFor(reference.ToString(), kind));
+            var kind = column.Feature is { } reference
+                ? _allViews[reference.View].Features[_allViews[reference.View].IndexOf(reference.Feature)].ResultKind
+                : column.Type;
+            fields.Add(ParquetColumns.FieldFor(column.Name, kind));
             kinds.Add(kind);
-            fields.Add(ParquetColumns.FieldFor($"{reference}:status", ScalarKind.String));
+            fields.Add(ParquetColumns.FieldFor($"{column.Name}:status", ScalarKind.String));
             kinds.Add(ScalarKind.String);
         }
 
@@ -648,7 +661,7 @@ public sealed class TrainingSetBuilder
             remaining[p]--;
             var reader = readers[p];
             var label = ReadLabel(reader, labels);
-            var values = new ServedValue[_columnView.Length];
+            var values = new ServedValue[_columns.Count];
             for (var c = 0; c < values.Length; c++)
             {
                 var value = ScalarCodec.Read(reader);

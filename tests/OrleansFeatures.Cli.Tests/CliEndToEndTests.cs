@@ -51,6 +51,37 @@ public sealed class CliEndToEndTests
     }
 
     [Fact]
+    public async Task Validate_plan_and_describe_show_derived_columns()
+    {
+        using var temp = new TempDirectory();
+        var definitions = Path.Combine(temp.Path, "plays.yaml");
+        await File.WriteAllTextAsync(definitions, Yaml.Replace(
+            "    defaults: { \"user_plays:plays_1h\": 0 }",
+            "    defaults: { \"user_plays:plays_1h\": 0 }\n  - name: rate\n    features: [user_plays:plays_1h, user_plays:seconds_1h, seconds_per_play]\n    derived: { seconds_per_play: \"seconds_1h / max(plays_1h, 1)\" }",
+            StringComparison.Ordinal));
+
+        var valid = await Ofs.RunAsync("validate", definitions);
+        Assert.True(valid.ExitCode == ExitCodes.Success, valid.ToString());
+        Assert.Contains("2 feature service(s), 1 derived column(s)", valid.Output, StringComparison.Ordinal);
+        Assert.Contains("rate.seconds_per_play: double = seconds_1h / max(plays_1h, 1)", valid.Output, StringComparison.Ordinal);
+        var json = await Ofs.RunAsync("validate", definitions, "--output", "json");
+        var derived = Assert.Single(json.Json.GetProperty("summary").GetProperty("derived_columns").EnumerateArray());
+        Assert.Equal("double", derived.GetProperty("type").GetString());
+
+        await using var gateway = new GatewayProcess(temp.Path);
+        await gateway.StartAsync();
+        var address = gateway.GrpcAddress.ToString();
+        var plan = await Ofs.RunAsync("plan", definitions, "--address", address);
+        Assert.True(plan.ExitCode == ExitCodes.Success, plan.ToString());
+        Assert.Contains("+ feature_service rate: 3 columns (1 derived) of user", plan.Output, StringComparison.Ordinal);
+        var apply = await Ofs.RunAsync("apply", definitions, "--address", address);
+        Assert.True(apply.ExitCode == ExitCodes.Success, apply.ToString());
+        var describe = await Ofs.RunAsync("describe", "service", "rate", "--address", address);
+        Assert.True(describe.ExitCode == ExitCodes.Success, describe.ToString());
+        Assert.Contains("seconds_per_play = seconds_1h / max(plays_1h, 1) (double, derived)", describe.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Plan_apply_list_describe_get_and_push_work_against_a_running_store()
     {
         using var temp = new TempDirectory();

@@ -36,8 +36,13 @@ public sealed class OnlineOfflineParityTests
               - { name: max_seconds_5m, aggregation: max, field: seconds, window: 5m }
         feature_services:
           - name: model
-            features: [plays:plays_1m, plays:clicks_2m, plays:seconds_5m, plays:mean_seconds_5m, plays:max_seconds_5m, plays:last_kind]
-            defaults: { "plays:plays_1m": 0, "plays:mean_seconds_5m": -1.0 }
+            features: [plays:plays_1m, plays:clicks_2m, plays:seconds_5m, plays:mean_seconds_5m, plays:max_seconds_5m, plays:last_kind, click_rate, spread]
+            defaults: { "plays:plays_1m": 0, "plays:mean_seconds_5m": -1.0, spread: 0.0 }
+            # Derived columns (request-time features) must match too: a division whose divisor is often 0 (missing),
+            # an expired or missing input (EXPIRED / NOT_FOUND, or the column's default), and a branch.
+            derived:
+              click_rate: "clicks_2m / plays_1m"
+              spread: "if(max_seconds_5m > 30, max_seconds_5m - mean_seconds_5m, -1.0)"
         """;
 
     private static readonly string[] Users = ["u0", "u1", "u2", "u3", "u4", "never"];
@@ -156,7 +161,7 @@ public sealed class OnlineOfflineParityTests
             }
         }
 
-        Assert.True(compared == lookups.Count * Users.Length * 6, $"{compared} values compared");
+        Assert.True(compared == lookups.Count * Users.Length * 8, $"{compared} values compared");
         Assert.True(ambiguous * 20 < compared, $"{ambiguous} of {compared} values changed within a lookup's time range; the comparison would prove little");
         Assert.Superset(new HashSet<string> { "PRESENT", "NOT_FOUND", "DEFAULTED" }, statuses);
     }
@@ -314,7 +319,7 @@ public sealed class OnlineOfflineParityTests
             }
         }
 
-        Assert.Equal(lookups.Count * users.Length * 6 * sets.Count, compared);
+        Assert.Equal(lookups.Count * users.Length * 8 * sets.Count, compared);
         Assert.True(ambiguous * 20 < compared, $"{ambiguous} of {compared} values changed within a lookup's time range");
         Assert.True(present * 3 > compared, $"only {present} of {compared} values present");
     }

@@ -172,6 +172,56 @@ public sealed class TrainingSetBuilderTests
     }
 
     [Fact]
+    public async Task Derived_columns_equal_a_brute_force_computation_from_each_rows_served_inputs()
+    {
+        var yaml = Yaml.Replace(
+            """
+                features: [plays:plays_1h, plays:clicks_1h, plays:seconds_1h, plays:max_seconds_1h, plays:last_kind]
+                defaults: { "plays:plays_1h": 0 }
+            """,
+            """
+                features: [plays:plays_1h, plays:clicks_1h, plays:seconds_1h, plays:max_seconds_1h, plays:last_kind, click_share, heavy]
+                defaults: { "plays:plays_1h": 0, heavy: -1.0 }
+                derived:
+                  click_share: "clicks_1h / plays_1h"
+                  heavy: "if(max_seconds_1h >= 40, seconds_1h, 0)"
+            """,
+            StringComparison.Ordinal);
+        Assert.NotEqual(Yaml, yaml);
+        var random = new Random(11);
+        var (events, rows) = RandomLog(random, users: 10, eventCount: 500, rowCount: 200);
+
+        using var temp = new TempDirectory();
+        var (result, built) = await BuildAsync(temp.Path, events.Select(e => e.Json), rows.Select(r => Row(r.User, r.Time, r.Label)), "arrival", partitions: 3, Definitions(yaml));
+
+        Assert.Equal(["click_share", "click_share:status", "heavy", "heavy:status"], result.Columns.TakeLast(4));
+        var statuses = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var row in built)
+        {
+            // The oracle reads the row's own feature columns (pinned against the engine by the test above).
+            var clicks = row.GetValueOrDefault("plays:clicks_1h");
+            var plays = row["plays:plays_1h"].AsInt64;
+            var (share, shareStatus) = clicks.IsNull
+                ? (ScalarValue.Null, row["plays:clicks_1h:status"].AsString)
+                : plays == 0 ? (ScalarValue.Null, "NOT_FOUND") : (ScalarValue.FromDouble((double)clicks.AsInt64 / plays), "PRESENT");
+            Assert.Equal(share, row.GetValueOrDefault("click_share"));
+            Assert.Equal(shareStatus, row["click_share:status"].AsString);
+            statuses.Add(shareStatus);
+
+            var max = row.GetValueOrDefault("plays:max_seconds_1h");
+            var seconds = row.GetValueOrDefault("plays:seconds_1h");
+            var (heavy, heavyStatus) = max.IsNull ? (-1.0, "DEFAULTED")
+                : max.AsDouble < 40 ? (0.0, "PRESENT")
+                : seconds.IsNull ? (-1.0, "DEFAULTED")
+                : (seconds.AsDouble, "PRESENT");
+            Assert.Equal(ScalarValue.FromDouble(heavy), row["heavy"]);
+            Assert.Equal(heavyStatus, row["heavy:status"].AsString);
+        }
+
+        Assert.Superset(new HashSet<string> { "PRESENT", "NOT_FOUND", "EXPIRED" }, statuses);
+    }
+
+    [Fact]
     public async Task Csv_and_parquet_events_give_the_rows_json_lines_give()
     {
         var random = new Random(11);
