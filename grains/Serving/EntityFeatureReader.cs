@@ -286,7 +286,7 @@ public sealed partial class EntityFeatureReader(
                 Observe(call);
             }
 
-            WarmEntityCache.ReadPacked(definitions, entityType, ToViews(states[k]), features, nowMs, readings.AsSpan(i * width, width));
+            WarmEntityCache.ReadStored(definitions, entityType, ToViews(states[k]), features, nowMs, readings.AsSpan(i * width, width));
             FeatureStoreMetrics.DurableFallbackReads.Add(1, new KeyValuePair<string, object?>("reason", Reason(call)));
             stale[i] = true;
             reported++;
