@@ -125,6 +125,20 @@ public static class EventSchema
         public readonly bool Reads(string name) =>
             _layout.TryGetSlot(name, out _) || name == _source.EventIdField || name == _source.TimestampField;
 
+        public readonly bool Keeps(string name, out StringPool? pool)
+        {
+            var isIdOrTime = name == _source.EventIdField || name == _source.TimestampField;
+            if (_layout.TryGetSlot(name, out var slot))
+            {
+                // The id is unique per event and a time given as text nearly so: pooling them would only fill the pool.
+                pool = isIdOrTime ? null : _layout.ValuePool(slot);
+                return true;
+            }
+
+            pool = null;
+            return isIdOrTime;
+        }
+
         public void Add(string name, ScalarValue value)
         {
             if (_layout.TryGetSlot(name, out var slot))

@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace OrleansFeatures.Core.Events;
 
@@ -12,11 +12,7 @@ public static class JsonEventReader
 {
     // Field names repeat in every event of a source: one shared string per name instead of one per event keeps
     // the events buffered for stream delivery smaller. Bounded, so arbitrary names cannot grow it without limit.
-    private const int MaxPooledNames = 4_096;
-    private const int MaxPooledNameBytes = 64;
-    private static readonly ConcurrentDictionary<string, string> Names = new(StringComparer.Ordinal);
-    private static readonly ConcurrentDictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> NameLookup =
-        Names.GetAlternateLookup<ReadOnlySpan<char>>();
+    private static readonly StringPool Names = new(4_096);
 
     public static RawEvent? TryRead(ReadOnlySpan<byte> utf8Json, string? eventId, long? timestampMs, out string? error)
     {
@@ -57,8 +53,17 @@ public static class JsonEventReader
                 reader.Read();
                 switch (reader.TokenType)
                 {
+                    case JsonTokenType.String when sink.Keeps(name, out var pool):
+                        sink.Add(name, ScalarValue.FromString(ReadString(ref reader, pool)));
+                        break;
                     case JsonTokenType.String:
-                        sink.Add(name, ScalarValue.FromString(reader.GetString()!));
+                        // Not kept (an undeclared field of a source): not made into a string, but text that reading it
+                        // would refuse (invalid UTF-8 or escapes) is refused as before.
+                        if (reader.HasValueSequence || reader.ValueIsEscaped || !Utf8.IsValid(reader.ValueSpan))
+                        {
+                            _ = reader.GetString();
+                        }
+
                         break;
                     case JsonTokenType.Number when reader.TryGetInt64(out var integer):
                         sink.Add(name, ScalarValue.FromInt64(integer));
@@ -106,6 +111,12 @@ public static class JsonEventReader
         /// <summary>Whether the field is kept (declared, or the event's id or time); undeclared nested values are skipped.</summary>
         bool Reads(string name);
 
+        /// <summary>
+        /// Whether <see cref="Add"/> keeps the field's value at all (a string of a field it drops is not read), and the
+        /// pool its string values are shared from, if any.
+        /// </summary>
+        bool Keeps(string name, out StringPool? pool);
+
         void Add(string name, ScalarValue value);
     }
 
@@ -116,30 +127,28 @@ public static class JsonEventReader
         // Without a schema every field is kept, so a nested value is an error.
         public bool Reads(string name) => declared is null || declared(name);
 
+        // A table row keeps every scalar field.
+        public bool Keeps(string name, out StringPool? pool)
+        {
+            pool = null;
+            return true;
+        }
+
         public void Add(string name, ScalarValue value) => fields[name] = value;
     }
 
-    private static string ReadName(ref Utf8JsonReader reader)
+    private static string ReadName(ref Utf8JsonReader reader) => ReadString(ref reader, Names);
+
+    /// <summary>The current name or string token's text: from <paramref name="pool"/> when given and the text is short.</summary>
+    private static string ReadString(ref Utf8JsonReader reader, StringPool? pool)
     {
-        if (reader.HasValueSequence || reader.ValueSpan.Length > MaxPooledNameBytes)
+        if (pool is null || reader.HasValueSequence || reader.ValueSpan.Length > StringPool.MaxPooledLength)
         {
             return reader.GetString()!;
         }
 
         // Unescaped text is never longer than its UTF-8 encoding, so the buffer always fits.
-        Span<char> buffer = stackalloc char[MaxPooledNameBytes];
-        var chars = buffer[..reader.CopyString(buffer)];
-        if (NameLookup.TryGetValue(chars, out var pooled))
-        {
-            return pooled;
-        }
-
-        var name = new string(chars);
-        if (Names.Count < MaxPooledNames)
-        {
-            Names.TryAdd(name, name);
-        }
-
-        return name;
+        Span<char> buffer = stackalloc char[StringPool.MaxPooledLength];
+        return pool.Get(buffer[..reader.CopyString(buffer)]);
     }
 }

@@ -6,13 +6,18 @@ namespace OrleansFeatures.Core.Events;
 /// <summary>The declared fields of one source, each with a fixed slot: shared by every event of the source.</summary>
 public sealed class FieldLayout
 {
+    /// <summary>The most distinct values a string slot shares (see <see cref="ValuePool"/>): ~1–2 MB per slot when full.</summary>
+    public const int PooledValuesPerSlot = 16_384;
+
     private readonly Dictionary<string, int> _slots;
+    private readonly StringPool?[] _pools;
 
     public FieldLayout(IReadOnlyDictionary<string, ScalarKind> fields)
     {
         Names = [.. fields.Keys];
         Kinds = [.. fields.Values];
         _slots = new Dictionary<string, int>(Names.Count, StringComparer.Ordinal);
+        _pools = new StringPool?[Names.Count];
         for (var i = 0; i < Names.Count; i++)
         {
             _slots.Add(Names[i], i);
@@ -25,6 +30,23 @@ public sealed class FieldLayout
     public IReadOnlyList<ScalarKind> Kinds { get; }
 
     public bool TryGetSlot(string name, out int slot) => _slots.TryGetValue(name, out slot);
+
+    /// <summary>
+    /// The pool string values of a declared string slot are shared from (made on first use): entity ids and
+    /// categories repeat across a source's events, so events in flight hold old shared strings rather than young
+    /// copies. A slot of unique values (the event id) should not use it: it would only fill to its bound.
+    /// </summary>
+    public StringPool? ValuePool(int slot)
+    {
+        if (Kinds[slot] != ScalarKind.String)
+        {
+            return null;
+        }
+
+        return Volatile.Read(ref _pools[slot])
+            ?? Interlocked.CompareExchange(ref _pools[slot], new StringPool(PooledValuesPerSlot), null)
+            ?? _pools[slot];
+    }
 }
 
 /// <summary>

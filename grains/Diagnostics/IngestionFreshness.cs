@@ -39,7 +39,7 @@ internal sealed class IngestionFreshness
     /// Records one entity call of <paramref name="source"/> that answered <paramref name="outcomes"/> for the events at
     /// <paramref name="indexes"/>; nothing when none was accepted (duplicates and late events change no feature).
     /// </summary>
-    public void RecordCall(string source, List<int> indexes, ReadOnlySpan<EventOutcome> outcomes)
+    public void RecordCall(string source, ReadOnlySpan<int> indexes, ReadOnlySpan<EventOutcome> outcomes)
     {
         var oldest = long.MaxValue;
         for (var j = 0; j < outcomes.Length; j++)

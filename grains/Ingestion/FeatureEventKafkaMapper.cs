@@ -25,9 +25,12 @@ public sealed class FeatureEventKafkaMapper(StreamEventMapper mapper) : IKafkaMe
     // bytes the stream path allocated. Bounded by the partitions this silo is assigned.
     private readonly ConcurrentDictionary<(string Topic, int Partition), StreamId> _partitionStreams = new();
 
+    // Message keys are entity ids, which repeat: one shared string each instead of one per message (bounded).
+    private readonly StringPool _messageKeys = new(FieldLayout.PooledValuesPerSlot);
+
     public async ValueTask<KafkaMapping> MapAsync(ConsumeResult<byte[]?, byte[]?> message, CancellationToken cancellationToken)
     {
-        var messageKey = message.Message.Key is { Length: > 0 } key ? Encoding.UTF8.GetString(key) : null;
+        var messageKey = message.Message.Key is { Length: > 0 } key ? _messageKeys.GetUtf8(key) : null;
         var mapped = await mapper.MapAsync(
             StreamTransport.Kafka,
             message.Topic,

@@ -45,7 +45,9 @@ public sealed class StreamEventMapper(IngestionEntrance entrance, ILocalSiloDeta
             return StreamEventMapping.Poison($"{transport.SourceKind} '{source}' is not a source in registry version {definitions.Version}");
         }
 
-        var entities = new List<EntityRef>(route.Route.Targets.Count);
+        // One list per thread, reused: it is read into the event's keys below, with no await in between.
+        var entities = t_entities ??= new List<EntityRef>(4);
+        entities.Clear();
         var verdict = EventEntrance.EnterMessage(
             route, value.Span, metadataId, metadataTime, transport.MessageKind, transport.MetadataKind, transportKey, entrance.NowMs, entities);
         return verdict.Decision switch
@@ -58,6 +60,9 @@ public sealed class StreamEventMapper(IngestionEntrance entrance, ILocalSiloDeta
             _ => StreamEventMapping.Poison(verdict.Reason!),
         };
     }
+
+    [ThreadStatic]
+    private static List<EntityRef>? t_entities;
 }
 
 /// <summary>How a transport names its parts in dead-letter reasons.</summary>
@@ -69,8 +74,9 @@ public sealed record StreamTransport(string SourceKind, string MessageKind, stri
 }
 
 /// <summary>What one stream message becomes: an event for its partition's ingester, nothing, wait, or poison (with why).</summary>
-public sealed record StreamEventMapping(IngestedEvent? Event, string? PoisonReason, bool IsNotReady)
+public readonly record struct StreamEventMapping(IngestedEvent? Event, string? PoisonReason, bool IsNotReady)
 {
+    // A struct: the mapping of every message was an object that died at once.
     public static StreamEventMapping NotReady { get; } = new(null, null, true);
 
     /// <summary>Valid, and no view reads its source: skipped (a view added later may read it from an earlier position).</summary>

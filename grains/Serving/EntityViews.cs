@@ -141,10 +141,10 @@ public sealed class EntityViews
     /// refused.
     /// </summary>
     internal int TryApplyInPlace(
-        long registryVersion, string source, IReadOnlyList<FeatureEvent?> events, List<int> indexes, long arrivalMs, Span<EventOutcome> outcomes, out long sequence)
+        long registryVersion, string source, IReadOnlyList<FeatureEvent?> events, ReadOnlySpan<int> indexes, long arrivalMs, Span<EventOutcome> outcomes, out long sequence)
     {
         sequence = 0;
-        for (var j = 0; j < indexes.Count; j++)
+        for (var j = 0; j < indexes.Length; j++)
         {
             BeforeApplyInPlace?.Invoke(j);
             lock (_gate)
@@ -159,7 +159,7 @@ public sealed class EntityViews
             }
         }
 
-        return indexes.Count;
+        return indexes.Length;
     }
 
     /// <summary>

@@ -200,6 +200,27 @@ public class EventSchemaTests
         Assert.Contains("field 'seconds' is a JSON StartObject", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Events_read_from_json_share_their_repeated_string_values_but_not_their_ids()
+    {
+        var first = EventSchema.ReadJson(Source, "{\"event_id\":\"e1\",\"ts\":1,\"user_id\":\"u-shared\"}"u8, null, null, out _)!;
+        var second = EventSchema.ReadJson(Source, "{\"event_id\":\"e1\",\"ts\":1,\"user_id\":\"u-shared\"}"u8, null, null, out _)!;
+
+        Assert.Same(first.Fields["user_id"].AsString, second.Fields["user_id"].AsString);
+        Assert.Equal(first.EventId, second.EventId);
+        Assert.NotSame(first.EventId, second.EventId);
+    }
+
+    [Fact]
+    public void An_undeclared_string_with_invalid_utf8_is_refused_as_before()
+    {
+        var json = Encoding.UTF8.GetBytes("{\"event_id\":\"e1\",\"ts\":1,\"user_id\":\"u\",\"note\":\"x\"}");
+        json[^3] = 0xFF;
+
+        Assert.Throws<InvalidOperationException>(() => EventSchema.ReadJson(Source, json, null, null, out _));
+        Assert.Throws<InvalidOperationException>(() => JsonEventReader.TryRead(json, null, null, out _));
+    }
+
     private static ScalarValue S(string value) => ScalarValue.FromString(value);
 
     private static ScalarValue I(long value) => ScalarValue.FromInt64(value);
