@@ -24,15 +24,18 @@ public sealed partial class EntityGrain(
     WarmEntityCache warmCache,
     WarmTier warmTier,
     TimeProvider clock,
-    ILogger<EntityGrain> logger) : Grain, IEntityGrain
+    ILogger<EntityGrain> logger) : Grain, IEntityGrain, IInPlaceCheckpoint
 {
     // Checkpoint receipts: this activation's identity (random) with the views' apply sequence.
     private readonly EntityViews _entity = new(Random.Shared.NextInt64(1, long.MaxValue));
 
+    // One write, view sync or deactivation flush at a time: held across the storage await by the grain's turns and by a
+    // partition ingester's checkpoint in place (IInPlaceCheckpoint), which runs outside them.
     private readonly SemaphoreSlim _syncLock = new(1, 1);
 
-    // Set when a write failed: memory is ahead of storage until the activation goes and the next one reloads.
-    private bool _aheadOfStorage;
+    // Set when a write failed: memory is ahead of storage until the activation goes and the next one reloads. Volatile:
+    // a checkpoint in place may set it outside this grain's turns.
+    private volatile bool _aheadOfStorage;
     private EntityStateStore _store = null!;
     private string _entityType = "";
     private string _entityId = "";
@@ -57,6 +60,7 @@ public sealed partial class EntityGrain(
         LogActivated(logger, this.GetPrimaryKeyString(), _entity.Epoch, _previousEpoch, _previousSequence);
         var definitions = catalog.Current.Version > 0 ? catalog.Current : await catalog.RefreshAsync(cancellationToken);
         await SyncViewsAsync(definitions);
+        _entity.Checkpointer = this;
         localIndex.Add(_entityType, _entityId, _grainKey, _entity);
     }
 
@@ -89,17 +93,59 @@ public sealed partial class EntityGrain(
         try
         {
             ThrowIfAheadOfStorage();
-            if (_entity.HasUnwritten)
-            {
-                await PersistAsync();
-            }
-
-            return sequence <= _entity.WrittenThrough;
+            return await WriteThroughLockedAsync(sequence);
         }
         finally
         {
             _syncLock.Release();
         }
+    }
+
+    /// <summary>
+    /// <see cref="Checkpoint"/> run by a partition ingester on this silo, outside this grain's turn: the same write
+    /// through the same <see cref="EntityStateStore"/>, so one write, view sync or deactivation flush at a time
+    /// (<see cref="_syncLock"/>), and only the apply sequence a write packed is marked written. Refused (null, the
+    /// ingester calls the grain) for another activation's receipt and once this activation retired: from then on its
+    /// deactivation's flush (or the next activation) answers, and no write of this activation can land after it went.
+    /// </summary>
+    async ValueTask<bool?> IInPlaceCheckpoint.TryCheckpointInPlaceAsync(long epoch, long sequence)
+    {
+        if (epoch != _entity.Epoch)
+        {
+            return null;
+        }
+
+        if (sequence <= _entity.WrittenThrough)
+        {
+            return true;
+        }
+
+        await _syncLock.WaitAsync();
+        try
+        {
+            // Under the lock: deactivation retires the views before it waits for it, and a failed write retires them too.
+            if (_aheadOfStorage || _entity.IsRetired)
+            {
+                return null;
+            }
+
+            return await WriteThroughLockedAsync(sequence);
+        }
+        finally
+        {
+            _syncLock.Release();
+        }
+    }
+
+    /// <summary>Under <see cref="_syncLock"/>: writes what is unwritten; true when the apply <paramref name="sequence"/> is now durable.</summary>
+    private async Task<bool> WriteThroughLockedAsync(long sequence)
+    {
+        if (_entity.HasUnwritten)
+        {
+            await PersistAsync();
+        }
+
+        return sequence <= _entity.WrittenThrough;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -119,15 +165,27 @@ public sealed partial class EntityGrain(
             return;
         }
 
-        if (!IsDirty)
-        {
-            EnterWarmTier(leaving);
-            return;
-        }
-
-        await _syncLock.WaitAsync(cancellationToken);
+        // Always under the lock, even with nothing unwritten: an ingester's checkpoint in place may be writing (outside
+        // any turn of this grain), and the activation must not go, nor its warm copy be taken, until that write is done.
         try
         {
+            await _syncLock.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            AbandonWarmTier(leaving);
+            throw;
+        }
+
+        try
+        {
+            if (_aheadOfStorage)
+            {
+                // That write failed: memory is ahead of storage, nothing of it is written or kept warm.
+                AbandonWarmTier(leaving);
+                return;
+            }
+
             if (IsDirty)
             {
                 await PersistAsync();

@@ -187,7 +187,17 @@ internal static class KafkaIngestBenchmark
         var peakMemoryMb = gateway.PeakWorkingSetBytes / (1024.0 * 1024.0);
 
         var topicFreshness = await FreshnessAsync(serving, samples: 300, id => kafka.ProduceJsonAsync(Topic, id, ProbeJson(id)));
-        var consumerLatency = BareConsumerLatency(kafka, samples: 300);
+        // The floor's probe times out on an overloaded machine (a message not consumed in 30 s): the phase's figures above
+        // it are still printed, and the floor's latency reads as missing.
+        LongHistogram? consumerLatency = null;
+        try
+        {
+            consumerLatency = BareConsumerLatency(kafka, samples: 300);
+        }
+        catch (TimeoutException exception)
+        {
+            Console.WriteLine($"  bare consumer latency probe failed: {exception.Message}");
+        }
         var pushFreshness = await FreshnessAsync(serving, samples: 300, async id =>
         {
             var e = new Event { EventId = id, EventTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) };
@@ -233,7 +243,10 @@ internal static class KafkaIngestBenchmark
 
         Console.WriteLine($"  freshness, topic -> servable:   p50 {Ms(topicFreshness, 50)} ms  p99 {Ms(topicFreshness, 99)} ms");
         Console.WriteLine($"  freshness, push -> servable:    p50 {Ms(pushFreshness, 50)} ms  p99 {Ms(pushFreshness, 99)} ms  (baseline)");
-        Console.WriteLine($"  latency, produce -> bare consumer: p50 {Ms(consumerLatency, 50)} ms  p99 {Ms(consumerLatency, 99)} ms  (floor: same broker, same fetch wait)");
+        if (consumerLatency is not null)
+        {
+            Console.WriteLine($"  latency, produce -> bare consumer: p50 {Ms(consumerLatency, 50)} ms  p99 {Ms(consumerLatency, 99)} ms  (floor: same broker, same fetch wait)");
+        }
     }
 
     /// <summary>

@@ -36,6 +36,7 @@ public static class FeatureStoreMetrics
     public static readonly Histogram<double> IngestionLaneWait = Meter.CreateHistogram<double>(InstrumentNames.IngestionLaneWait, "ms", "Time ingestion work waited for a worker of the silo's ingestion lane (recorded only when it waited)");
     public static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>(InstrumentNames.Checkpoints, "{checkpoint}", "Partition checkpoints (every entity a partition touched made durable)");
     public static readonly Counter<long> CheckpointFailures = Meter.CreateCounter<long>(InstrumentNames.CheckpointFailures, "{checkpoint}", "Partition checkpoints that could not make every entity durable; the partition's commits stop until restart");
+    public static readonly Counter<long> CheckpointsInPlace = Meter.CreateCounter<long>(InstrumentNames.CheckpointsInPlace, "{entity}", "Entities a partition checkpoint made durable in place, without a grain call (the entity was active on its silo)");
     public static readonly Counter<long> CheckpointReplays = Meter.CreateCounter<long>(InstrumentNames.CheckpointReplays, "{entity}", "Entities that lost applied events before a checkpoint (activation gone, write failed) and got them again from their ingester");
     public static readonly Histogram<double> CheckpointDuration = Meter.CreateHistogram<double>(InstrumentNames.CheckpointDuration, "ms", "Time to make every entity of one partition checkpoint durable");
     public static readonly Counter<long> BackgroundFailures = Meter.CreateCounter<long>(InstrumentNames.BackgroundFailures, "{failure}", "Failures in background loops (definition refresh, demo generator)");
@@ -127,6 +128,7 @@ public static class InstrumentNames
     public const string Checkpoints = "orleansfeatures.ingest.checkpoints";
     public const string CheckpointFailures = "orleansfeatures.ingest.checkpoint.failures";
     public const string CheckpointReplays = "orleansfeatures.ingest.checkpoint.replays";
+    public const string CheckpointsInPlace = "orleansfeatures.ingest.checkpoint.in_place";
     public const string CheckpointDuration = "orleansfeatures.ingest.checkpoint.duration";
     public const string BackgroundFailures = "orleansfeatures.background.failures";
     public const string IngestFreshness = "orleansfeatures.ingest.freshness";

@@ -12,8 +12,11 @@ internal interface ICheckpointedEntities
     /// <summary>Applies kept events again (<see cref="IEntityGrain.Ingest"/>).</summary>
     Task<IngestReceipt> Ingest(string grainKey, long registryVersion, string source, FeatureEvent[] events);
 
-    /// <summary>Makes an entity durable through a receipt (<see cref="IEntityGrain.Checkpoint"/>).</summary>
-    Task<bool> Checkpoint(string grainKey, long epoch, long sequence);
+    /// <summary>
+    /// Makes an entity durable through a receipt (<see cref="IEntityGrain.Checkpoint"/>; in a silo, in place for an entity
+    /// active on it, which completes synchronously when the receipt is written already).
+    /// </summary>
+    ValueTask<bool> Checkpoint(string grainKey, long epoch, long sequence);
 }
 
 /// <summary>

@@ -32,6 +32,24 @@ public sealed class EntityViews
     /// <summary>The owning activation's identity in receipts (random per activation).</summary>
     public long Epoch { get; }
 
+    /// <summary>
+    /// The owning activation's durable write, for a partition ingester on this silo that checkpoints this entity in place
+    /// (without a grain call); null outside a silo (tests of the views alone).
+    /// </summary>
+    internal IInPlaceCheckpoint? Checkpointer { get; set; }
+
+    /// <summary>The activation is deactivating (or its memory is ahead of storage): nothing from outside its turn applies or writes any more.</summary>
+    internal bool IsRetired
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _retired;
+            }
+        }
+    }
+
     /// <summary>The entity type, for outcome reasons.</summary>
     internal string EntityType { get; set; } = "";
 
@@ -290,4 +308,20 @@ public sealed class EntityViews
             into[i] = index < 0 ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0) : view.State.Read(index, nowMs);
         }
     }
+}
+
+/// <summary>
+/// An entity activation's durable write, run from outside its grain's turn by a partition ingester on the same silo (a
+/// checkpoint in place: no Orleans message). Serialized with the grain's own writes, view syncs and deactivation; see
+/// <c>EntityGrain</c> and docs/durability.md.
+/// </summary>
+internal interface IInPlaceCheckpoint
+{
+    /// <summary>
+    /// Makes this activation's applies through <paramref name="sequence"/> durable, as the grain's <c>Checkpoint</c> does:
+    /// true once written, false when they cannot be (never, for a receipt of this activation). Null when the grain must
+    /// answer instead: the receipt is another activation's, or this one is deactivating or failed a write (a grain call
+    /// reaches the next activation, which answers from what this one wrote). A failed write throws, as the grain's does.
+    /// </summary>
+    ValueTask<bool?> TryCheckpointInPlaceAsync(long epoch, long sequence);
 }

@@ -11,7 +11,8 @@ namespace OrleansFeatures.Grains.State;
 /// <summary>
 /// One entity's durable state and its commit protocol: the main state (<see cref="EntityState"/>, the commit record)
 /// plus sealed de-duplication segments stored as their own grain states, written in commit-point order with ETags.
-/// Owned by the entity grain and called only from its turns (events may be applied to the views meanwhile, see <see cref="WriteAsync"/>); works on any <see cref="IGrainStorage"/>, so it is tested
+/// Owned by the entity grain and called from its turns or from a partition ingester's checkpoint in place, always under
+/// the grain's write lock (events may be applied to the views meanwhile, see <see cref="WriteAsync"/>); works on any <see cref="IGrainStorage"/>, so it is tested
 /// without a cluster (<c>EntityStateStoreTests</c>). The order and why a crash anywhere is safe:
 /// <c>docs/architecture.md</c>, "Durability".
 /// </summary>

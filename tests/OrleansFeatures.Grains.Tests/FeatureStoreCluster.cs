@@ -76,6 +76,15 @@ internal sealed class ControlledStorage(IGrainStorage inner) : IGrainStorage
 
     private static bool IsSegment(string stateName) => stateName.StartsWith("entity.seen.", StringComparison.Ordinal);
 
+    private int _mainWritesInFlight;
+    private int _mostMainWritesInFlight;
+
+    /// <summary>Main entity writes started and not finished (one entity per test: two at once means two writers of one state).</summary>
+    public int MainWritesInFlight => Volatile.Read(ref _mainWritesInFlight);
+
+    /// <summary>The most main entity writes that were in flight at once.</summary>
+    public int MostMainWritesInFlight => Volatile.Read(ref _mostMainWritesInFlight);
+
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         if (FailMainWrites && IsMain(stateName))
@@ -83,16 +92,41 @@ internal sealed class ControlledStorage(IGrainStorage inner) : IGrainStorage
             throw new IOException("simulated: main entity write lost");
         }
 
-        if (HoldMainWrites is { } hold && IsMain(stateName))
+        if (IsMain(stateName))
         {
-            MainWriteHeld.TrySetResult();
-            await hold.Task;
+            var inFlight = Interlocked.Increment(ref _mainWritesInFlight);
+            InterlockedMax(ref _mostMainWritesInFlight, inFlight);
         }
 
-        await inner.WriteStateAsync(stateName, grainId, grainState);
+        try
+        {
+            if (HoldMainWrites is { } hold && IsMain(stateName))
+            {
+                MainWriteHeld.TrySetResult();
+                await hold.Task;
+            }
+
+            await inner.WriteStateAsync(stateName, grainId, grainState);
+        }
+        finally
+        {
+            if (IsMain(stateName))
+            {
+                Interlocked.Decrement(ref _mainWritesInFlight);
+            }
+        }
+
         if (FailSegmentWrites && IsSegment(stateName))
         {
             throw new IOException($"simulated: {stateName} stored, but its write reported failure");
+        }
+    }
+
+    private static void InterlockedMax(ref int location, int value)
+    {
+        int seen;
+        while (value > (seen = Volatile.Read(ref location)) && Interlocked.CompareExchange(ref location, value, seen) != seen)
+        {
         }
     }
 

@@ -197,7 +197,7 @@ public sealed class PartitionCheckpointsTests
             return Task.FromResult(new IngestReceipt([.. events.Select(_ => EventOutcome.Duplicate)], 99, 1));
         }
 
-        public async Task<bool> Checkpoint(string grainKey, long epoch, long sequence)
+        public async ValueTask<bool> Checkpoint(string grainKey, long epoch, long sequence)
         {
             if (Hold is { } hold)
             {
