@@ -343,6 +343,14 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         {
             var events = Enumerable.Range(0, users).Select(u => Events.Play($"{prefix}-{pushed++}", $"{prefix}{u}", now, "golf", "view", 1)).ToArray();
             var response = await client.Ingestion.PushEventsAsync(Events.Push(events));
+            if (response.Accepted != users)
+            {
+                foreach (var answer in response.Results.Where(r => r.Status != EventStatus.Accepted).GroupBy(r => $"{r.Status}: {r.Reason}").Take(5))
+                {
+                    output.WriteLine($"push '{prefix}': {answer.Count()} x {answer.Key}");
+                }
+            }
+
             Assert.Equal(users, response.Accepted);
             foreach (var u in Enumerable.Range(0, users))
             {
