@@ -343,6 +343,14 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         {
             var events = Enumerable.Range(0, users).Select(u => Events.Play($"{prefix}-{pushed++}", $"{prefix}{u}", now, "golf", "view", 1)).ToArray();
             var response = await client.Ingestion.PushEventsAsync(Events.Push(events));
+            if (response.Accepted != users)
+            {
+                foreach (var answer in response.Results.Where(r => r.Status != EventStatus.Accepted).GroupBy(r => $"{r.Status}: {r.Reason}").Take(5))
+                {
+                    output.WriteLine($"push '{prefix}': {answer.Count()} x {answer.Key}");
+                }
+            }
+
             Assert.Equal(users, response.Accepted);
             foreach (var u in Enumerable.Range(0, users))
             {
@@ -440,8 +448,10 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         // With the shipped client's default policy (no retry added by this test), no lookup fails across a graceful
         // scale-in or a rolling restart. Across a SIGKILL, a lookup of an entity of the dead silo fails until the
         // cluster declares it dead (5.7-8.9 s here), which can outlast the client's four 2 s attempts: one lookup in
-        // about six runs did (docs/operations.md, "When a silo dies"; issue #24 keeps the target of 0 open). Such a
-        // failure must be UNAVAILABLE, the status the client's policy and callers treat as "try again".
+        // about six runs did (docs/operations.md, "When a silo dies"; issue #24 keeps the target of 0 open). Since such
+        // entities are answered from durable state, marked stale, after 1 s, one clean run failed none; until repeated
+        // runs hold 0 the tolerance stays. Such a failure must be UNAVAILABLE, the status the client's policy and
+        // callers treat as "try again".
         Assert.Equal(0, scaling.Failed);
         Assert.Equal(0, rolling.Failed);
         foreach (var phase in new[] { killed, gatewayKilled })
