@@ -146,7 +146,8 @@ public sealed partial class FeatureViewState
             }
 
             double number = 0;
-            if (shape.Numeric
+            var value = ScalarValue.Null;
+            if (shape.Input == TileInput.Numbers
                 && (shape.Field is not { } field
                     || !featureEvent.Fields.TryGetValue(field, out var fieldValue)
                     || !fieldValue.TryGetNumber(out number)
@@ -155,7 +156,16 @@ public sealed partial class FeatureViewState
                 continue;
             }
 
-            _tiles[g].Add(shape, FloorDiv(featureEvent.TimestampMs, shape.TileMs), number, featureEvent.TimestampMs);
+            if (shape.Input == TileInput.Values
+                && (shape.Field is not { } valueField
+                    || !featureEvent.Fields.TryGetValue(valueField, out value)
+                    || value.IsNull
+                    || (value.Kind == ScalarKind.Double && !(Math.Abs(value.AsDouble) <= EventLimits.MaxNumberMagnitude))))
+            {
+                continue;
+            }
+
+            _tiles[g].Add(shape, FloorDiv(featureEvent.TimestampMs, shape.TileMs), number, value, featureEvent.TimestampMs);
         }
 
         var features = View.Features;
@@ -222,40 +232,73 @@ public sealed partial class FeatureViewState
         var stride = shape.Stride;
         var data = list.Data;
         long count = 0;
-        double sum = 0, min = double.PositiveInfinity, max = double.NegativeInfinity;
+        double sum = 0, min = double.PositiveInfinity, max = double.NegativeInfinity, mean = 0, rootM2 = 0;
         var newest = 0L;
-        for (var at = list.Find(low, stride) * stride; at < list.Count * stride; at += stride)
+        var first = ScalarValue.Null;
+        var distinct = feature.Aggregation == AggregationKind.CountDistinct ? new DistinctSketch.Union() : default;
+        try
         {
-            if (data![at + TileGroupShape.IndexAt] > high)
+            for (var at = list.Find(low, stride) * stride; at < list.Count * stride; at += stride)
             {
-                break;
+                if (data![at + TileGroupShape.IndexAt] > high)
+                {
+                    break;
+                }
+
+                var tileCount = data[at + TileGroupShape.CountAt];
+                if (data[at + TileGroupShape.NewestAt] > newest) newest = data[at + TileGroupShape.NewestAt];
+                switch (feature.Aggregation)
+                {
+                    case AggregationKind.Sum or AggregationKind.Mean:
+                        sum += BitConverter.Int64BitsToDouble(data[at + shape.SumAt]);
+                        break;
+                    case AggregationKind.Min:
+                        min = Math.Min(min, BitConverter.Int64BitsToDouble(data[at + shape.MinAt]));
+                        break;
+                    case AggregationKind.Max:
+                        max = Math.Max(max, BitConverter.Int64BitsToDouble(data[at + shape.MaxAt]));
+                        break;
+                    case AggregationKind.Variance or AggregationKind.Stddev:
+                        // Chan et al.'s pairwise merge of (count, mean, M2), as stable as Welford within a tile:
+                        // M2 = M2a + M2b + delta²·na·nb/n, on roots (hypotenuses) so it never overflows.
+                        var tileMean = BitConverter.Int64BitsToDouble(data[at + shape.MeanAt]);
+                        var tileRootM2 = BitConverter.Int64BitsToDouble(data[at + shape.MeanAt + 1]);
+                        var merged = count + tileCount;
+                        var delta = tileMean - mean;
+                        mean += delta * tileCount / merged;
+                        var spread = Math.Abs(delta) * Math.Sqrt((double)count * tileCount / merged);
+                        rootM2 = double.Hypot(double.Hypot(rootM2, tileRootM2), spread);
+                        break;
+                    case AggregationKind.First when count == 0:
+                        // Tiles are in time order: the window's first value is its first tile's.
+                        first = list.Extras![at / stride].First;
+                        break;
+                    case AggregationKind.CountDistinct:
+                        distinct.Add(list.Extras![at / stride].Distinct!);
+                        break;
+                }
+
+                count += tileCount;
             }
 
-            count += data[at + TileGroupShape.CountAt];
-            if (data[at + TileGroupShape.NewestAt] > newest) newest = data[at + TileGroupShape.NewestAt];
-            switch (feature.Aggregation)
+            return feature.Aggregation switch
             {
-                case AggregationKind.Sum or AggregationKind.Mean:
-                    sum += BitConverter.Int64BitsToDouble(data[at + shape.SumAt]);
-                    break;
-                case AggregationKind.Min:
-                    min = Math.Min(min, BitConverter.Int64BitsToDouble(data[at + shape.MinAt]));
-                    break;
-                case AggregationKind.Max:
-                    max = Math.Max(max, BitConverter.Int64BitsToDouble(data[at + shape.MaxAt]));
-                    break;
-            }
+                AggregationKind.Count => new FeatureReading(ScalarValue.FromInt64(count), ReadingStatus.Present, newest),
+                AggregationKind.Sum => new FeatureReading(ScalarValue.FromDouble(sum), ReadingStatus.Present, newest),
+                AggregationKind.CountDistinct => new FeatureReading(ScalarValue.FromInt64(distinct.Count()), ReadingStatus.Present, newest),
+                _ when count == 0 => new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0),
+                AggregationKind.Mean => new FeatureReading(ScalarValue.FromDouble(sum / count), ReadingStatus.Present, newest),
+                AggregationKind.Min => new FeatureReading(ScalarValue.FromDouble(min), ReadingStatus.Present, newest),
+                AggregationKind.Max => new FeatureReading(ScalarValue.FromDouble(max), ReadingStatus.Present, newest),
+                AggregationKind.Variance => new FeatureReading(ScalarValue.FromDouble(Variance(rootM2, count)), ReadingStatus.Present, newest),
+                AggregationKind.Stddev => new FeatureReading(ScalarValue.FromDouble(rootM2 / Math.Sqrt(count)), ReadingStatus.Present, newest),
+                _ => new FeatureReading(first, ReadingStatus.Present, newest),
+            };
         }
-
-        return feature.Aggregation switch
+        finally
         {
-            AggregationKind.Count => new FeatureReading(ScalarValue.FromInt64(count), ReadingStatus.Present, newest),
-            AggregationKind.Sum => new FeatureReading(ScalarValue.FromDouble(sum), ReadingStatus.Present, newest),
-            _ when count == 0 => new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0),
-            AggregationKind.Mean => new FeatureReading(ScalarValue.FromDouble(sum / count), ReadingStatus.Present, newest),
-            AggregationKind.Min => new FeatureReading(ScalarValue.FromDouble(min), ReadingStatus.Present, newest),
-            _ => new FeatureReading(ScalarValue.FromDouble(max), ReadingStatus.Present, newest),
-        };
+            distinct.Dispose();
+        }
     }
 
     public FeatureViewSnapshot ToSnapshot()
@@ -435,6 +478,13 @@ public sealed partial class FeatureViewState
         {
             _seen.DropExpiredOpen(bound);
         }
+    }
+
+    /// <summary>M2 / n; a variance beyond the doubles (a stddev above ~1.3e154) reads <see cref="double.MaxValue"/>, never infinity.</summary>
+    private static double Variance(double rootM2, long count)
+    {
+        var stddev = rootM2 / Math.Sqrt(count);
+        return Math.Min(stddev * stddev, double.MaxValue);
     }
 
     private static long FloorDiv(long value, long divisor)
