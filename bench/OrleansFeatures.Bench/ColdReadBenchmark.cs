@@ -115,7 +115,7 @@ internal static class ColdReadBenchmark
         Console.WriteLine($"active, warm and cold reads: SQLite state, {items:N0} items x 20 features, sequential calls, {Environment.ProcessorCount} cores, measured in {measured.Elapsed.TotalSeconds:0} s");
         Console.WriteLine($"  {"call",-52} {"p50 ms",8} {"p99 ms",8} {"p99.9 ms",9} {"calls",6}");
         Row("single lookup, active (local index)", activeSingle);
-        Row("single lookup, warm (packed state, no activation)", warmSingle);
+        Row("single lookup, warm (read copy, no activation)", warmSingle);
         Row("single lookup, cold (SQLite read, no activation)", coldSingle);
         Row("100 rows x 20 features, all active", active);
         Row("100 rows x 20 features, all warm", warm);

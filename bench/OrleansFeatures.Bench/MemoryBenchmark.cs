@@ -179,7 +179,7 @@ internal static class MemoryBenchmark
         var perEntity = (entities.Heap - before.Heap) / (double)count;
         Console.WriteLine($"  1,000,000 entities at this rate: heap {perEntity * 1e6 / 1073741824.0:0.00} GiB (+ {before.Heap / 1048576.0:0} MiB before any entity), working set {(entities.WorkingSet - before.WorkingSet) / (double)count * 1e6 / 1073741824.0:0.00} GiB (+ {before.WorkingSet / 1048576.0:0} MiB)");
 
-        // Every activation collected: each entity deactivates into the warm tier (its packed state, as written).
+        // Every activation collected: each entity deactivates into the warm tier (a read copy of the state it wrote).
         var warm = host.Services.GetRequiredService<WarmEntityCache>();
         var collect = Stopwatch.StartNew();
         while (index.Count > 0 || warm.Count < count)
@@ -206,7 +206,7 @@ internal static class MemoryBenchmark
             await dump.WaitForExitAsync();
         }
 
-        Console.WriteLine($"  {"entity, warm (deactivated: packed state in the warm tier)",-58} {(warmed.Heap - before.Heap) / (double)count,14:0} {(warmed.WorkingSet - before.WorkingSet) / (double)count,12:0}");
+        Console.WriteLine($"  {"entity, warm (deactivated: read copy in the warm tier)",-58} {(warmed.Heap - before.Heap) / (double)count,14:0} {(warmed.WorkingSet - before.WorkingSet) / (double)count,12:0}");
         Console.WriteLine($"  {"  the warm tier's own estimate (packed bytes + overhead)",-58} {warm.Bytes / (double)warm.Count,14:0}");
         Console.WriteLine($"  1,000,000 warm entities at this rate: heap {(warmed.Heap - before.Heap) / (double)count * 1e6 / 1073741824.0:0.00} GiB; all {count:N0} collected in {collect.Elapsed.TotalSeconds:0.0} s");
 
