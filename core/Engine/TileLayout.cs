@@ -115,7 +115,7 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, Ti
     public const byte HasFirst = 16;
     public const byte HasDistinct = 32;
 
-    /// <summary>Every column bit a packed state of format 5 may carry.</summary>
+    /// <summary>Every column bit a stored state of format 5, or a read copy, may carry.</summary>
     public const byte AllColumns = HasSum | HasMin | HasMax | HasMoments | HasFirst | HasDistinct;
 
     public FilterExpression? Filter { get; } = filter;
