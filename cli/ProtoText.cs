@@ -9,7 +9,11 @@ public static class ProtoText
 {
     public static string Of(V1.ValueType type) => type.ToString().ToLowerInvariant();
 
-    public static string Of(Aggregation aggregation) => aggregation.ToString().ToLowerInvariant();
+    public static string Of(Aggregation aggregation) => aggregation switch
+    {
+        Aggregation.CountDistinct => "count_distinct",
+        _ => aggregation.ToString().ToLowerInvariant(),
+    };
 
     public static string Of(V1.ChangeKind kind) => kind.ToString().ToLowerInvariant();
 

@@ -9,7 +9,7 @@ using OrleansFeatures.V1;
 // Lookup latency against its physical floor: the gateway runs as its own process (Release build) on loopback,
 // and the same client measures a no-op call (grpc.health.v1 Check, answered from a cache) and single-entity
 // lookups through the same server, interleaved in rounds so machine noise hits both alike.
-// Usage: dotnet run -c Release --project bench/OrleansFeatures.Bench [-- lookup [--calls 10000] | kafka [--events 200000] [--users 10000] [--cold N] [--warmup N] [--timeline] | serving [--seconds 5] | serving-under-ingest [--seconds 8] [--lookup-rate 200] [--inference-rate 20] [--seed-events 20000] [--sustain-events 60000] [--fractions 0.25,0.5,1] | eventhubs [--rate 5000] [--seconds 10] [--users 1000] | storage [--writes 60000] [--entities 10000] [--writers 1000] [--bytes 1600] | push [--users 10000] [--requests 200] | azure [--users 2000] [--requests 24] | auth [--calls 5000] | soak [--minutes 10] [--users 10000] | memory [--entities 100000,250000] [--events 4] | million [--entities 1000000] [--active 0.1] [--lookups 200000] [--zipf 1.0] | cold [--singles 2000] [--requests 200] [--cold-fraction 0.1] | training-shards [--events 1000000] [--users 100000] [--rows 100000] [--shards 8] [--rounds 2]]
+// Usage: dotnet run -c Release --project bench/OrleansFeatures.Bench [-- lookup [--calls 10000] | kafka [--events 200000] [--users 10000] [--cold N] [--warmup N] [--timeline] | serving [--seconds 5] | serving-under-ingest [--seconds 8] [--lookup-rate 200] [--inference-rate 20] [--seed-events 20000] [--sustain-events 60000] [--fractions 0.25,0.5,1] | eventhubs [--rate 5000] [--seconds 10] [--users 1000] | storage [--writes 60000] [--entities 10000] [--writers 1000] [--bytes 1600] | push [--users 10000] [--requests 200] | azure [--users 2000] [--requests 24] | auth [--calls 5000] | soak [--minutes 10] [--users 10000] | memory [--entities 100000,250000] [--events 4] | million [--entities 1000000] [--active 0.1] [--lookups 200000] [--zipf 1.0] | aggregations [--entities 2000] [--events-per-entity 200] [--rounds 5] | cold [--singles 2000] [--requests 200] [--cold-fraction 0.1] | training-shards [--events 1000000] [--users 100000] [--rows 100000] [--shards 8] [--rounds 2]]
 if (args.Length > 0 && args[0] == "training-shards")
 {
     await OrleansFeatures.Bench.ShardedTrainingSetBenchmark.RunAsync(args);
@@ -25,6 +25,12 @@ if (args.Length > 0 && args[0] == "serving")
 if (args.Length > 0 && args[0] == "serving-under-ingest")
 {
     await ServingUnderIngestBenchmark.RunAsync(args);
+    return;
+}
+
+if (args.Length > 0 && args[0] == "aggregations")
+{
+    await AggregationCostBenchmark.RunAsync(args);
     return;
 }
 

@@ -255,16 +255,16 @@ public static class DefinitionLoader
         }
         else if (aggregationText is null)
         {
-            section.ErrorHere("aggregation", "a feature needs 'aggregation' (latest, count, sum, mean, min, max) or 'latest: <field>'");
+            section.ErrorHere("aggregation", $"a feature needs 'aggregation' ({AggregationNames.All}) or 'latest: <field>'");
             return null;
         }
-        else if (ParseAggregation(aggregationText) is { } parsed)
+        else if (AggregationNames.Parse(aggregationText) is { } parsed)
         {
             aggregation = parsed;
         }
         else
         {
-            section.ErrorAt("aggregation", $"unknown aggregation '{aggregationText}' (expected one of latest, count, sum, mean, min, max)");
+            section.ErrorAt("aggregation", $"unknown aggregation '{aggregationText}' (expected one of {AggregationNames.All})");
             return null;
         }
 
@@ -322,7 +322,7 @@ public static class DefinitionLoader
 
             if (aggregation != AggregationKind.Count && field is null)
             {
-                section.ErrorHere("field", $"{aggregationText} needs a numeric field");
+                section.ErrorHere("field", aggregation.ReadsAnyValue() ? $"{aggregationText} needs a field" : $"{aggregationText} needs a numeric field");
             }
 
             if (window is { } w)
@@ -611,9 +611,13 @@ public static class DefinitionLoader
                 $"field '{raw.Field}' is not a field of source '{source.Name}' (fields: {List(source.Fields.Keys)})");
             return null;
         }
-        else if (raw.Aggregation == AggregationKind.Latest)
+        else if (raw.Aggregation is AggregationKind.Latest or AggregationKind.First)
         {
             type = fieldType;
+        }
+        else if (raw.Aggregation == AggregationKind.CountDistinct)
+        {
+            type = ScalarKind.Int64;
         }
         else if (fieldType is ScalarKind.Int64 or ScalarKind.Double)
         {
@@ -621,7 +625,7 @@ public static class DefinitionLoader
         }
         else
         {
-            section.ErrorAt("field", $"{raw.Aggregation.ToString().ToLowerInvariant()} needs a numeric field; '{field}' is {EventSchema.KindName(fieldType)}");
+            section.ErrorAt("field", $"{raw.Aggregation.Word()} needs a numeric field; '{field}' is {EventSchema.KindName(fieldType)}");
             return null;
         }
 
@@ -1003,17 +1007,6 @@ public static class DefinitionLoader
         "double" => ScalarKind.Double,
         "string" => ScalarKind.String,
         "bool" => ScalarKind.Bool,
-        _ => null,
-    };
-
-    private static AggregationKind? ParseAggregation(string text) => text switch
-    {
-        "latest" => AggregationKind.Latest,
-        "count" => AggregationKind.Count,
-        "sum" => AggregationKind.Sum,
-        "mean" => AggregationKind.Mean,
-        "min" => AggregationKind.Min,
-        "max" => AggregationKind.Max,
         _ => null,
     };
 

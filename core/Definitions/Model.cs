@@ -14,6 +14,50 @@ public enum AggregationKind
     Mean,
     Min,
     Max,
+
+    /// <summary>The field's value in the window's event with the smallest event time (ties: the first applied).</summary>
+    First,
+
+    /// <summary>Population variance (divided by n) of the numeric field over the window.</summary>
+    Variance,
+
+    /// <summary>Population standard deviation: the square root of <see cref="Variance"/>.</summary>
+    Stddev,
+
+    /// <summary>Distinct values of the field over the window: exact up to 512, a HyperLogLog estimate beyond.</summary>
+    CountDistinct,
+}
+
+/// <summary>The words definition files use for <see cref="AggregationKind"/>.</summary>
+public static class AggregationNames
+{
+    /// <summary>Every word, in the order error messages list them.</summary>
+    public const string All = "latest, count, sum, mean, min, max, first, variance, stddev, count_distinct";
+
+    public static string Word(this AggregationKind aggregation) => aggregation switch
+    {
+        AggregationKind.CountDistinct => "count_distinct",
+        _ => aggregation.ToString().ToLowerInvariant(),
+    };
+
+    public static AggregationKind? Parse(string text) => text switch
+    {
+        "latest" => AggregationKind.Latest,
+        "count" => AggregationKind.Count,
+        "sum" => AggregationKind.Sum,
+        "mean" => AggregationKind.Mean,
+        "min" => AggregationKind.Min,
+        "max" => AggregationKind.Max,
+        "first" => AggregationKind.First,
+        "variance" => AggregationKind.Variance,
+        "stddev" => AggregationKind.Stddev,
+        "count_distinct" => AggregationKind.CountDistinct,
+        _ => null,
+    };
+
+    /// <summary>True when the aggregation reads any value of its field (not only numbers): first, count_distinct, latest.</summary>
+    public static bool ReadsAnyValue(this AggregationKind aggregation) =>
+        aggregation is AggregationKind.Latest or AggregationKind.First or AggregationKind.CountDistinct;
 }
 
 /// <summary>An entity type: a name and the event field that holds its key (<c>user</c> keyed by <c>user_id</c>).</summary>
@@ -35,7 +79,8 @@ public sealed record SourceDefinition(
 
 /// <summary>One feature of a view.</summary>
 /// <param name="Name">Unique within its view.</param>
-/// <param name="Type">Value type served: Int64 for count, Double for sum/mean/min/max, declared for latest.</param>
+/// <param name="Type">Value type served: Int64 for count and count_distinct, Double for sum/mean/min/max/variance/stddev,
+/// the field's type for latest and first.</param>
 /// <param name="Aggregation">How events become the value.</param>
 /// <param name="Field">The event field read (all but count).</param>
 /// <param name="Window">Sliding window on event time; null for <see cref="AggregationKind.Latest"/>.</param>

@@ -44,8 +44,9 @@ public sealed class FeatureSnapshot
 }
 
 /// <summary>
-/// One shared tile list: which numbers its tiles hold (<see cref="Columns"/>: 1 sum, 2 min, 4 max; index, count and
-/// newest event time always) and its non-empty tiles in index order. Numbers a list does not hold read as 0.
+/// One shared tile list: what its tiles hold (<see cref="Columns"/>: 1 sum, 2 min, 4 max, 8 mean and √M2, 16 first,
+/// 32 distinct sketch; index, count and newest event time always) and its non-empty tiles in index order. Columns a
+/// list does not hold read as 0 (null sketch, null first value).
 /// </summary>
 public sealed class TileGroupSnapshot
 {

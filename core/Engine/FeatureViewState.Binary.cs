@@ -10,16 +10,20 @@ namespace OrleansFeatures.Core.Engine;
 /// state. A general-purpose serializer tracks every array of the state as an object and copies it through a snapshot
 /// first; entity grains persist after every batch, so this path is hot. Layout (little-endian):
 /// <code>
-/// format(u8 = 4) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
+/// format(u8 = 5) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
 /// openCount(varint) { idHash(u64) timestamp(i64) }*
 /// featureCount(varint) { name(str) signature(str) list(varint: 0 latest, g + 1 tile list g) [latest: value(scalar) latestTimestamp(i64)] }*
-/// listCount(varint) { columns(u8: 1 sum, 2 min, 4 max) tileCount(varint)
-///                     { indexDelta(zigzag varint) count(varint) newestDelta(zigzag varint) sum? min? max? (f64) }* }*
+/// listCount(varint) { columns(u8: 1 sum, 2 min, 4 max, 8 moments, 16 first, 32 distinct) tileCount(varint)
+///                     { indexDelta(zigzag varint) count(varint) newestDelta(zigzag varint) sum? min? max? (f64)
+///                       moments? (mean f64, √M2 f64) first? (newest − firstTime varint, value scalar)
+///                       distinct? (sketch) }* }*
 /// str = byteLength(varint) UTF-8; scalar = kind(u8) then i64 bits | f64 | u8 | str | nothing (null)
+/// sketch = form(u8: 0 exact, 1 registers) then count(varint) hash(u64)* | 4,096 register bytes (<see cref="DistinctSketch"/>)
 /// </code>
 /// The first byte is the format version; a reader refuses any other (<see cref="InvalidDataException"/> naming both),
-/// so a state written by a later layout fails its entity's activation instead of being misread. Nothing older was
-/// released, so no older format reads. Only the open ids (accepted since the last seal, see
+/// so a state written by a later layout fails its entity's activation instead of being misread. Format 5 added the
+/// column bits 8, 16 and 32; format 4 (the previous release) is the same layout without them, so it still reads (and a
+/// format-4 state carrying one of them is refused). Nothing older was released, so no older format reads. Only the open ids (accepted since the last seal, see
 /// <see cref="OpenSeenCount"/>) are written, as 16-byte hashes with their event times; the sealed ones live in
 /// segments (<see cref="EncodeSeenSegment"/>) the caller stores and references itself. Each tile list is written once
 /// however many features read it, with only the numbers they read, deltas from the previous tile as varints. A segment
@@ -28,7 +32,10 @@ namespace OrleansFeatures.Core.Engine;
 public sealed partial class FeatureViewState
 {
     /// <summary>First byte of every packed view state: the only format this version reads or writes.</summary>
-    public const byte BinaryFormat = 4;
+    public const byte BinaryFormat = 5;
+
+    /// <summary>The previous release's format: format 5 without the moments, first and distinct columns.</summary>
+    public const byte PreviousBinaryFormat = 4;
 
     /// <summary>First byte of every sealed segment of seen ids; distinct from view-state formats so neither misreads as the other.</summary>
     public const byte SeenSegmentFormat = 0x54;
@@ -154,7 +161,7 @@ public sealed partial class FeatureViewState
     public static FeatureViewSnapshot ReadSnapshot(ReadOnlySpan<byte> data)
     {
         var reader = new StateReader(data);
-        reader.Format();
+        var format = reader.Format();
         var viewVersion = reader.Int32();
         var watermark = reader.Int64();
         var dedupHorizon = reader.Int64();
@@ -197,7 +204,7 @@ public sealed partial class FeatureViewState
         var groups = new List<TileGroupSnapshot>(listCount);
         for (var g = 0; g < listCount; g++)
         {
-            groups.Add(reader.TileGroup());
+            groups.Add(reader.TileGroup(format));
         }
 
         reader.End();
@@ -235,6 +242,23 @@ public sealed partial class FeatureViewState
             if (shape.SumAt >= 0) writer.Int64(data[at + shape.SumAt]);
             if (shape.MinAt >= 0) writer.Int64(data[at + shape.MinAt]);
             if (shape.MaxAt >= 0) writer.Int64(data[at + shape.MaxAt]);
+            if (shape.MeanAt >= 0)
+            {
+                writer.Int64(data[at + shape.MeanAt]);
+                writer.Int64(data[at + shape.MeanAt + 1]);
+            }
+
+            if (shape.FirstAt >= 0)
+            {
+                writer.VarULong(unchecked((ulong)(data[at + TileGroupShape.NewestAt] - data[at + shape.FirstAt])));
+                writer.Scalar(list.Extras![t].First);
+            }
+
+            if (shape.HasDistinctSketch)
+            {
+                writer.Sketch(list.Extras![t].Distinct!);
+            }
+
             previousIndex = data[at + TileGroupShape.IndexAt];
             previousNewest = data[at + TileGroupShape.NewestAt];
         }
@@ -277,6 +301,8 @@ public sealed partial class FeatureViewState
         public void VarULong(ulong value) => Advance(Varint(Take(10), value));
 
         public void VarUInt(uint value) => VarULong(value);
+
+        public readonly void Sketch(DistinctSketch sketch) => sketch.Write(output);
 
         public void String(string value)
         {
@@ -337,9 +363,9 @@ public sealed partial class FeatureViewState
         public byte Format()
         {
             var format = Byte();
-            if (format != BinaryFormat)
+            if (format != BinaryFormat && format != PreviousBinaryFormat)
             {
-                throw new InvalidDataException($"persisted view state has format {format}; this version reads format {BinaryFormat} only");
+                throw new InvalidDataException($"persisted view state has format {format}; this version reads formats {PreviousBinaryFormat} and {BinaryFormat} only");
             }
 
             return format;
@@ -382,12 +408,13 @@ public sealed partial class FeatureViewState
             throw new InvalidDataException("persisted view state has a malformed number");
         }
 
-        public TileGroupSnapshot TileGroup()
+        public TileGroupSnapshot TileGroup(byte format)
         {
             var columns = Byte();
-            if ((columns & ~(TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax)) != 0)
+            var known = format == PreviousBinaryFormat ? TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax : TileGroupShape.AllColumns;
+            if ((columns & ~known) != 0)
             {
-                throw new InvalidDataException($"persisted view state has unknown tile fields {columns}");
+                throw new InvalidDataException($"persisted view state of format {format} has unknown tile fields {columns}");
             }
 
             var tileCount = Count(minimumBytesEach: 3);
@@ -398,7 +425,7 @@ public sealed partial class FeatureViewState
                 index = unchecked(index + UnZigZag(VarULong()));
                 var count = unchecked((long)VarULong());
                 newest = unchecked(newest + UnZigZag(VarULong()));
-                tiles.Add(new Tile
+                var tile = new Tile
                 {
                     Index = index,
                     Count = count,
@@ -406,10 +433,54 @@ public sealed partial class FeatureViewState
                     Min = (columns & TileGroupShape.HasMin) != 0 ? Double() : 0,
                     Max = (columns & TileGroupShape.HasMax) != 0 ? Double() : 0,
                     MaxTimestampMs = newest,
-                });
+                };
+                if ((columns & TileGroupShape.HasMoments) != 0)
+                {
+                    tile.Mean = Double();
+                    tile.RootM2 = Double();
+                }
+
+                if ((columns & TileGroupShape.HasFirst) != 0)
+                {
+                    tile.FirstTimestampMs = unchecked(newest - (long)VarULong());
+                    tile.First = Scalar();
+                }
+
+                if ((columns & TileGroupShape.HasDistinct) != 0)
+                {
+                    tile.Distinct = Sketch();
+                }
+
+                tiles.Add(tile);
             }
 
             return new TileGroupSnapshot { Columns = columns, Tiles = tiles };
+        }
+
+        /// <summary>Skips a distinct sketch written by <see cref="StateWriter.Sketch"/> (its form and length only are checked).</summary>
+        public void SkipSketch()
+        {
+            var form = Byte();
+            if (form == DistinctSketch.RegisterForm)
+            {
+                Skip(DistinctSketch.Registers);
+                return;
+            }
+
+            if (form != DistinctSketch.ExactForm)
+            {
+                throw new InvalidDataException($"persisted distinct sketch has unknown form {form}");
+            }
+
+            Skip(Count(minimumBytesEach: sizeof(ulong)) * sizeof(ulong));
+        }
+
+        /// <summary>A distinct sketch written by <see cref="StateWriter.Sketch"/>.</summary>
+        public DistinctSketch Sketch()
+        {
+            var sketch = DistinctSketch.Read(_data[_position..], out var read);
+            _position += read;
+            return sketch;
         }
 
         /// <summary>A count of items, checked against the bytes left so a corrupt count cannot allocate gigabytes.</summary>

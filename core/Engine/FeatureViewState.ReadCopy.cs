@@ -10,16 +10,22 @@ namespace OrleansFeatures.Core.Engine;
 /// features' names and signatures (the view's <see cref="CompiledFeatureView.Fingerprint"/> stands for them), the
 /// de-duplication ids, the horizon and the counters. Layout (little-endian):
 /// <code>
-/// format(u8 = 5) viewVersion(i32) fingerprint(u64) watermark(i64) accepted(u8: 0 none, then nothing else | 1)
+/// format(u8 = 0xC6) viewVersion(i32) fingerprint(u64) watermark(i64) accepted(u8: 0 none, then nothing else | 1)
 /// featureCount(varint) featureBytes(varint) { list(varint: 0 latest, g + 1 tile list g) [latest: latestTimestamp(i64) value(scalar)] }*
-/// listCount(varint) { listBytes(varint) columns(u8) tileCount(varint) { tiles exactly as in format 4 }* }*
+/// listCount(varint) { listBytes(varint) columns(u8) tileCount(varint) { tiles exactly as in stored format 5 }* }*
 /// </code>
-/// The byte lengths let a read skip to one feature's entry and list without decoding the others.
+/// The byte lengths let a read skip to one feature's entry and list without decoding the others. Read-copy formats
+/// number from 0xC0 up (this is 0xC0 + 6; the copy of #25 without the moments, first and distinct columns was 5), a
+/// range no stored format (4, 5, …, counted up from 1) nor the seen-id segment (0x54) reaches, so neither reader
+/// can mistake one for the other.
 /// </summary>
 public sealed partial class FeatureViewState
 {
-    /// <summary>First byte of every read copy: the only read-copy format this version reads or writes.</summary>
-    public const byte ReadCopyFormat = 5;
+    /// <summary>
+    /// First byte of every read copy: the only read-copy format this version reads or writes; never a stored format's
+    /// byte (<see cref="BinaryFormat"/>, <see cref="PreviousBinaryFormat"/>) nor <see cref="SeenSegmentFormat"/>.
+    /// </summary>
+    public const byte ReadCopyFormat = 0xC6;
 
     /// <summary>Appends this state's read copy (see the type's layout) to <paramref name="output"/>.</summary>
     public void WriteReadCopyTo(IBufferWriter<byte> output)
@@ -71,7 +77,9 @@ public sealed partial class FeatureViewState
     private static int TilesSize(TileGroupShape shape, TileList list)
     {
         var size = 1 + VarintSize((uint)list.Count);
-        var numbers = (shape.Stride - TileGroupShape.NewestAt - 1) * sizeof(long);
+
+        // The fixed-width numbers: every word after the newest time but the first value's time (a varint).
+        var numbers = (shape.Stride - TileGroupShape.NumbersAt - (shape.FirstAt >= 0 ? 1 : 0)) * sizeof(long);
         long previousIndex = 0, previousNewest = 0;
         for (var t = 0; t < list.Count; t++)
         {
@@ -81,6 +89,16 @@ public sealed partial class FeatureViewState
                 + VarintSize(unchecked((ulong)data[at + TileGroupShape.CountAt]))
                 + VarintSize(ZigZag(unchecked(data[at + TileGroupShape.NewestAt] - previousNewest)))
                 + numbers;
+            if (shape.FirstAt >= 0)
+            {
+                size += VarintSize(unchecked((ulong)(data[at + TileGroupShape.NewestAt] - data[at + shape.FirstAt]))) + ScalarSize(list.Extras![t].First);
+            }
+
+            if (shape.HasDistinctSketch)
+            {
+                size += list.Extras![t].Distinct!.PackedBytes;
+            }
+
             previousIndex = data[at + TileGroupShape.IndexAt];
             previousNewest = data[at + TileGroupShape.NewestAt];
         }

@@ -146,7 +146,8 @@ public sealed partial class FeatureViewState
             }
 
             double number = 0;
-            if (shape.Numeric
+            var value = ScalarValue.Null;
+            if (shape.Input == TileInput.Numbers
                 && (shape.Field is not { } field
                     || !featureEvent.Fields.TryGetValue(field, out var fieldValue)
                     || !fieldValue.TryGetNumber(out number)
@@ -155,7 +156,16 @@ public sealed partial class FeatureViewState
                 continue;
             }
 
-            _tiles[g].Add(shape, FloorDiv(featureEvent.TimestampMs, shape.TileMs), number, featureEvent.TimestampMs);
+            if (shape.Input == TileInput.Values
+                && (shape.Field is not { } valueField
+                    || !featureEvent.Fields.TryGetValue(valueField, out value)
+                    || value.IsNull
+                    || (value.Kind == ScalarKind.Double && !(Math.Abs(value.AsDouble) <= EventLimits.MaxNumberMagnitude))))
+            {
+                continue;
+            }
+
+            _tiles[g].Add(shape, FloorDiv(featureEvent.TimestampMs, shape.TileMs), number, value, featureEvent.TimestampMs);
         }
 
         var features = View.Features;
@@ -204,17 +214,32 @@ public sealed partial class FeatureViewState
         var stride = shape.Stride;
         var data = list.Data;
         var aggregate = new WindowAggregate(feature.Aggregation);
-        for (var at = list.Find(low, stride) * stride; at < list.Count * stride; at += stride)
+        try
         {
-            if (data![at + TileGroupShape.IndexAt] > high)
+            for (var at = list.Find(low, stride) * stride; at < list.Count * stride; at += stride)
             {
-                break;
+                if (data![at + TileGroupShape.IndexAt] > high)
+                {
+                    break;
+                }
+
+                if (shape.HasExtras)
+                {
+                    // Before Add: a first value is its window's first tile's (the fold has counted nothing yet).
+                    ref readonly var extra = ref list.Extras![at / stride];
+                    if (feature.Aggregation == AggregationKind.First) aggregate.AddFirst(extra.First);
+                    if (feature.Aggregation == AggregationKind.CountDistinct) aggregate.AddDistinct(extra.Distinct!);
+                }
+
+                aggregate.Add(data[at + TileGroupShape.CountAt], data[at + TileGroupShape.NewestAt], data.AsSpan(at + TileGroupShape.NumbersAt, stride - TileGroupShape.NumbersAt), shape.Columns);
             }
 
-            aggregate.Add(data[at + TileGroupShape.CountAt], data[at + TileGroupShape.NewestAt], data.AsSpan(at + TileGroupShape.NumbersAt, stride - TileGroupShape.NumbersAt), shape.Columns);
+            return aggregate.Result();
         }
-
-        return aggregate.Result();
+        finally
+        {
+            aggregate.Dispose();
+        }
     }
 
     public FeatureViewSnapshot ToSnapshot()

@@ -1,4 +1,5 @@
 using System.Numerics;
+using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
 
 namespace OrleansFeatures.Core.Engine;
@@ -8,7 +9,7 @@ namespace OrleansFeatures.Core.Engine;
 /// <see cref="FeatureViewState"/>: windows and TTLs are evaluated at the query time by the same rules as the live state
 /// (<see cref="WindowAggregate"/>), so every reading equals the active state's. A read decodes the header, skips to the
 /// feature's entry and, for a windowed feature, to its tile list, and folds the tiles of its window; it allocates
-/// nothing except a latest feature's string value.
+/// nothing except a string value (a latest feature's, a first's) and a count_distinct's sketches.
 /// </summary>
 public readonly ref struct PackedViewReader
 {
@@ -136,48 +137,89 @@ public readonly ref struct PackedViewReader
         return WindowAggregate.Expire(view, Watermark, reading, nowMs);
     }
 
-    /// <summary>Folds the tiles of <paramref name="feature"/>'s window at <paramref name="nowMs"/> from one tile list (format 4's tile encoding).</summary>
+    /// <summary>Folds the tiles of <paramref name="feature"/>'s window at <paramref name="nowMs"/> from one tile list (the stored format's tile encoding).</summary>
     private static FeatureReading ReadWindow(ref FeatureViewState.StateReader reader, CompiledFeature feature, long nowMs)
     {
         var columns = reader.Byte();
         var reads = TileGroupShape.ColumnsOf(feature.Aggregation);
-        if ((columns & ~(TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax)) != 0 || (columns & reads) != reads)
+        if ((columns & ~TileGroupShape.AllColumns) != 0 || (columns & reads) != reads)
         {
             throw new InvalidDataException($"packed read copy has tile fields {columns} for feature '{feature.Name}', which reads {reads}");
         }
 
-        // The numbers a tile holds, one per column bit in bit order.
-        var numberCount = BitOperations.PopCount(columns);
+        // The fixed-width numbers a tile holds, in column-bit order: sum, min, max one each, the moments two. A first
+        // value (its time as a varint, then the value) and a distinct sketch follow them.
+        var numberCount = BitOperations.PopCount((uint)(columns & (TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax)))
+            + ((columns & TileGroupShape.HasMoments) != 0 ? 2 : 0);
+        var hasFirst = (columns & TileGroupShape.HasFirst) != 0;
+        var hasDistinct = (columns & TileGroupShape.HasDistinct) != 0;
         Span<long> numbers = stackalloc long[numberCount];
         var high = FeatureViewState.FloorDiv(nowMs, feature.TileMs);
         var low = high - feature.TilesPerWindow + 1;
         var tileCount = reader.Count(minimumBytesEach: 3);
         var aggregate = new WindowAggregate(feature.Aggregation);
-        long index = 0, newest = 0;
-        for (var t = 0; t < tileCount; t++)
+        try
         {
-            index = unchecked(index + FeatureViewState.UnZigZag(reader.VarULong()));
-            var count = unchecked((long)reader.VarULong());
-            newest = unchecked(newest + FeatureViewState.UnZigZag(reader.VarULong()));
-            if (index > high)
+            long index = 0, newest = 0;
+            for (var t = 0; t < tileCount; t++)
             {
-                break;
+                index = unchecked(index + FeatureViewState.UnZigZag(reader.VarULong()));
+                var count = unchecked((long)reader.VarULong());
+                newest = unchecked(newest + FeatureViewState.UnZigZag(reader.VarULong()));
+                if (index > high)
+                {
+                    break;
+                }
+
+                if (index < low)
+                {
+                    reader.Skip(numberCount * sizeof(long));
+                    if (hasFirst)
+                    {
+                        reader.VarULong();
+                        reader.SkipScalar();
+                    }
+
+                    if (hasDistinct)
+                    {
+                        reader.SkipSketch();
+                    }
+
+                    continue;
+                }
+
+                for (var n = 0; n < numberCount; n++)
+                {
+                    numbers[n] = reader.Int64();
+                }
+
+                if (hasFirst)
+                {
+                    reader.VarULong();
+                    var first = reader.Scalar();
+                    if (feature.Aggregation == AggregationKind.First) aggregate.AddFirst(first);
+                }
+
+                if (hasDistinct)
+                {
+                    if (feature.Aggregation == AggregationKind.CountDistinct)
+                    {
+                        aggregate.AddDistinct(reader.Sketch());
+                    }
+                    else
+                    {
+                        reader.SkipSketch();
+                    }
+                }
+
+                aggregate.Add(count, newest, numbers, columns);
             }
 
-            if (index < low)
-            {
-                reader.Skip(numberCount * sizeof(long));
-                continue;
-            }
-
-            for (var n = 0; n < numberCount; n++)
-            {
-                numbers[n] = reader.Int64();
-            }
-
-            aggregate.Add(count, newest, numbers, columns);
+            return aggregate.Result();
         }
-
-        return aggregate.Result();
+        finally
+        {
+            aggregate.Dispose();
+        }
     }
 }

@@ -1,3 +1,5 @@
+using OrleansFeatures.Core.Events;
+
 namespace OrleansFeatures.Core.Engine;
 
 /// <summary>
@@ -13,6 +15,31 @@ public struct Tile
     public double Min;
     public double Max;
     public long MaxTimestampMs;
+
+    /// <summary>Mean of the tile's numbers (Welford), for variance and stddev.</summary>
+    public double Mean;
+
+    /// <summary>
+    /// √M2, the root of the sum of squared deviations from <see cref="Mean"/> (Welford's M2), for variance and stddev:
+    /// kept as a root so admitted numbers (up to 1e250) never overflow it, where M2 itself would reach 1e500.
+    /// </summary>
+    public double RootM2;
+
+    /// <summary>Event time of <see cref="First"/>: the tile's earliest event with a value.</summary>
+    public long FirstTimestampMs;
+
+    /// <summary>The value of the tile's earliest event (ties: the first applied), for first.</summary>
+    public ScalarValue First;
+
+    /// <summary>The tile's distinct values, for count_distinct; null when the list holds none.</summary>
+    public DistinctSketch? Distinct;
+}
+
+/// <summary>What a tile holds besides numbers: the first value and the distinct-values sketch (only in lists that read them).</summary>
+internal struct TileExtra
+{
+    public ScalarValue First;
+    public DistinctSketch? Distinct;
 }
 
 /// <summary>
@@ -23,9 +50,16 @@ public struct Tile
 internal struct TileList
 {
     public long[]? Data;
+
+    /// <summary>Per tile, in <see cref="Data"/>'s order: the first value and the sketch; null unless the shape has extras.</summary>
+    public TileExtra[]? Extras;
     public int Count;
 
-    public void Add(TileGroupShape shape, long index, double number, long timestampMs)
+    /// <summary>
+    /// Adds one event: <paramref name="number"/> for a numbers list, <paramref name="value"/> for a values list (first,
+    /// count_distinct).
+    /// </summary>
+    public void Add(TileGroupShape shape, long index, double number, in ScalarValue value, long timestampMs)
     {
         var stride = shape.Stride;
         var position = Find(index, stride);
@@ -36,19 +70,42 @@ internal struct TileList
         }
         else
         {
-            at = Insert(position, stride);
+            at = Insert(position, stride, shape.HasExtras);
             Data![at + TileGroupShape.IndexAt] = index;
             Data[at + TileGroupShape.NewestAt] = long.MinValue;
             if (shape.MinAt >= 0) Data[at + shape.MinAt] = BitConverter.DoubleToInt64Bits(double.PositiveInfinity);
             if (shape.MaxAt >= 0) Data[at + shape.MaxAt] = BitConverter.DoubleToInt64Bits(double.NegativeInfinity);
+            if (shape.FirstAt >= 0) Data[at + shape.FirstAt] = long.MaxValue;
         }
 
         var data = Data!;
-        data[at + TileGroupShape.CountAt]++;
+        var count = ++data[at + TileGroupShape.CountAt];
         if (timestampMs > data[at + TileGroupShape.NewestAt]) data[at + TileGroupShape.NewestAt] = timestampMs;
         if (shape.SumAt >= 0) data[at + shape.SumAt] = BitConverter.DoubleToInt64Bits(BitConverter.Int64BitsToDouble(data[at + shape.SumAt]) + number);
         if (shape.MinAt >= 0 && number < BitConverter.Int64BitsToDouble(data[at + shape.MinAt])) data[at + shape.MinAt] = BitConverter.DoubleToInt64Bits(number);
         if (shape.MaxAt >= 0 && number > BitConverter.Int64BitsToDouble(data[at + shape.MaxAt])) data[at + shape.MaxAt] = BitConverter.DoubleToInt64Bits(number);
+        if (shape.MeanAt >= 0)
+        {
+            // Welford (stable where a sum of squares cancels: large values, small spread), M2 kept as its root:
+            // M2 += delta·(x − new mean), both factors of one sign, so √M2 grows by the hypotenuse of √|each|.
+            var mean = BitConverter.Int64BitsToDouble(data[at + shape.MeanAt]);
+            var delta = number - mean;
+            mean += delta / count;
+            var step = Math.Sqrt(Math.Abs(delta)) * Math.Sqrt(Math.Abs(number - mean));
+            data[at + shape.MeanAt] = BitConverter.DoubleToInt64Bits(mean);
+            data[at + shape.MeanAt + 1] = BitConverter.DoubleToInt64Bits(double.Hypot(BitConverter.Int64BitsToDouble(data[at + shape.MeanAt + 1]), step));
+        }
+
+        if (shape.FirstAt >= 0 && timestampMs < data[at + shape.FirstAt])
+        {
+            data[at + shape.FirstAt] = timestampMs;
+            Extras![at / stride].First = value;
+        }
+
+        if (shape.HasDistinctSketch)
+        {
+            (Extras![at / stride].Distinct ??= new DistinctSketch()).Add(DistinctSketch.Hash(value));
+        }
     }
 
     /// <summary>Position (in tiles) of the first tile whose index is at least <paramref name="index"/>.</summary>
@@ -97,31 +154,54 @@ internal struct TileList
         {
             // Mostly evicted (a burst aged out): give the memory back.
             Data = kept == 0 ? null : Data.AsSpan(drop * stride, kept * stride).ToArray();
+            Extras = kept == 0 || Extras is null ? null : Extras.AsSpan(drop, kept).ToArray();
         }
         else
         {
             Array.Copy(Data, drop * stride, Data, 0, kept * stride);
             Array.Clear(Data, kept * stride, drop * stride);
+            if (Extras is not null)
+            {
+                Array.Copy(Extras, drop, Extras, 0, kept);
+                Array.Clear(Extras, kept, drop);
+            }
         }
 
         Count = kept;
     }
 
-    private int Insert(int position, int stride)
+    private int Insert(int position, int stride, bool extras)
     {
         if (Data is null || (Count + 1) * stride > Data.Length)
         {
-            var grown = new long[(Count == 0 ? 1 : Count * 2) * stride];
+            var tiles = Count == 0 ? 1 : Count * 2;
+            var grown = new long[tiles * stride];
             if (Data is not null)
             {
                 Array.Copy(Data, grown, Count * stride);
             }
 
             Data = grown;
+            if (extras)
+            {
+                var grownExtras = new TileExtra[tiles];
+                if (Extras is not null)
+                {
+                    Array.Copy(Extras, grownExtras, Count);
+                }
+
+                Extras = grownExtras;
+            }
         }
 
         Array.Copy(Data, position * stride, Data, (position + 1) * stride, (Count - position) * stride);
         Array.Clear(Data, position * stride, stride);
+        if (extras)
+        {
+            Array.Copy(Extras!, position, Extras!, position + 1, Count - position);
+            Extras![position] = default;
+        }
+
         Count++;
         return position * stride;
     }
@@ -140,6 +220,11 @@ internal struct TileList
                 Sum = shape.SumAt >= 0 ? BitConverter.Int64BitsToDouble(Data[at + shape.SumAt]) : 0,
                 Min = shape.MinAt >= 0 ? BitConverter.Int64BitsToDouble(Data[at + shape.MinAt]) : 0,
                 Max = shape.MaxAt >= 0 ? BitConverter.Int64BitsToDouble(Data[at + shape.MaxAt]) : 0,
+                Mean = shape.MeanAt >= 0 ? BitConverter.Int64BitsToDouble(Data[at + shape.MeanAt]) : 0,
+                RootM2 = shape.MeanAt >= 0 ? BitConverter.Int64BitsToDouble(Data[at + shape.MeanAt + 1]) : 0,
+                FirstTimestampMs = shape.FirstAt >= 0 ? Data[at + shape.FirstAt] : 0,
+                First = shape.FirstAt >= 0 ? Extras![t].First : default,
+                Distinct = shape.HasDistinctSketch ? Extras![t].Distinct?.Clone() : null,
             });
         }
 
@@ -154,6 +239,7 @@ internal struct TileList
         }
 
         var data = new long[tiles.Count * shape.Stride];
+        var extras = shape.HasExtras ? new TileExtra[tiles.Count] : null;
         for (var t = 0; t < tiles.Count; t++)
         {
             var at = t * shape.Stride;
@@ -164,8 +250,24 @@ internal struct TileList
             if (shape.SumAt >= 0) data[at + shape.SumAt] = BitConverter.DoubleToInt64Bits(tile.Sum);
             if (shape.MinAt >= 0) data[at + shape.MinAt] = BitConverter.DoubleToInt64Bits(tile.Min);
             if (shape.MaxAt >= 0) data[at + shape.MaxAt] = BitConverter.DoubleToInt64Bits(tile.Max);
+            if (shape.MeanAt >= 0)
+            {
+                data[at + shape.MeanAt] = BitConverter.DoubleToInt64Bits(tile.Mean);
+                data[at + shape.MeanAt + 1] = BitConverter.DoubleToInt64Bits(tile.RootM2);
+            }
+
+            if (shape.FirstAt >= 0)
+            {
+                data[at + shape.FirstAt] = tile.FirstTimestampMs;
+                extras![t].First = tile.First;
+            }
+
+            if (shape.HasDistinctSketch)
+            {
+                extras![t].Distinct = tile.Distinct?.Clone();
+            }
         }
 
-        return new TileList { Data = data, Count = tiles.Count };
+        return new TileList { Data = data, Extras = extras, Count = tiles.Count };
     }
 }

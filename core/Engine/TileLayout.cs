@@ -4,7 +4,8 @@ namespace OrleansFeatures.Core.Engine;
 
 /// <summary>
 /// Which tiles a view state keeps, shared by every state of a view: the windowed features that read the same events
-/// (same filter, same field for sum/mean/min/max, none for count, same tile width) share one tile list, and each
+/// (same filter, same tile width, and: none for count; the same numeric field for sum/mean/min/max/variance/stddev;
+/// the same field's values for first/count_distinct) share one tile list, and each
 /// list holds only the numbers its features read (a count list: index, count, newest time; a list read by sum and
 /// max: those plus the sum and the max). Latest features each have a slot. A state restored after a definition change
 /// may get its own layout (<see cref="ForRestore"/>) so that a new feature never shares a list with restored tiles.
@@ -55,13 +56,16 @@ internal sealed class TileLayout
                 continue;
             }
 
-            var numeric = feature.Aggregation != AggregationKind.Count;
-            var key = (feature.Filter?.ToString() ?? "", numeric ? feature.Field ?? "" : "\0count", feature.TileMs, origin(i));
+            var input = feature.Aggregation == AggregationKind.Count ? TileInput.Events
+                : feature.Aggregation.ReadsAnyValue() ? TileInput.Values
+                : TileInput.Numbers;
+            var field = input == TileInput.Events ? null : feature.Field;
+            var key = (feature.Filter?.ToString() ?? "", $"{(int)input}\0{field}", feature.TileMs, origin(i));
             if (!byKey.TryGetValue(key, out var group))
             {
                 group = groups.Count;
                 byKey[key] = group;
-                groups.Add(new TileGroupShape(feature.Filter, numeric ? feature.Field : null, numeric, feature.TileMs));
+                groups.Add(new TileGroupShape(feature.Filter, field, input, feature.TileMs));
             }
 
             groups[group].Include(feature);
@@ -77,13 +81,25 @@ internal sealed class TileLayout
     }
 }
 
+/// <summary>Which events a tile list counts.</summary>
+internal enum TileInput
+{
+    /// <summary>Every event passing the filter (count).</summary>
+    Events,
+
+    /// <summary>Events whose field is a finite admitted number (sum, mean, min, max, variance, stddev).</summary>
+    Numbers,
+
+    /// <summary>Events whose field has any non-null value (first, count_distinct).</summary>
+    Values,
+}
+
 /// <summary>
 /// One shared tile list's shape. A tile is <see cref="Stride"/> longs: index, count, newest event time, then the sum,
-/// min and max (as double bits) only if some feature of the list reads them. A count list counts the events that pass
-/// the filter; a numeric list counts the events whose field is a finite admitted number (what sum, mean, min and max
-/// read).
+/// min, max, Welford mean and M2 (as double bits) and the first value's event time, only if some feature of the list
+/// reads them; the first value and the distinct sketch sit beside, in <see cref="TileList.Extras"/>.
 /// </summary>
-internal sealed class TileGroupShape(FilterExpression? filter, string? field, bool numeric, long tileMs)
+internal sealed class TileGroupShape(FilterExpression? filter, string? field, TileInput input, long tileMs)
 {
     public const int IndexAt = 0;
     public const int CountAt = 1;
@@ -95,19 +111,25 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, bo
     public const byte HasSum = 1;
     public const byte HasMin = 2;
     public const byte HasMax = 4;
+    public const byte HasMoments = 8;
+    public const byte HasFirst = 16;
+    public const byte HasDistinct = 32;
+
+    /// <summary>Every column bit a stored state of format 5, or a read copy, may carry.</summary>
+    public const byte AllColumns = HasSum | HasMin | HasMax | HasMoments | HasFirst | HasDistinct;
 
     public FilterExpression? Filter { get; } = filter;
 
     public string? Field { get; } = field;
 
-    public bool Numeric { get; } = numeric;
+    public TileInput Input { get; } = input;
 
     public long TileMs { get; } = tileMs;
 
     /// <summary>The most tiles a member's window spans: tiles older than that behind the lateness bound are evicted.</summary>
     public long TilesPerWindow { get; private set; }
 
-    /// <summary><see cref="HasSum"/> | <see cref="HasMin"/> | <see cref="HasMax"/>: the numbers each tile holds.</summary>
+    /// <summary><see cref="HasSum"/> | <see cref="HasMin"/> | …: what each tile holds.</summary>
     public byte Columns { get; private set; }
 
     public int Stride { get; private set; }
@@ -117,6 +139,17 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, bo
     public int MinAt { get; private set; } = -1;
 
     public int MaxAt { get; private set; } = -1;
+
+    /// <summary>The Welford mean; M2 is the next word.</summary>
+    public int MeanAt { get; private set; } = -1;
+
+    /// <summary>The event time of the tile's first value.</summary>
+    public int FirstAt { get; private set; } = -1;
+
+    public bool HasDistinctSketch => (Columns & HasDistinct) != 0;
+
+    /// <summary>True when tiles carry a first value or a sketch beside their numbers.</summary>
+    public bool HasExtras => (Columns & (HasFirst | HasDistinct)) != 0;
 
     internal void Include(CompiledFeature feature)
     {
@@ -130,6 +163,9 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, bo
         AggregationKind.Sum or AggregationKind.Mean => HasSum,
         AggregationKind.Min => HasMin,
         AggregationKind.Max => HasMax,
+        AggregationKind.Variance or AggregationKind.Stddev => HasMoments,
+        AggregationKind.First => HasFirst,
+        AggregationKind.CountDistinct => HasDistinct,
         _ => 0,
     };
 
@@ -139,6 +175,13 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, bo
         if ((Columns & HasSum) != 0) SumAt = at++;
         if ((Columns & HasMin) != 0) MinAt = at++;
         if ((Columns & HasMax) != 0) MaxAt = at++;
+        if ((Columns & HasMoments) != 0)
+        {
+            MeanAt = at;
+            at += 2;
+        }
+
+        if ((Columns & HasFirst) != 0) FirstAt = at++;
         Stride = at;
     }
 }

@@ -299,6 +299,10 @@ public sealed class FeatureRegistryService(
         AggregationKind.Mean => Aggregation.Mean,
         AggregationKind.Min => Aggregation.Min,
         AggregationKind.Max => Aggregation.Max,
+        AggregationKind.First => Aggregation.First,
+        AggregationKind.Variance => Aggregation.Variance,
+        AggregationKind.Stddev => Aggregation.Stddev,
+        AggregationKind.CountDistinct => Aggregation.CountDistinct,
         _ => Aggregation.Unspecified,
     };
 

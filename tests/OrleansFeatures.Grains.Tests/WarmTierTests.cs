@@ -51,6 +51,48 @@ public class WarmTierTests
     }
 
     [Fact]
+    public async Task First_variance_stddev_and_count_distinct_are_served_warm_from_the_copy_as_the_activation_serves_them()
+    {
+        var yaml = TestDefinitions.Yaml.Replace("      - { name: amount_24h", """
+                  - { name: first_kind_1h, aggregation: first, field: kind, window: 1h }
+                  - { name: amount_var_24h, aggregation: variance, field: amount, window: 24h }
+                  - { name: amount_sd_1h, aggregation: stddev, field: amount, window: 1h, tile: 5m }
+                  - { name: kinds_24h, aggregation: count_distinct, field: kind, window: 24h }
+                  - { name: amount_24h
+            """.TrimEnd(), StringComparison.Ordinal);
+        FeatureRefList features = new(
+            ["activity", "activity", "activity", "activity"],
+            ["first_kind_1h", "amount_var_24h", "amount_sd_1h", "kinds_24h"]);
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client, yaml);
+        await ApplyAsync(cluster, version, "u7",
+            TestDefinitions.Click("e1", Now - (50 * Minute), "view", 2.5),
+            TestDefinitions.Click("e2", Now - (20 * Minute), "click", 1.0),
+            TestDefinitions.Click("e3", Now - (5 * Minute), "buy", 0.5),
+            TestDefinitions.Click("e4", Now - (3 * Minute), "click", 7.25));
+        var silo = Silo(cluster);
+        var active = await ReadAsync(silo.Reader, version, features);
+
+        await DeactivateAsync(cluster, silo, "u7");
+        var warm = new List<FeatureReading[]>();
+        foreach (var at in Instants)
+        {
+            // Served by the warm tier itself, not by an activation or storage.
+            var readings = new FeatureReading[features.Count];
+            Assert.True(silo.Warm.TryRead(version, "user", "u7", features, at, readings));
+            warm.Add(readings);
+        }
+
+        Assert.Equal(active, warm);
+        Assert.Equal(active, await ReadAsync(silo.Reader, version, features));
+        Assert.False(silo.Index.TryGet("user", "u7", out _));
+        Assert.Equal(ScalarValue.FromString("view"), warm[0][0].Value);
+        Assert.Equal(ScalarValue.FromInt64(3), warm[0][3].Value);
+        // 2.5, 1, 0.5 and 7.25 (mean 2.8125): the squared deviations sum to 28.421875.
+        Assert.Equal(Math.Sqrt(28.421875 / 4), warm[0][2].Value.AsDouble, 12);
+    }
+
+    [Fact]
     public async Task A_warm_copy_written_for_other_features_of_the_same_version_is_not_served_and_storage_answers()
     {
         await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
@@ -213,6 +255,19 @@ public class WarmTierTests
         Assert.False(silo.Index.TryGet("user", "c1", out _));
         Assert.False(silo.Index.TryGet("user", "c2", out _));
         Assert.False(silo.Index.TryGet("user", "never-seen", out _));
+    }
+
+    private static async Task<List<FeatureReading[]>> ReadAsync(EntityFeatureReader reader, long version, FeatureRefList features)
+    {
+        var all = new List<FeatureReading[]>();
+        foreach (var at in Instants)
+        {
+            var readings = new FeatureReading[features.Count];
+            await reader.ReadAsync(version, "user", ["u7"], features, at, readings);
+            all.Add(readings);
+        }
+
+        return all;
     }
 
     private static async Task<List<FeatureReading[]>> ReadAtInstantsAsync(EntityFeatureReader reader, long version, params string[] ids)

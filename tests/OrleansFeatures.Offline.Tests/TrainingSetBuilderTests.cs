@@ -222,6 +222,81 @@ public sealed class TrainingSetBuilderTests
     }
 
     [Fact]
+    public async Task First_variance_stddev_and_count_distinct_rows_equal_a_brute_force_over_the_arrived_events()
+    {
+        var yaml = Yaml
+            .Replace("    ttl: 2h\n", "", StringComparison.Ordinal)
+            .Replace("- { name: last_kind, latest: kind }", string.Join("\n      ",
+                "- { name: last_kind, latest: kind }",
+                "- { name: first_kind_1h, aggregation: first, field: kind, window: 1h }",
+                "- { name: first_seconds_1h, aggregation: first, field: seconds, window: 1h }",
+                "- { name: var_seconds_1h, aggregation: variance, field: seconds, window: 1h }",
+                "- { name: sd_seconds_1h, aggregation: stddev, field: seconds, window: 1h }",
+                "- { name: distinct_seconds_1h, aggregation: count_distinct, field: seconds, window: 1h }"), StringComparison.Ordinal)
+            .Replace(
+                "features: [plays:plays_1h, plays:clicks_1h, plays:seconds_1h, plays:max_seconds_1h, plays:last_kind]",
+                "features: [plays:first_kind_1h, plays:first_seconds_1h, plays:var_seconds_1h, plays:sd_seconds_1h, plays:distinct_seconds_1h, plays:plays_1h]",
+                StringComparison.Ordinal);
+        var definitions = Definitions(yaml);
+        Assert.Equal(6, definitions.FeatureServices["model"].Features.Count);
+        var random = new Random(26);
+        var (events, rows) = RandomLog(random, users: 6, eventCount: 700, rowCount: 160);
+
+        using var temp = new TempDirectory();
+        var (result, built) = await BuildAsync(temp.Path, events.Select(e => e.Json), rows.Select(r => Row(r.User, r.Time, r.Label)), "arrival", partitions: 3, definitions);
+        Assert.True(result.Late > 0 && result.Duplicates > 0, "the log should hold late and duplicate events");
+
+        var lateness = 10 * Minute;
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var (user, time, _) = rows[i];
+            // Brute force: the user's events that had arrived by the row's time, in arrival order, less replays and
+            // events older than the watermark minus the lateness; then the hour of minute tiles holding the row's time.
+            var accepted = new List<FeatureEvent>();
+            var ids = new HashSet<string>();
+            var watermark = long.MinValue;
+            foreach (var e in events.Where(e => e.User == user && e.Arrival <= time).OrderBy(e => e.Arrival))
+            {
+                if ((watermark != long.MinValue && e.Event.TimestampMs < watermark - lateness) || !ids.Add(e.Event.EventId))
+                {
+                    continue;
+                }
+
+                accepted.Add(e.Event);
+                watermark = Math.Max(watermark, Math.Min(e.Event.TimestampMs, e.Arrival));
+            }
+
+            var high = time / Minute;
+            var inWindow = accepted.Where(e => e.TimestampMs / Minute > high - 60 && e.TimestampMs / Minute <= high).ToList();
+            var seconds = inWindow.Select(e => e.Fields["seconds"].AsDouble).ToList();
+            var earliest = inWindow.Count == 0 ? null : inWindow.Aggregate((a, b) => b.TimestampMs < a.TimestampMs ? b : a);
+            var mean = seconds.Count == 0 ? 0 : seconds.Average();
+            var variance = seconds.Count == 0 ? 0 : seconds.Sum(s => (s - mean) * (s - mean)) / seconds.Count;
+            var context = $"row {i} ({user} at {time})";
+
+            if (accepted.Count == 0)
+            {
+                Assert.All(new[] { "first_kind_1h", "first_seconds_1h", "var_seconds_1h", "sd_seconds_1h", "distinct_seconds_1h" },
+                    name => Assert.Equal("NOT_FOUND", built[i][$"plays:{name}:status"].AsString));
+                continue;
+            }
+
+            Assert.Equal(earliest?.Fields["kind"] ?? ScalarValue.Null, built[i].GetValueOrDefault("plays:first_kind_1h"));
+            Assert.Equal(earliest?.Fields["seconds"] ?? ScalarValue.Null, built[i].GetValueOrDefault("plays:first_seconds_1h"));
+            Assert.Equal(seconds.Distinct().Count(), built[i]["plays:distinct_seconds_1h"].AsInt64);
+            Assert.Equal(inWindow.Count, built[i]["plays:plays_1h"].AsInt64);
+            if (seconds.Count == 0)
+            {
+                Assert.Equal("NOT_FOUND", built[i]["plays:var_seconds_1h:status"].AsString);
+                continue;
+            }
+
+            Assert.True(Math.Abs(variance - built[i]["plays:var_seconds_1h"].AsDouble) <= 1e-9 * Math.Max(1, variance), context);
+            Assert.True(Math.Abs(Math.Sqrt(variance) - built[i]["plays:sd_seconds_1h"].AsDouble) <= 1e-9 * Math.Max(1, variance), context);
+        }
+    }
+
+    [Fact]
     public async Task Csv_and_parquet_events_give_the_rows_json_lines_give()
     {
         var random = new Random(11);

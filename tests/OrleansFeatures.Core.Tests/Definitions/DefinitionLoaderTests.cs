@@ -76,6 +76,45 @@ public class DefinitionLoaderTests
         Assert.StartsWith("defs.yaml:13:", error.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void First_variance_stddev_and_count_distinct_load_with_their_served_types()
+    {
+        var yaml = Valid.Replace("      - { name: amount_24h", """
+                  - { name: first_kind_1h, aggregation: first, field: kind, window: 1h }
+                  - { name: first_amount_1h, aggregation: first, field: amount, window: 1h }
+                  - { name: amount_var_1h, aggregation: variance, field: amount, window: 1h }
+                  - { name: amount_sd_1h, aggregation: stddev, field: amount, window: 1h, tile: 5m }
+                  - { name: kinds_24h, aggregation: count_distinct, field: kind, window: 24h }
+                  - { name: flags_24h, type: int64, aggregation: count_distinct, field: flag, window: 24h }
+                  - { name: amount_24h
+            """.TrimEnd(), StringComparison.Ordinal);
+
+        var view = LoadOk(yaml).FeatureViews["activity"];
+
+        Assert.Equal(
+            [(AggregationKind.First, ScalarKind.String), (AggregationKind.First, ScalarKind.Double), (AggregationKind.Variance, ScalarKind.Double),
+             (AggregationKind.Stddev, ScalarKind.Double), (AggregationKind.CountDistinct, ScalarKind.Int64), (AggregationKind.CountDistinct, ScalarKind.Int64)],
+            view.Features.Skip(2).Take(6).Select(f => (f.Aggregation, f.Type)));
+        Assert.Equal(TimeSpan.FromMinutes(5), view.Features[5].Tile);
+    }
+
+    [Theory]
+    [InlineData("aggregation: sum, field: amount, window: 24h", "aggregation: variance, field: kind, window: 24h", "feature_views[0].features[2].field", "variance needs a numeric field; 'kind' is string")]
+    [InlineData("aggregation: sum, field: amount, window: 24h", "aggregation: stddev, window: 24h", "feature_views[0].features[2].field", "stddev needs a numeric field")]
+    [InlineData("aggregation: sum, field: amount, window: 24h", "aggregation: first, window: 24h", "feature_views[0].features[2].field", "first needs a field")]
+    [InlineData("aggregation: sum, field: amount, window: 24h", "aggregation: count_distinct, field: amount", "feature_views[0].features[2].window", "count_distinct needs a window")]
+    [InlineData("aggregation: sum, field: amount, window: 24h", "aggregation: first, field: kind", "feature_views[0].features[2].window", "first needs a window")]
+    [InlineData("aggregation: sum, field: amount, window: 24h", "type: double, aggregation: count_distinct, field: kind, window: 24h", "feature_views[0].features[2].type", "type double does not match the computed type int64")]
+    [InlineData("aggregation: sum", "aggregation: distinct", "feature_views[0].features[2].aggregation", "expected one of latest, count, sum, mean, min, max, first, variance, stddev, count_distinct")]
+    public void The_new_aggregations_report_what_they_need(string find, string replace, string field, string message)
+    {
+        Assert.Contains(find, Valid, StringComparison.Ordinal);
+
+        var errors = Errors(Valid.Replace(find, replace, StringComparison.Ordinal));
+
+        Assert.Contains(errors, e => e.Field == field && e.Message.Contains(message, StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("window: 1h, where", "window: 1x, where", "feature_views[0].features[1].window", "bad duration '1x'")]
     [InlineData("window: 1h, where", "window: 0s, where", "feature_views[0].features[1].window", "bad duration '0s'")]

@@ -7,7 +7,8 @@ namespace OrleansFeatures.Core.Tests.Engine;
 
 /// <summary>
 /// For random event logs (out of order, duplicated, late), every feature equals a brute-force computation over
-/// the same events at random query times: exactly for count, sum, min, max and latest; within 1e-9 for mean.
+/// the same events at random query times: exactly for count, min, max, latest, first and count_distinct; within 1e-9
+/// (relative) for sum, mean, variance and stddev, which the brute force computes in another order (two passes).
 /// </summary>
 public class AggregationPropertyTests
 {
@@ -55,7 +56,7 @@ public class AggregationPropertyTests
         {
             var seed = 77_000 + log;
             var random = new Random(seed);
-            var view = RandomView(random, (AggregationKind)random.Next(6));
+            var view = RandomView(random, (AggregationKind)random.Next(Enum.GetValues<AggregationKind>().Length));
             var events = RandomLog(random);
             var cut = random.Next(events.Count + 1);
             var straight = new FeatureViewState(view);
@@ -88,7 +89,7 @@ public class AggregationPropertyTests
         {
             var seed = 91_000 + log;
             var random = new Random(seed);
-            var view = RandomView(random, (AggregationKind)random.Next(6));
+            var view = RandomView(random, (AggregationKind)random.Next(Enum.GetValues<AggregationKind>().Length));
             var events = RandomLog(random);
             // Some runs cap the ids kept, so restores also meet a de-duplication horizon.
             var maxSeen = random.Next(3) == 0 ? random.Next(5, 40) : FeatureViewState.DefaultMaxSeenEvents;
@@ -178,7 +179,9 @@ public class AggregationPropertyTests
             var window = Windows[random.Next(Windows.Length)];
             TimeSpan? tile = random.Next(3) == 0 ? TimeSpan.FromSeconds(window.TotalSeconds / 4) : null;
             FilterExpression? where = random.Next(2) == 0 ? new FieldEquals("kind", Kinds[random.Next(Kinds.Length)]) : null;
-            features.Add(Feature($"f{i}", kind, kind == AggregationKind.Latest ? "tag" : "amount", window, tile, where));
+            // first and count_distinct read any value: a string field, or the numeric one (where "n/a" also counts).
+            var field = kind == AggregationKind.Latest || (kind.ReadsAnyValue() && random.Next(2) == 0) ? "tag" : "amount";
+            features.Add(Feature($"f{i}", kind, field, window, tile, where));
         }
 
         return View(Latenesses[random.Next(Latenesses.Length)], null, 1, [.. features]);
@@ -279,6 +282,33 @@ public class AggregationPropertyTests
             var high = Floor(t, feature.TileMs);
             var low = high - feature.TilesPerWindow + 1;
             var inWindow = matching.Where(e => Floor(e.TimestampMs, feature.TileMs) >= low && Floor(e.TimestampMs, feature.TileMs) <= high).ToList();
+            if (feature.Aggregation.ReadsAnyValue())
+            {
+                var field = feature.Field!;
+                var withValue = inWindow.Where(e => e.Fields.TryGetValue(field, out var v) && !v.IsNull).ToList();
+                var newestValue = withValue.Count == 0 ? 0 : withValue.Max(e => e.TimestampMs);
+                if (feature.Aggregation == AggregationKind.CountDistinct)
+                {
+                    // Logs here stay under the sketch's exact limit (512), so the count is exact.
+                    var distinct = withValue.Select(e => e.Fields[field]).Distinct().Count();
+                    return new FeatureReading(ScalarValue.FromInt64(distinct), ReadingStatus.Present, newestValue);
+                }
+
+                // first: the smallest event time; on a tie the first accepted.
+                FeatureEvent? earliest = null;
+                foreach (var e in withValue)
+                {
+                    if (earliest is null || e.TimestampMs < earliest.TimestampMs)
+                    {
+                        earliest = e;
+                    }
+                }
+
+                return earliest is null
+                    ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0)
+                    : new FeatureReading(earliest.Fields[field], ReadingStatus.Present, newestValue);
+            }
+
             if (feature.Aggregation != AggregationKind.Count)
             {
                 inWindow = inWindow.Where(e => e.Fields.TryGetValue("amount", out var v) && v.Kind == ScalarKind.Double).ToList();
@@ -293,8 +323,18 @@ public class AggregationPropertyTests
                 _ when values.Count == 0 => new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0),
                 AggregationKind.Mean => new FeatureReading(ScalarValue.FromDouble(values.Average()), ReadingStatus.Present, newest),
                 AggregationKind.Min => new FeatureReading(ScalarValue.FromDouble(values.Min()), ReadingStatus.Present, newest),
-                _ => new FeatureReading(ScalarValue.FromDouble(values.Max()), ReadingStatus.Present, newest),
+                AggregationKind.Max => new FeatureReading(ScalarValue.FromDouble(values.Max()), ReadingStatus.Present, newest),
+                AggregationKind.Variance => new FeatureReading(ScalarValue.FromDouble(PopulationVariance(values)), ReadingStatus.Present, newest),
+                AggregationKind.Stddev => new FeatureReading(ScalarValue.FromDouble(Math.Sqrt(PopulationVariance(values))), ReadingStatus.Present, newest),
+                _ => throw new InvalidOperationException($"no brute force for {feature.Aggregation}"),
             };
+        }
+
+        /// <summary>Two passes, in full: the textbook definition, not the engine's streaming form.</summary>
+        private static double PopulationVariance(List<double> values)
+        {
+            var mean = values.Average();
+            return values.Sum(v => (v - mean) * (v - mean)) / values.Count;
         }
 
         private static long Floor(long value, long divisor) => (long)Math.Floor((double)value / divisor);

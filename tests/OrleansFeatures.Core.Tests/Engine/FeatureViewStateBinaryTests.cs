@@ -185,7 +185,7 @@ public class FeatureViewStateBinaryTests
 
     [Theory]
     [InlineData(3)] // the layout before shared tile lists and hashed ids, never released
-    [InlineData(5)]
+    [InlineData(6)]
     [InlineData(0x54)] // a segment is not a view state
     public void Unknown_format_is_refused_with_its_number(byte format)
     {
@@ -196,8 +196,89 @@ public class FeatureViewStateBinaryTests
 
         var error = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data));
 
-        Assert.Contains($"format {format}; this version reads format {FeatureViewState.BinaryFormat} only", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"format {format}; this version reads formats {FeatureViewState.PreviousBinaryFormat} and {FeatureViewState.BinaryFormat} only", error.Message, StringComparison.Ordinal);
         Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadViewVersion(data));
+    }
+
+    [Fact]
+    public void A_format_4_state_reads_as_format_5_without_the_new_columns()
+    {
+        var view = View(TimeSpan.FromHours(1), null, 1, Feature("n", AggregationKind.Count), Feature("s", AggregationKind.Sum));
+        var state = new FeatureViewState(view);
+        state.Apply(Event("a", 1_800_000_000_000, amount: 2));
+        var data = Write(state);
+        data[0] = FeatureViewState.PreviousBinaryFormat;
+
+        var restored = FeatureViewState.ReadPacked(view, data);
+
+        Assert.Equal(state.Read(1, 1_800_000_000_000), restored.Read(1, 1_800_000_000_000));
+    }
+
+    [Fact]
+    public void A_format_4_state_carrying_a_format_5_column_is_refused()
+    {
+        var view = View(Feature("v", AggregationKind.Variance));
+        var state = new FeatureViewState(view);
+        state.Apply(Event("a", 1_800_000_000_000, amount: 2));
+        var data = Write(state);
+        data[0] = FeatureViewState.PreviousBinaryFormat;
+
+        var error = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data));
+
+        Assert.Contains("format 4 has unknown tile fields 8", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void First_variance_and_count_distinct_tiles_round_trip_through_the_packed_form()
+    {
+        var view = View(
+            Feature("first_tag", AggregationKind.First, field: "tag", window: TimeSpan.FromMinutes(10)),
+            Feature("first_amount", AggregationKind.First, field: "amount", window: TimeSpan.FromMinutes(10)),
+            Feature("var", AggregationKind.Variance, window: TimeSpan.FromMinutes(10)),
+            Feature("sd", AggregationKind.Stddev, window: TimeSpan.FromMinutes(10)),
+            Feature("distinct_tags", AggregationKind.CountDistinct, field: "tag", window: TimeSpan.FromMinutes(10)),
+            Feature("distinct_amounts", AggregationKind.CountDistinct, window: TimeSpan.FromMinutes(10)));
+        var state = new FeatureViewState(view, maxSeenEvents: 10_000);
+        const long t0 = 1_800_000_000_000;
+        for (var i = 0; i < 3_000; i++)
+        {
+            // One tile of many distinct amounts (turns into registers), others of a few tags (stay exact).
+            state.Apply(Event($"e{i}", t0 + (i % 7 * 1_000) + (i / 1_000 * 60_000), amount: i < 1_000 ? i : i % 3, tag: $"t{i % 40}"));
+        }
+
+        var data = Write(state);
+        var restored = FeatureViewState.ReadPacked(view, data, maxSeenEvents: 10_000);
+        var again = Write(restored);
+
+        Assert.Equal(data, again);
+        for (var f = 0; f < view.Features.Count; f++)
+        {
+            Assert.Equal(state.Read(f, t0 + 180_000), restored.Read(f, t0 + 180_000));
+        }
+
+        Assert.Equal(ScalarValue.FromString("t0"), restored.Read(0, t0 + 180_000).Value);
+        Assert.Equal(40, restored.Read(4, t0 + 180_000).Value.AsInt64);
+    }
+
+    [Fact]
+    public void A_corrupt_distinct_sketch_is_refused()
+    {
+        var view = View(Feature("d", AggregationKind.CountDistinct, field: "tag"));
+        var state = new FeatureViewState(view);
+        state.Apply(Event("a", 1_800_000_000_000, tag: "x"));
+        state.Apply(Event("b", 1_800_000_000_000, tag: "y"));
+        var data = Write(state);
+        // The sketch closes the state: form, count, then two hashes in ascending order. Swap the hashes.
+        var hashes = data.AsSpan(data.Length - 16);
+        var swapped = hashes[8..].ToArray().Concat(hashes[..8].ToArray()).ToArray();
+        swapped.CopyTo(hashes);
+
+        var error = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data));
+
+        Assert.Contains("out of order", error.Message, StringComparison.Ordinal);
+        data[^17] = 9;
+        Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data));
+        Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data.AsSpan(0, data.Length - 3)));
     }
 
     [Fact]

@@ -173,13 +173,65 @@ public class PackedViewReaderTests
 
         // The stored form is not a read copy, and a read copy is not a stored state: an activation never restores one.
         var notACopy = Assert.Throws<InvalidDataException>(() => new PackedViewReader(stored.WrittenSpan));
-        Assert.Contains("format 4; this version reads format 5 only", notACopy.Message, StringComparison.Ordinal);
+        Assert.Contains($"format {FeatureViewState.BinaryFormat}; this version reads format {FeatureViewState.ReadCopyFormat} only", notACopy.Message, StringComparison.Ordinal);
         var notStored = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(copy));
-        Assert.Contains("format 5; this version reads format 4 only", notStored.Message, StringComparison.Ordinal);
+        Assert.Contains($"format {FeatureViewState.ReadCopyFormat}; this version reads formats {FeatureViewState.PreviousBinaryFormat} and {FeatureViewState.BinaryFormat} only", notStored.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadViewVersion(copy));
+        var previous = stored.WrittenSpan.ToArray();
+        previous[0] = FeatureViewState.PreviousBinaryFormat;
+        Assert.Throws<InvalidDataException>(() => new PackedViewReader(previous));
 
         copy[0] = 9;
         Assert.Contains("format 9", Assert.Throws<InvalidDataException>(() => new PackedViewReader(copy)).Message, StringComparison.Ordinal);
         Assert.Throws<InvalidDataException>(() => new PackedViewReader([]));
+    }
+
+    [Fact]
+    public void The_read_copy_format_byte_is_none_of_the_stored_formats_nor_the_seen_segment()
+    {
+        // Both sequences grow: read copies number from 0xC0, stored formats count up from 1, segments are 0x54.
+        Assert.True(FeatureViewState.ReadCopyFormat >= 0xC0);
+        Assert.True(FeatureViewState.BinaryFormat < 0x54 && FeatureViewState.PreviousBinaryFormat < FeatureViewState.BinaryFormat);
+        Assert.NotEqual(FeatureViewState.SeenSegmentFormat, FeatureViewState.ReadCopyFormat);
+        var state = new FeatureViewState(TwentyFeatureView(version: 1));
+        Assert.Equal(FeatureViewState.ReadCopyFormat, ReadCopy(state)[0]);
+        state.Apply(Event("a", T0));
+        Assert.Equal(FeatureViewState.ReadCopyFormat, ReadCopy(state)[0]);
+    }
+
+    [Fact]
+    public void First_and_count_distinct_read_from_the_copy_past_the_exact_limit_and_beside_other_columns()
+    {
+        // One list read by first, count_distinct; another by variance, stddev, sum, min and max: every column in
+        // one copy, with sketches both exact (early tiles) and dense (a tile holding more than 512 values).
+        var view = View(TimeSpan.FromMinutes(10), TimeSpan.FromHours(2), 1,
+            Feature("first", AggregationKind.First, field: "tag", window: TimeSpan.FromHours(1), tile: TimeSpan.FromMinutes(5)),
+            Feature("distinct", AggregationKind.CountDistinct, field: "tag", window: TimeSpan.FromHours(1), tile: TimeSpan.FromMinutes(5)),
+            Feature("variance", AggregationKind.Variance, field: "amount", window: TimeSpan.FromHours(1)),
+            Feature("stddev", AggregationKind.Stddev, field: "amount", window: TimeSpan.FromMinutes(30)),
+            Feature("sum", AggregationKind.Sum, field: "amount", window: TimeSpan.FromHours(1)),
+            Feature("min", AggregationKind.Min, field: "amount", window: TimeSpan.FromHours(1)),
+            Feature("max", AggregationKind.Max, field: "amount", window: TimeSpan.FromHours(1)),
+            Feature("distinct_amount", AggregationKind.CountDistinct, field: "amount", window: TimeSpan.FromMinutes(20)));
+        var state = new FeatureViewState(view, maxSeenEvents: 10_000);
+        for (var i = 0; i < 2_000; i++)
+        {
+            // A few values per early tile (exact sketches there), then 1,500 in the last tile (dense there).
+            var ts = i < 500 ? T0 + (i * 6_000) : T0 + 3_300_000 + i;
+            state.Apply(Event($"e{i}", ts, amount: (i % 97) * 1e6 + 0.25, tag: $"user-{i % 1_700}"));
+        }
+
+        var reader = new PackedViewReader(ReadCopy(state));
+        foreach (var t in new[] { T0 + 3_599_999, T0 + 3_600_000 + 600_000, T0 + 5_000_000, T0 + 7_000_000, T0 + 20_000_000 })
+        {
+            for (var f = 0; f < view.Features.Count; f++)
+            {
+                Assert.Equal(state.Read(f, t), reader.Read(view, f, t));
+            }
+        }
+
+        Assert.True(reader.Read(view, 1, T0 + 3_599_999).Value.AsInt64 > DistinctSketch.ExactLimit);
+        Assert.Equal(ScalarValue.FromString("user-0"), reader.Read(view, 0, T0 + 3_599_999).Value);
     }
 
     [Fact]
@@ -242,7 +294,9 @@ public class PackedViewReaderTests
             var window = AggregationPropertyTests.Windows[random.Next(2)];
             TimeSpan? tile = random.Next(4) == 0 ? TimeSpan.FromSeconds(window.TotalSeconds / 4) : null;
             FilterExpression? where = random.Next(3) == 0 ? new FieldEquals("kind", AggregationPropertyTests.Kinds[random.Next(2)]) : null;
-            features.Add(Feature($"f{i}", kind, kind == AggregationKind.Latest ? (random.Next(2) == 0 ? "tag" : "amount") : "amount", window, tile, where));
+            // Latest, first and count_distinct read any value: the string field or the numeric one ("n/a" counts too).
+            var field = (kind == AggregationKind.Latest || kind.ReadsAnyValue()) && random.Next(2) == 0 ? "tag" : "amount";
+            features.Add(Feature($"f{i}", kind, field, window, tile, where));
         }
 
         if (extra)

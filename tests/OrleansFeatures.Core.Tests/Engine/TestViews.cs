@@ -30,8 +30,8 @@ internal static class TestViews
     {
         var type = aggregation switch
         {
-            AggregationKind.Count => ScalarKind.Int64,
-            AggregationKind.Latest => ScalarKind.String,
+            AggregationKind.Count or AggregationKind.CountDistinct => ScalarKind.Int64,
+            AggregationKind.Latest or AggregationKind.First => field == "amount" ? ScalarKind.Double : ScalarKind.String,
             _ => ScalarKind.Double,
         };
         return new FeatureDefinition(
