@@ -135,7 +135,7 @@ public sealed class DistinctSketch
         var bytes = PackedBytes;
         var target = output.GetSpan(bytes);
         target[0] = ExactForm;
-        var at = 1 + WriteVarint(target[1..], (ulong)_count);
+        var at = 1 + FeatureViewState.StateWriter.Varint(target[1..], (ulong)_count);
         for (var i = 0; i < _count; i++, at += 8)
         {
             BinaryPrimitives.WriteUInt64LittleEndian(target[at..], _hashes![i]);
@@ -223,19 +223,6 @@ public sealed class DistinctSketch
         {
             registers[index] = (byte)rank;
         }
-    }
-
-    private static int WriteVarint(Span<byte> span, ulong value)
-    {
-        var length = 0;
-        while (value >= 0x80)
-        {
-            span[length++] = (byte)(value | 0x80);
-            value >>= 7;
-        }
-
-        span[length++] = (byte)value;
-        return length;
     }
 
     private static int ReadVarint(ReadOnlySpan<byte> span, out ulong value)
