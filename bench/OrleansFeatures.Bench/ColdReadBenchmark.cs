@@ -145,24 +145,8 @@ internal static class ColdReadBenchmark
         string.Create(CultureInfo.InvariantCulture, $"local {after[0] - before[0]:0} (of which warm {after[1] - before[1]:0}), cold from storage {after[2] - before[2]:0}, grain calls {after[3] - before[3]:0}");
 
     /// <summary>The sum of a metric's samples in the gateway's Prometheus text (0 when absent).</summary>
-    private static async Task<double> MetricAsync(HttpClient http, string name)
-    {
-        var text = await http.GetStringAsync("metrics");
-        double sum = 0;
-        foreach (var line in text.Split('\n'))
-        {
-            if (line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is ' ' or '{' or '_')
-            {
-                var value = line[(line.LastIndexOf(' ') + 1)..];
-                if (!line.AsSpan(name.Length).StartsWith("_bucket") && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
-                {
-                    sum += v;
-                }
-            }
-        }
-
-        return sum;
-    }
+    private static async Task<double> MetricAsync(HttpClient http, string name) =>
+        PrometheusText.Sum(await http.GetStringAsync("metrics"), name);
 
     private static void Row(string name, LongHistogram histogram) =>
         Console.WriteLine($"  {name,-52} {Ms(histogram, 50),8} {Ms(histogram, 99),8} {Ms(histogram, 99.9),9} {histogram.TotalCount,6}");

@@ -543,19 +543,6 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
     }
 
     /// <summary>The sum of a metric's samples in a silo's Prometheus text (0 when absent).</summary>
-    private static async Task<double> MetricAsync(HttpClient http, string name)
-    {
-        double sum = 0;
-        foreach (var line in (await http.GetStringAsync(new Uri("metrics", UriKind.Relative))).Split('\n'))
-        {
-            if (line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is ' ' or '{' or '_'
-                && !line.AsSpan(name.Length).StartsWith("_bucket")
-                && double.TryParse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value))
-            {
-                sum += value;
-            }
-        }
-
-        return sum;
-    }
+    private static async Task<double> MetricAsync(HttpClient http, string name) =>
+        PrometheusText.Sum(await http.GetStringAsync(new Uri("metrics", UriKind.Relative)), name);
 }
