@@ -8,6 +8,7 @@ using OrleansFeatures.V1;
 namespace OrleansFeatures.Client.Tests;
 
 /// <summary>The client against the real gateway process with API keys on: every typed call, and the matrix view against plain lookups.</summary>
+[Trait("Speed", "Slow")] // the fast loop leaves it out (tests/README.md): it starts real servers or processes
 public sealed class GatewayClientTests
 {
     private const string Yaml = """

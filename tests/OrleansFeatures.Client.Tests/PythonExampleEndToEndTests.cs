@@ -11,6 +11,7 @@ namespace OrleansFeatures.Client.Tests;
 /// examples/python against the real gateway with demo data: stubs generated from gateway/Protos, inference inputs
 /// fetched with Debian's grpcio under /usr/bin/python3 (the interpreter apt installs python3-grpcio for).
 /// </summary>
+[Trait("Speed", "Slow")] // the fast loop leaves it out (tests/README.md): it starts real servers or processes
 public sealed class PythonExampleEndToEndTests
 {
     private const string Python = "/usr/bin/python3";

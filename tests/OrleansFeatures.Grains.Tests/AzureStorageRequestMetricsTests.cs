@@ -18,6 +18,7 @@ public sealed class AzureStorageMetricsCollection;
 /// counts per role, service and operation for a known sequence of requests. Not run in parallel: the instruments are
 /// process-wide.
 /// </summary>
+[Trait("Speed", "Slow")] // the fast loop leaves it out (tests/README.md): it starts real servers or processes
 [Collection(nameof(AzureStorageRequestMetricsTests))]
 public sealed class AzureStorageRequestMetricsTests
 {

@@ -16,6 +16,7 @@ namespace OrleansFeatures.Streaming.Tests;
 /// same features and be refused alike. Streams send without a transport key, the one place entrances differ on
 /// purpose (core/Routing/README.md).
 /// </summary>
+[Trait("Speed", "Slow")] // the fast loop leaves it out (tests/README.md): it starts real servers or processes
 public sealed class EntranceTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);

@@ -17,6 +17,7 @@ namespace OrleansFeatures.Streaming.Tests;
 /// Event Hubs Capture as the offline source: what a hub delivered live, archived as Capture's Avro files in Blob
 /// storage (Azurite), gives a training set whose every cell is what the live Event Hubs path serves.
 /// </summary>
+[Trait("Speed", "Slow")] // the fast loop leaves it out (tests/README.md): it starts real servers or processes
 public sealed class EventHubCaptureParityTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);

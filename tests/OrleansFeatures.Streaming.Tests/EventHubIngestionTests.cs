@@ -10,6 +10,7 @@ using static OrleansFeatures.Streaming.Tests.KafkaFixture;
 namespace OrleansFeatures.Streaming.Tests;
 
 /// <summary>The native Event Hubs path: in-memory partitions behind Orleans' adapter factory, checkpoints and dead letters in Azurite.</summary>
+[Trait("Speed", "Slow")] // the fast loop leaves it out (tests/README.md): it starts real servers or processes
 public sealed class EventHubIngestionTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);

@@ -8,6 +8,7 @@ using static OrleansFeatures.Streaming.Tests.KafkaFixture;
 
 namespace OrleansFeatures.Streaming.Tests;
 
+[Trait("Speed", "Slow")] // the fast loop leaves it out (tests/README.md): it starts real servers or processes
 public sealed class KafkaIngestionTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);

@@ -36,7 +36,7 @@ public class CountDistinctTests(ITestOutputHelper output)
         }
     }
 
-    [Theory]
+    [Theory, Trait("Speed", "Slow")] // up to a million values: the fast loop leaves it out
     [InlineData(1_000)]
     [InlineData(5_000)]
     [InlineData(20_000)]
@@ -73,7 +73,7 @@ public class CountDistinctTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [Fact, Trait("Speed", "Slow")] // a million values: the fast loop leaves it out
     public void A_million_distinct_users_in_a_window_read_within_the_documented_error_online()
     {
         var view = View(TimeSpan.FromMinutes(1), null, 1, Feature("viewers", AggregationKind.CountDistinct, field: "tag", window: TimeSpan.FromHours(1)));
