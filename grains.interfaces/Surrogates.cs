@@ -10,6 +10,9 @@ public struct ScalarValueSurrogate
     [Id(1)] public long Int64;
     [Id(2)] public double Double;
     [Id(3)] public string? String;
+
+    /// <summary>The items of a List value (a last_n reading).</summary>
+    [Id(4)] public ScalarValue[]? Items;
 }
 
 [RegisterConverter]
@@ -21,6 +24,7 @@ public sealed class ScalarValueConverter : IConverter<ScalarValue, ScalarValueSu
         ScalarKind.Double => ScalarValue.FromDouble(surrogate.Double),
         ScalarKind.String => ScalarValue.FromString(surrogate.String ?? ""),
         ScalarKind.Bool => ScalarValue.FromBool(surrogate.Int64 != 0),
+        ScalarKind.List => ScalarValue.FromList(surrogate.Items ?? []),
         _ => ScalarValue.Null,
     };
 
@@ -30,6 +34,7 @@ public sealed class ScalarValueConverter : IConverter<ScalarValue, ScalarValueSu
         ScalarKind.Double => new ScalarValueSurrogate { Kind = value.Kind, Double = value.AsDouble },
         ScalarKind.String => new ScalarValueSurrogate { Kind = value.Kind, String = value.AsString },
         ScalarKind.Bool => new ScalarValueSurrogate { Kind = value.Kind, Int64 = value.AsBool ? 1 : 0 },
+        ScalarKind.List => new ScalarValueSurrogate { Kind = value.Kind, Items = value.ListItems.ToArray() },
         _ => default,
     };
 }

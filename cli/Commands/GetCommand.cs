@@ -93,6 +93,7 @@ public static class GetCommand
         Value.KindOneofCase.DoubleValue => value.DoubleValue,
         Value.KindOneofCase.StringValue => value.StringValue,
         Value.KindOneofCase.BoolValue => value.BoolValue,
+        Value.KindOneofCase.ListValue => value.ListValue.Values.Select(ToObject).ToArray(),
         _ => null,
     };
 
@@ -101,6 +102,7 @@ public static class GetCommand
         null => "",
         double d => d.ToString("R", CultureInfo.InvariantCulture),
         bool b => b ? "true" : "false",
+        object?[] => ProtoText.Of(value),
         var other => Convert.ToString(other, CultureInfo.InvariantCulture) ?? "",
     };
 }

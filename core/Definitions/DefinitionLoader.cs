@@ -15,7 +15,7 @@ public static class DefinitionLoader
     private static readonly string[] TopLevelKeys = ["entity", "key", "sources", "feature_views", "feature_services"];
     private static readonly string[] SourceKeys = ["name", "timestamp_field", "event_id_field", "fields"];
     private static readonly string[] ViewKeys = ["name", "version", "entity", "source", "key_field", "ttl", "allowed_lateness", "features"];
-    private static readonly string[] FeatureKeys = ["name", "type", "aggregation", "field", "latest", "window", "tile", "where"];
+    private static readonly string[] FeatureKeys = ["name", "type", "aggregation", "field", "latest", "window", "tile", "where", "n"];
     private static readonly string[] ServiceKeys = ["name", "features", "request_fields", "derived", "defaults", "encodings"];
     private static readonly string[] EncodingKeys = ["categories"];
     private static readonly TimeSpan DefaultLateness = TimeSpan.FromHours(1);
@@ -289,11 +289,38 @@ public static class DefinitionLoader
         ScalarKind? declaredType = null;
         if (typeText is not null)
         {
-            declaredType = ParseType(typeText);
+            // A last_n serves a list: its type is written list<item type>, as describe shows it.
+            declaredType = typeText.StartsWith("list<", StringComparison.Ordinal) && typeText.EndsWith('>')
+                ? ParseType(typeText[5..^1]) is not null ? ScalarKind.List : null
+                : ParseType(typeText);
             if (declaredType is null)
             {
-                section.ErrorAt("type", $"unknown type '{typeText}' (expected one of int64, double, string, bool)");
+                section.ErrorAt("type", $"unknown type '{typeText}' (expected one of int64, double, string, bool, or list<…> of one for last_n)");
             }
+        }
+
+        var lastN = 0;
+        if (section.Has("n"))
+        {
+            if (aggregation != AggregationKind.LastN)
+            {
+                section.ErrorAt("n", $"n is the length of a last_n list; {aggregation.Word()} takes none");
+            }
+            else if (section.Integer("n") is { } n)
+            {
+                if (n is < 1 or > FeatureDefinition.MaxLastN)
+                {
+                    section.ErrorAt("n", $"n {n} is out of range: last_n keeps 1 to {FeatureDefinition.MaxLastN} values");
+                }
+                else
+                {
+                    lastN = n;
+                }
+            }
+        }
+        else if (aggregation == AggregationKind.LastN)
+        {
+            section.ErrorHere("n", $"last_n needs n, how many values it keeps (1 to {FeatureDefinition.MaxLastN}), e.g. n: 10");
         }
 
         if (aggregation == AggregationKind.Latest)
@@ -338,7 +365,11 @@ public static class DefinitionLoader
             }
         }
 
-        return name is null ? null : new RawFeature(path, name, aggregation, field, window, tile, where, declaredType, section.Location("name"), section);
+        return name is null ? null : new RawFeature(path, name, aggregation, field, window, tile, where, declaredType, section.Location("name"), section)
+        {
+            LastN = lastN,
+            DeclaredTypeText = typeText,
+        };
     }
 
     private static void ReadService(LoadContext context, string file, YamlNode node, string path)
@@ -601,6 +632,7 @@ public static class DefinitionLoader
         var section = raw.Section;
         var before = section.Context.Errors.Count;
         ScalarKind type;
+        var elementType = ScalarKind.Null;
         if (raw.Aggregation == AggregationKind.Count)
         {
             type = ScalarKind.Int64;
@@ -614,6 +646,18 @@ public static class DefinitionLoader
         else if (raw.Aggregation is AggregationKind.Latest or AggregationKind.First)
         {
             type = fieldType;
+        }
+        else if (raw.Aggregation == AggregationKind.LastN)
+        {
+            if (raw.LastN == 0)
+            {
+                // n was missing or refused (reported where it was read).
+                return null;
+            }
+
+            // Any field type: the list holds the field's values as they are.
+            type = ScalarKind.List;
+            elementType = fieldType;
         }
         else if (raw.Aggregation == AggregationKind.CountDistinct)
         {
@@ -629,9 +673,10 @@ public static class DefinitionLoader
             return null;
         }
 
-        if (raw.DeclaredType is { } declared && declared != type)
+        if (raw.DeclaredType is { } declared
+            && (declared != type || (type == ScalarKind.List && raw.DeclaredTypeText != TypeText(type, elementType))))
         {
-            section.ErrorAt("type", $"type {EventSchema.KindName(declared)} does not match the computed type {EventSchema.KindName(type)}");
+            section.ErrorAt("type", $"type {raw.DeclaredTypeText} does not match the computed type {TypeText(type, elementType)}");
         }
 
         if (raw.Where is { } where)
@@ -641,8 +686,16 @@ public static class DefinitionLoader
 
         return section.Context.Errors.Count > before
             ? null
-            : new FeatureDefinition(raw.Name, type, raw.Aggregation, raw.Field, raw.Window, raw.Window is { } w ? raw.Tile ?? TileRule.DefaultTileFor(w) : null, raw.Where, raw.Location);
+            : new FeatureDefinition(raw.Name, type, raw.Aggregation, raw.Field, raw.Window, raw.Window is { } w ? raw.Tile ?? TileRule.DefaultTileFor(w) : null, raw.Where, raw.Location)
+            {
+                LastN = raw.LastN,
+                ElementType = elementType,
+            };
     }
+
+    /// <summary>A feature's type as definitions write it: int64, …, or list&lt;string&gt; for a last_n.</summary>
+    public static string TypeText(ScalarKind type, ScalarKind elementType) =>
+        type == ScalarKind.List ? $"list<{EventSchema.KindName(elementType)}>" : EventSchema.KindName(type);
 
     private static void CheckFilter(Section section, FilterExpression filter, SourceDefinition source)
     {
@@ -697,6 +750,9 @@ public static class DefinitionLoader
         var ok = true;
         var resolved = new List<(string Name, FeatureReference? Feature, string? EntityType, ScalarKind Type)>(raw.Columns.Count);
         var names = new HashSet<string>(StringComparer.Ordinal);
+
+        // The item type of each list column (a last_n feature).
+        var elementTypes = new Dictionary<string, ScalarKind>(StringComparer.Ordinal);
         foreach (var column in raw.Columns)
         {
             if (!names.Add(column.Name))
@@ -754,6 +810,10 @@ public static class DefinitionLoader
             }
 
             resolved.Add((column.Name, reference, view.EntityType, feature.Type));
+            if (feature.Type == ScalarKind.List)
+            {
+                elementTypes[column.Name] = feature.ElementType;
+            }
         }
 
         var derived = new Dictionary<string, DerivedColumn>(StringComparer.Ordinal);
@@ -792,7 +852,12 @@ public static class DefinitionLoader
                 continue;
             }
 
-            if (ParseLiteral(node.Value ?? "", type) is { } value)
+            if (type == ScalarKind.List)
+            {
+                context.Error(raw.File, node.Start, path, $"'{name}' is a last_n list, which takes no default: an empty window serves an empty list");
+                ok = false;
+            }
+            else if (ParseLiteral(node.Value ?? "", type) is { } value)
             {
                 defaults[name] = value;
             }
@@ -813,9 +878,11 @@ public static class DefinitionLoader
 
             var name = resolved[index].Name;
 
-            if (resolved[index].Type != ScalarKind.String)
+            var listOfStrings = resolved[index].Type == ScalarKind.List && elementTypes.GetValueOrDefault(name) == ScalarKind.String;
+            if (resolved[index].Type != ScalarKind.String && !listOfStrings)
             {
-                context.Error(raw.File, node.Start, path, $"'{name}' is {EventSchema.KindName(resolved[index].Type)}; only string columns take an encoding (numbers are served as they are, bools as 0/1)");
+                var typeText = TypeText(resolved[index].Type, elementTypes.GetValueOrDefault(name));
+                context.Error(raw.File, node.Start, path, $"'{name}' is {typeText}; only string columns take an encoding, and list<string> ones (their newest item); numbers are served as they are, bools as 0/1, other lists as their length");
                 ok = false;
                 continue;
             }
@@ -845,7 +912,10 @@ public static class DefinitionLoader
         foreach (var (name, feature, entityType, type) in resolved)
         {
             columns.Add(new ServiceColumn(
-                name, feature, entityType, type, defaults.TryGetValue(name, out var value) ? value : null, encodings.GetValueOrDefault(name), derived.GetValueOrDefault(name)));
+                name, feature, entityType, type, defaults.TryGetValue(name, out var value) ? value : null, encodings.GetValueOrDefault(name), derived.GetValueOrDefault(name))
+            {
+                ElementType = elementTypes.GetValueOrDefault(name),
+            });
         }
 
         return new FeatureServiceDefinition(raw.Name, columns, raw.Location);
@@ -1048,7 +1118,13 @@ public static class DefinitionLoader
 
     private sealed record RawFeature(
         string Path, string Name, AggregationKind Aggregation, string? Field, TimeSpan? Window, TimeSpan? Tile,
-        FilterExpression? Where, ScalarKind? DeclaredType, SourceLocation Location, Section Section);
+        FilterExpression? Where, ScalarKind? DeclaredType, SourceLocation Location, Section Section)
+    {
+        /// <summary>last_n's n (0 for other aggregations, or when it was refused).</summary>
+        public int LastN { get; init; }
+
+        public string? DeclaredTypeText { get; init; }
+    }
 
     private sealed record PartialView(HashSet<string> Declared, Dictionary<string, FeatureDefinition> Resolved, string? EntityType);
 

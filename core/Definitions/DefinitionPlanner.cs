@@ -187,12 +187,17 @@ public static class DefinitionPlanner
     private static List<string> Differences(FeatureDefinition old, FeatureDefinition now)
     {
         var differences = new List<string>();
-        if (old.Type != now.Type) differences.Add($"type {old.Type} → {now.Type}");
+        if (old.Type != now.Type || old.ElementType != now.ElementType)
+        {
+            differences.Add($"type {DefinitionLoader.TypeText(old.Type, old.ElementType)} → {DefinitionLoader.TypeText(now.Type, now.ElementType)}");
+        }
+
         if (old.Aggregation != now.Aggregation) differences.Add($"aggregation {old.Aggregation} → {now.Aggregation}");
         if (old.Field != now.Field) differences.Add($"field {old.Field} → {now.Field}");
         if (old.Window != now.Window) differences.Add($"window {Text(old.Window)} → {Text(now.Window)}");
         if (old.Tile != now.Tile) differences.Add($"tile {Text(old.Tile)} → {Text(now.Tile)}");
         if (old.Where?.ToString() != now.Where?.ToString()) differences.Add($"filter '{old.Where}' → '{now.Where}'");
+        if (old.LastN != now.LastN) differences.Add($"n {old.LastN} → {now.LastN}");
         return differences;
     }
 

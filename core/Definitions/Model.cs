@@ -26,17 +26,24 @@ public enum AggregationKind
 
     /// <summary>Distinct values of the field over the window: exact up to 512, a HyperLogLog estimate beyond.</summary>
     CountDistinct,
+
+    /// <summary>
+    /// The field's last <see cref="FeatureDefinition.LastN"/> values in the window by event time (ties: the later
+    /// applied is later), served as a list, newest first.
+    /// </summary>
+    LastN,
 }
 
 /// <summary>The words definition files use for <see cref="AggregationKind"/>.</summary>
 public static class AggregationNames
 {
     /// <summary>Every word, in the order error messages list them.</summary>
-    public const string All = "latest, count, sum, mean, min, max, first, variance, stddev, count_distinct";
+    public const string All = "latest, count, sum, mean, min, max, first, variance, stddev, count_distinct, last_n";
 
     public static string Word(this AggregationKind aggregation) => aggregation switch
     {
         AggregationKind.CountDistinct => "count_distinct",
+        AggregationKind.LastN => "last_n",
         _ => aggregation.ToString().ToLowerInvariant(),
     };
 
@@ -52,12 +59,13 @@ public static class AggregationNames
         "variance" => AggregationKind.Variance,
         "stddev" => AggregationKind.Stddev,
         "count_distinct" => AggregationKind.CountDistinct,
+        "last_n" => AggregationKind.LastN,
         _ => null,
     };
 
-    /// <summary>True when the aggregation reads any value of its field (not only numbers): first, count_distinct, latest.</summary>
+    /// <summary>True when the aggregation reads any value of its field (not only numbers): first, count_distinct, last_n, latest.</summary>
     public static bool ReadsAnyValue(this AggregationKind aggregation) =>
-        aggregation is AggregationKind.Latest or AggregationKind.First or AggregationKind.CountDistinct;
+        aggregation is AggregationKind.Latest or AggregationKind.First or AggregationKind.CountDistinct or AggregationKind.LastN;
 }
 
 /// <summary>An entity type: a name and the event field that holds its key (<c>user</c> keyed by <c>user_id</c>).</summary>
@@ -80,7 +88,7 @@ public sealed record SourceDefinition(
 /// <summary>One feature of a view.</summary>
 /// <param name="Name">Unique within its view.</param>
 /// <param name="Type">Value type served: Int64 for count and count_distinct, Double for sum/mean/min/max/variance/stddev,
-/// the field's type for latest and first.</param>
+/// the field's type for latest and first, List for last_n (of <see cref="ElementType"/>).</param>
 /// <param name="Aggregation">How events become the value.</param>
 /// <param name="Field">The event field read (all but count).</param>
 /// <param name="Window">Sliding window on event time; null for <see cref="AggregationKind.Latest"/>.</param>
@@ -94,7 +102,23 @@ public sealed record FeatureDefinition(
     TimeSpan? Window,
     TimeSpan? Tile,
     FilterExpression? Where,
-    SourceLocation Location);
+    SourceLocation Location)
+{
+    /// <summary>The bounds of <see cref="LastN"/>: a tile keeps up to this many values per last_n list.</summary>
+    public const int MaxLastN = 1000;
+
+    /// <summary>For last_n: how many values the list holds at most (1 … <see cref="MaxLastN"/>); 0 for other aggregations.</summary>
+    public int LastN { get; init; }
+
+    /// <summary>For a List <see cref="Type"/> (last_n): the type of its items, the field's; otherwise <see cref="Type"/>.</summary>
+    public ScalarKind ElementType
+    {
+        get => Type == ScalarKind.List ? _elementType : Type;
+        init => _elementType = value;
+    }
+
+    private readonly ScalarKind _elementType;
+}
 
 /// <summary>A group of features of one entity type fed by one source, with a TTL.</summary>
 /// <param name="Version">Bumped to make a breaking change; a new version starts with empty online state.</param>
@@ -231,6 +255,9 @@ public sealed record ServiceColumn(
     DerivedColumn? Derived = null)
 {
     public bool IsRequestField => Feature is null && Derived is null;
+
+    /// <summary>For a List <see cref="Type"/> (a last_n feature): the type of its items; <see cref="ScalarKind.Null"/> otherwise.</summary>
+    public ScalarKind ElementType { get; init; }
 }
 
 /// <summary>

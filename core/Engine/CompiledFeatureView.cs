@@ -29,7 +29,18 @@ public sealed class CompiledFeature
         }
 
         // Two features are the same computation when these agree; state carries over only between equal signatures.
+        // A last_n's N is part of it: tiles kept for a smaller N cannot answer a larger one.
         Signature = string.Join('|', Aggregation, Field, WindowMs, TileMs, Filter?.ToString() ?? "");
+        if (Aggregation == AggregationKind.LastN)
+        {
+            if (definition.LastN is < 1 or > FeatureDefinition.MaxLastN)
+            {
+                throw new ArgumentException($"feature '{definition.Name}': last_n needs n between 1 and {FeatureDefinition.MaxLastN}, not {definition.LastN}", nameof(definition));
+            }
+
+            LastN = definition.LastN;
+            Signature += "|" + LastN.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
     }
 
     public FeatureDefinition Definition { get; }
@@ -53,6 +64,9 @@ public sealed class CompiledFeature
     public long TilesPerWindow { get; }
 
     public bool IsWindowed => WindowMs > 0;
+
+    /// <summary>For last_n: the most values served; 0 otherwise.</summary>
+    public int LastN { get; }
 
     public ScalarKind ResultKind => Definition.Type;
 

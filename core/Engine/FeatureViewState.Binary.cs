@@ -10,20 +10,21 @@ namespace OrleansFeatures.Core.Engine;
 /// state. A general-purpose serializer tracks every array of the state as an object and copies it through a snapshot
 /// first; entity grains persist after every batch, so this path is hot. Layout (little-endian):
 /// <code>
-/// format(u8 = 5) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
+/// format(u8 = 6) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
 /// openCount(varint) { idHash(u64) timestamp(i64) }*
 /// featureCount(varint) { name(str) signature(str) list(varint: 0 latest, g + 1 tile list g) [latest: value(scalar) latestTimestamp(i64)] }*
-/// listCount(varint) { columns(u8: 1 sum, 2 min, 4 max, 8 moments, 16 first, 32 distinct) tileCount(varint)
+/// listCount(varint) { columns(u8: 1 sum, 2 min, 4 max, 8 moments, 16 first, 32 distinct, 64 last) tileCount(varint)
 ///                     { indexDelta(zigzag varint) count(varint) newestDelta(zigzag varint) sum? min? max? (f64)
 ///                       moments? (mean f64, √M2 f64) first? (newest − firstTime varint, value scalar)
-///                       distinct? (sketch) }* }*
+///                       distinct? (sketch) last? (k varint { newest − time varint, value scalar }^k, oldest first) }* }*
 /// str = byteLength(varint) UTF-8; scalar = kind(u8) then i64 bits | f64 | u8 | str | nothing (null)
 /// sketch = form(u8: 0 exact, 1 registers) then count(varint) hash(u64)* | 4,096 register bytes (<see cref="DistinctSketch"/>)
 /// </code>
 /// The first byte is the format version; a reader refuses any other (<see cref="InvalidDataException"/> naming both),
-/// so a state written by a later layout fails its entity's activation instead of being misread. Format 5 added the
-/// column bits 8, 16 and 32; format 4 (the previous release) is the same layout without them, so it still reads (and a
-/// format-4 state carrying one of them is refused). Nothing older was released, so no older format reads. Only the open ids (accepted since the last seal, see
+/// so a state written by a later layout fails its entity's activation instead of being misread. Format 6 added the
+/// column bit 64 (last_n's last values); format 5 is the same layout without it, and format 4 without the bits 8, 16
+/// and 32 (moments, first, distinct) too, so both still read (and a state carrying a column its format did not have
+/// is refused). Nothing older was released, so no older format reads. Only the open ids (accepted since the last seal, see
 /// <see cref="OpenSeenCount"/>) are written, as 16-byte hashes with their event times; the sealed ones live in
 /// segments (<see cref="EncodeSeenSegment"/>) the caller stores and references itself. Each tile list is written once
 /// however many features read it, with only the numbers they read, deltas from the previous tile as varints. A segment
@@ -31,11 +32,17 @@ namespace OrleansFeatures.Core.Engine;
 /// </summary>
 public sealed partial class FeatureViewState
 {
-    /// <summary>First byte of every packed view state: the only format this version reads or writes.</summary>
-    public const byte BinaryFormat = 5;
+    /// <summary>First byte of every packed view state this version writes.</summary>
+    public const byte BinaryFormat = 6;
 
-    /// <summary>The previous release's format: format 5 without the moments, first and distinct columns.</summary>
-    public const byte PreviousBinaryFormat = 4;
+    /// <summary>The previous release's format, still read: format 6 without the last values column.</summary>
+    public const byte PreviousBinaryFormat = 5;
+
+    /// <summary>The oldest format still read: format 5 without the moments, first and distinct columns.</summary>
+    public const byte OldestBinaryFormat = 4;
+
+    /// <summary>The formats this version reads, as its errors name them.</summary>
+    public const string ReadableFormats = "4, 5 and 6";
 
     /// <summary>First byte of every sealed segment of seen ids; distinct from view-state formats so neither misreads as the other.</summary>
     public const byte SeenSegmentFormat = 0x54;
@@ -259,6 +266,11 @@ public sealed partial class FeatureViewState
                 writer.Sketch(list.Extras![t].Distinct!);
             }
 
+            if (shape.HasLastValues)
+            {
+                writer.LastValues(data[at + TileGroupShape.NewestAt], list.Extras![t].Last);
+            }
+
             previousIndex = data[at + TileGroupShape.IndexAt];
             previousNewest = data[at + TileGroupShape.NewestAt];
         }
@@ -303,6 +315,24 @@ public sealed partial class FeatureViewState
         public void VarUInt(uint value) => VarULong(value);
 
         public readonly void Sketch(DistinctSketch sketch) => sketch.Write(output);
+
+        /// <summary>A tile's last values: their count, then each one's time before the tile's newest and its value, oldest first.</summary>
+        public void LastValues(long newestMs, LastValues? last)
+        {
+            if (last is null)
+            {
+                VarUInt(0);
+                return;
+            }
+
+            var items = last.Items;
+            VarUInt((uint)items.Length);
+            foreach (var item in items)
+            {
+                VarULong(unchecked((ulong)(newestMs - item.TimestampMs)));
+                Scalar(item.Value);
+            }
+        }
 
         public void String(string value)
         {
@@ -363,9 +393,9 @@ public sealed partial class FeatureViewState
         public byte Format()
         {
             var format = Byte();
-            if (format != BinaryFormat && format != PreviousBinaryFormat)
+            if (format is not (BinaryFormat or PreviousBinaryFormat or OldestBinaryFormat))
             {
-                throw new InvalidDataException($"persisted view state has format {format}; this version reads formats {PreviousBinaryFormat} and {BinaryFormat} only");
+                throw new InvalidDataException($"persisted view state has format {format}; this version reads formats {ReadableFormats} only");
             }
 
             return format;
@@ -411,7 +441,12 @@ public sealed partial class FeatureViewState
         public TileGroupSnapshot TileGroup(byte format)
         {
             var columns = Byte();
-            var known = format == PreviousBinaryFormat ? TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax : TileGroupShape.AllColumns;
+            var known = format switch
+            {
+                OldestBinaryFormat => TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax,
+                PreviousBinaryFormat => TileGroupShape.Format5Columns,
+                _ => TileGroupShape.AllColumns,
+            };
             if ((columns & ~known) != 0)
             {
                 throw new InvalidDataException($"persisted view state of format {format} has unknown tile fields {columns}");
@@ -451,6 +486,18 @@ public sealed partial class FeatureViewState
                     tile.Distinct = Sketch();
                 }
 
+                if ((columns & TileGroupShape.HasLast) != 0)
+                {
+                    var last = new TimedValue[Count(minimumBytesEach: 2)];
+                    for (var i = 0; i < last.Length; i++)
+                    {
+                        var time = unchecked(newest - (long)VarULong());
+                        last[i] = new TimedValue(Scalar(), time);
+                    }
+
+                    tile.Last = last;
+                }
+
                 tiles.Add(tile);
             }
 
@@ -473,6 +520,17 @@ public sealed partial class FeatureViewState
             }
 
             Skip(Count(minimumBytesEach: sizeof(ulong)) * sizeof(ulong));
+        }
+
+        /// <summary>Skips a tile's last values written by <see cref="StateWriter.LastValues"/>.</summary>
+        public void SkipLastValues()
+        {
+            var count = Count(minimumBytesEach: 2);
+            for (var i = 0; i < count; i++)
+            {
+                VarULong();
+                SkipScalar();
+            }
         }
 
         /// <summary>A distinct sketch written by <see cref="StateWriter.Sketch"/>.</summary>

@@ -10,12 +10,13 @@ namespace OrleansFeatures.Core.Engine;
 /// features' names and signatures (the view's <see cref="CompiledFeatureView.Fingerprint"/> stands for them), the
 /// de-duplication ids, the horizon and the counters. Layout (little-endian):
 /// <code>
-/// format(u8 = 0xC6) viewVersion(i32) fingerprint(u64) watermark(i64) accepted(u8: 0 none, then nothing else | 1)
+/// format(u8 = 0xC7) viewVersion(i32) fingerprint(u64) watermark(i64) accepted(u8: 0 none, then nothing else | 1)
 /// featureCount(varint) featureBytes(varint) { list(varint: 0 latest, g + 1 tile list g) [latest: latestTimestamp(i64) value(scalar)] }*
-/// listCount(varint) { listBytes(varint) columns(u8) tileCount(varint) { tiles exactly as in stored format 5 }* }*
+/// listCount(varint) { listBytes(varint) columns(u8) tileCount(varint) { tiles exactly as in stored format 6 }* }*
 /// </code>
 /// The byte lengths let a read skip to one feature's entry and list without decoding the others. Read-copy formats
-/// number from 0xC0 up (this is 0xC0 + 6; the copy of #25 without the moments, first and distinct columns was 5), a
+/// number from 0xC0 up (this is 0xC0 + 7; 6 was the copy without the last values column, 5 the copy of #25 without
+/// the moments, first and distinct columns either), a
 /// range no stored format (4, 5, …, counted up from 1) nor the seen-id segment (0x54) reaches, so neither reader
 /// can mistake one for the other.
 /// </summary>
@@ -25,7 +26,7 @@ public sealed partial class FeatureViewState
     /// First byte of every read copy: the only read-copy format this version reads or writes; never a stored format's
     /// byte (<see cref="BinaryFormat"/>, <see cref="PreviousBinaryFormat"/>) nor <see cref="SeenSegmentFormat"/>.
     /// </summary>
-    public const byte ReadCopyFormat = 0xC6;
+    public const byte ReadCopyFormat = 0xC7;
 
     /// <summary>Appends this state's read copy (see the type's layout) to <paramref name="output"/>.</summary>
     public void WriteReadCopyTo(IBufferWriter<byte> output)
@@ -99,8 +100,29 @@ public sealed partial class FeatureViewState
                 size += list.Extras![t].Distinct!.PackedBytes;
             }
 
+            if (shape.HasLastValues)
+            {
+                size += LastValuesSize(data[at + TileGroupShape.NewestAt], list.Extras![t].Last);
+            }
+
             previousIndex = data[at + TileGroupShape.IndexAt];
             previousNewest = data[at + TileGroupShape.NewestAt];
+        }
+
+        return size;
+    }
+
+    private static int LastValuesSize(long newestMs, LastValues? last)
+    {
+        if (last is null)
+        {
+            return 1;
+        }
+
+        var size = VarintSize((uint)last.Count);
+        foreach (var item in last.Items)
+        {
+            size += VarintSize(unchecked((ulong)(newestMs - item.TimestampMs))) + ScalarSize(item.Value);
         }
 
         return size;

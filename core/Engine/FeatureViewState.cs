@@ -213,7 +213,7 @@ public sealed partial class FeatureViewState
         var low = high - feature.TilesPerWindow + 1;
         var stride = shape.Stride;
         var data = list.Data;
-        var aggregate = new WindowAggregate(feature.Aggregation);
+        var aggregate = new WindowAggregate(feature.Aggregation, feature.LastN);
         try
         {
             for (var at = list.Find(low, stride) * stride; at < list.Count * stride; at += stride)
@@ -229,6 +229,13 @@ public sealed partial class FeatureViewState
                     ref readonly var extra = ref list.Extras![at / stride];
                     if (feature.Aggregation == AggregationKind.First) aggregate.AddFirst(extra.First);
                     if (feature.Aggregation == AggregationKind.CountDistinct) aggregate.AddDistinct(extra.Distinct!);
+                    if (feature.Aggregation == AggregationKind.LastN && extra.Last is { } last)
+                    {
+                        foreach (var kept in last.Items)
+                        {
+                            aggregate.AddLast(kept.Value);
+                        }
+                    }
                 }
 
                 aggregate.Add(data[at + TileGroupShape.CountAt], data[at + TileGroupShape.NewestAt], data.AsSpan(at + TileGroupShape.NumbersAt, stride - TileGroupShape.NumbersAt), shape.Columns);

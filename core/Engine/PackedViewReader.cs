@@ -9,7 +9,7 @@ namespace OrleansFeatures.Core.Engine;
 /// <see cref="FeatureViewState"/>: windows and TTLs are evaluated at the query time by the same rules as the live state
 /// (<see cref="WindowAggregate"/>), so every reading equals the active state's. A read decodes the header, skips to the
 /// feature's entry and, for a windowed feature, to its tile list, and folds the tiles of its window; it allocates
-/// nothing except a string value (a latest feature's, a first's) and a count_distinct's sketches.
+/// nothing except a string value (a latest feature's, a first's), a count_distinct's sketches and a last_n's list.
 /// </summary>
 public readonly ref struct PackedViewReader
 {
@@ -148,16 +148,17 @@ public readonly ref struct PackedViewReader
         }
 
         // The fixed-width numbers a tile holds, in column-bit order: sum, min, max one each, the moments two. A first
-        // value (its time as a varint, then the value) and a distinct sketch follow them.
+        // value (its time as a varint, then the value), a distinct sketch and the last values follow them.
         var numberCount = BitOperations.PopCount((uint)(columns & (TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax)))
             + ((columns & TileGroupShape.HasMoments) != 0 ? 2 : 0);
         var hasFirst = (columns & TileGroupShape.HasFirst) != 0;
         var hasDistinct = (columns & TileGroupShape.HasDistinct) != 0;
+        var hasLast = (columns & TileGroupShape.HasLast) != 0;
         Span<long> numbers = stackalloc long[numberCount];
         var high = FeatureViewState.FloorDiv(nowMs, feature.TileMs);
         var low = high - feature.TilesPerWindow + 1;
         var tileCount = reader.Count(minimumBytesEach: 3);
-        var aggregate = new WindowAggregate(feature.Aggregation);
+        var aggregate = new WindowAggregate(feature.Aggregation, feature.LastN);
         try
         {
             long index = 0, newest = 0;
@@ -185,6 +186,11 @@ public readonly ref struct PackedViewReader
                         reader.SkipSketch();
                     }
 
+                    if (hasLast)
+                    {
+                        reader.SkipLastValues();
+                    }
+
                     continue;
                 }
 
@@ -209,6 +215,23 @@ public readonly ref struct PackedViewReader
                     else
                     {
                         reader.SkipSketch();
+                    }
+                }
+
+                if (hasLast)
+                {
+                    if (feature.Aggregation == AggregationKind.LastN)
+                    {
+                        var kept = reader.Count(minimumBytesEach: 2);
+                        for (var i = 0; i < kept; i++)
+                        {
+                            reader.VarULong();
+                            aggregate.AddLast(reader.Scalar());
+                        }
+                    }
+                    else
+                    {
+                        reader.SkipLastValues();
                     }
                 }
 

@@ -33,13 +33,17 @@ public struct Tile
 
     /// <summary>The tile's distinct values, for count_distinct; null when the list holds none.</summary>
     public DistinctSketch? Distinct;
+
+    /// <summary>The tile's last values, oldest first (ties: the order applied), for last_n; null when the list holds none.</summary>
+    public TimedValue[]? Last;
 }
 
-/// <summary>What a tile holds besides numbers: the first value and the distinct-values sketch (only in lists that read them).</summary>
+/// <summary>What a tile holds besides numbers: the first value, the distinct-values sketch and the last values (only in lists that read them).</summary>
 internal struct TileExtra
 {
     public ScalarValue First;
     public DistinctSketch? Distinct;
+    public LastValues? Last;
 }
 
 /// <summary>
@@ -105,6 +109,12 @@ internal struct TileList
         if (shape.HasDistinctSketch)
         {
             (Extras![at / stride].Distinct ??= new DistinctSketch()).Add(DistinctSketch.Hash(value));
+        }
+
+        if (shape.HasLastValues)
+        {
+            // Most tiles of a quiet entity see a few values: start small, grow to the list's N.
+            (Extras![at / stride].Last ??= new LastValues(Math.Min(shape.LastCapacity, 4))).Add(value, timestampMs, shape.LastCapacity);
         }
     }
 
@@ -225,6 +235,7 @@ internal struct TileList
                 FirstTimestampMs = shape.FirstAt >= 0 ? Data[at + shape.FirstAt] : 0,
                 First = shape.FirstAt >= 0 ? Extras![t].First : default,
                 Distinct = shape.HasDistinctSketch ? Extras![t].Distinct?.Clone() : null,
+                Last = shape.HasLastValues ? Extras![t].Last?.ToArray() : null,
             });
         }
 
@@ -265,6 +276,11 @@ internal struct TileList
             if (shape.HasDistinctSketch)
             {
                 extras![t].Distinct = tile.Distinct?.Clone();
+            }
+
+            if (shape.HasLastValues && tile.Last is { Length: > 0 } last)
+            {
+                extras![t].Last = LastValues.From(last);
             }
         }
 

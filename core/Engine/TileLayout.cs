@@ -5,7 +5,7 @@ namespace OrleansFeatures.Core.Engine;
 /// <summary>
 /// Which tiles a view state keeps, shared by every state of a view: the windowed features that read the same events
 /// (same filter, same tile width, and: none for count; the same numeric field for sum/mean/min/max/variance/stddev;
-/// the same field's values for first/count_distinct) share one tile list, and each
+/// the same field's values for first/count_distinct/last_n) share one tile list, and each
 /// list holds only the numbers its features read (a count list: index, count, newest time; a list read by sum and
 /// max: those plus the sum and the max). Latest features each have a slot. A state restored after a definition change
 /// may get its own layout (<see cref="ForRestore"/>) so that a new feature never shares a list with restored tiles.
@@ -90,7 +90,7 @@ internal enum TileInput
     /// <summary>Events whose field is a finite admitted number (sum, mean, min, max, variance, stddev).</summary>
     Numbers,
 
-    /// <summary>Events whose field has any non-null value (first, count_distinct).</summary>
+    /// <summary>Events whose field has any non-null value (first, count_distinct, last_n).</summary>
     Values,
 }
 
@@ -114,9 +114,13 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, Ti
     public const byte HasMoments = 8;
     public const byte HasFirst = 16;
     public const byte HasDistinct = 32;
+    public const byte HasLast = 64;
 
-    /// <summary>Every column bit a stored state of format 5, or a read copy, may carry.</summary>
-    public const byte AllColumns = HasSum | HasMin | HasMax | HasMoments | HasFirst | HasDistinct;
+    /// <summary>Every column bit a stored state of format 5 may carry.</summary>
+    public const byte Format5Columns = HasSum | HasMin | HasMax | HasMoments | HasFirst | HasDistinct;
+
+    /// <summary>Every column bit a stored state of format 6, or a read copy, may carry.</summary>
+    public const byte AllColumns = Format5Columns | HasLast;
 
     public FilterExpression? Filter { get; } = filter;
 
@@ -148,13 +152,19 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, Ti
 
     public bool HasDistinctSketch => (Columns & HasDistinct) != 0;
 
-    /// <summary>True when tiles carry a first value or a sketch beside their numbers.</summary>
-    public bool HasExtras => (Columns & (HasFirst | HasDistinct)) != 0;
+    public bool HasLastValues => (Columns & HasLast) != 0;
+
+    /// <summary>How many last values a tile keeps: the greatest N among the list's last_n features (0 if none).</summary>
+    public int LastCapacity { get; private set; }
+
+    /// <summary>True when tiles carry a first value, a sketch or last values beside their numbers.</summary>
+    public bool HasExtras => (Columns & (HasFirst | HasDistinct | HasLast)) != 0;
 
     internal void Include(CompiledFeature feature)
     {
         TilesPerWindow = Math.Max(TilesPerWindow, feature.TilesPerWindow);
         Columns |= ColumnsOf(feature.Aggregation);
+        LastCapacity = Math.Max(LastCapacity, feature.LastN);
     }
 
     /// <summary>The numbers a tile must hold for <paramref name="aggregation"/>; a count and a mean's count come from the count.</summary>
@@ -166,6 +176,7 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, Ti
         AggregationKind.Variance or AggregationKind.Stddev => HasMoments,
         AggregationKind.First => HasFirst,
         AggregationKind.CountDistinct => HasDistinct,
+        AggregationKind.LastN => HasLast,
         _ => 0,
     };
 

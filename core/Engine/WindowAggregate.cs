@@ -12,9 +12,10 @@ namespace OrleansFeatures.Core.Engine;
 /// column-bit order (sum, min, max one number each, the variance moments two: mean and √M2); first and count_distinct
 /// also read the tile's value and sketch (<see cref="AddFirst"/>, <see cref="AddDistinct"/>), which the live state
 /// keeps in <see cref="TileList.Extras"/> and the read copy writes after the numbers. A new kind is one more column
-/// bit there and one more case here. A count_distinct fold rents buffers: <see cref="Dispose"/> it.
+/// bit there and one more case here. A count_distinct fold rents buffers: <see cref="Dispose"/> it. A last_n fold
+/// (<see cref="AddLast"/>) keeps the last <c>lastN</c> values it is given in a ring.
 /// </summary>
-internal struct WindowAggregate(AggregationKind aggregation) : IDisposable
+internal struct WindowAggregate(AggregationKind aggregation, int lastN = 0) : IDisposable
 {
     private long _count;
     private long _newest;
@@ -25,6 +26,10 @@ internal struct WindowAggregate(AggregationKind aggregation) : IDisposable
     private double _rootM2;
     private ScalarValue _first = ScalarValue.Null;
     private DistinctSketch.Union _distinct;
+
+    // last_n: the last `lastN` values given, in a ring (_lastAdded counts every one given).
+    private ScalarValue[]? _last;
+    private long _lastAdded;
 
     /// <summary>
     /// Folds in one tile: its event count, newest event time and the numbers its list holds (<paramref name="numbers"/>,
@@ -74,6 +79,16 @@ internal struct WindowAggregate(AggregationKind aggregation) : IDisposable
     /// <summary>The sketch of a tile in the window, for count_distinct.</summary>
     public void AddDistinct(DistinctSketch sketch) => _distinct.Add(sketch);
 
+    /// <summary>
+    /// One kept value of a tile in the window, for last_n: tiles in index order, each tile's values oldest first, so
+    /// the values come in (event time, order applied) order and the last <c>lastN</c> given are the window's last.
+    /// </summary>
+    public void AddLast(in ScalarValue value)
+    {
+        _last ??= new ScalarValue[lastN];
+        _last[(int)(_lastAdded++ % lastN)] = value;
+    }
+
     /// <summary>Where a column's first number sits among a tile's numbers: the bits below it are one number each (sum, min, max).</summary>
     private static int At(byte columns, byte column) => BitOperations.PopCount((uint)(columns & (column - 1)));
 
@@ -85,6 +100,7 @@ internal struct WindowAggregate(AggregationKind aggregation) : IDisposable
         AggregationKind.Count => new FeatureReading(ScalarValue.FromInt64(_count), ReadingStatus.Present, _newest),
         AggregationKind.Sum => new FeatureReading(ScalarValue.FromDouble(_sum), ReadingStatus.Present, _newest),
         AggregationKind.CountDistinct => new FeatureReading(ScalarValue.FromInt64(_distinct.Count()), ReadingStatus.Present, _newest),
+        AggregationKind.LastN => new FeatureReading(ScalarValue.FromList(NewestFirst()), ReadingStatus.Present, _newest),
         _ when _count == 0 => new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0),
         AggregationKind.Mean => new FeatureReading(ScalarValue.FromDouble(_sum / _count), ReadingStatus.Present, _newest),
         AggregationKind.Min => new FeatureReading(ScalarValue.FromDouble(_min), ReadingStatus.Present, _newest),
@@ -95,6 +111,19 @@ internal struct WindowAggregate(AggregationKind aggregation) : IDisposable
     };
 
     public void Dispose() => _distinct.Dispose();
+
+    /// <summary>The last values given, newest first (an empty window: none).</summary>
+    private readonly ScalarValue[] NewestFirst()
+    {
+        var count = (int)Math.Min(_lastAdded, lastN);
+        var values = new ScalarValue[count];
+        for (var i = 0; i < count; i++)
+        {
+            values[i] = _last![(int)((_lastAdded - 1 - i) % lastN)];
+        }
+
+        return values;
+    }
 
     /// <summary>M2 / n; a variance beyond the doubles (a stddev above ~1.3e154) reads <see cref="double.MaxValue"/>, never infinity.</summary>
     private static double Variance(double rootM2, long count)

@@ -100,6 +100,7 @@ public static class EventSchema
         ScalarKind.Double => "double",
         ScalarKind.String => "string",
         ScalarKind.Bool => "bool",
+        ScalarKind.List => "list",
         _ => "null",
     };
 

@@ -57,6 +57,8 @@ public sealed class InferencePlan
                 ScalarKind.Bool => ColumnEncoding.Bool,
                 ScalarKind.String when definition.Encoding is not null => ColumnEncoding.Categorical,
                 ScalarKind.String => ColumnEncoding.None,
+                ScalarKind.List when definition.Encoding is not null => ColumnEncoding.Categorical,
+                ScalarKind.List => ColumnEncoding.Length,
                 _ => ColumnEncoding.Number,
             };
             if (encoding == ColumnEncoding.None)
@@ -184,8 +186,14 @@ public enum ColumnEncoding
     /// <summary>false → 0, true → 1.</summary>
     Bool,
 
-    /// <summary>The index of the value in the declared categories; an unlisted value gets the category count.</summary>
+    /// <summary>
+    /// The index of the value in the declared categories; an unlisted value gets the category count. For a list of
+    /// strings (last_n with an encoding): the index of its newest item; an empty list gets the category count too.
+    /// </summary>
     Categorical,
+
+    /// <summary>A list (last_n without an encoding): its number of items.</summary>
+    Length,
 }
 
 /// <summary>One column of the matrix: its definition, encoding, encoded default and source.</summary>
@@ -220,6 +228,10 @@ public sealed class InferenceColumn
         ScalarKind.Double when Encoding == ColumnEncoding.Number => (float)value.AsDouble,
         ScalarKind.Bool when Encoding == ColumnEncoding.Bool => value.AsBool ? 1f : 0f,
         ScalarKind.String when Encoding == ColumnEncoding.Categorical => Definition.Encoding!.IndexOf(value.AsString),
+        ScalarKind.List when Encoding == ColumnEncoding.Length => value.ListItems.Length,
+        ScalarKind.List when Encoding == ColumnEncoding.Categorical => value.ListItems is [{ Kind: ScalarKind.String } newest, ..]
+            ? Definition.Encoding!.IndexOf(newest.AsString)
+            : Definition.Encoding!.Categories.Count,
         _ => float.NaN,
     };
 }

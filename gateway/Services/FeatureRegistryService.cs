@@ -303,6 +303,7 @@ public sealed class FeatureRegistryService(
         AggregationKind.Variance => Aggregation.Variance,
         AggregationKind.Stddev => Aggregation.Stddev,
         AggregationKind.CountDistinct => Aggregation.CountDistinct,
+        AggregationKind.LastN => Aggregation.LastN,
         _ => Aggregation.Unspecified,
     };
 
@@ -323,8 +324,9 @@ public sealed class FeatureRegistryService(
             info.Features.Add(new FeatureInfo
             {
                 Name = feature.Name,
-                Type = ValueMapping.ToProto(feature.Type),
+                Type = ValueMapping.ToProto(feature.Type, feature.ElementType),
                 Aggregation = ToProto(feature.Aggregation),
+                LastN = feature.LastN,
                 Field = feature.Field ?? "",
                 Window = feature.Window is { } window ? ValueMapping.ToDuration(window) : null,
                 Tile = feature.Tile is { } tile ? ValueMapping.ToDuration(tile) : null,

@@ -176,12 +176,13 @@ public sealed partial class FeatureServingService
                 columns[c] = new InferenceColumn
                 {
                     Name = column.Name,
-                    Dtype = ValueMapping.ToProto(column.Definition.Type),
+                    Dtype = ValueMapping.ToProto(column.Definition.Type, column.Definition.ElementType),
                     Encoding = column.Encoding switch
                     {
                         ColumnEncoding.Number => V1.ColumnEncoding.Number,
                         ColumnEncoding.Bool => V1.ColumnEncoding.Bool,
                         ColumnEncoding.Categorical => V1.ColumnEncoding.Categorical,
+                        ColumnEncoding.Length => V1.ColumnEncoding.Length,
                         _ => V1.ColumnEncoding.Unspecified,
                     },
                     EntityType = column.Definition.EntityType ?? "",

@@ -76,12 +76,17 @@ internal static class InferenceArrowWriter
                 ValueType.Double => "double",
                 ValueType.String => "string",
                 ValueType.Bool => "bool",
+                ValueType.Int64List => "list<int64>",
+                ValueType.DoubleList => "list<double>",
+                ValueType.StringList => "list<string>",
+                ValueType.BoolList => "list<bool>",
                 _ => "unspecified",
             }),
             new("encoding", column.Encoding switch
             {
                 ColumnEncoding.Bool => "bool",
                 ColumnEncoding.Categorical => "categorical",
+                ColumnEncoding.Length => "length",
                 _ => "number",
             }),
             new("entity_type", column.EntityType),

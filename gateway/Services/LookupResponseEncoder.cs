@@ -30,6 +30,8 @@ internal static class LookupResponseEncoder
     private const byte DoubleTag = (2 << 3) | 1;
     private const byte StringTag = (3 << 3) | 2;
     private const byte BoolTag = 4 << 3;
+    private const byte ListTag = (5 << 3) | 2;
+    private const byte ListItemTag = (1 << 3) | 2;
     private const byte SecondsTag = 1 << 3;
     private const byte NanosTag = 2 << 3;
 
@@ -197,13 +199,37 @@ internal static class LookupResponseEncoder
         ScalarKind.Double => 1 + sizeof(double),
         ScalarKind.String => Delimited(Encoding.UTF8.GetByteCount(value.AsString)),
         ScalarKind.Bool => 2,
+        ScalarKind.List => Delimited(ListSize(value)),
         _ => 0,
     };
+
+    // ValueList: each item a Value, written even when empty (a null item; last_n never serves one).
+    private static int ListSize(ScalarValue list)
+    {
+        var size = 0;
+        foreach (var item in list.ListItems)
+        {
+            size += Delimited(ValueSize(item));
+        }
+
+        return size;
+    }
 
     private static void WriteValue(ref WireWriter writer, ScalarValue value)
     {
         switch (value.Kind)
         {
+            case ScalarKind.List:
+                writer.Byte(ListTag);
+                writer.Varint((ulong)ListSize(value));
+                foreach (var item in value.ListItems)
+                {
+                    writer.Byte(ListItemTag);
+                    writer.Varint((ulong)ValueSize(item));
+                    WriteValue(ref writer, item);
+                }
+
+                break;
             case ScalarKind.Int64:
                 writer.Byte(Int64Tag);
                 writer.Varint((ulong)value.AsInt64);

@@ -16,10 +16,29 @@ internal static class ValueMapping
             case ScalarKind.Double: proto.DoubleValue = value.AsDouble; break;
             case ScalarKind.String: proto.StringValue = value.AsString; break;
             case ScalarKind.Bool: proto.BoolValue = value.AsBool; break;
+            case ScalarKind.List:
+                var list = new ValueList();
+                foreach (var item in value.ListItems)
+                {
+                    list.Values.Add(ToProto(item));
+                }
+
+                proto.ListValue = list;
+                break;
         }
 
         return proto;
     }
+
+    /// <summary>A served type: a scalar's, or for a List (last_n) the list type of <paramref name="elementType"/>.</summary>
+    public static V1.ValueType ToProto(ScalarKind kind, ScalarKind elementType) => kind != ScalarKind.List ? ToProto(kind) : elementType switch
+    {
+        ScalarKind.Int64 => V1.ValueType.Int64List,
+        ScalarKind.Double => V1.ValueType.DoubleList,
+        ScalarKind.String => V1.ValueType.StringList,
+        ScalarKind.Bool => V1.ValueType.BoolList,
+        _ => V1.ValueType.Unspecified,
+    };
 
     public static V1.ValueType ToProto(ScalarKind kind) => kind switch
     {
@@ -38,8 +57,21 @@ internal static class ValueMapping
         Value.KindOneofCase.DoubleValue => ScalarValue.FromDouble(value.DoubleValue),
         Value.KindOneofCase.StringValue => ScalarValue.FromString(value.StringValue),
         Value.KindOneofCase.BoolValue => ScalarValue.FromBool(value.BoolValue),
+        Value.KindOneofCase.ListValue => FromProto(value.ListValue),
         _ => ScalarValue.Null,
     };
+
+    private static ScalarValue FromProto(ValueList list)
+    {
+        var items = new ScalarValue[list.Values.Count];
+        for (var i = 0; i < items.Length; i++)
+        {
+            // A list holds scalars: a nested list reads as null.
+            items[i] = list.Values[i].KindCase == Value.KindOneofCase.ListValue ? ScalarValue.Null : FromProto(list.Values[i]);
+        }
+
+        return ScalarValue.FromList(items);
+    }
 
     public static Timestamp ToTimestamp(long unixMs)
     {

@@ -92,7 +92,10 @@ internal static class ParquetColumns
         }
     }
 
-    /// <summary>A nullable Parquet field for values of <paramref name="kind"/> (text for an unknown kind).</summary>
+    /// <summary>
+    /// A nullable Parquet field for values of <paramref name="kind"/> (text for an unknown kind). A list (last_n) is a text
+    /// column holding the list as JSON, newest first (<c>["c9","c4"]</c>), as <see cref="ScalarValue.ToString"/> writes it.
+    /// </summary>
     public static DataField FieldFor(string name, ScalarKind kind) => kind switch
     {
         ScalarKind.Int64 => new DataField<long?>(name),

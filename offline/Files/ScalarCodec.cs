@@ -22,6 +22,14 @@ internal static class ScalarCodec
             case ScalarKind.Bool:
                 writer.Write(value.AsBool);
                 break;
+            case ScalarKind.List:
+                writer.Write7BitEncodedInt(value.ListItems.Length);
+                foreach (var item in value.ListItems)
+                {
+                    Write(writer, item);
+                }
+
+                break;
         }
     }
 
@@ -32,6 +40,18 @@ internal static class ScalarCodec
         ScalarKind.Double => ScalarValue.FromDouble(reader.ReadDouble()),
         ScalarKind.String => ScalarValue.FromString(reader.ReadString()),
         ScalarKind.Bool => ScalarValue.FromBool(reader.ReadBoolean()),
+        ScalarKind.List => ReadList(reader),
         var kind => throw new InvalidDataException($"spill file holds an unknown value kind {kind}"),
     };
+
+    private static ScalarValue ReadList(BinaryReader reader)
+    {
+        var items = new ScalarValue[reader.Read7BitEncodedInt()];
+        for (var i = 0; i < items.Length; i++)
+        {
+            items[i] = Read(reader);
+        }
+
+        return ScalarValue.FromList(items);
+    }
 }

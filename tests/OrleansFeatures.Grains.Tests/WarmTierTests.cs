@@ -93,6 +93,40 @@ public class WarmTierTests
     }
 
     [Fact]
+    public async Task Last_n_lists_are_served_warm_from_the_copy_as_the_activation_serves_them()
+    {
+        var yaml = TestDefinitions.Yaml.Replace("      - { name: amount_24h", """
+                  - { name: last_kinds_1h, aggregation: last_n, n: 3, field: kind, window: 1h }
+                  - { name: last_amounts_24h, aggregation: last_n, n: 2, field: amount, window: 24h, tile: 1h }
+                  - { name: amount_24h
+            """.TrimEnd(), StringComparison.Ordinal);
+        FeatureRefList features = new(["activity", "activity"], ["last_kinds_1h", "last_amounts_24h"]);
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client, yaml);
+        await ApplyAsync(cluster, version, "u7",
+            TestDefinitions.Click("e1", Now - (50 * Minute), "view", 2.5),
+            TestDefinitions.Click("e2", Now - (20 * Minute), "click", 1.0),
+            TestDefinitions.Click("e4", Now - (3 * Minute), "click", 7.25),
+            TestDefinitions.Click("e3", Now - (5 * Minute), "buy", 0.5));
+        var silo = Silo(cluster);
+        var active = await ReadAsync(silo.Reader, version, features);
+
+        await DeactivateAsync(cluster, silo, "u7");
+        var warm = new List<FeatureReading[]>();
+        foreach (var at in Instants)
+        {
+            var readings = new FeatureReading[features.Count];
+            Assert.True(silo.Warm.TryRead(version, "user", "u7", features, at, readings));
+            warm.Add(readings);
+        }
+
+        Assert.Equal(active, warm);
+        Assert.Equal(active, await ReadAsync(silo.Reader, version, features));
+        Assert.Equal(ScalarValue.FromList([ScalarValue.FromString("click"), ScalarValue.FromString("buy"), ScalarValue.FromString("click")]), warm[0][0].Value);
+        Assert.Equal(ScalarValue.FromList([ScalarValue.FromDouble(7.25), ScalarValue.FromDouble(0.5)]), warm[0][1].Value);
+    }
+
+    [Fact]
     public async Task A_warm_copy_written_for_other_features_of_the_same_version_is_not_served_and_storage_answers()
     {
         await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);

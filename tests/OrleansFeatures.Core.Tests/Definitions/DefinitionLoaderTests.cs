@@ -105,7 +105,7 @@ public class DefinitionLoaderTests
     [InlineData("aggregation: sum, field: amount, window: 24h", "aggregation: count_distinct, field: amount", "feature_views[0].features[2].window", "count_distinct needs a window")]
     [InlineData("aggregation: sum, field: amount, window: 24h", "aggregation: first, field: kind", "feature_views[0].features[2].window", "first needs a window")]
     [InlineData("aggregation: sum, field: amount, window: 24h", "type: double, aggregation: count_distinct, field: kind, window: 24h", "feature_views[0].features[2].type", "type double does not match the computed type int64")]
-    [InlineData("aggregation: sum", "aggregation: distinct", "feature_views[0].features[2].aggregation", "expected one of latest, count, sum, mean, min, max, first, variance, stddev, count_distinct")]
+    [InlineData("aggregation: sum", "aggregation: distinct", "feature_views[0].features[2].aggregation", "expected one of latest, count, sum, mean, min, max, first, variance, stddev, count_distinct, last_n")]
     public void The_new_aggregations_report_what_they_need(string find, string replace, string field, string message)
     {
         Assert.Contains(find, Valid, StringComparison.Ordinal);
@@ -113,6 +113,77 @@ public class DefinitionLoaderTests
         var errors = Errors(Valid.Replace(find, replace, StringComparison.Ordinal));
 
         Assert.Contains(errors, e => e.Field == field && e.Message.Contains(message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Last_n_loads_as_a_list_of_its_fields_type_with_its_n()
+    {
+        var yaml = Valid.Replace("      - { name: amount_24h", """
+                  - { name: last_kinds_1h, aggregation: last_n, n: 10, field: kind, window: 1h }
+                  - { name: last_amounts_1h, type: list<double>, aggregation: last_n, n: 1, field: amount, window: 1h }
+                  - { name: last_flags_24h, aggregation: last_n, n: 1000, field: flag, window: 24h }
+                  - { name: amount_24h
+            """.TrimEnd(), StringComparison.Ordinal);
+
+        var view = LoadOk(yaml).FeatureViews["activity"];
+
+        Assert.Equal(
+            [(ScalarKind.List, ScalarKind.String, 10), (ScalarKind.List, ScalarKind.Double, 1), (ScalarKind.List, ScalarKind.Bool, 1000)],
+            view.Features.Skip(2).Take(3).Select(f => (f.Type, f.ElementType, f.LastN)));
+        Assert.All(view.Features.Where(f => f.Aggregation != AggregationKind.LastN), f => Assert.Equal(0, f.LastN));
+    }
+
+    [Theory]
+    [InlineData("aggregation: last_n, field: kind, window: 1h", "feature_views[0].features[2].n", "last_n needs n, how many values it keeps (1 to 1000), e.g. n: 10")]
+    [InlineData("aggregation: last_n, n: 0, field: kind, window: 1h", "feature_views[0].features[2].n", "n 0 is out of range: last_n keeps 1 to 1000 values")]
+    [InlineData("aggregation: last_n, n: 1001, field: kind, window: 1h", "feature_views[0].features[2].n", "n 1001 is out of range: last_n keeps 1 to 1000 values")]
+    [InlineData("aggregation: last_n, n: ten, field: kind, window: 1h", "feature_views[0].features[2].n", "'ten' is not a whole number")]
+    [InlineData("aggregation: sum, n: 3, field: amount, window: 1h", "feature_views[0].features[2].n", "n is the length of a last_n list; sum takes none")]
+    [InlineData("aggregation: last_n, n: 3, window: 1h", "feature_views[0].features[2].field", "last_n needs a field")]
+    [InlineData("aggregation: last_n, n: 3, field: colour, window: 1h", "feature_views[0].features[2].field", "field 'colour' is not a field of source 'clicks'")]
+    [InlineData("aggregation: last_n, n: 3, field: kind", "feature_views[0].features[2].window", "last_n needs a window")]
+    [InlineData("type: list<int64>, aggregation: last_n, n: 3, field: kind, window: 1h", "feature_views[0].features[2].type", "type list<int64> does not match the computed type list<string>")]
+    [InlineData("type: string, aggregation: last_n, n: 3, field: kind, window: 1h", "feature_views[0].features[2].type", "type string does not match the computed type list<string>")]
+    [InlineData("type: list<money>, aggregation: last_n, n: 3, field: kind, window: 1h", "feature_views[0].features[2].type", "unknown type 'list<money>'")]
+    public void Last_n_reports_a_missing_or_out_of_range_n_and_a_wrong_field_or_type(string feature, string field, string message)
+    {
+        var errors = Errors(Valid.Replace("aggregation: sum, field: amount, window: 24h, tile: 30m", feature, StringComparison.Ordinal));
+
+        Assert.Contains(errors, e => e.Field == field && e.Message.Contains(message, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("defaults: { \"activity:last_kinds\": x }", "'activity:last_kinds' is a last_n list, which takes no default: an empty window serves an empty list")]
+    [InlineData("encodings: { \"activity:last_amounts\": { categories: [a] } }", "'activity:last_amounts' is list<double>; only string columns take an encoding, and list<string> ones")]
+    [InlineData("derived: { twice: \"last_kinds * 2\" }", "'activity:last_kinds' is list; expressions read int64, double and bool columns")]
+    public void A_service_refuses_a_default_a_non_string_encoding_or_an_expression_over_a_list(string line, string message)
+    {
+        var yaml = Valid.Replace("      - { name: amount_24h", """
+                  - { name: last_kinds, aggregation: last_n, n: 5, field: kind, window: 1h }
+                  - { name: last_amounts, aggregation: last_n, n: 5, field: amount, window: 1h }
+                  - { name: amount_24h
+            """.TrimEnd(), StringComparison.Ordinal)
+            .Replace("\n    defaults: { \"activity:clicks_1h\": 0 }", "", StringComparison.Ordinal)
+            .Replace("    features: [activity:clicks_1h, activity:amount_24h]", $"    features: [activity:clicks_1h, activity:amount_24h, activity:last_kinds, activity:last_amounts{(line.StartsWith("derived", StringComparison.Ordinal) ? ", twice" : "")}]\n    {line}", StringComparison.Ordinal);
+
+        var errors = Errors(yaml);
+
+        Assert.Contains(errors, e => e.Message.Contains(message, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_list_of_strings_takes_categories()
+    {
+        var yaml = Valid.Replace("      - { name: amount_24h", """
+                  - { name: last_kinds, aggregation: last_n, n: 5, field: kind, window: 1h }
+                  - { name: amount_24h
+            """.TrimEnd(), StringComparison.Ordinal)
+            .Replace("    features: [activity:clicks_1h, activity:amount_24h]", "    features: [activity:clicks_1h, activity:last_kinds]\n    encodings: { \"activity:last_kinds\": { categories: [click, view] } }", StringComparison.Ordinal);
+
+        var column = LoadOk(yaml).FeatureServices["scorer"].Columns[1];
+
+        Assert.Equal((ScalarKind.List, ScalarKind.String), (column.Type, column.ElementType));
+        Assert.Equal(["click", "view"], column.Encoding!.Categories);
     }
 
     [Theory]

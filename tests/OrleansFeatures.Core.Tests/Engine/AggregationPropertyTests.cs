@@ -7,7 +7,7 @@ namespace OrleansFeatures.Core.Tests.Engine;
 
 /// <summary>
 /// For random event logs (out of order, duplicated, late), every feature equals a brute-force computation over
-/// the same events at random query times: exactly for count, min, max, latest, first and count_distinct; within 1e-9
+/// the same events at random query times: exactly for count, min, max, latest, first, count_distinct and last_n; within 1e-9
 /// (relative) for sum, mean, variance and stddev, which the brute force computes in another order (two passes).
 /// </summary>
 public class AggregationPropertyTests
@@ -18,6 +18,7 @@ public class AggregationPropertyTests
     internal static readonly TimeSpan[] Windows = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromHours(1), TimeSpan.FromMinutes(10)];
     internal static readonly TimeSpan[] Latenesses = [TimeSpan.Zero, TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(10), TimeSpan.FromHours(2)];
     internal static readonly string[] Kinds = ["click", "view", "share"];
+    internal static readonly int[] LastNs = [1, 2, 3, 5, 10, 50];
 
     public static TheoryData<AggregationKind> AllKinds => new(Enum.GetValues<AggregationKind>());
 
@@ -181,7 +182,8 @@ public class AggregationPropertyTests
             FilterExpression? where = random.Next(2) == 0 ? new FieldEquals("kind", Kinds[random.Next(Kinds.Length)]) : null;
             // first and count_distinct read any value: a string field, or the numeric one (where "n/a" also counts).
             var field = kind == AggregationKind.Latest || (kind.ReadsAnyValue() && random.Next(2) == 0) ? "tag" : "amount";
-            features.Add(Feature($"f{i}", kind, field, window, tile, where));
+            // last_n: small lists (so that full tiles drop values) and large ones; features sharing a list keep the largest n.
+            features.Add(Feature($"f{i}", kind, field, window, tile, where, lastN: LastNs[random.Next(LastNs.Length)]));
         }
 
         return View(Latenesses[random.Next(Latenesses.Length)], null, 1, [.. features]);
@@ -287,6 +289,13 @@ public class AggregationPropertyTests
                 var field = feature.Field!;
                 var withValue = inWindow.Where(e => e.Fields.TryGetValue(field, out var v) && !v.IsNull).ToList();
                 var newestValue = withValue.Count == 0 ? 0 : withValue.Max(e => e.TimestampMs);
+                if (feature.Aggregation == AggregationKind.LastN)
+                {
+                    // The last n by event time, ties in the order accepted (a stable sort of the accepted order), newest first.
+                    var last = withValue.OrderBy(e => e.TimestampMs).TakeLast(feature.LastN).Reverse().Select(e => e.Fields[field]).ToArray();
+                    return new FeatureReading(ScalarValue.FromList(last), ReadingStatus.Present, newestValue);
+                }
+
                 if (feature.Aggregation == AggregationKind.CountDistinct)
                 {
                     // Logs here stay under the sketch's exact limit (512), so the count is exact.

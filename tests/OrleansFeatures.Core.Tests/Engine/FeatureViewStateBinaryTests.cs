@@ -185,7 +185,7 @@ public class FeatureViewStateBinaryTests
 
     [Theory]
     [InlineData(3)] // the layout before shared tile lists and hashed ids, never released
-    [InlineData(6)]
+    [InlineData(7)]
     [InlineData(0x54)] // a segment is not a view state
     public void Unknown_format_is_refused_with_its_number(byte format)
     {
@@ -196,36 +196,80 @@ public class FeatureViewStateBinaryTests
 
         var error = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data));
 
-        Assert.Contains($"format {format}; this version reads formats {FeatureViewState.PreviousBinaryFormat} and {FeatureViewState.BinaryFormat} only", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"format {format}; this version reads formats 4, 5 and 6 only", error.Message, StringComparison.Ordinal);
         Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadViewVersion(data));
     }
 
-    [Fact]
-    public void A_format_4_state_reads_as_format_5_without_the_new_columns()
+    [Theory]
+    [InlineData(4, false)]
+    [InlineData(5, false)]
+    [InlineData(5, true)]
+    public void A_format_4_or_5_state_reads_as_format_6_without_the_later_columns(byte format, bool format5Columns)
     {
-        var view = View(TimeSpan.FromHours(1), null, 1, Feature("n", AggregationKind.Count), Feature("s", AggregationKind.Sum));
+        // Formats 4 and 5 are format 6 without some columns: the same bytes with the older first byte.
+        FeatureDefinition[] features = format5Columns
+            ? [Feature("n", AggregationKind.Count), Feature("v", AggregationKind.Variance), Feature("first", AggregationKind.First, field: "tag"), Feature("distinct", AggregationKind.CountDistinct, field: "tag")]
+            : [Feature("n", AggregationKind.Count), Feature("s", AggregationKind.Sum)];
+        var view = View(TimeSpan.FromHours(1), null, 1, features);
         var state = new FeatureViewState(view);
-        state.Apply(Event("a", 1_800_000_000_000, amount: 2));
+        state.Apply(Event("a", T0, amount: 2, tag: "x"));
+        state.Apply(Event("b", T0 + 1_000, amount: 5, tag: "y"));
         var data = Write(state);
-        data[0] = FeatureViewState.PreviousBinaryFormat;
+        data[0] = format;
 
         var restored = FeatureViewState.ReadPacked(view, data);
 
-        Assert.Equal(state.Read(1, 1_800_000_000_000), restored.Read(1, 1_800_000_000_000));
+        for (var f = 0; f < view.Features.Count; f++)
+        {
+            Assert.Equal(state.Read(f, T0 + 1_000), restored.Read(f, T0 + 1_000));
+        }
     }
 
-    [Fact]
-    public void A_format_4_state_carrying_a_format_5_column_is_refused()
+    [Theory]
+    [InlineData(4, AggregationKind.Variance, 8)]
+    [InlineData(4, AggregationKind.LastN, 64)]
+    [InlineData(5, AggregationKind.LastN, 64)]
+    public void An_older_format_carrying_a_later_column_is_refused(byte format, AggregationKind aggregation, int column)
     {
-        var view = View(Feature("v", AggregationKind.Variance));
+        var view = View(Feature("v", aggregation));
         var state = new FeatureViewState(view);
         state.Apply(Event("a", 1_800_000_000_000, amount: 2));
         var data = Write(state);
-        data[0] = FeatureViewState.PreviousBinaryFormat;
+        data[0] = format;
 
         var error = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data));
 
-        Assert.Contains("format 4 has unknown tile fields 8", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"format {format} has unknown tile fields {column}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Last_n_tiles_round_trip_through_the_packed_form_with_every_value_kind()
+    {
+        var view = View(
+            Feature("last_tags", AggregationKind.LastN, field: "tag", window: TimeSpan.FromMinutes(10), lastN: 4),
+            Feature("last_tags_long", AggregationKind.LastN, field: "tag", window: TimeSpan.FromMinutes(10), lastN: 7),
+            Feature("last_amounts", AggregationKind.LastN, window: TimeSpan.FromMinutes(10), lastN: 3),
+            Feature("first_tag", AggregationKind.First, field: "tag", window: TimeSpan.FromMinutes(10)));
+        var state = new FeatureViewState(view);
+        const long t0 = 1_800_000_000_000;
+        ScalarValue[] values = [ScalarValue.FromString("ü-ß-日本"), ScalarValue.FromInt64(long.MinValue), ScalarValue.FromBool(false), ScalarValue.FromString(""), ScalarValue.FromDouble(-0.0)];
+        for (var i = 0; i < 40; i++)
+        {
+            var fields = new Dictionary<string, ScalarValue> { ["tag"] = values[i % values.Length], ["amount"] = ScalarValue.FromDouble(i * 0.5) };
+            state.Apply(new FeatureEvent($"e{i}", t0 + ((i * 7_919) % 300_000), fields));
+        }
+
+        var data = Write(state);
+        var restored = FeatureViewState.ReadPacked(view, data);
+
+        Assert.Equal(data, Write(restored));
+        for (var f = 0; f < view.Features.Count; f++)
+        {
+            Assert.Equal(state.Read(f, t0 + 300_000), restored.Read(f, t0 + 300_000));
+        }
+
+        Assert.Equal(7, restored.Read(1, t0 + 300_000).Value.AsList.Count);
+        Assert.Equal(4, restored.Read(0, t0 + 300_000).Value.AsList.Count);
     }
 
     [Fact]

@@ -175,11 +175,15 @@ public class PackedViewReaderTests
         var notACopy = Assert.Throws<InvalidDataException>(() => new PackedViewReader(stored.WrittenSpan));
         Assert.Contains($"format {FeatureViewState.BinaryFormat}; this version reads format {FeatureViewState.ReadCopyFormat} only", notACopy.Message, StringComparison.Ordinal);
         var notStored = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(copy));
-        Assert.Contains($"format {FeatureViewState.ReadCopyFormat}; this version reads formats {FeatureViewState.PreviousBinaryFormat} and {FeatureViewState.BinaryFormat} only", notStored.Message, StringComparison.Ordinal);
+        Assert.Contains($"format {FeatureViewState.ReadCopyFormat}; this version reads formats {FeatureViewState.ReadableFormats} only", notStored.Message, StringComparison.Ordinal);
         Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadViewVersion(copy));
         var previous = stored.WrittenSpan.ToArray();
         previous[0] = FeatureViewState.PreviousBinaryFormat;
         Assert.Throws<InvalidDataException>(() => new PackedViewReader(previous));
+
+        // The read copy of the release before last_n (0xC6) is refused too: it never held the last values column.
+        copy[0] = 0xC6;
+        Assert.Contains("format 198; this version reads format 199 only", Assert.Throws<InvalidDataException>(() => new PackedViewReader(copy)).Message, StringComparison.Ordinal);
 
         copy[0] = 9;
         Assert.Contains("format 9", Assert.Throws<InvalidDataException>(() => new PackedViewReader(copy)).Message, StringComparison.Ordinal);
@@ -296,7 +300,7 @@ public class PackedViewReaderTests
             FilterExpression? where = random.Next(3) == 0 ? new FieldEquals("kind", AggregationPropertyTests.Kinds[random.Next(2)]) : null;
             // Latest, first and count_distinct read any value: the string field or the numeric one ("n/a" counts too).
             var field = (kind == AggregationKind.Latest || kind.ReadsAnyValue()) && random.Next(2) == 0 ? "tag" : "amount";
-            features.Add(Feature($"f{i}", kind, field, window, tile, where));
+            features.Add(Feature($"f{i}", kind, field, window, tile, where, lastN: AggregationPropertyTests.LastNs[random.Next(AggregationPropertyTests.LastNs.Length)]));
         }
 
         if (extra)

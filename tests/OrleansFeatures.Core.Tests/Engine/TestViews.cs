@@ -26,12 +26,15 @@ internal static class TestViews
         string? field = "amount",
         TimeSpan? window = null,
         TimeSpan? tile = null,
-        FilterExpression? where = null)
+        FilterExpression? where = null,
+        int lastN = 3)
     {
+        var fieldType = field == "amount" ? ScalarKind.Double : ScalarKind.String;
         var type = aggregation switch
         {
             AggregationKind.Count or AggregationKind.CountDistinct => ScalarKind.Int64,
-            AggregationKind.Latest or AggregationKind.First => field == "amount" ? ScalarKind.Double : ScalarKind.String,
+            AggregationKind.Latest or AggregationKind.First => fieldType,
+            AggregationKind.LastN => ScalarKind.List,
             _ => ScalarKind.Double,
         };
         return new FeatureDefinition(
@@ -42,7 +45,11 @@ internal static class TestViews
             aggregation == AggregationKind.Latest ? null : window ?? TimeSpan.FromHours(1),
             tile,
             where,
-            SourceLocation.None);
+            SourceLocation.None)
+        {
+            LastN = aggregation == AggregationKind.LastN ? lastN : 0,
+            ElementType = fieldType,
+        };
     }
 
     public static CompiledFeatureView View(TimeSpan lateness, TimeSpan? ttl, int version, params FeatureDefinition[] features) =>

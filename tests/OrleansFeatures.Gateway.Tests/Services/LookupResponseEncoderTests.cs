@@ -51,7 +51,7 @@ public sealed class LookupResponseEncoderTests
             {
                 var status = (ReadingStatus)random.Next(3);
                 readings[r] = status == ReadingStatus.Present
-                    ? new FeatureReading(Scalars[random.Next(Scalars.Length)], status, Times[random.Next(Times.Length)])
+                    ? new FeatureReading(random.Next(4) == 0 ? RandomList(random) : Scalars[random.Next(Scalars.Length)], status, Times[random.Next(Times.Length)])
                     : new FeatureReading(ScalarValue.Null, status, status == ReadingStatus.Expired ? Times[random.Next(Times.Length)] : 0);
             }
 
@@ -67,6 +67,46 @@ public sealed class LookupResponseEncoderTests
 
             Assert.Equal(length, written);
             Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(encoded));
+        }
+    }
+
+    /// <summary>A last_n reading: empty, or up to 40 scalars of mixed kinds (long strings make multi-byte lengths).</summary>
+    private static ScalarValue RandomList(Random random)
+    {
+        var items = new ScalarValue[random.Next(3) == 0 ? 0 : random.Next(1, 40)];
+        for (var i = 0; i < items.Length; i++)
+        {
+            // Lists never hold null items; every other scalar appears.
+            items[i] = Scalars[random.Next(1, Scalars.Length)];
+        }
+
+        return ScalarValue.FromList(items);
+    }
+
+    [Fact]
+    public void A_list_value_is_encoded_as_the_generated_value_list_and_parses_back()
+    {
+        ScalarValue[] lists =
+        [
+            ScalarValue.FromList([]),
+            ScalarValue.FromList([ScalarValue.FromString("c9"), ScalarValue.FromString("c4")]),
+            ScalarValue.FromList([.. Enumerable.Range(0, 200).Select(i => ScalarValue.FromString(new string('x', i)))]),
+        ];
+        var names = new[] { "watch:last_contents" };
+        var readings = lists.Select(l => new FeatureReading(l, ReadingStatus.Present, 1_765_000_000_000)).ToArray();
+        var ids = new[] { "u1", "u2", "u3" };
+
+        var expected = FeatureServingService.ToMessage(names, [null], ids, readings, null, 7, 1_765_000_000_123).ToByteArray();
+        var encoded = new byte[LookupResponseEncoder.Measure(names, [null], ids, readings, null, 7, 1_765_000_000_123)];
+        LookupResponseEncoder.Write(encoded, names, [null], ids, readings, null, 7, 1_765_000_000_123);
+
+        Assert.Equal(Convert.ToHexString(expected), Convert.ToHexString(encoded));
+        var parsed = V1.GetOnlineFeaturesResponse.Parser.ParseFrom(encoded);
+        for (var i = 0; i < lists.Length; i++)
+        {
+            var value = parsed.Entities[i].Values[0].Value;
+            Assert.Equal(V1.Value.KindOneofCase.ListValue, value.KindCase);
+            Assert.Equal(lists[i], ValueMapping.FromProto(value));
         }
     }
 
