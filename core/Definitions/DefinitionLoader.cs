@@ -1,4 +1,5 @@
 using System.Globalization;
+using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Core.Expressions;
 using YamlDotNet.Core;
@@ -243,6 +244,7 @@ public static class DefinitionLoader
         var latest = section.String("latest");
         var aggregationText = section.String("aggregation");
         AggregationKind aggregation;
+        string? featureType = null;
         if (latest is not null)
         {
             if (aggregationText is not null && aggregationText != "latest")
@@ -262,9 +264,14 @@ public static class DefinitionLoader
         {
             aggregation = parsed;
         }
+        else if (FeatureTypeCatalog.IsTypeId(aggregationText))
+        {
+            aggregation = AggregationKind.Plugin;
+            featureType = aggregationText;
+        }
         else
         {
-            section.ErrorAt("aggregation", $"unknown aggregation '{aggregationText}' (expected one of {AggregationNames.All})");
+            section.ErrorAt("aggregation", $"unknown aggregation '{EchoedText.Shorten(aggregationText)}' (expected one of {AggregationNames.All}, or a C# feature type as name@version)");
             return null;
         }
 
@@ -294,6 +301,11 @@ public static class DefinitionLoader
             {
                 section.ErrorAt("type", $"unknown type '{typeText}' (expected one of int64, double, string, bool)");
             }
+        }
+
+        if (aggregation == AggregationKind.Plugin && typeText is null)
+        {
+            section.ErrorHere("type", $"feature type {featureType} needs the type it serves (type: int64, double, string or bool), so definitions check without its assembly");
         }
 
         if (aggregation == AggregationKind.Latest)
@@ -338,7 +350,7 @@ public static class DefinitionLoader
             }
         }
 
-        return name is null ? null : new RawFeature(path, name, aggregation, field, window, tile, where, declaredType, section.Location("name"), section);
+        return name is null ? null : new RawFeature(path, name, aggregation, field, window, tile, where, declaredType, section.Location("name"), section, featureType);
     }
 
     private static void ReadService(LoadContext context, string file, YamlNode node, string path)
@@ -615,6 +627,16 @@ public static class DefinitionLoader
         {
             type = fieldType;
         }
+        else if (raw.Aggregation == AggregationKind.Plugin)
+        {
+            // What the type serves and reads is checked where its assembly is loaded (FeatureTypeCatalog.Check).
+            if (raw.DeclaredType is not { } declaredKind)
+            {
+                return null;
+            }
+
+            type = declaredKind;
+        }
         else if (raw.Aggregation == AggregationKind.CountDistinct)
         {
             type = ScalarKind.Int64;
@@ -641,7 +663,7 @@ public static class DefinitionLoader
 
         return section.Context.Errors.Count > before
             ? null
-            : new FeatureDefinition(raw.Name, type, raw.Aggregation, raw.Field, raw.Window, raw.Window is { } w ? raw.Tile ?? TileRule.DefaultTileFor(w) : null, raw.Where, raw.Location);
+            : new FeatureDefinition(raw.Name, type, raw.Aggregation, raw.Field, raw.Window, raw.Window is { } w ? raw.Tile ?? TileRule.DefaultTileFor(w) : null, raw.Where, raw.Location, raw.FeatureType);
     }
 
     private static void CheckFilter(Section section, FilterExpression filter, SourceDefinition source)
@@ -1048,7 +1070,7 @@ public static class DefinitionLoader
 
     private sealed record RawFeature(
         string Path, string Name, AggregationKind Aggregation, string? Field, TimeSpan? Window, TimeSpan? Tile,
-        FilterExpression? Where, ScalarKind? DeclaredType, SourceLocation Location, Section Section);
+        FilterExpression? Where, ScalarKind? DeclaredType, SourceLocation Location, Section Section, string? FeatureType = null);
 
     private sealed record PartialView(HashSet<string> Declared, Dictionary<string, FeatureDefinition> Resolved, string? EntityType);
 

@@ -26,6 +26,9 @@ public enum AggregationKind
 
     /// <summary>Distinct values of the field over the window: exact up to 512, a HyperLogLog estimate beyond.</summary>
     CountDistinct,
+
+    /// <summary>A C# feature type loaded from an assembly (<see cref="FeatureDefinition.FeatureType"/>, <c>name@version</c>).</summary>
+    Plugin,
 }
 
 /// <summary>The words definition files use for <see cref="AggregationKind"/>.</summary>
@@ -37,6 +40,7 @@ public static class AggregationNames
     public static string Word(this AggregationKind aggregation) => aggregation switch
     {
         AggregationKind.CountDistinct => "count_distinct",
+        AggregationKind.Plugin => "feature type",
         _ => aggregation.ToString().ToLowerInvariant(),
     };
 
@@ -86,6 +90,7 @@ public sealed record SourceDefinition(
 /// <param name="Window">Sliding window on event time; null for <see cref="AggregationKind.Latest"/>.</param>
 /// <param name="Tile">Tile (bucket) width for windowed features; divides <paramref name="Window"/>.</param>
 /// <param name="Where">Optional filter on event fields; events that do not match are ignored by this feature.</param>
+/// <param name="FeatureType">For <see cref="AggregationKind.Plugin"/>: the C# feature type, <c>name@version</c>.</param>
 public sealed record FeatureDefinition(
     string Name,
     ScalarKind Type,
@@ -94,7 +99,12 @@ public sealed record FeatureDefinition(
     TimeSpan? Window,
     TimeSpan? Tile,
     FilterExpression? Where,
-    SourceLocation Location);
+    SourceLocation Location,
+    string? FeatureType = null)
+{
+    /// <summary>The aggregation as definition files write it: a built-in word, or a feature type's <c>name@version</c>.</summary>
+    public string AggregationText => Aggregation == AggregationKind.Plugin ? FeatureType! : Aggregation.Word();
+}
 
 /// <summary>A group of features of one entity type fed by one source, with a TTL.</summary>
 /// <param name="Version">Bumped to make a breaking change; a new version starts with empty online state.</param>

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Sdk;
 
 namespace OrleansFeatures.Core.Engine;
 
@@ -10,20 +11,23 @@ namespace OrleansFeatures.Core.Engine;
 /// state. A general-purpose serializer tracks every array of the state as an object and copies it through a snapshot
 /// first; entity grains persist after every batch, so this path is hot. Layout (little-endian):
 /// <code>
-/// format(u8 = 5) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
+/// format(u8 = 7) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
 /// openCount(varint) { idHash(u64) timestamp(i64) }*
 /// featureCount(varint) { name(str) signature(str) list(varint: 0 latest, g + 1 tile list g) [latest: value(scalar) latestTimestamp(i64)] }*
-/// listCount(varint) { columns(u8: 1 sum, 2 min, 4 max, 8 moments, 16 first, 32 distinct) tileCount(varint)
+/// listCount(varint) { columns(u8: 1 sum, 2 min, 4 max, 8 moments, 16 first, 32 distinct, 128 feature type)
+///                     [128: stateFormat(u8)] tileCount(varint)
 ///                     { indexDelta(zigzag varint) count(varint) newestDelta(zigzag varint) sum? min? max? (f64)
 ///                       moments? (mean f64, √M2 f64) first? (newest − firstTime varint, value scalar)
-///                       distinct? (sketch) }* }*
+///                       distinct? (sketch) featureType? (byteLength varint, the type's own bytes) }* }*
 /// str = byteLength(varint) UTF-8; scalar = kind(u8) then i64 bits | f64 | u8 | str | nothing (null)
 /// sketch = form(u8: 0 exact, 1 registers) then count(varint) hash(u64)* | 4,096 register bytes (<see cref="DistinctSketch"/>)
 /// </code>
 /// The first byte is the format version; a reader refuses any other (<see cref="InvalidDataException"/> naming both),
-/// so a state written by a later layout fails its entity's activation instead of being misread. Format 5 added the
-/// column bits 8, 16 and 32; format 4 (the previous release) is the same layout without them, so it still reads (and a
-/// format-4 state carrying one of them is refused). Nothing older was released, so no older format reads. Only the open ids (accepted since the last seal, see
+/// so a state written by a later layout fails its entity's activation instead of being misread. Format 7 added column
+/// bit 128 (a C# feature type's tiles: the type's state format once per list, its bytes per tile; format 6 is taken by
+/// another column); format 5 is the same layout without it and still reads; format 5 added the column bits 8, 16 and
+/// 32, and format 4 (the previous release) is the same layout without them, so it still reads too (a state carrying a
+/// column its format did not have is refused). Nothing older was released, so no older format reads. Only the open ids (accepted since the last seal, see
 /// <see cref="OpenSeenCount"/>) are written, as 16-byte hashes with their event times; the sealed ones live in
 /// segments (<see cref="EncodeSeenSegment"/>) the caller stores and references itself. Each tile list is written once
 /// however many features read it, with only the numbers they read, deltas from the previous tile as varints. A segment
@@ -31,11 +35,17 @@ namespace OrleansFeatures.Core.Engine;
 /// </summary>
 public sealed partial class FeatureViewState
 {
-    /// <summary>First byte of every packed view state: the only format this version reads or writes.</summary>
-    public const byte BinaryFormat = 5;
+    /// <summary>First byte of every packed view state this version writes.</summary>
+    public const byte BinaryFormat = 7;
 
-    /// <summary>The previous release's format: format 5 without the moments, first and distinct columns.</summary>
+    /// <summary>Format 7 without the feature-type column (128); still read.</summary>
+    public const byte Format5 = 5;
+
+    /// <summary>The previous release's format: format 5 without the moments, first and distinct columns; still read.</summary>
     public const byte PreviousBinaryFormat = 4;
+
+    /// <summary>The stored formats this version reads, as error messages list them.</summary>
+    public const string ReadableFormats = "formats 4, 5 and 7";
 
     /// <summary>First byte of every sealed segment of seen ids; distinct from view-state formats so neither misreads as the other.</summary>
     public const byte SeenSegmentFormat = 0x54;
@@ -229,6 +239,11 @@ public sealed partial class FeatureViewState
     private static void WriteTiles(ref StateWriter writer, TileGroupShape shape, TileList list)
     {
         writer.Byte(shape.Columns);
+        if (shape.Plugin is { } type)
+        {
+            writer.Byte(type.StateFormat);
+        }
+
         writer.VarUInt((uint)list.Count);
         long previousIndex = 0, previousNewest = 0;
         var stride = shape.Stride;
@@ -259,6 +274,11 @@ public sealed partial class FeatureViewState
                 writer.Sketch(list.Extras![t].Distinct!);
             }
 
+            if (shape.Plugin is { } plugin)
+            {
+                writer.PluginState(plugin, list.Extras![t].Plugin!);
+            }
+
             previousIndex = data[at + TileGroupShape.IndexAt];
             previousNewest = data[at + TileGroupShape.NewestAt];
         }
@@ -267,6 +287,12 @@ public sealed partial class FeatureViewState
     internal static ulong ZigZag(long value) => unchecked((ulong)((value << 1) ^ (value >> 63)));
 
     internal static long UnZigZag(ulong value) => unchecked((long)(value >> 1) ^ -(long)(value & 1));
+
+    /// <summary>Where a feature type's tile is written before its length is known; one per thread, never shared across a write.</summary>
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? _pluginScratch;
+
+    private static ArrayBufferWriter<byte> PluginScratch => _pluginScratch ??= new ArrayBufferWriter<byte>(256);
 
     internal ref struct StateWriter(IBufferWriter<byte> output)
     {
@@ -303,6 +329,16 @@ public sealed partial class FeatureViewState
         public void VarUInt(uint value) => VarULong(value);
 
         public readonly void Sketch(DistinctSketch sketch) => sketch.Write(output);
+
+        /// <summary>A feature type's tile: its byte length, then the bytes its <see cref="IFeatureType.Write"/> wrote.</summary>
+        public void PluginState(IFeatureType type, object tile)
+        {
+            var scratch = PluginScratch;
+            scratch.ResetWrittenCount();
+            type.Write(tile, scratch);
+            VarUInt((uint)scratch.WrittenCount);
+            Bytes(scratch.WrittenSpan);
+        }
 
         public void String(string value)
         {
@@ -363,9 +399,9 @@ public sealed partial class FeatureViewState
         public byte Format()
         {
             var format = Byte();
-            if (format != BinaryFormat && format != PreviousBinaryFormat)
+            if (format != BinaryFormat && format != Format5 && format != PreviousBinaryFormat)
             {
-                throw new InvalidDataException($"persisted view state has format {format}; this version reads formats {PreviousBinaryFormat} and {BinaryFormat} only");
+                throw new InvalidDataException($"persisted view state has format {format}; this version reads {ReadableFormats} only");
             }
 
             return format;
@@ -411,11 +447,19 @@ public sealed partial class FeatureViewState
         public TileGroupSnapshot TileGroup(byte format)
         {
             var columns = Byte();
-            var known = format == PreviousBinaryFormat ? TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax : TileGroupShape.AllColumns;
+            var known = format switch
+            {
+                PreviousBinaryFormat => TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax,
+                Format5 => TileGroupShape.Format5Columns,
+                _ => TileGroupShape.AllColumns,
+            };
             if ((columns & ~known) != 0)
             {
                 throw new InvalidDataException($"persisted view state of format {format} has unknown tile fields {columns}");
             }
+
+            var hasPlugin = (columns & TileGroupShape.HasPlugin) != 0;
+            var pluginFormat = hasPlugin ? Byte() : (byte)0;
 
             var tileCount = Count(minimumBytesEach: 3);
             var tiles = new List<Tile>(tileCount);
@@ -451,10 +495,15 @@ public sealed partial class FeatureViewState
                     tile.Distinct = Sketch();
                 }
 
+                if (hasPlugin)
+                {
+                    tile.PluginState = PluginBytes().ToArray();
+                }
+
                 tiles.Add(tile);
             }
 
-            return new TileGroupSnapshot { Columns = columns, Tiles = tiles };
+            return new TileGroupSnapshot { Columns = columns, PluginFormat = pluginFormat, Tiles = tiles };
         }
 
         /// <summary>Skips a distinct sketch written by <see cref="StateWriter.Sketch"/> (its form and length only are checked).</summary>
@@ -474,6 +523,9 @@ public sealed partial class FeatureViewState
 
             Skip(Count(minimumBytesEach: sizeof(ulong)) * sizeof(ulong));
         }
+
+        /// <summary>A feature type's tile bytes written by <see cref="StateWriter.PluginState"/>.</summary>
+        public ReadOnlySpan<byte> PluginBytes() => Take(Count(minimumBytesEach: 1));
 
         /// <summary>A distinct sketch written by <see cref="StateWriter.Sketch"/>.</summary>
         public DistinctSketch Sketch()

@@ -10,12 +10,13 @@ namespace OrleansFeatures.Core.Engine;
 /// features' names and signatures (the view's <see cref="CompiledFeatureView.Fingerprint"/> stands for them), the
 /// de-duplication ids, the horizon and the counters. Layout (little-endian):
 /// <code>
-/// format(u8 = 0xC6) viewVersion(i32) fingerprint(u64) watermark(i64) accepted(u8: 0 none, then nothing else | 1)
+/// format(u8 = 0xC7) viewVersion(i32) fingerprint(u64) watermark(i64) accepted(u8: 0 none, then nothing else | 1)
 /// featureCount(varint) featureBytes(varint) { list(varint: 0 latest, g + 1 tile list g) [latest: latestTimestamp(i64) value(scalar)] }*
-/// listCount(varint) { listBytes(varint) columns(u8) tileCount(varint) { tiles exactly as in stored format 5 }* }*
+/// listCount(varint) { listBytes(varint) columns(u8) [128: stateFormat(u8)] tileCount(varint) { tiles exactly as in stored format 7 }* }*
 /// </code>
 /// The byte lengths let a read skip to one feature's entry and list without decoding the others. Read-copy formats
-/// number from 0xC0 up (this is 0xC0 + 6; the copy of #25 without the moments, first and distinct columns was 5), a
+/// number from 0xC0 up (this is 0xC0 + 7, the copy of stored format 7; 0xC6 was the copy without the feature-type
+/// column and 5 the copy of #25 without the moments, first and distinct columns), a
 /// range no stored format (4, 5, …, counted up from 1) nor the seen-id segment (0x54) reaches, so neither reader
 /// can mistake one for the other.
 /// </summary>
@@ -25,7 +26,7 @@ public sealed partial class FeatureViewState
     /// First byte of every read copy: the only read-copy format this version reads or writes; never a stored format's
     /// byte (<see cref="BinaryFormat"/>, <see cref="PreviousBinaryFormat"/>) nor <see cref="SeenSegmentFormat"/>.
     /// </summary>
-    public const byte ReadCopyFormat = 0xC6;
+    public const byte ReadCopyFormat = 0xC7;
 
     /// <summary>Appends this state's read copy (see the type's layout) to <paramref name="output"/>.</summary>
     public void WriteReadCopyTo(IBufferWriter<byte> output)
@@ -76,7 +77,7 @@ public sealed partial class FeatureViewState
     /// <summary>The bytes <see cref="WriteTiles"/> writes for <paramref name="list"/>.</summary>
     private static int TilesSize(TileGroupShape shape, TileList list)
     {
-        var size = 1 + VarintSize((uint)list.Count);
+        var size = 1 + (shape.Plugin is null ? 0 : 1) + VarintSize((uint)list.Count);
 
         // The fixed-width numbers: every word after the newest time but the first value's time (a varint).
         var numbers = (shape.Stride - TileGroupShape.NumbersAt - (shape.FirstAt >= 0 ? 1 : 0)) * sizeof(long);
@@ -97,6 +98,14 @@ public sealed partial class FeatureViewState
             if (shape.HasDistinctSketch)
             {
                 size += list.Extras![t].Distinct!.PackedBytes;
+            }
+
+            if (shape.Plugin is { } plugin)
+            {
+                var scratch = PluginScratch;
+                scratch.ResetWrittenCount();
+                plugin.Write(list.Extras![t].Plugin!, scratch);
+                size += VarintSize((uint)scratch.WrittenCount) + scratch.WrittenCount;
             }
 
             previousIndex = data[at + TileGroupShape.IndexAt];

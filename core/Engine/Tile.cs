@@ -1,4 +1,5 @@
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Sdk;
 
 namespace OrleansFeatures.Core.Engine;
 
@@ -33,13 +34,17 @@ public struct Tile
 
     /// <summary>The tile's distinct values, for count_distinct; null when the list holds none.</summary>
     public DistinctSketch? Distinct;
+
+    /// <summary>A C# feature type's tile state, as its <see cref="IFeatureType.Write"/> wrote it (in <see cref="TileGroupSnapshot.PluginFormat"/>); null when the list holds none.</summary>
+    public byte[]? PluginState;
 }
 
-/// <summary>What a tile holds besides numbers: the first value and the distinct-values sketch (only in lists that read them).</summary>
+/// <summary>What a tile holds besides numbers: the first value, the distinct-values sketch, a feature type's state (only in lists that read them).</summary>
 internal struct TileExtra
 {
     public ScalarValue First;
     public DistinctSketch? Distinct;
+    public object? Plugin;
 }
 
 /// <summary>
@@ -105,6 +110,11 @@ internal struct TileList
         if (shape.HasDistinctSketch)
         {
             (Extras![at / stride].Distinct ??= new DistinctSketch()).Add(DistinctSketch.Hash(value));
+        }
+
+        if (shape.Plugin is { } plugin)
+        {
+            plugin.Apply(Extras![at / stride].Plugin ??= plugin.NewTile(), FeatureValues.ToSdk(value), timestampMs);
         }
     }
 
@@ -225,13 +235,15 @@ internal struct TileList
                 FirstTimestampMs = shape.FirstAt >= 0 ? Data[at + shape.FirstAt] : 0,
                 First = shape.FirstAt >= 0 ? Extras![t].First : default,
                 Distinct = shape.HasDistinctSketch ? Extras![t].Distinct?.Clone() : null,
+                PluginState = shape.Plugin is { } plugin ? FeatureValues.StateBytes(plugin, Extras![t].Plugin!) : null,
             });
         }
 
         return tiles;
     }
 
-    public static TileList From(TileGroupShape shape, List<Tile> tiles)
+    /// <summary>A list of <paramref name="shape"/> from snapshot tiles; a feature type's states are read in <paramref name="pluginFormat"/>.</summary>
+    public static TileList From(TileGroupShape shape, List<Tile> tiles, byte pluginFormat)
     {
         if (tiles.Count == 0)
         {
@@ -265,6 +277,11 @@ internal struct TileList
             if (shape.HasDistinctSketch)
             {
                 extras![t].Distinct = tile.Distinct?.Clone();
+            }
+
+            if (shape.Plugin is { } plugin)
+            {
+                extras![t].Plugin = tile.PluginState is { } state ? plugin.ReadTile(state, pluginFormat) : plugin.NewTile();
             }
         }
 

@@ -1,6 +1,7 @@
 using System.Numerics;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Sdk;
 
 namespace OrleansFeatures.Core.Engine;
 
@@ -14,7 +15,7 @@ namespace OrleansFeatures.Core.Engine;
 /// keeps in <see cref="TileList.Extras"/> and the read copy writes after the numbers. A new kind is one more column
 /// bit there and one more case here. A count_distinct fold rents buffers: <see cref="Dispose"/> it.
 /// </summary>
-internal struct WindowAggregate(AggregationKind aggregation) : IDisposable
+internal struct WindowAggregate(AggregationKind aggregation, IFeatureType? featureType = null) : IDisposable
 {
     private long _count;
     private long _newest;
@@ -25,6 +26,7 @@ internal struct WindowAggregate(AggregationKind aggregation) : IDisposable
     private double _rootM2;
     private ScalarValue _first = ScalarValue.Null;
     private DistinctSketch.Union _distinct;
+    private object? _plugin;
 
     /// <summary>
     /// Folds in one tile: its event count, newest event time and the numbers its list holds (<paramref name="numbers"/>,
@@ -74,6 +76,18 @@ internal struct WindowAggregate(AggregationKind aggregation) : IDisposable
     /// <summary>The sketch of a tile in the window, for count_distinct.</summary>
     public void AddDistinct(DistinctSketch sketch) => _distinct.Add(sketch);
 
+    /// <summary>
+    /// A C# feature type's state of a tile in the window: merged, in time order, into a window state of the type's own
+    /// (the tile is not changed). A tile the type never applied to (it holds counted events only) has none.
+    /// </summary>
+    public void AddPlugin(object? tile)
+    {
+        if (tile is not null)
+        {
+            featureType!.Merge(_plugin ??= featureType.NewTile(), tile);
+        }
+    }
+
     /// <summary>Where a column's first number sits among a tile's numbers: the bits below it are one number each (sum, min, max).</summary>
     private static int At(byte columns, byte column) => BitOperations.PopCount((uint)(columns & (column - 1)));
 
@@ -85,6 +99,7 @@ internal struct WindowAggregate(AggregationKind aggregation) : IDisposable
         AggregationKind.Count => new FeatureReading(ScalarValue.FromInt64(_count), ReadingStatus.Present, _newest),
         AggregationKind.Sum => new FeatureReading(ScalarValue.FromDouble(_sum), ReadingStatus.Present, _newest),
         AggregationKind.CountDistinct => new FeatureReading(ScalarValue.FromInt64(_distinct.Count()), ReadingStatus.Present, _newest),
+        AggregationKind.Plugin => PluginResult(),
         _ when _count == 0 => new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0),
         AggregationKind.Mean => new FeatureReading(ScalarValue.FromDouble(_sum / _count), ReadingStatus.Present, _newest),
         AggregationKind.Min => new FeatureReading(ScalarValue.FromDouble(_min), ReadingStatus.Present, _newest),
@@ -95,6 +110,15 @@ internal struct WindowAggregate(AggregationKind aggregation) : IDisposable
     };
 
     public void Dispose() => _distinct.Dispose();
+
+    /// <summary>The feature type's reading of the merged window: missing reads NotFound, as an empty mean does.</summary>
+    private readonly FeatureReading PluginResult()
+    {
+        var value = featureType!.Read(_plugin ?? featureType.NewTile());
+        return value.IsMissing
+            ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0)
+            : new FeatureReading(FeatureValues.ToScalar(value), ReadingStatus.Present, _newest);
+    }
 
     /// <summary>M2 / n; a variance beyond the doubles (a stddev above ~1.3e154) reads <see cref="double.MaxValue"/>, never infinity.</summary>
     private static double Variance(double rootM2, long count)

@@ -243,7 +243,7 @@ public class EntityGrainSegmentTests
 
         var message = error.ToString();
         Assert.Contains($"entity {key}: the stored state of view '{View}' cannot be read", message, StringComparison.Ordinal);
-        Assert.Contains($"format 99; this version reads formats {FeatureViewState.PreviousBinaryFormat} and {FeatureViewState.BinaryFormat} only", message, StringComparison.Ordinal);
+        Assert.Contains($"format 99; this version reads {FeatureViewState.ReadableFormats} only", message, StringComparison.Ordinal);
     }
 
     private static IGrainStorage Storage(InProcessTestCluster cluster) =>

@@ -196,7 +196,7 @@ public class FeatureViewStateBinaryTests
 
         var error = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data));
 
-        Assert.Contains($"format {format}; this version reads formats {FeatureViewState.PreviousBinaryFormat} and {FeatureViewState.BinaryFormat} only", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"format {format}; this version reads {FeatureViewState.ReadableFormats} only", error.Message, StringComparison.Ordinal);
         Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadViewVersion(data));
     }
 
