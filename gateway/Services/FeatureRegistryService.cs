@@ -44,7 +44,15 @@ public sealed class FeatureRegistryService(
         var documents = ValidateDocuments(request);
         if (request.ValidateOnly)
         {
-            return ToProto(DefinitionCheck.Run(current.Set, current.Version, documents, out _));
+            var plan = DefinitionCheck.Run(current.Set, current.Version, documents, out var proposed);
+            if (proposed is not null && FeatureTypeCoverage.Uses(proposed))
+            {
+                // The silos' feature types are the registry's to know: a plan shows what an apply would refuse.
+                var missing = FeatureTypeCoverage.Errors(proposed, await Registry.GetFeatureTypes());
+                plan = missing.Count > 0 ? plan with { Errors = missing } : plan;
+            }
+
+            return ToProto(plan);
         }
 
         var checkedHere = DefinitionCheck.Run(current.Set, current.Version, documents, out _);
