@@ -81,7 +81,8 @@ public sealed partial class FeatureTypeCatalog
             Type[] exported;
             try
             {
-                assembly = AssemblyLoadContext.Default.LoadFromAssemblyPath(Path.GetFullPath(file));
+                // An assembly of that name already in the process (a host that references it, a second load) is used as is.
+                assembly = Loaded(name) ?? AssemblyLoadContext.Default.LoadFromAssemblyPath(Path.GetFullPath(file));
                 exported = assembly.GetExportedTypes();
             }
             catch (Exception exception) when (exception is BadImageFormatException or FileLoadException or FileNotFoundException or ReflectionTypeLoadException or TypeLoadException)
@@ -115,17 +116,19 @@ public sealed partial class FeatureTypeCatalog
         return new FeatureTypeCatalog(types, sources);
     }
 
-    private static bool IsHostAssembly(string name)
+    private static bool IsHostAssembly(string name) => Loaded(name) is not null || name == "OrleansFeatures.Sdk";
+
+    private static Assembly? Loaded(string name)
     {
-        foreach (var loaded in AppDomain.CurrentDomain.GetAssemblies())
+        foreach (var loaded in AssemblyLoadContext.Default.Assemblies)
         {
             if (string.Equals(loaded.GetName().Name, name, StringComparison.Ordinal))
             {
-                return true;
+                return loaded;
             }
         }
 
-        return name == "OrleansFeatures.Sdk";
+        return null;
     }
 
     /// <summary>

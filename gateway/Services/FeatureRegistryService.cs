@@ -311,6 +311,7 @@ public sealed class FeatureRegistryService(
         AggregationKind.Variance => Aggregation.Variance,
         AggregationKind.Stddev => Aggregation.Stddev,
         AggregationKind.CountDistinct => Aggregation.CountDistinct,
+        AggregationKind.Plugin => Aggregation.FeatureType,
         _ => Aggregation.Unspecified,
     };
 
@@ -337,6 +338,7 @@ public sealed class FeatureRegistryService(
                 Window = feature.Window is { } window ? ValueMapping.ToDuration(window) : null,
                 Tile = feature.Tile is { } tile ? ValueMapping.ToDuration(tile) : null,
                 Where = feature.Where?.ToString() ?? "",
+                FeatureType = feature.FeatureType ?? "",
             });
         }
 

@@ -22,9 +22,9 @@ public sealed class ConformanceOptions
     public int BoundedEvents { get; init; } = 20_000;
 
     /// <summary>
-    /// Relative tolerance when a merge of tiles is compared with one tile holding every event: a double summed in
-    /// another order may differ in its last bits. Readings online and offline are both merges of the same tiles, so
-    /// they agree exactly whatever this is.
+    /// Relative tolerance when a merge of tiles is compared with one tile holding every event, or events applied in
+    /// another order: a double summed in another order may differ in its last bits. Online and offline apply a tile's
+    /// events in the same (arrival) order and merge the same tiles, so they agree exactly whatever this is.
     /// </summary>
     public double Tolerance { get; init; } = 1e-9;
 
@@ -150,7 +150,7 @@ public static partial class FeatureTypeConformance
 
         // Event-time order: the arrival order within a tile must not matter (times are distinct in a log).
         var byTime = events.OrderBy(e => e.TimeMs).ToList();
-        Same(type, all, ReadWindow(type, Applied(type, byTime)), 0, $"arrival order, {context}: the same events applied in event-time order read differently");
+        Same(type, all, ReadWindow(type, Applied(type, byTime)), options.Tolerance, $"arrival order, {context}: the same events applied in event-time order read differently");
 
         // Per-tile parts merged in time order, as the engine reads a window.
         var parts = new List<Event>[TilesPerLog];
