@@ -22,7 +22,27 @@ public interface IRegistryGrain : IGrainWithStringKey
 
     [Orleans.Concurrency.ReadOnly]
     Task<long> GetVersion();
+
+    /// <summary>
+    /// A silo's report of the C# feature types it loaded at start (<c>FeatureStore:FeatureTypes:Directory</c>): every
+    /// silo sends one once it has started. An apply naming a type some active silo did not report is refused.
+    /// </summary>
+    Task ReportFeatureTypes(SiloFeatureTypes report);
+
+    /// <summary>Every active silo of the cluster with the feature types it reported (<see cref="SiloFeatureTypes.Reported"/> false for a silo that has not yet).</summary>
+    Task<List<SiloFeatureTypes>> GetFeatureTypes();
 }
+
+/// <summary>The C# feature types (<c>name@version</c>) one silo loaded.</summary>
+/// <param name="Silo">The silo's address (<c>SiloAddress.ToParsableString()</c>), new at every start.</param>
+/// <param name="Name">The silo's name (a pod's name under Kubernetes).</param>
+/// <param name="Reported">False for an active silo that has not reported yet: it counts as having loaded none.</param>
+[GenerateSerializer, Immutable, Alias("of.SiloFeatureTypes")]
+public sealed record SiloFeatureTypes(
+    [property: Id(0)] string Silo,
+    [property: Id(1)] string Name,
+    [property: Id(2)] IReadOnlyList<string> Types,
+    [property: Id(3)] bool Reported = true);
 
 [GenerateSerializer, Immutable, Alias("of.DefinitionDocument")]
 public sealed record DefinitionDocumentDto([property: Id(0)] string Name, [property: Id(1)] string Yaml);

@@ -1,3 +1,4 @@
+using OrleansFeatures.Core.Engine;
 using System.CommandLine;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.V1;
@@ -17,11 +18,21 @@ public static class DefinitionCommands
     public static Command Validate(CommandContext context)
     {
         var paths = Paths();
-        var command = new Command("validate", "check definition files locally with the store's own parser; errors as file:line:column field: message") { paths };
+        var featureTypes = new Option<string?>("--feature-types") { Description = "folder of C# feature-type assemblies: also check that each type the definitions name is there and serves the declared type" };
+        var command = new Command("validate", "check definition files locally with the store's own parser; errors as file:line:column field: message") { paths, featureTypes };
         command.SetAction((parse, _) => context.RunAsync(parse, cli =>
         {
             var documents = DefinitionFiles.Read(parse.GetValue(paths)!);
             var result = DefinitionLoader.Load(documents);
+            if (result.Set is { } loaded && parse.GetValue(featureTypes) is { } folder)
+            {
+                var problems = FeatureTypeCatalog.LoadDirectory(folder).Check(loaded);
+                if (problems.Count > 0)
+                {
+                    result = new DefinitionLoadResult(null, [.. problems.Select(p => new Core.Definitions.DefinitionError(folder, 0, 0, "", p))]);
+                }
+            }
+
             if (cli.Json)
             {
                 cli.WriteJson(new
@@ -35,6 +46,14 @@ public static class DefinitionCommands
             else if (result.Set is { } set)
             {
                 cli.Line($"valid: {documents.Count} file(s); {set.EntityTypes.Count} entity type(s), {set.Sources.Count} source(s), {set.FeatureViews.Count} feature view(s), {set.FeatureServices.Count} feature service(s){DerivedSummary(set)}");
+                foreach (var view in set.FeatureViews.Values.OrderBy(v => v.Name, StringComparer.Ordinal))
+                {
+                    foreach (var feature in view.Features.Where(f => f.Aggregation == AggregationKind.Plugin))
+                    {
+                        cli.Line($"  {view.Name}:{feature.Name}: C# feature type {feature.FeatureType} over {feature.Field}, {EventSchemaText(feature.Type)}");
+                    }
+                }
+
                 foreach (var service in set.FeatureServices.Values.Where(s => s.HasDerivedColumns).OrderBy(s => s.Name, StringComparer.Ordinal))
                 {
                     foreach (var column in service.Columns.Where(c => c.Derived is not null))

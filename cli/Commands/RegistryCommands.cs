@@ -73,7 +73,7 @@ public static class RegistryCommands
                 cli.Line($"feature view {view.Name} v{view.Version}: entity {view.EntityType} keyed by {view.KeyField}, source {view.Source}, ttl {(view.Ttl is { } ttl ? ProtoText.Of(ttl) : "none")}, allowed lateness {ProtoText.Of(view.AllowedLateness)}");
                 foreach (var feature in view.Features)
                 {
-                    var how = feature.Aggregation == Aggregation.Latest ? $"latest {feature.Field}" : $"{ProtoText.Of(feature.Aggregation)}{(feature.LastN > 0 ? $"({feature.LastN})" : "")}{(feature.Field.Length > 0 ? $" {feature.Field}" : "")} over {ProtoText.Of(feature.Window)} (tiles {ProtoText.Of(feature.Tile)})";
+                    var how = feature.Aggregation == Aggregation.Latest ? $"latest {feature.Field}" : $"{(feature.FeatureType.Length > 0 ? $"C# feature type {feature.FeatureType}" : ProtoText.Of(feature.Aggregation))}{(feature.LastN > 0 ? $"({feature.LastN})" : "")}{(feature.Field.Length > 0 ? $" {feature.Field}" : "")} over {ProtoText.Of(feature.Window)} (tiles {ProtoText.Of(feature.Tile)})";
                     cli.Line($"  {feature.Name}: {ProtoText.Of(feature.Type)} = {how}{(feature.Where.Length > 0 ? $" where {feature.Where}" : "")}");
                 }
             }

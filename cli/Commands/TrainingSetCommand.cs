@@ -1,3 +1,4 @@
+using OrleansFeatures.Core.Engine;
 using System.CommandLine;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Offline.PointInTime;
@@ -23,10 +24,11 @@ public static class TrainingSetCommand
         var key = new Option<string?>("--key-column") { Description = "the entity table's key column (default: the entity type's key field)" };
         var partitions = new Option<int>("--partitions") { Description = "hash partitions by entity: memory follows events/partitions", DefaultValueFactory = _ => 32 };
         var parallelism = new Option<int>("--parallelism") { Description = "partitions replayed at once", DefaultValueFactory = _ => Math.Max(1, Math.Min(2, Environment.ProcessorCount)) };
+        var featureTypes = new Option<string?>("--feature-types") { Description = "folder of C# feature-type assemblies the definitions name (name@version): the same the silos load from FeatureStore:FeatureTypes:Directory" };
         var temp = new Option<string?>("--temp-dir") { Description = "where spill files go (default: the system temp folder)" };
         var command = new Command("training-set", "features of a feature service for every row of an entity table, as the online store would have served them at each row's time (no store needed with --definitions)")
         {
-            service, entities, events, output, definitions, arrival, timestamp, key, partitions, parallelism, temp, shard, storage,
+            service, entities, events, output, definitions, arrival, timestamp, key, partitions, parallelism, temp, shard, storage, featureTypes,
         };
         command.SetAction((parse, token) => context.RunAsync(parse, async cli =>
         {
@@ -59,6 +61,7 @@ public static class TrainingSetCommand
             var request = new TrainingSetRequest
             {
                 Definitions = set,
+                FeatureTypes = parse.GetValue(featureTypes) is { } typesFolder ? FeatureTypeCatalog.LoadDirectory(typesFolder) : FeatureTypeCatalog.Empty,
                 FeatureService = parse.GetValue(service)!,
                 Events = inputs,
                 EntityTable = await lake.LocalInputAsync(parse.GetValue(entities)!, token),

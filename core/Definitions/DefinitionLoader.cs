@@ -1,4 +1,5 @@
 using System.Globalization;
+using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Core.Expressions;
 using YamlDotNet.Core;
@@ -243,6 +244,7 @@ public static class DefinitionLoader
         var latest = section.String("latest");
         var aggregationText = section.String("aggregation");
         AggregationKind aggregation;
+        string? featureType = null;
         if (latest is not null)
         {
             if (aggregationText is not null && aggregationText != "latest")
@@ -262,9 +264,14 @@ public static class DefinitionLoader
         {
             aggregation = parsed;
         }
+        else if (FeatureTypeCatalog.IsTypeId(aggregationText))
+        {
+            aggregation = AggregationKind.Plugin;
+            featureType = aggregationText;
+        }
         else
         {
-            section.ErrorAt("aggregation", $"unknown aggregation '{aggregationText}' (expected one of {AggregationNames.All})");
+            section.ErrorAt("aggregation", $"unknown aggregation '{EchoedText.Shorten(aggregationText)}' (expected one of {AggregationNames.All}, or a C# feature type as name@version)");
             return null;
         }
 
@@ -323,6 +330,17 @@ public static class DefinitionLoader
             section.ErrorHere("n", $"last_n needs n, how many values it keeps (1 to {FeatureDefinition.MaxLastN}), e.g. n: 10");
         }
 
+        if (aggregation == AggregationKind.Plugin && typeText is null)
+        {
+            section.ErrorHere("type", $"feature type {featureType} needs the type it serves (type: int64, double, string or bool), so definitions check without its assembly");
+        }
+        else if (aggregation == AggregationKind.Plugin && declaredType == ScalarKind.List)
+        {
+            // A list is last_n's value type; the SDK's values are scalars.
+            section.ErrorAt("type", $"feature type {featureType} serves int64, double, string or bool, not '{typeText}'");
+            declaredType = null;
+        }
+
         if (aggregation == AggregationKind.Latest)
         {
             if (window is not null)
@@ -365,7 +383,7 @@ public static class DefinitionLoader
             }
         }
 
-        return name is null ? null : new RawFeature(path, name, aggregation, field, window, tile, where, declaredType, section.Location("name"), section)
+        return name is null ? null : new RawFeature(path, name, aggregation, field, window, tile, where, declaredType, section.Location("name"), section, featureType)
         {
             LastN = lastN,
             DeclaredTypeText = typeText,
@@ -659,6 +677,16 @@ public static class DefinitionLoader
             type = ScalarKind.List;
             elementType = fieldType;
         }
+        else if (raw.Aggregation == AggregationKind.Plugin)
+        {
+            // What the type serves and reads is checked where its assembly is loaded (FeatureTypeCatalog.Check).
+            if (raw.DeclaredType is not { } declaredKind)
+            {
+                return null;
+            }
+
+            type = declaredKind;
+        }
         else if (raw.Aggregation == AggregationKind.CountDistinct)
         {
             type = ScalarKind.Int64;
@@ -686,7 +714,7 @@ public static class DefinitionLoader
 
         return section.Context.Errors.Count > before
             ? null
-            : new FeatureDefinition(raw.Name, type, raw.Aggregation, raw.Field, raw.Window, raw.Window is { } w ? raw.Tile ?? TileRule.DefaultTileFor(w) : null, raw.Where, raw.Location)
+            : new FeatureDefinition(raw.Name, type, raw.Aggregation, raw.Field, raw.Window, raw.Window is { } w ? raw.Tile ?? TileRule.DefaultTileFor(w) : null, raw.Where, raw.Location, raw.FeatureType)
             {
                 LastN = raw.LastN,
                 ElementType = elementType,
@@ -1118,7 +1146,7 @@ public static class DefinitionLoader
 
     private sealed record RawFeature(
         string Path, string Name, AggregationKind Aggregation, string? Field, TimeSpan? Window, TimeSpan? Tile,
-        FilterExpression? Where, ScalarKind? DeclaredType, SourceLocation Location, Section Section)
+        FilterExpression? Where, ScalarKind? DeclaredType, SourceLocation Location, Section Section, string? FeatureType = null)
     {
         /// <summary>last_n's n (0 for other aggregations, or when it was refused).</summary>
         public int LastN { get; init; }

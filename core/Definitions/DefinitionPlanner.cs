@@ -153,7 +153,7 @@ public static class DefinitionPlanner
             var qualified = $"{name}:{feature.Name}";
             if (!oldByName.TryGetValue(feature.Name, out var before))
             {
-                add(ChangeKind.Added, "feature", qualified, $"{feature.Aggregation.ToString().ToLowerInvariant()}; counts events from when it is applied", false);
+                add(ChangeKind.Added, "feature", qualified, $"{feature.AggregationText}; counts events from when it is applied", false);
                 continue;
             }
 
@@ -192,7 +192,11 @@ public static class DefinitionPlanner
             differences.Add($"type {DefinitionLoader.TypeText(old.Type, old.ElementType)} → {DefinitionLoader.TypeText(now.Type, now.ElementType)}");
         }
 
-        if (old.Aggregation != now.Aggregation) differences.Add($"aggregation {old.Aggregation} → {now.Aggregation}");
+        if (old.Aggregation != now.Aggregation || !string.Equals(old.FeatureType, now.FeatureType, StringComparison.Ordinal))
+        {
+            differences.Add($"aggregation {old.FeatureType ?? old.Aggregation.ToString()} → {now.FeatureType ?? now.Aggregation.ToString()}");
+        }
+
         if (old.Field != now.Field) differences.Add($"field {old.Field} → {now.Field}");
         if (old.Window != now.Window) differences.Add($"window {Text(old.Window)} → {Text(now.Window)}");
         if (old.Tile != now.Tile) differences.Add($"tile {Text(old.Tile)} → {Text(now.Tile)}");

@@ -32,6 +32,9 @@ public enum AggregationKind
     /// applied is later), served as a list, newest first.
     /// </summary>
     LastN,
+
+    /// <summary>A C# feature type loaded from an assembly (<see cref="FeatureDefinition.FeatureType"/>, <c>name@version</c>).</summary>
+    Plugin,
 }
 
 /// <summary>The words definition files use for <see cref="AggregationKind"/>.</summary>
@@ -44,6 +47,7 @@ public static class AggregationNames
     {
         AggregationKind.CountDistinct => "count_distinct",
         AggregationKind.LastN => "last_n",
+        AggregationKind.Plugin => "feature type",
         _ => aggregation.ToString().ToLowerInvariant(),
     };
 
@@ -94,6 +98,7 @@ public sealed record SourceDefinition(
 /// <param name="Window">Sliding window on event time; null for <see cref="AggregationKind.Latest"/>.</param>
 /// <param name="Tile">Tile (bucket) width for windowed features; divides <paramref name="Window"/>.</param>
 /// <param name="Where">Optional filter on event fields; events that do not match are ignored by this feature.</param>
+/// <param name="FeatureType">For <see cref="AggregationKind.Plugin"/>: the C# feature type, <c>name@version</c>.</param>
 public sealed record FeatureDefinition(
     string Name,
     ScalarKind Type,
@@ -102,7 +107,8 @@ public sealed record FeatureDefinition(
     TimeSpan? Window,
     TimeSpan? Tile,
     FilterExpression? Where,
-    SourceLocation Location)
+    SourceLocation Location,
+    string? FeatureType = null)
 {
     /// <summary>The bounds of <see cref="LastN"/>: a tile keeps up to this many values per last_n list.</summary>
     public const int MaxLastN = 1000;
@@ -116,6 +122,9 @@ public sealed record FeatureDefinition(
         get => Type == ScalarKind.List ? _elementType : Type;
         init => _elementType = value;
     }
+
+    /// <summary>The aggregation as definition files write it: a built-in word, or a feature type's <c>name@version</c>.</summary>
+    public string AggregationText => Aggregation == AggregationKind.Plugin ? FeatureType! : Aggregation.Word();
 
     private readonly ScalarKind _elementType;
 }

@@ -2,14 +2,16 @@ using System.IO.Hashing;
 using System.Text;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Sdk;
 
 namespace OrleansFeatures.Core.Engine;
 
 /// <summary>One feature prepared for the hot path: durations in milliseconds, tile width resolved.</summary>
 public sealed class CompiledFeature
 {
-    internal CompiledFeature(FeatureDefinition definition, int index)
+    internal CompiledFeature(FeatureDefinition definition, int index, IFeatureType? featureType)
     {
+        FeatureType = featureType;
         Definition = definition;
         Index = index;
         Aggregation = definition.Aggregation;
@@ -29,8 +31,9 @@ public sealed class CompiledFeature
         }
 
         // Two features are the same computation when these agree; state carries over only between equal signatures.
+        // A feature type's name@version stands for its aggregation: a new version is a new computation.
         // A last_n's N is part of it: tiles kept for a smaller N cannot answer a larger one.
-        Signature = string.Join('|', Aggregation, Field, WindowMs, TileMs, Filter?.ToString() ?? "");
+        Signature = string.Join('|', Aggregation == AggregationKind.Plugin ? definition.FeatureType : Aggregation.ToString(), Field, WindowMs, TileMs, Filter?.ToString() ?? "");
         if (Aggregation == AggregationKind.LastN)
         {
             if (definition.LastN is < 1 or > FeatureDefinition.MaxLastN)
@@ -50,6 +53,9 @@ public sealed class CompiledFeature
     public string Name => Definition.Name;
 
     public AggregationKind Aggregation { get; }
+
+    /// <summary>The C# feature type of a <see cref="AggregationKind.Plugin"/> feature; null for a built-in aggregation.</summary>
+    public IFeatureType? FeatureType { get; }
 
     public string? Field { get; }
 
@@ -78,13 +84,29 @@ public sealed class CompiledFeatureView
 {
     private readonly Dictionary<string, int> _indexByName = new(StringComparer.Ordinal);
 
-    public CompiledFeatureView(FeatureViewDefinition definition)
+    /// <summary>
+    /// Compiles <paramref name="definition"/>; a feature naming a C# feature type takes it from <paramref name="featureTypes"/>
+    /// and throws <see cref="FeatureTypeNotLoadedException"/> when it is not there (or does not serve the declared type).
+    /// </summary>
+    public CompiledFeatureView(FeatureViewDefinition definition, FeatureTypeCatalog? featureTypes = null)
     {
         Definition = definition;
         var features = new CompiledFeature[definition.Features.Count];
         for (var i = 0; i < features.Length; i++)
         {
-            features[i] = new CompiledFeature(definition.Features[i], i);
+            IFeatureType? featureType = null;
+            if (definition.Features[i].Aggregation == AggregationKind.Plugin)
+            {
+                var catalog = featureTypes ?? FeatureTypeCatalog.Empty;
+                if (catalog.Problem(definition, definition.Features[i]) is { } problem)
+                {
+                    throw new FeatureTypeNotLoadedException($"feature view '{definition.Name}' feature '{definition.Features[i].Name}': {problem}");
+                }
+
+                featureType = catalog.Find(definition.Features[i].FeatureType!);
+            }
+
+            features[i] = new CompiledFeature(definition.Features[i], i, featureType);
             _indexByName[features[i].Name] = i;
         }
 

@@ -52,6 +52,9 @@ public sealed class TileGroupSnapshot
 {
     public byte Columns { get; init; }
 
+    /// <summary>With column 128 (a C# feature type's list): the format its tiles' <see cref="Tile.PluginState"/> are in.</summary>
+    public byte PluginFormat { get; init; }
+
     public List<Tile> Tiles { get; init; } = [];
 }
 

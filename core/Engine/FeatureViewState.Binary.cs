@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Sdk;
 
 namespace OrleansFeatures.Core.Engine;
 
@@ -10,21 +11,24 @@ namespace OrleansFeatures.Core.Engine;
 /// state. A general-purpose serializer tracks every array of the state as an object and copies it through a snapshot
 /// first; entity grains persist after every batch, so this path is hot. Layout (little-endian):
 /// <code>
-/// format(u8 = 6) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
+/// format(u8 = 7) viewVersion(i32) watermark dedupHorizon accepted duplicates late (i64 each)
 /// openCount(varint) { idHash(u64) timestamp(i64) }*
 /// featureCount(varint) { name(str) signature(str) list(varint: 0 latest, g + 1 tile list g) [latest: value(scalar) latestTimestamp(i64)] }*
-/// listCount(varint) { columns(u8: 1 sum, 2 min, 4 max, 8 moments, 16 first, 32 distinct, 64 last) tileCount(varint)
+/// listCount(varint) { columns(u8: 1 sum, 2 min, 4 max, 8 moments, 16 first, 32 distinct, 64 last, 128 feature type)
+///                     [128: stateFormat(u8)] tileCount(varint)
 ///                     { indexDelta(zigzag varint) count(varint) newestDelta(zigzag varint) sum? min? max? (f64)
 ///                       moments? (mean f64, √M2 f64) first? (newest − firstTime varint, value scalar)
-///                       distinct? (sketch) last? (k varint { newest − time varint, value scalar }^k, oldest first) }* }*
+///                       distinct? (sketch) last? (k varint { newest − time varint, value scalar }^k, oldest first)
+///                       featureType? (byteLength varint, the type's own bytes) }* }*
 /// str = byteLength(varint) UTF-8; scalar = kind(u8) then i64 bits | f64 | u8 | str | nothing (null)
 /// sketch = form(u8: 0 exact, 1 registers) then count(varint) hash(u64)* | 4,096 register bytes (<see cref="DistinctSketch"/>)
 /// </code>
 /// The first byte is the format version; a reader refuses any other (<see cref="InvalidDataException"/> naming both),
-/// so a state written by a later layout fails its entity's activation instead of being misread. Format 6 added the
-/// column bit 64 (last_n's last values); format 5 is the same layout without it, and format 4 without the bits 8, 16
-/// and 32 (moments, first, distinct) too, so both still read (and a state carrying a column its format did not have
-/// is refused). Nothing older was released, so no older format reads. Only the open ids (accepted since the last seal, see
+/// so a state written by a later layout fails its entity's activation instead of being misread. Format 7 added the
+/// column bit 128 (a C# feature type's tiles: the type's state format once per list, its bytes per tile); format 6 is
+/// the same layout without it, format 5 without the bit 64 (last_n's last values) too, and format 4 (the previous
+/// release) without the bits 8, 16 and 32 (moments, first, distinct) too, so all three still read (and a state
+/// carrying a column its format did not have is refused). Nothing older was released, so no older format reads. Only the open ids (accepted since the last seal, see
 /// <see cref="OpenSeenCount"/>) are written, as 16-byte hashes with their event times; the sealed ones live in
 /// segments (<see cref="EncodeSeenSegment"/>) the caller stores and references itself. Each tile list is written once
 /// however many features read it, with only the numbers they read, deltas from the previous tile as varints. A segment
@@ -33,16 +37,19 @@ namespace OrleansFeatures.Core.Engine;
 public sealed partial class FeatureViewState
 {
     /// <summary>First byte of every packed view state this version writes.</summary>
-    public const byte BinaryFormat = 6;
+    public const byte BinaryFormat = 7;
 
-    /// <summary>The previous release's format, still read: format 6 without the last values column.</summary>
-    public const byte PreviousBinaryFormat = 5;
+    /// <summary>Format 7 without the feature-type column (128); still read.</summary>
+    public const byte Format6 = 6;
 
-    /// <summary>The oldest format still read: format 5 without the moments, first and distinct columns.</summary>
+    /// <summary>Format 6 without the last values column (64); still read.</summary>
+    public const byte Format5 = 5;
+
+    /// <summary>The oldest format still read (the previous release's): format 5 without the moments, first and distinct columns.</summary>
     public const byte OldestBinaryFormat = 4;
 
-    /// <summary>The formats this version reads, as its errors name them.</summary>
-    public const string ReadableFormats = "4, 5 and 6";
+    /// <summary>The stored formats this version reads, as error messages list them.</summary>
+    public const string ReadableFormats = "4, 5, 6 and 7";
 
     /// <summary>First byte of every sealed segment of seen ids; distinct from view-state formats so neither misreads as the other.</summary>
     public const byte SeenSegmentFormat = 0x54;
@@ -236,6 +243,11 @@ public sealed partial class FeatureViewState
     private static void WriteTiles(ref StateWriter writer, TileGroupShape shape, TileList list)
     {
         writer.Byte(shape.Columns);
+        if (shape.Plugin is { } type)
+        {
+            writer.Byte(type.StateFormat);
+        }
+
         writer.VarUInt((uint)list.Count);
         long previousIndex = 0, previousNewest = 0;
         var stride = shape.Stride;
@@ -271,6 +283,11 @@ public sealed partial class FeatureViewState
                 writer.LastValues(data[at + TileGroupShape.NewestAt], list.Extras![t].Last);
             }
 
+            if (shape.Plugin is { } plugin)
+            {
+                writer.PluginState(plugin, list.Extras![t].Plugin!);
+            }
+
             previousIndex = data[at + TileGroupShape.IndexAt];
             previousNewest = data[at + TileGroupShape.NewestAt];
         }
@@ -279,6 +296,12 @@ public sealed partial class FeatureViewState
     internal static ulong ZigZag(long value) => unchecked((ulong)((value << 1) ^ (value >> 63)));
 
     internal static long UnZigZag(ulong value) => unchecked((long)(value >> 1) ^ -(long)(value & 1));
+
+    /// <summary>Where a feature type's tile is written before its length is known; one per thread, never shared across a write.</summary>
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? _pluginScratch;
+
+    private static ArrayBufferWriter<byte> PluginScratch => _pluginScratch ??= new ArrayBufferWriter<byte>(256);
 
     internal ref struct StateWriter(IBufferWriter<byte> output)
     {
@@ -332,6 +355,16 @@ public sealed partial class FeatureViewState
                 VarULong(unchecked((ulong)(newestMs - item.TimestampMs)));
                 Scalar(item.Value);
             }
+        }
+
+        /// <summary>A feature type's tile: its byte length, then the bytes its <see cref="IFeatureType.Write"/> wrote.</summary>
+        public void PluginState(IFeatureType type, object tile)
+        {
+            var scratch = PluginScratch;
+            scratch.ResetWrittenCount();
+            type.Write(tile, scratch);
+            VarUInt((uint)scratch.WrittenCount);
+            Bytes(scratch.WrittenSpan);
         }
 
         public void String(string value)
@@ -393,7 +426,7 @@ public sealed partial class FeatureViewState
         public byte Format()
         {
             var format = Byte();
-            if (format is not (BinaryFormat or PreviousBinaryFormat or OldestBinaryFormat))
+            if (format is not (BinaryFormat or Format6 or Format5 or OldestBinaryFormat))
             {
                 throw new InvalidDataException($"persisted view state has format {format}; this version reads formats {ReadableFormats} only");
             }
@@ -444,13 +477,17 @@ public sealed partial class FeatureViewState
             var known = format switch
             {
                 OldestBinaryFormat => TileGroupShape.HasSum | TileGroupShape.HasMin | TileGroupShape.HasMax,
-                PreviousBinaryFormat => TileGroupShape.Format5Columns,
+                Format5 => TileGroupShape.Format5Columns,
+                Format6 => TileGroupShape.Format6Columns,
                 _ => TileGroupShape.AllColumns,
             };
             if ((columns & ~known) != 0)
             {
                 throw new InvalidDataException($"persisted view state of format {format} has unknown tile fields {columns}");
             }
+
+            var hasPlugin = (columns & TileGroupShape.HasPlugin) != 0;
+            var pluginFormat = hasPlugin ? Byte() : (byte)0;
 
             var tileCount = Count(minimumBytesEach: 3);
             var tiles = new List<Tile>(tileCount);
@@ -498,10 +535,15 @@ public sealed partial class FeatureViewState
                     tile.Last = last;
                 }
 
+                if (hasPlugin)
+                {
+                    tile.PluginState = PluginBytes().ToArray();
+                }
+
                 tiles.Add(tile);
             }
 
-            return new TileGroupSnapshot { Columns = columns, Tiles = tiles };
+            return new TileGroupSnapshot { Columns = columns, PluginFormat = pluginFormat, Tiles = tiles };
         }
 
         /// <summary>Skips a distinct sketch written by <see cref="StateWriter.Sketch"/> (its form and length only are checked).</summary>
@@ -532,6 +574,9 @@ public sealed partial class FeatureViewState
                 SkipScalar();
             }
         }
+
+        /// <summary>A feature type's tile bytes written by <see cref="StateWriter.PluginState"/>.</summary>
+        public ReadOnlySpan<byte> PluginBytes() => Take(Count(minimumBytesEach: 1));
 
         /// <summary>A distinct sketch written by <see cref="StateWriter.Sketch"/>.</summary>
         public DistinctSketch Sketch()

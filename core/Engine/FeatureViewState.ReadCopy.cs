@@ -12,11 +12,12 @@ namespace OrleansFeatures.Core.Engine;
 /// <code>
 /// format(u8 = 0xC7) viewVersion(i32) fingerprint(u64) watermark(i64) accepted(u8: 0 none, then nothing else | 1)
 /// featureCount(varint) featureBytes(varint) { list(varint: 0 latest, g + 1 tile list g) [latest: latestTimestamp(i64) value(scalar)] }*
-/// listCount(varint) { listBytes(varint) columns(u8) tileCount(varint) { tiles exactly as in stored format 6 }* }*
+/// listCount(varint) { listBytes(varint) columns(u8) [128: stateFormat(u8)] tileCount(varint) { tiles exactly as in stored format 7 }* }*
 /// </code>
 /// The byte lengths let a read skip to one feature's entry and list without decoding the others. Read-copy formats
-/// number from 0xC0 up (this is 0xC0 + 7; 6 was the copy without the last values column, 5 the copy of #25 without
-/// the moments, first and distinct columns either), a
+/// number from 0xC0 up (this is 0xC0 + 7, the copy of stored format 7, with last_n's last values and feature types'
+/// states; 0xC6 was the copy of stored format 5, without either column, and 5 the copy of #25 without the moments,
+/// first and distinct columns either), a
 /// range no stored format (4, 5, …, counted up from 1) nor the seen-id segment (0x54) reaches, so neither reader
 /// can mistake one for the other.
 /// </summary>
@@ -24,7 +25,7 @@ public sealed partial class FeatureViewState
 {
     /// <summary>
     /// First byte of every read copy: the only read-copy format this version reads or writes; never a stored format's
-    /// byte (<see cref="BinaryFormat"/>, <see cref="PreviousBinaryFormat"/>) nor <see cref="SeenSegmentFormat"/>.
+    /// byte (<see cref="BinaryFormat"/>, <see cref="Format6"/>, <see cref="Format5"/>, <see cref="OldestBinaryFormat"/>) nor <see cref="SeenSegmentFormat"/>.
     /// </summary>
     public const byte ReadCopyFormat = 0xC7;
 
@@ -77,7 +78,7 @@ public sealed partial class FeatureViewState
     /// <summary>The bytes <see cref="WriteTiles"/> writes for <paramref name="list"/>.</summary>
     private static int TilesSize(TileGroupShape shape, TileList list)
     {
-        var size = 1 + VarintSize((uint)list.Count);
+        var size = 1 + (shape.Plugin is null ? 0 : 1) + VarintSize((uint)list.Count);
 
         // The fixed-width numbers: every word after the newest time but the first value's time (a varint).
         var numbers = (shape.Stride - TileGroupShape.NumbersAt - (shape.FirstAt >= 0 ? 1 : 0)) * sizeof(long);
@@ -103,6 +104,14 @@ public sealed partial class FeatureViewState
             if (shape.HasLastValues)
             {
                 size += LastValuesSize(data[at + TileGroupShape.NewestAt], list.Extras![t].Last);
+            }
+
+            if (shape.Plugin is { } plugin)
+            {
+                var scratch = PluginScratch;
+                scratch.ResetWrittenCount();
+                plugin.Write(list.Extras![t].Plugin!, scratch);
+                size += VarintSize((uint)scratch.WrittenCount) + scratch.WrittenCount;
             }
 
             previousIndex = data[at + TileGroupShape.IndexAt];

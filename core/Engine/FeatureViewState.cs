@@ -147,10 +147,11 @@ public sealed partial class FeatureViewState
 
             double number = 0;
             var value = ScalarValue.Null;
+            // A numbers list keeps the field's value too: a feature type receives the int64 or double as sent.
             if (shape.Input == TileInput.Numbers
                 && (shape.Field is not { } field
-                    || !featureEvent.Fields.TryGetValue(field, out var fieldValue)
-                    || !fieldValue.TryGetNumber(out number)
+                    || !featureEvent.Fields.TryGetValue(field, out value)
+                    || !value.TryGetNumber(out number)
                     || !(Math.Abs(number) <= EventLimits.MaxNumberMagnitude)))
             {
                 continue;
@@ -213,7 +214,7 @@ public sealed partial class FeatureViewState
         var low = high - feature.TilesPerWindow + 1;
         var stride = shape.Stride;
         var data = list.Data;
-        var aggregate = new WindowAggregate(feature.Aggregation, feature.LastN);
+        var aggregate = new WindowAggregate(feature.Aggregation, feature.LastN, feature.FeatureType);
         try
         {
             for (var at = list.Find(low, stride) * stride; at < list.Count * stride; at += stride)
@@ -236,6 +237,8 @@ public sealed partial class FeatureViewState
                             aggregate.AddLast(kept.Value);
                         }
                     }
+
+                    if (feature.Aggregation == AggregationKind.Plugin) aggregate.AddPlugin(extra.Plugin!);
                 }
 
                 aggregate.Add(data[at + TileGroupShape.CountAt], data[at + TileGroupShape.NewestAt], data.AsSpan(at + TileGroupShape.NumbersAt, stride - TileGroupShape.NumbersAt), shape.Columns);
@@ -266,7 +269,8 @@ public sealed partial class FeatureViewState
         var groups = new List<TileGroupSnapshot>(_tiles.Length);
         for (var g = 0; g < _tiles.Length; g++)
         {
-            groups.Add(new TileGroupSnapshot { Columns = _layout.Groups[g].Columns, Tiles = _tiles[g].ToTiles(_layout.Groups[g]) });
+            var shape = _layout.Groups[g];
+            groups.Add(new TileGroupSnapshot { Columns = shape.Columns, PluginFormat = shape.Plugin?.StateFormat ?? 0, Tiles = _tiles[g].ToTiles(shape) });
         }
 
         return new FeatureViewSnapshot
@@ -350,7 +354,8 @@ public sealed partial class FeatureViewState
             }
             else if (state._tiles[slot].Count == 0 && source.TileGroup >= 0 && source.TileGroup < snapshot.TileGroups.Count)
             {
-                state._tiles[slot] = TileList.From(layout.Groups[slot], snapshot.TileGroups[source.TileGroup].Tiles);
+                var stored = snapshot.TileGroups[source.TileGroup];
+                state._tiles[slot] = TileList.From(layout.Groups[slot], stored.Tiles, stored.PluginFormat);
             }
         }
 

@@ -154,11 +154,13 @@ public readonly ref struct PackedViewReader
         var hasFirst = (columns & TileGroupShape.HasFirst) != 0;
         var hasDistinct = (columns & TileGroupShape.HasDistinct) != 0;
         var hasLast = (columns & TileGroupShape.HasLast) != 0;
+        var hasPlugin = (columns & TileGroupShape.HasPlugin) != 0;
+        var pluginFormat = hasPlugin ? reader.Byte() : (byte)0;
         Span<long> numbers = stackalloc long[numberCount];
         var high = FeatureViewState.FloorDiv(nowMs, feature.TileMs);
         var low = high - feature.TilesPerWindow + 1;
         var tileCount = reader.Count(minimumBytesEach: 3);
-        var aggregate = new WindowAggregate(feature.Aggregation, feature.LastN);
+        var aggregate = new WindowAggregate(feature.Aggregation, feature.LastN, feature.FeatureType);
         try
         {
             long index = 0, newest = 0;
@@ -189,6 +191,11 @@ public readonly ref struct PackedViewReader
                     if (hasLast)
                     {
                         reader.SkipLastValues();
+                    }
+
+                    if (hasPlugin)
+                    {
+                        reader.PluginBytes();
                     }
 
                     continue;
@@ -232,6 +239,16 @@ public readonly ref struct PackedViewReader
                     else
                     {
                         reader.SkipLastValues();
+                    }
+                }
+
+                if (hasPlugin)
+                {
+                    // The feature type folds its own tiles: a copy of its list is read only by the view that has it.
+                    var state = reader.PluginBytes();
+                    if (feature.FeatureType is { } type)
+                    {
+                        aggregate.AddPlugin(type.ReadTile(state, pluginFormat));
                     }
                 }
 

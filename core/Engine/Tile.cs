@@ -1,4 +1,5 @@
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Sdk;
 
 namespace OrleansFeatures.Core.Engine;
 
@@ -36,14 +37,18 @@ public struct Tile
 
     /// <summary>The tile's last values, oldest first (ties: the order applied), for last_n; null when the list holds none.</summary>
     public TimedValue[]? Last;
+
+    /// <summary>A C# feature type's tile state, as its <see cref="IFeatureType.Write"/> wrote it (in <see cref="TileGroupSnapshot.PluginFormat"/>); null when the list holds none.</summary>
+    public byte[]? PluginState;
 }
 
-/// <summary>What a tile holds besides numbers: the first value, the distinct-values sketch and the last values (only in lists that read them).</summary>
+/// <summary>What a tile holds besides numbers: the first value, the distinct-values sketch, the last values and a feature type's state (only in lists that read them).</summary>
 internal struct TileExtra
 {
     public ScalarValue First;
     public DistinctSketch? Distinct;
     public LastValues? Last;
+    public object? Plugin;
 }
 
 /// <summary>
@@ -115,6 +120,11 @@ internal struct TileList
         {
             // Most tiles of a quiet entity see a few values: start small, grow to the list's N.
             (Extras![at / stride].Last ??= new LastValues(Math.Min(shape.LastCapacity, 4))).Add(value, timestampMs, shape.LastCapacity);
+        }
+
+        if (shape.Plugin is { } plugin)
+        {
+            plugin.Apply(Extras![at / stride].Plugin ??= plugin.NewTile(), FeatureValues.ToSdk(value), timestampMs);
         }
     }
 
@@ -236,13 +246,15 @@ internal struct TileList
                 First = shape.FirstAt >= 0 ? Extras![t].First : default,
                 Distinct = shape.HasDistinctSketch ? Extras![t].Distinct?.Clone() : null,
                 Last = shape.HasLastValues ? Extras![t].Last?.ToArray() : null,
+                PluginState = shape.Plugin is { } plugin ? FeatureValues.StateBytes(plugin, Extras![t].Plugin!) : null,
             });
         }
 
         return tiles;
     }
 
-    public static TileList From(TileGroupShape shape, List<Tile> tiles)
+    /// <summary>A list of <paramref name="shape"/> from snapshot tiles; a feature type's states are read in <paramref name="pluginFormat"/>.</summary>
+    public static TileList From(TileGroupShape shape, List<Tile> tiles, byte pluginFormat)
     {
         if (tiles.Count == 0)
         {
@@ -281,6 +293,11 @@ internal struct TileList
             if (shape.HasLastValues && tile.Last is { Length: > 0 } last)
             {
                 extras![t].Last = LastValues.From(last);
+            }
+
+            if (shape.Plugin is { } plugin)
+            {
+                extras![t].Plugin = tile.PluginState is { } state ? plugin.ReadTile(state, pluginFormat) : plugin.NewTile();
             }
         }
 

@@ -1,4 +1,5 @@
 using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Sdk;
 
 namespace OrleansFeatures.Core.Engine;
 
@@ -57,10 +58,14 @@ internal sealed class TileLayout
             }
 
             var input = feature.Aggregation == AggregationKind.Count ? TileInput.Events
+                : feature.FeatureType is { } type ? (type.Input == FeatureInput.Values ? TileInput.Values : TileInput.Numbers)
                 : feature.Aggregation.ReadsAnyValue() ? TileInput.Values
                 : TileInput.Numbers;
             var field = input == TileInput.Events ? null : feature.Field;
-            var key = (feature.Filter?.ToString() ?? "", $"{(int)input}\0{field}", feature.TileMs, origin(i));
+
+            // A feature type's tiles are its own list: its state is one object per tile, not a column others share.
+            var own = feature.FeatureType is null ? "" : $"\0plugin {i}";
+            var key = (feature.Filter?.ToString() ?? "", $"{(int)input}\0{field}{own}", feature.TileMs, origin(i));
             if (!byKey.TryGetValue(key, out var group))
             {
                 group = groups.Count;
@@ -116,11 +121,17 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, Ti
     public const byte HasDistinct = 32;
     public const byte HasLast = 64;
 
+    /// <summary>A C# feature type's tile state (format 7): its <see cref="IFeatureType.StateFormat"/> once per list, its bytes per tile.</summary>
+    public const byte HasPlugin = 128;
+
     /// <summary>Every column bit a stored state of format 5 may carry.</summary>
     public const byte Format5Columns = HasSum | HasMin | HasMax | HasMoments | HasFirst | HasDistinct;
 
-    /// <summary>Every column bit a stored state of format 6, or a read copy, may carry.</summary>
-    public const byte AllColumns = Format5Columns | HasLast;
+    /// <summary>Every column bit a stored state of format 6 may carry.</summary>
+    public const byte Format6Columns = Format5Columns | HasLast;
+
+    /// <summary>Every column bit a stored state of format 7, or a read copy, may carry.</summary>
+    public const byte AllColumns = Format6Columns | HasPlugin;
 
     public FilterExpression? Filter { get; } = filter;
 
@@ -157,14 +168,18 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, Ti
     /// <summary>How many last values a tile keeps: the greatest N among the list's last_n features (0 if none).</summary>
     public int LastCapacity { get; private set; }
 
-    /// <summary>True when tiles carry a first value, a sketch or last values beside their numbers.</summary>
-    public bool HasExtras => (Columns & (HasFirst | HasDistinct | HasLast)) != 0;
+    /// <summary>The feature type whose state each tile holds (<see cref="TileExtra.Plugin"/>); a list of one plugin feature only.</summary>
+    public IFeatureType? Plugin { get; private set; }
+
+    /// <summary>True when tiles carry a first value, a sketch, last values or a feature type's state beside their numbers.</summary>
+    public bool HasExtras => (Columns & (HasFirst | HasDistinct | HasLast | HasPlugin)) != 0;
 
     internal void Include(CompiledFeature feature)
     {
         TilesPerWindow = Math.Max(TilesPerWindow, feature.TilesPerWindow);
         Columns |= ColumnsOf(feature.Aggregation);
         LastCapacity = Math.Max(LastCapacity, feature.LastN);
+        Plugin ??= feature.FeatureType;
     }
 
     /// <summary>The numbers a tile must hold for <paramref name="aggregation"/>; a count and a mean's count come from the count.</summary>
@@ -177,6 +192,7 @@ internal sealed class TileGroupShape(FilterExpression? filter, string? field, Ti
         AggregationKind.First => HasFirst,
         AggregationKind.CountDistinct => HasDistinct,
         AggregationKind.LastN => HasLast,
+        AggregationKind.Plugin => HasPlugin,
         _ => 0,
     };
 

@@ -1,6 +1,7 @@
 using System.Numerics;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
+using OrleansFeatures.Sdk;
 
 namespace OrleansFeatures.Core.Engine;
 
@@ -15,7 +16,7 @@ namespace OrleansFeatures.Core.Engine;
 /// bit there and one more case here. A count_distinct fold rents buffers: <see cref="Dispose"/> it. A last_n fold
 /// (<see cref="AddLast"/>) keeps the last <c>lastN</c> values it is given in a ring.
 /// </summary>
-internal struct WindowAggregate(AggregationKind aggregation, int lastN = 0) : IDisposable
+internal struct WindowAggregate(AggregationKind aggregation, int lastN = 0, IFeatureType? featureType = null) : IDisposable
 {
     private long _count;
     private long _newest;
@@ -26,6 +27,7 @@ internal struct WindowAggregate(AggregationKind aggregation, int lastN = 0) : ID
     private double _rootM2;
     private ScalarValue _first = ScalarValue.Null;
     private DistinctSketch.Union _distinct;
+    private object? _plugin;
 
     // last_n: the last `lastN` values given, in a ring (_lastAdded counts every one given).
     private ScalarValue[]? _last;
@@ -89,6 +91,18 @@ internal struct WindowAggregate(AggregationKind aggregation, int lastN = 0) : ID
         _last[(int)(_lastAdded++ % lastN)] = value;
     }
 
+    /// <summary>
+    /// A C# feature type's state of a tile in the window: merged, in time order, into a window state of the type's own
+    /// (the tile is not changed). A tile the type never applied to (it holds counted events only) has none.
+    /// </summary>
+    public void AddPlugin(object? tile)
+    {
+        if (tile is not null)
+        {
+            featureType!.Merge(_plugin ??= featureType.NewTile(), tile);
+        }
+    }
+
     /// <summary>Where a column's first number sits among a tile's numbers: the bits below it are one number each (sum, min, max).</summary>
     private static int At(byte columns, byte column) => BitOperations.PopCount((uint)(columns & (column - 1)));
 
@@ -101,6 +115,7 @@ internal struct WindowAggregate(AggregationKind aggregation, int lastN = 0) : ID
         AggregationKind.Sum => new FeatureReading(ScalarValue.FromDouble(_sum), ReadingStatus.Present, _newest),
         AggregationKind.CountDistinct => new FeatureReading(ScalarValue.FromInt64(_distinct.Count()), ReadingStatus.Present, _newest),
         AggregationKind.LastN => new FeatureReading(ScalarValue.FromList(NewestFirst()), ReadingStatus.Present, _newest),
+        AggregationKind.Plugin => PluginResult(),
         _ when _count == 0 => new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0),
         AggregationKind.Mean => new FeatureReading(ScalarValue.FromDouble(_sum / _count), ReadingStatus.Present, _newest),
         AggregationKind.Min => new FeatureReading(ScalarValue.FromDouble(_min), ReadingStatus.Present, _newest),
@@ -123,6 +138,15 @@ internal struct WindowAggregate(AggregationKind aggregation, int lastN = 0) : ID
         }
 
         return values;
+    }
+
+    /// <summary>The feature type's reading of the merged window: missing reads NotFound, as an empty mean does.</summary>
+    private readonly FeatureReading PluginResult()
+    {
+        var value = featureType!.Read(_plugin ?? featureType.NewTile());
+        return value.IsMissing
+            ? new FeatureReading(ScalarValue.Null, ReadingStatus.NotFound, 0)
+            : new FeatureReading(FeatureValues.ToScalar(value), ReadingStatus.Present, _newest);
     }
 
     /// <summary>M2 / n; a variance beyond the doubles (a stddev above ~1.3e154) reads <see cref="double.MaxValue"/>, never infinity.</summary>

@@ -44,7 +44,15 @@ public sealed class FeatureRegistryService(
         var documents = ValidateDocuments(request);
         if (request.ValidateOnly)
         {
-            return ToProto(DefinitionCheck.Run(current.Set, current.Version, documents, out _));
+            var plan = DefinitionCheck.Run(current.Set, current.Version, documents, out var proposed);
+            if (proposed is not null && FeatureTypeCoverage.Uses(proposed))
+            {
+                // The silos' feature types are the registry's to know: a plan shows what an apply would refuse.
+                var missing = FeatureTypeCoverage.Errors(proposed, await Registry.GetFeatureTypes());
+                plan = missing.Count > 0 ? plan with { Errors = missing } : plan;
+            }
+
+            return ToProto(plan);
         }
 
         var checkedHere = DefinitionCheck.Run(current.Set, current.Version, documents, out _);
@@ -304,6 +312,7 @@ public sealed class FeatureRegistryService(
         AggregationKind.Stddev => Aggregation.Stddev,
         AggregationKind.CountDistinct => Aggregation.CountDistinct,
         AggregationKind.LastN => Aggregation.LastN,
+        AggregationKind.Plugin => Aggregation.FeatureType,
         _ => Aggregation.Unspecified,
     };
 
@@ -331,6 +340,7 @@ public sealed class FeatureRegistryService(
                 Window = feature.Window is { } window ? ValueMapping.ToDuration(window) : null,
                 Tile = feature.Tile is { } tile ? ValueMapping.ToDuration(tile) : null,
                 Where = feature.Where?.ToString() ?? "",
+                FeatureType = feature.FeatureType ?? "",
             });
         }
 

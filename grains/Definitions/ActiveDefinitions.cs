@@ -17,14 +17,15 @@ public sealed class ActiveDefinitions
     private readonly Dictionary<string, List<CompiledFeatureView>> _viewsByEntityType = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<CompiledFeatureView>> _viewsBySource = new(StringComparer.Ordinal);
 
-    public ActiveDefinitions(long version, DateTimeOffset appliedAt, DefinitionSet set)
+    /// <param name="featureTypes">The C# feature types this process loaded; a view naming another throws <see cref="FeatureTypeNotLoadedException"/>.</param>
+    public ActiveDefinitions(long version, DateTimeOffset appliedAt, DefinitionSet set, FeatureTypeCatalog? featureTypes = null)
     {
         Version = version;
         AppliedAt = appliedAt;
         Set = set;
         foreach (var view in set.FeatureViews.Values)
         {
-            var compiled = new CompiledFeatureView(view);
+            var compiled = new CompiledFeatureView(view, featureTypes);
             _viewsByName.Add(view.Name, compiled);
             Add(_viewsByEntityType, view.EntityType, compiled);
             Add(_viewsBySource, view.Source.Name, compiled);

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Orleans;
 using OrleansFeatures.Core.Definitions;
+using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Grains.Diagnostics;
 using OrleansFeatures.Grains.Interfaces;
 
@@ -11,7 +12,7 @@ namespace OrleansFeatures.Grains.Definitions;
 /// pass it along (<see cref="EnsureAtLeastAsync"/>), so a grain never applies an event with definitions
 /// older than the ones it was routed with; a background refresh picks up changes made elsewhere.
 /// </summary>
-public sealed partial class DefinitionCatalog(IGrainFactory grainFactory, ILogger<DefinitionCatalog> logger)
+public sealed partial class DefinitionCatalog(IGrainFactory grainFactory, FeatureTypeCatalog featureTypes, ILogger<DefinitionCatalog> logger)
 {
     private readonly SemaphoreSlim _refreshLock = new(1, 1);
     private volatile ActiveDefinitions _current = ActiveDefinitions.Empty;
@@ -62,7 +63,19 @@ public sealed partial class DefinitionCatalog(IGrainFactory grainFactory, ILogge
                 return _current;
             }
 
-            var active = new ActiveDefinitions(snapshot.Version, snapshot.AppliedAt, loaded.Set);
+            ActiveDefinitions active;
+            try
+            {
+                active = new ActiveDefinitions(snapshot.Version, snapshot.AppliedAt, loaded.Set, featureTypes);
+            }
+            catch (FeatureTypeNotLoadedException exception)
+            {
+                // The registry refuses a type some active silo lacks; a silo that joined later without it lands here.
+                FeatureStoreMetrics.BackgroundFailures.Add(1);
+                LogFeatureTypeMissing(logger, snapshot.Version, exception.Message);
+                return _current;
+            }
+
             _current = active;
             LogLoaded(logger, active.Version, active.Set.FeatureViews.Count, active.Set.FeatureServices.Count);
             return active;
@@ -75,6 +88,9 @@ public sealed partial class DefinitionCatalog(IGrainFactory grainFactory, ILogge
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Definitions version {Version} loaded: {Views} feature views, {Services} feature services")]
     private static partial void LogLoaded(ILogger logger, long version, int views, int services);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Definitions version {Version} name a feature type this silo has not loaded; still serving the previous version: {Error}")]
+    private static partial void LogFeatureTypeMissing(ILogger logger, long version, string error);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Stored definitions version {Version} no longer validate; still serving the previous version: {Errors}")]
     private static partial void LogStoredDefinitionsInvalid(ILogger logger, long version, string errors);

@@ -82,6 +82,7 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddOptions<EventLimits>().Bind(section.GetSection("Limits"));
         silo.Services.AddOptions<ServingOptions>().Bind(section.GetSection("Serving"));
         silo.Services.AddOptions<EntityLifetimeOptions>().Bind(section.GetSection("Entities"));
+        silo.Services.AddOptions<FeatureTypeOptions>().Bind(section.GetSection("FeatureTypes"));
         return silo.AddFeatureStoreServices(section.GetSection("Definitions"));
     }
 
@@ -201,6 +202,11 @@ public static class FeatureStoreSiloExtensions
 
         refresh.Validate(o => o.RefreshInterval > TimeSpan.Zero, "FeatureStore:Definitions:RefreshInterval must be positive");
         silo.Services.AddSingleton<DefinitionCatalog>();
+        // A host (a test cluster) may register its own catalog first.
+        silo.Services.AddOptions<FeatureTypeOptions>().ValidateOnStart();
+        silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<FeatureTypeOptions>, FeatureTypeOptionsValidator>());
+        silo.Services.TryAddSingleton(sp => FeatureTypeLoading.Load(sp.GetRequiredService<IOptions<FeatureTypeOptions>>().Value));
+        silo.Services.AddHostedService<FeatureTypeReportService>();
         silo.Services.AddSingleton<EventRouter>();
         silo.Services.TryAddSingleton<StreamEventMapper>();
         silo.Services.AddSingleton<LocalEntityIndex>();

@@ -54,7 +54,19 @@ public sealed class TrainingSetBuilder
         _keyColumn = request.KeyColumn ?? set.EntityTypes[_entityType].KeyField;
         foreach (var view in set.FeatureViews.Values)
         {
-            _allViews[view.Name] = new CompiledFeatureView(view);
+            try
+            {
+                _allViews[view.Name] = new CompiledFeatureView(view, request.FeatureTypes);
+            }
+            catch (FeatureTypeNotLoadedException exception) when (service.Features.All(f => f.View != view.Name))
+            {
+                // A view the service does not read is left out (its counts with it) rather than failing the build.
+                _ = exception;
+            }
+            catch (FeatureTypeNotLoadedException exception)
+            {
+                throw new TrainingSetException($"{exception.Message}; pass the folder of its assembly with --feature-types");
+            }
         }
 
         var views = new List<CompiledFeatureView>();

@@ -1,3 +1,4 @@
+using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Events;
 
@@ -10,6 +11,9 @@ public sealed record EventInput(string Source, string Path);
 public sealed class TrainingSetRequest
 {
     public required DefinitionSet Definitions { get; init; }
+
+    /// <summary>The C# feature types the definitions may name (<c>ofs training-set --feature-types</c>): the same assemblies the silos load.</summary>
+    public FeatureTypeCatalog FeatureTypes { get; init; } = FeatureTypeCatalog.Empty;
 
     public required string FeatureService { get; init; }
 

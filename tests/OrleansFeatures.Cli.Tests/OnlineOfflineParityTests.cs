@@ -48,13 +48,41 @@ public sealed class OnlineOfflineParityTests
     private static readonly string[] Users = ["u0", "u1", "u2", "u3", "u4", "never"];
 
     [Fact]
-    public async Task Training_set_values_equal_what_online_lookups_served_at_the_same_instants()
+    public Task Training_set_values_equal_what_online_lookups_served_at_the_same_instants() => AssertParityAsync(Yaml, columns: 8, featureTypes: false);
+
+    /// <summary>
+    /// The example C# feature type (momentum@1, examples/feature-types) loaded by the gateway from
+    /// FeatureStore:FeatureTypes:Directory and by ofs training-set from --feature-types: the same log serves and
+    /// trains alike.
+    /// </summary>
+    [Fact]
+    public Task A_csharp_feature_type_serves_online_what_its_training_set_holds() => AssertParityAsync(
+        Yaml.Replace(
+            "      - { name: max_seconds_5m, aggregation: max, field: seconds, window: 5m }",
+            "      - { name: max_seconds_5m, aggregation: max, field: seconds, window: 5m }\n      - { name: momentum_2m, aggregation: momentum@1, field: seconds, window: 2m, type: double }",
+            StringComparison.Ordinal).Replace("plays:last_kind, click_rate", "plays:last_kind, plays:momentum_2m, click_rate", StringComparison.Ordinal),
+        columns: 9,
+        featureTypes: true);
+
+    private static async Task AssertParityAsync(string yaml, int columns, bool featureTypes)
     {
         using var temp = new TempDirectory();
-        await using var gateway = new GatewayProcess(temp.Path);
+        string[] gatewayArgs = [];
+        string[] trainingArgs = [];
+        if (featureTypes)
+        {
+            // A folder holding only the type's assembly, as a silo's image layer or volume would.
+            var folder = Directory.CreateDirectory(Path.Combine(temp.Path, "feature-types")).FullName;
+            var assembly = typeof(SportsMedia.FeatureTypes.MomentumFeatureType).Assembly.Location;
+            File.Copy(assembly, Path.Combine(folder, Path.GetFileName(assembly)));
+            gatewayArgs = [$"--FeatureStore:FeatureTypes:Directory={folder}"];
+            trainingArgs = ["--feature-types", folder];
+        }
+
+        await using var gateway = new GatewayProcess(temp.Path, gatewayArgs);
         await gateway.StartAsync();
         var definitions = Path.Combine(temp.Path, "plays.yaml");
-        await File.WriteAllTextAsync(definitions, Yaml);
+        await File.WriteAllTextAsync(definitions, yaml);
         var apply = await Ofs.RunAsync("apply", definitions, "--address", gateway.GrpcAddress.ToString());
         Assert.True(apply.ExitCode == 0, apply.ToString());
 
@@ -121,7 +149,7 @@ public sealed class OnlineOfflineParityTests
 
         await File.WriteAllLinesAsync(entities, rows);
         var output = Path.Combine(temp.Path, "training.parquet");
-        var build = await Ofs.RunAsync("training-set", "-d", definitions, "-s", "model", "--events", $"plays={events}", "--entities", entities, "--out", output, "--arrival-field", "arrival", "--partitions", "3", "--output", "json");
+        var build = await Ofs.RunAsync(["training-set", "-d", definitions, "-s", "model", "--events", $"plays={events}", "--entities", entities, "--out", output, "--arrival-field", "arrival", "--partitions", "3", "--output", "json", .. trainingArgs]);
         Assert.True(build.ExitCode == 0, build.ToString());
         Assert.Equal(late, build.Json.GetProperty("late").GetInt64());
 
@@ -161,7 +189,7 @@ public sealed class OnlineOfflineParityTests
             }
         }
 
-        Assert.True(compared == lookups.Count * Users.Length * 8, $"{compared} values compared");
+        Assert.True(compared == lookups.Count * Users.Length * columns, $"{compared} values compared");
         Assert.True(ambiguous * 20 < compared, $"{ambiguous} of {compared} values changed within a lookup's time range; the comparison would prove little");
         Assert.Superset(new HashSet<string> { "PRESENT", "NOT_FOUND", "DEFAULTED" }, statuses);
     }

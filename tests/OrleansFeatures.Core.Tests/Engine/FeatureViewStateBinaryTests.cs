@@ -185,7 +185,7 @@ public class FeatureViewStateBinaryTests
 
     [Theory]
     [InlineData(3)] // the layout before shared tile lists and hashed ids, never released
-    [InlineData(7)]
+    [InlineData(8)]
     [InlineData(0x54)] // a segment is not a view state
     public void Unknown_format_is_refused_with_its_number(byte format)
     {
@@ -196,7 +196,7 @@ public class FeatureViewStateBinaryTests
 
         var error = Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(data));
 
-        Assert.Contains($"format {format}; this version reads formats 4, 5 and 6 only", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"format {format}; this version reads formats 4, 5, 6 and 7 only", error.Message, StringComparison.Ordinal);
         Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadViewVersion(data));
     }
 
@@ -204,9 +204,11 @@ public class FeatureViewStateBinaryTests
     [InlineData(4, false)]
     [InlineData(5, false)]
     [InlineData(5, true)]
-    public void A_format_4_or_5_state_reads_as_format_6_without_the_later_columns(byte format, bool format5Columns)
+    [InlineData(6, false)]
+    [InlineData(6, true)]
+    public void A_format_4_5_or_6_state_reads_as_format_7_without_the_later_columns(byte format, bool format5Columns)
     {
-        // Formats 4 and 5 are format 6 without some columns: the same bytes with the older first byte.
+        // Formats 4, 5 and 6 are format 7 without some columns: the same bytes with the older first byte.
         FeatureDefinition[] features = format5Columns
             ? [Feature("n", AggregationKind.Count), Feature("v", AggregationKind.Variance), Feature("first", AggregationKind.First, field: "tag"), Feature("distinct", AggregationKind.CountDistinct, field: "tag")]
             : [Feature("n", AggregationKind.Count), Feature("s", AggregationKind.Sum)];

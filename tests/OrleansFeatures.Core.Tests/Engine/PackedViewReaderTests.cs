@@ -16,7 +16,7 @@ public class PackedViewReaderTests
     private const int Logs = 1_000;
     private const long T0 = 1_800_000_000_000;
 
-    private static readonly AggregationKind[] Aggregations = Enum.GetValues<AggregationKind>();
+    private static readonly AggregationKind[] Aggregations = AggregationPropertyTests.BuiltIn;
 
     [Fact]
     public void Every_feature_read_from_the_read_copy_equals_the_live_state_over_random_logs()
@@ -178,10 +178,10 @@ public class PackedViewReaderTests
         Assert.Contains($"format {FeatureViewState.ReadCopyFormat}; this version reads formats {FeatureViewState.ReadableFormats} only", notStored.Message, StringComparison.Ordinal);
         Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadViewVersion(copy));
         var previous = stored.WrittenSpan.ToArray();
-        previous[0] = FeatureViewState.PreviousBinaryFormat;
+        previous[0] = FeatureViewState.Format6;
         Assert.Throws<InvalidDataException>(() => new PackedViewReader(previous));
 
-        // The read copy of the release before last_n (0xC6) is refused too: it never held the last values column.
+        // The read copy before last_n and feature types (0xC6) is refused too: it never held either column.
         copy[0] = 0xC6;
         Assert.Contains("format 198; this version reads format 199 only", Assert.Throws<InvalidDataException>(() => new PackedViewReader(copy)).Message, StringComparison.Ordinal);
 
@@ -195,7 +195,7 @@ public class PackedViewReaderTests
     {
         // Both sequences grow: read copies number from 0xC0, stored formats count up from 1, segments are 0x54.
         Assert.True(FeatureViewState.ReadCopyFormat >= 0xC0);
-        Assert.True(FeatureViewState.BinaryFormat < 0x54 && FeatureViewState.PreviousBinaryFormat < FeatureViewState.BinaryFormat);
+        Assert.True(FeatureViewState.BinaryFormat < 0x54 && FeatureViewState.Format6 < FeatureViewState.BinaryFormat);
         Assert.NotEqual(FeatureViewState.SeenSegmentFormat, FeatureViewState.ReadCopyFormat);
         var state = new FeatureViewState(TwentyFeatureView(version: 1));
         Assert.Equal(FeatureViewState.ReadCopyFormat, ReadCopy(state)[0]);
