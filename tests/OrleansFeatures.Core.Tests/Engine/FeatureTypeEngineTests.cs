@@ -101,6 +101,36 @@ public class FeatureTypeEngineTests
         var withPlugin = Packed(state);
         withPlugin[0] = FeatureViewState.Format5;
         Assert.Contains("format 5 has unknown tile fields 128", Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(withPlugin)).Message, StringComparison.Ordinal);
+
+        // Nor can a format-6 state (last_n's format, which added only column 64).
+        withPlugin[0] = FeatureViewState.Format6;
+        Assert.Contains("format 6 has unknown tile fields 128", Assert.Throws<InvalidDataException>(() => FeatureViewState.ReadSnapshot(withPlugin)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_format_7_state_holds_last_n_and_feature_type_tiles_together_through_restore_and_read_copy()
+    {
+        var view = new CompiledFeatureView(new FeatureViewDefinition("view", 1, "user", Source, "user_id", null, TimeSpan.FromMinutes(30),
+            [Momentum(), Feature("last_tags", AggregationKind.LastN, field: "tag", window: TimeSpan.FromMinutes(10), tile: TimeSpan.FromMinutes(1), lastN: 3), Feature("n", AggregationKind.Count)], SourceLocation.None), Types);
+        var state = new FeatureViewState(view);
+        for (var i = 0; i < 12; i++)
+        {
+            state.Apply(Event($"e{i}", T0 + (i * 50_000), amount: (i % 5) - 2, tag: $"t{i}"));
+        }
+
+        var now = T0 + 600_000;
+        var data = Packed(state);
+        Assert.Equal(FeatureViewState.BinaryFormat, FeatureViewState.ReadFormat(data));
+        var restored = FeatureViewState.ReadPacked(view, data);
+        var copy = ReadCopy(state);
+        Assert.Equal(FeatureViewState.ReadCopyFormat, copy[0]);
+        Assert.Equal(["t11", "t10", "t9"], state.Read(1, now).Value.AsList.Select(v => v.AsString));
+        for (var f = 0; f < view.Features.Count; f++)
+        {
+            var live = state.Read(f, now);
+            Assert.Equal(live, restored.Read(f, now));
+            Assert.Equal(live, new PackedViewReader(copy).Read(view, f, now));
+        }
     }
 
     [Fact]
@@ -130,13 +160,20 @@ public class FeatureTypeEngineTests
                   - { name: texts, aggregation: momentum@1, field: team, window: 10m, type: double }
                   - { name: wrong, aggregation: momentum@1, field: points, window: 10m, type: int64 }
                   - { name: unknown, aggregation: momentum@, field: points, window: 10m, type: double }
+                  - { name: listed, aggregation: momentum@1, field: points, window: 10m, type: "list<double>" }
             """;
         var errors = DefinitionLoader.Load([new DefinitionDocument("g.yaml", Yaml)]).Errors.Select(e => e.ToString()).ToList();
         Assert.Contains(errors, e => e.Contains("features[1].type: feature type momentum@1 needs the type it serves", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("unknown aggregation 'momentum@'", StringComparison.Ordinal) && e.Contains("or a C# feature type as name@version", StringComparison.Ordinal));
-        Assert.Equal(2, errors.Count);
 
-        var set = DefinitionLoader.Load([new DefinitionDocument("g.yaml", Yaml.Replace("      - { name: untyped", "      #", StringComparison.Ordinal).Replace("      - { name: unknown", "      #", StringComparison.Ordinal))]).Set!;
+        // A list is last_n's value type; a feature type serves one scalar.
+        Assert.Contains(errors, e => e.Contains("features[5].type: feature type momentum@1 serves int64, double, string or bool, not 'list<double>'", StringComparison.Ordinal));
+        Assert.Equal(3, errors.Count);
+
+        var set = DefinitionLoader.Load([new DefinitionDocument("g.yaml", Yaml
+            .Replace("      - { name: untyped", "      #", StringComparison.Ordinal)
+            .Replace("      - { name: unknown", "      #", StringComparison.Ordinal)
+            .Replace("      - { name: listed", "      #", StringComparison.Ordinal))]).Set!;
         var feature = set.FeatureViews["momentum"].FindFeature("m")!;
         Assert.Equal((AggregationKind.Plugin, "momentum@1", ScalarKind.Double), (feature.Aggregation, feature.FeatureType, feature.Type));
 
