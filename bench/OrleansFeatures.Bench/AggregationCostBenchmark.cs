@@ -22,6 +22,7 @@ internal static class AggregationCostBenchmark
         ("variance", AggregationKind.Variance, "seconds"),
         ("first (string)", AggregationKind.First, "content"),
         ("count_distinct (string)", AggregationKind.CountDistinct, "content"),
+        ("last_n n=10 (string)", AggregationKind.LastN, "content"),
 
         // A C# feature type (examples/feature-types/Momentum): the last ten numbers of a tile kept in time order, the
         // built-in of similar work being variance (a small update of the tile's numbers per event).
@@ -40,8 +41,19 @@ internal static class AggregationCostBenchmark
             SourceLocation.None);
         var views = Cases.Select(c => new CompiledFeatureView(new FeatureViewDefinition(
             "v", 1, "user", source, "user_id", null, TimeSpan.FromMinutes(10),
-            [new FeatureDefinition("f", c.Kind is AggregationKind.CountDistinct ? ScalarKind.Int64 : c.Kind is AggregationKind.First ? ScalarKind.String : ScalarKind.Double,
-                c.Kind, c.Field, TimeSpan.FromHours(1), TimeSpan.FromMinutes(1), null, SourceLocation.None, c.Kind == AggregationKind.Plugin ? "momentum@1" : null)],
+            [new FeatureDefinition("f", c.Kind switch
+                {
+                    AggregationKind.CountDistinct => ScalarKind.Int64,
+                    AggregationKind.First => ScalarKind.String,
+                    AggregationKind.LastN => ScalarKind.List,
+                    _ => ScalarKind.Double,
+                },
+                c.Kind, c.Field, TimeSpan.FromHours(1), TimeSpan.FromMinutes(1), null, SourceLocation.None,
+                c.Kind == AggregationKind.Plugin ? "momentum@1" : null)
+            {
+                LastN = c.Kind == AggregationKind.LastN ? 10 : 0,
+                ElementType = ScalarKind.String,
+            }],
             SourceLocation.None), FeatureTypes)).ToArray();
 
         // One event log for every case: 200 plays per user over an hour, 50 distinct contents per user.

@@ -16,5 +16,17 @@ public class ProtoTextTests
         }
 
         Assert.Equal("count_distinct", ProtoText.Of(Aggregation.CountDistinct));
+        Assert.Equal("last_n", ProtoText.Of(Aggregation.LastN));
+    }
+
+    [Fact]
+    public void A_list_prints_as_the_json_the_training_set_holds_and_its_type_as_definitions_write_it()
+    {
+        var list = new Value { ListValue = new ValueList { Values = { new Value { StringValue = "c\"9" }, new Value { Int64Value = 4 }, new Value { BoolValue = true } } } };
+
+        Assert.Equal("[\"c\\\"9\",4,true]", ProtoText.Of(list));
+        Assert.Equal("[]", ProtoText.Of(new Value { ListValue = new ValueList() }));
+        Assert.Equal("list<string>", ProtoText.Of(V1.ValueType.StringList));
+        Assert.Equal("int64", ProtoText.Of(V1.ValueType.Int64));
     }
 }

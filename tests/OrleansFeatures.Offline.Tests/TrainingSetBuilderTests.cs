@@ -13,6 +13,7 @@ public sealed class TrainingSetBuilderTests
     // An hour boundary, so minute tiles and the hour window line up with the times below.
     private const long T0 = 1_767_225_600_000;
     private const long Minute = 60_000;
+    private const long Hour = 60 * Minute;
 
     [Fact]
     public async Task Each_row_sees_the_events_of_its_entity_up_to_its_time_with_defaults_and_statuses()
@@ -294,6 +295,74 @@ public sealed class TrainingSetBuilderTests
             Assert.True(Math.Abs(variance - built[i]["plays:var_seconds_1h"].AsDouble) <= 1e-9 * Math.Max(1, variance), context);
             Assert.True(Math.Abs(Math.Sqrt(variance) - built[i]["plays:sd_seconds_1h"].AsDouble) <= 1e-9 * Math.Max(1, variance), context);
         }
+    }
+
+    [Fact]
+    public async Task Last_n_rows_equal_a_brute_force_over_the_arrived_events_as_json_lists()
+    {
+        var yaml = Yaml
+            .Replace("    ttl: 2h\n", "", StringComparison.Ordinal)
+            .Replace("- { name: last_kind, latest: kind }", string.Join("\n      ",
+                "- { name: last_kind, latest: kind }",
+                "- { name: last_kinds_1h, aggregation: last_n, n: 4, field: kind, window: 1h }",
+                "- { name: last_seconds_1h, aggregation: last_n, n: 2, field: seconds, window: 1h, tile: 5m }"), StringComparison.Ordinal)
+            .Replace(
+                "features: [plays:plays_1h, plays:clicks_1h, plays:seconds_1h, plays:max_seconds_1h, plays:last_kind]",
+                "features: [plays:last_kinds_1h, plays:last_seconds_1h, plays:plays_1h]",
+                StringComparison.Ordinal);
+        var definitions = Definitions(yaml);
+        var random = new Random(27);
+        var (events, rows) = RandomLog(random, users: 6, eventCount: 700, rowCount: 160);
+
+        using var temp = new TempDirectory();
+        var (result, built) = await BuildAsync(temp.Path, events.Select(e => e.Json), rows.Select(r => Row(r.User, r.Time, r.Label)), "arrival", partitions: 3, definitions);
+        Assert.True(result.Late > 0 && result.Duplicates > 0, "the log should hold late and duplicate events");
+
+        var lateness = 10 * Minute;
+        var nonEmpty = 0;
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var (user, time, _) = rows[i];
+            // Brute force: the user's events that had arrived by the row's time, in arrival order, less replays and late
+            // events; then, per window, the last n by event time (ties: the later arrived), newest first.
+            var accepted = new List<FeatureEvent>();
+            var ids = new HashSet<string>();
+            var watermark = long.MinValue;
+            foreach (var e in events.Where(e => e.User == user && e.Arrival <= time).OrderBy(e => e.Arrival))
+            {
+                if ((watermark != long.MinValue && e.Event.TimestampMs < watermark - lateness) || !ids.Add(e.Event.EventId))
+                {
+                    continue;
+                }
+
+                accepted.Add(e.Event);
+                watermark = Math.Max(watermark, Math.Min(e.Event.TimestampMs, e.Arrival));
+            }
+
+            if (accepted.Count == 0)
+            {
+                Assert.Equal("NOT_FOUND", built[i]["plays:last_kinds_1h:status"].AsString);
+                Assert.False(built[i].ContainsKey("plays:last_kinds_1h") && !built[i]["plays:last_kinds_1h"].IsNull);
+                continue;
+            }
+
+            ScalarValue[] Last(string field, long tileMs, int n) =>
+            [
+                .. accepted.Where(e => e.TimestampMs / tileMs > (time / tileMs) - (Hour / tileMs) && e.TimestampMs / tileMs <= time / tileMs)
+                    .OrderBy(e => e.TimestampMs).TakeLast(n).Reverse().Select(e => e.Fields[field]),
+            ];
+            var kinds = Last("kind", Minute, 4);
+            var seconds = Last("seconds", 5 * Minute, 2);
+            nonEmpty += kinds.Length > 0 ? 1 : 0;
+            var context = $"row {i} ({user} at {time})";
+
+            Assert.Equal(("PRESENT", "PRESENT"), (built[i]["plays:last_kinds_1h:status"].AsString, built[i]["plays:last_seconds_1h:status"].AsString));
+            Assert.True(ScalarValue.FromList(kinds).ToString() == built[i]["plays:last_kinds_1h"].AsString, context);
+            Assert.True(ScalarValue.FromList(seconds).ToString() == built[i]["plays:last_seconds_1h"].AsString, context);
+            Assert.Equal(kinds.Select(k => k.AsString), System.Text.Json.JsonSerializer.Deserialize<string[]>(built[i]["plays:last_kinds_1h"].AsString));
+        }
+
+        Assert.True(nonEmpty > 20, $"only {nonEmpty} rows had values in their window");
     }
 
     [Fact]
