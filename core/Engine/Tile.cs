@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Sdk;
 
@@ -43,8 +44,22 @@ public struct Tile
 internal struct TileExtra
 {
     public ScalarValue First;
-    public DistinctSketch? Distinct;
-    public object? Plugin;
+
+    // The distinct sketch or a feature type's state: a list holds one or the other (a feature type's list is its own),
+    // so they share one slot and the built-ins' extras stay 32 bytes a tile.
+    private object? _extra;
+
+    public DistinctSketch? Distinct
+    {
+        readonly get => Unsafe.As<DistinctSketch?>(_extra);
+        set => _extra = value;
+    }
+
+    public object? Plugin
+    {
+        readonly get => _extra;
+        set => _extra = value;
+    }
 }
 
 /// <summary>
