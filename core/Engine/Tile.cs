@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Sdk;
 
@@ -46,9 +47,23 @@ public struct Tile
 internal struct TileExtra
 {
     public ScalarValue First;
-    public DistinctSketch? Distinct;
     public LastValues? Last;
-    public object? Plugin;
+
+    // The distinct sketch or a feature type's state: a list holds one or the other (a feature type's list is its own),
+    // so they share one slot and the extras stay 40 bytes a tile (32 without last_n's reference).
+    private object? _extra;
+
+    public DistinctSketch? Distinct
+    {
+        readonly get => Unsafe.As<DistinctSketch?>(_extra);
+        set => _extra = value;
+    }
+
+    public object? Plugin
+    {
+        readonly get => _extra;
+        set => _extra = value;
+    }
 }
 
 /// <summary>

@@ -34,7 +34,7 @@ public sealed class MomentumFeatureType : FeatureType<MomentumFeatureType.Tile>
     {
         for (var i = 0; i < tile.Count; i++)
         {
-            window.Add(tile.Times[i], tile.Points[i]);
+            window.Add(tile.TimeAt(i), tile.PointsAt(i));
         }
     }
 
@@ -48,7 +48,7 @@ public sealed class MomentumFeatureType : FeatureType<MomentumFeatureType.Tile>
         double momentum = 0, weight = 1;
         for (var i = state.Count - 1; i >= 0; i--)
         {
-            momentum += weight * state.Points[i];
+            momentum += weight * state.PointsAt(i);
             weight *= Decay;
         }
 
@@ -61,8 +61,8 @@ public sealed class MomentumFeatureType : FeatureType<MomentumFeatureType.Tile>
         span[0] = (byte)tile.Count;
         for (var i = 0; i < tile.Count; i++)
         {
-            BinaryPrimitives.WriteInt64LittleEndian(span[(1 + (i * 16))..], tile.Times[i]);
-            BinaryPrimitives.WriteDoubleLittleEndian(span[(9 + (i * 16))..], tile.Points[i]);
+            BinaryPrimitives.WriteInt64LittleEndian(span[(1 + (i * 16))..], tile.TimeAt(i));
+            BinaryPrimitives.WriteDoubleLittleEndian(span[(9 + (i * 16))..], tile.PointsAt(i));
         }
 
         output.Advance(1 + (tile.Count * 16));
@@ -87,17 +87,21 @@ public sealed class MomentumFeatureType : FeatureType<MomentumFeatureType.Tile>
     /// <summary>The newest events of a tile or window, oldest first, ordered by (event time, points) so equal times order alike everywhere.</summary>
     public sealed class Tile
     {
-        public long[] Times { get; private set; } = new long[2];
-
-        public double[] Points { get; private set; } = new double[2];
+        // One array of (time, points), grown 4 → 10: most tiles of a quiet entity hold a few events.
+        private Entry[] _entries = new Entry[4];
 
         public int Count { get; private set; }
+
+        public long TimeAt(int i) => _entries[i].Time;
+
+        public double PointsAt(int i) => _entries[i].Points;
 
         public void Add(long timeMs, double points)
         {
             // Position after every event that orders before it: most events arrive in time order and land at the end.
+            var entries = _entries;
             var at = Count;
-            while (at > 0 && (Times[at - 1] > timeMs || (Times[at - 1] == timeMs && Points[at - 1] > points)))
+            while (at > 0 && (entries[at - 1].Time > timeMs || (entries[at - 1].Time == timeMs && entries[at - 1].Points > points)))
             {
                 at--;
             }
@@ -110,29 +114,22 @@ public sealed class MomentumFeatureType : FeatureType<MomentumFeatureType.Tile>
                 }
 
                 // Drop the oldest to make room.
-                Array.Copy(Times, 1, Times, 0, at - 1);
-                Array.Copy(Points, 1, Points, 0, at - 1);
-                Times[at - 1] = timeMs;
-                Points[at - 1] = points;
+                Array.Copy(entries, 1, entries, 0, at - 1);
+                entries[at - 1] = new Entry(timeMs, points);
                 return;
             }
 
-            if (Count == Times.Length)
+            if (Count == entries.Length)
             {
-                var grown = Math.Min(LastEvents, Count * 2);
-                var times = new long[grown];
-                var values = new double[grown];
-                Array.Copy(Times, times, Count);
-                Array.Copy(Points, values, Count);
-                Times = times;
-                Points = values;
+                Array.Resize(ref _entries, Math.Min(LastEvents, Count * 2));
+                entries = _entries;
             }
 
-            Array.Copy(Times, at, Times, at + 1, Count - at);
-            Array.Copy(Points, at, Points, at + 1, Count - at);
-            Times[at] = timeMs;
-            Points[at] = points;
+            Array.Copy(entries, at, entries, at + 1, Count - at);
+            entries[at] = new Entry(timeMs, points);
             Count++;
         }
+
+        private readonly record struct Entry(long Time, double Points);
     }
 }
