@@ -7,6 +7,7 @@ using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Diagnostics;
+using OrleansFeatures.Grains.Ingestion;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.Grains.Serving;
 using OrleansFeatures.Grains.State;
@@ -53,7 +54,8 @@ public sealed partial class EntityGrain(
         // Before storage is read, so before anything is applied: no silo serves a warm copy of this entity from now on.
         await warmTier.InvalidateAsync(_entityType, _entityId);
         _store = new EntityStateStore(
-            ServiceProvider.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name), this.GetGrainId(), this.GetPrimaryKeyString(), logger);
+            ServiceProvider.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name), this.GetGrainId(), this.GetPrimaryKeyString(), logger,
+            ServiceProvider.GetService<IngestionLane>());
         await _store.ReadAsync();
         _previousEpoch = _store.State.WrittenByEpoch;
         _previousSequence = _store.State.WrittenThroughSequence;

@@ -33,7 +33,10 @@ public static class FeatureStoreMetrics
     public static readonly Counter<long> PartitionDeliveries = Meter.CreateCounter<long>(InstrumentNames.PartitionDeliveries, "{delivery}", "Deliveries of a stream partition to its ingester");
     public static readonly Counter<long> PartitionEntityCalls = Meter.CreateCounter<long>(InstrumentNames.PartitionEntityCalls, "{call}", "Entity grain calls made by partition ingesters (one per entity and source per delivery)");
     public static readonly Counter<long> PartitionAppliesInPlace = Meter.CreateCounter<long>(InstrumentNames.PartitionAppliesInPlace, "{apply}", "Entity batches a partition ingester applied in place, without a grain call (the entity was active on its silo)");
-    public static readonly Histogram<double> IngestionLaneWait = Meter.CreateHistogram<double>(InstrumentNames.IngestionLaneWait, "ms", "Time ingestion work waited for a worker of the silo's ingestion lane (recorded only when it waited)");
+    public static readonly Histogram<double> IngestionLaneWait = Meter.CreateHistogram<double>(InstrumentNames.IngestionLaneWait, "ms", "Time a work item of the silo's ingestion lane waited from being queued to starting on a worker thread");
+    public static readonly Histogram<double> IngestionLaneQueueFullWait = Meter.CreateHistogram<double>(InstrumentNames.IngestionLaneQueueFullWait, "ms", "Time ingestion work waited for room in the ingestion lane's bounded queue (recorded only when it was full)");
+    public static readonly Counter<long> IngestionLaneFailures = Meter.CreateCounter<long>(InstrumentNames.IngestionLaneFailures, "{item}", "Ingestion lane work items that threw (the exception goes to the awaiting caller)");
+    public static readonly Counter<long> IngestionLanePriorityFailures = Meter.CreateCounter<long>(InstrumentNames.IngestionLanePriorityFailures, "{thread}", "Ingestion lane worker threads whose lower OS priority (FeatureStore:Ingestion:WorkerNice) could not be set; they run at the process's priority");
     public static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>(InstrumentNames.Checkpoints, "{checkpoint}", "Partition checkpoints (every entity a partition touched made durable)");
     public static readonly Counter<long> CheckpointFailures = Meter.CreateCounter<long>(InstrumentNames.CheckpointFailures, "{checkpoint}", "Partition checkpoints that could not make every entity durable; the partition's commits stop until restart");
     public static readonly Counter<long> CheckpointsInPlace = Meter.CreateCounter<long>(InstrumentNames.CheckpointsInPlace, "{entity}", "Entities a partition checkpoint made durable in place, without a grain call (the entity was active on its silo)");
@@ -125,6 +128,9 @@ public static class InstrumentNames
     public const string PartitionEntityCalls = "orleansfeatures.ingest.entity_calls";
     public const string PartitionAppliesInPlace = "orleansfeatures.ingest.applies_in_place";
     public const string IngestionLaneWait = "orleansfeatures.ingest.lane.wait";
+    public const string IngestionLaneQueueFullWait = "orleansfeatures.ingest.lane.queue_full_wait";
+    public const string IngestionLaneFailures = "orleansfeatures.ingest.lane.failures";
+    public const string IngestionLanePriorityFailures = "orleansfeatures.ingest.lane.priority_failures";
     public const string Checkpoints = "orleansfeatures.ingest.checkpoints";
     public const string CheckpointFailures = "orleansfeatures.ingest.checkpoint.failures";
     public const string CheckpointReplays = "orleansfeatures.ingest.checkpoint.replays";
