@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Runtime;
 using Microsoft.Extensions.DependencyInjection;
@@ -164,7 +165,21 @@ internal static class MemoryBenchmark
         var perEntity = (entities.Heap - before.Heap) / (double)count;
         Console.WriteLine($"  1,000,000 entities at this rate: heap {perEntity * 1e6 / 1073741824.0:0.00} GiB (+ {before.Heap / 1048576.0:0} MiB before any entity), working set {(entities.WorkingSet - before.WorkingSet) / (double)count * 1e6 / 1073741824.0:0.00} GiB (+ {before.WorkingSet / 1048576.0:0} MiB)");
 
-        // Every activation collected: each entity deactivates into the warm tier (a read copy of the state it wrote).
+        // Every activation gone: the baseline grains deactivate, and each entity deactivates into the warm tier (a read
+        // copy of the state it wrote).
+        await ForEachAsync(count, i => grains.GetGrain<IMemoryBaselineGrain>(EntityKey.Format("item", ids[i])).Cast<IGrainManagementExtension>().DeactivateOnIdle().AsTask(), parallelism: 64);
+        var management = grains.GetGrain<IManagementGrain>(0);
+        var baselineGone = Stopwatch.StartNew();
+        while (await management.GetTotalActivationCount() > count + 100)
+        {
+            if (baselineGone.Elapsed > TimeSpan.FromMinutes(5))
+            {
+                throw new InvalidOperationException($"the {count:N0} baseline grains had not deactivated after 5 minutes");
+            }
+
+            await Task.Delay(100);
+        }
+
         var warm = host.Services.GetRequiredService<WarmEntityCache>();
         var collected = await DeactivateAsync(grains, warm, ids, CancellationToken.None);
 
@@ -359,6 +374,24 @@ internal static class MemoryBenchmark
 
         using var process = Process.GetCurrentProcess();
         return new Snapshot(GC.GetTotalMemory(forceFullCollection: false), process.WorkingSet64);
+    }
+
+    /// <summary>Entries in Orleans' grain directory cache now (its observable gauge), or -1 when no silo publishes it.</summary>
+    internal static long DirectoryCacheEntries()
+    {
+        long entries = -1;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "orleans-directory-cache-size")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, _, _) => entries = Math.Max(0, entries) + value);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return entries;
     }
 
     internal readonly record struct Snapshot(long Heap, long WorkingSet);

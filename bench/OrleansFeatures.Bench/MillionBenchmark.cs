@@ -110,6 +110,7 @@ internal static class MillionBenchmark
         var allWarmIn = await MemoryBenchmark.DeactivateAsync(grains, warm, [.. active.Select(a => ids[a])], stop);
         Console.WriteLine($"[{DateTime.UtcNow:HH:mm:ss}] the other {activeCount:N0} deactivated in {allWarmIn.TotalSeconds:0} s; index {index.Count:N0} active, warm tier {warm.Count:N0}");
         var allWarm = MemoryBenchmark.Measure();
+        var directoryEntries = MemoryBenchmark.DirectoryCacheEntries();
 
         // The same fraction active again: one more event each.
         step.Restart();
@@ -222,7 +223,7 @@ internal static class MillionBenchmark
         Console.WriteLine($"  all {count:N0} warm:                                   {(allWarm.Heap - before.Heap) / 1073741824.0,6:0.00} GiB ({warmPerEntity:0} B per warm entity, target <= 1 KB)");
         Console.WriteLine($"  {activeCount:N0} active again + the rest warm:               {(remixed.Heap - before.Heap) / 1073741824.0,6:0.00} GiB; process working set {remixed.WorkingSet / 1073741824.0:0.00} GiB");
         Console.WriteLine($"  per active entity (as ingested, less its warm entities' share): {activePerEntity:0} B (target <= 3 KB)");
-        Console.WriteLine($"  the warm tier's own estimate: {warm.Bytes / (double)Math.Max(1, warm.Count):0} B per entry");
+        Console.WriteLine($"  the warm tier's own estimate: {warm.Bytes / (double)Math.Max(1, warm.Count):0} B per entry; Orleans' grain directory cache held {directoryEntries:N0} entries with all warm");
         Console.WriteLine($"single lookups, 20 features, through the gateway's reader, sequential ({lookups / lookupSeconds:0} per s; {missing} answered nothing present):");
         Console.WriteLine($"  {"tier",-16} {"lookups",8} {"p50 µs",8} {"p99 µs",8} {"p99.9 µs",9}");
         for (var t = 0; t < tiers.Length; t++)
