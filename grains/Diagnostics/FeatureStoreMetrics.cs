@@ -27,6 +27,7 @@ public static class FeatureStoreMetrics
     public static readonly Counter<long> DurableFallbackReads = Meter.CreateCounter<long>(InstrumentNames.DurableFallbackReads, "{entity}", "Entity reads answered from durable state, marked stale, because the entity's grain failed with a cluster failure or did not answer in time (tag reason)");
     public static readonly Counter<long> DurableFallbackFailures = Meter.CreateCounter<long>(InstrumentNames.DurableFallbackFailures, "{entity}", "Entity reads whose grain could not answer and whose durable state could not be read either (the read then waited for the grain)");
     public static readonly Counter<long> StaleAnswers = Meter.CreateCounter<long>(InstrumentNames.StaleAnswers, "{answer}", "Lookups (tag rpc) answered with at least one entity read from durable state and marked stale");
+    public static readonly Counter<long> EntitiesHandedOver = Meter.CreateCounter<long>(InstrumentNames.EntitiesHandedOver, "{entity}", "Entities a gracefully stopping silo handed over to another silo (written, then moved there live before their next call)");
     public static readonly Counter<long> StorageFailures = Meter.CreateCounter<long>(InstrumentNames.StorageFailures, "{commit}", "Grain storage commits that failed");
     public static readonly Histogram<double> StorageCommitDuration = Meter.CreateHistogram<double>(InstrumentNames.StorageCommitDuration, "ms", "Time to commit one group of grain state writes");
     public static readonly Histogram<int> StorageWritesPerCommit = Meter.CreateHistogram<int>(InstrumentNames.StorageWritesPerCommit, "{write}", "Grain state writes grouped into one commit");
@@ -121,6 +122,7 @@ public static class InstrumentNames
     public const string DurableFallbackReads = "orleansfeatures.entity_reads.stale";
     public const string DurableFallbackFailures = "orleansfeatures.entity_reads.stale_failures";
     public const string StaleAnswers = "orleansfeatures.lookups.stale";
+    public const string EntitiesHandedOver = "orleansfeatures.entities.handed_over";
     public const string StorageFailures = "orleansfeatures.storage.failures";
     public const string StorageCommitDuration = "orleansfeatures.storage.commit.duration";
     public const string StorageWritesPerCommit = "orleansfeatures.storage.commit.writes";

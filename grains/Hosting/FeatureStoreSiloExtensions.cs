@@ -210,6 +210,7 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddSingleton<LocalEntityIndex>();
         silo.Services.AddSingleton<WarmEntityCache>();
         silo.Services.AddSingleton<WarmTier>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, WarmTierStop>();
         silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
         silo.Services.AddSingleton<EntityFeatureReader>();
         silo.Services.AddOptions<ServingOptions>().ValidateOnStart();

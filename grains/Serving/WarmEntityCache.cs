@@ -50,6 +50,7 @@ public sealed class WarmEntityCache
     private readonly DefinitionCatalog _catalog;
     private long _bytes;
     private long _count;
+    private int _closed;
 
     public WarmEntityCache(DefinitionCatalog catalog, Microsoft.Extensions.Options.IOptions<ServingOptions> options)
     {
@@ -192,6 +193,25 @@ public sealed class WarmEntityCache
         return null;
     }
 
+    /// <summary>
+    /// The silo is stopping: every warm copy here is dropped and none enters from now on, so activations elsewhere need
+    /// not reach this silo to invalidate one (<see cref="WarmTier.InvalidateAsync"/> skips a silo that is no longer
+    /// active). Called before the silo tells the cluster it is shutting down (<see cref="WarmTierStop"/>). Leaving markers
+    /// stay: they still send this silo's readers of a deactivating entity to its grain.
+    /// </summary>
+    internal void Close()
+    {
+        // A full fence: a Complete that found the tier open put its copy before this, so the sweep below finds it.
+        Interlocked.Exchange(ref _closed, 1);
+        foreach (var (key, slot) in _slots)
+        {
+            if (slot is WarmEntity && _slots.TryRemove(new KeyValuePair<(string, string), Slot>(key, slot)))
+            {
+                Forget(slot);
+            }
+        }
+    }
+
     /// <summary>The entity is deactivating on this silo (its grain, or the next activation, answers).</summary>
     internal bool IsLeaving(string entityType, string id) => _slots.TryGetValue((entityType, id), out var slot) && slot is Leaving;
 
@@ -233,9 +253,20 @@ public sealed class WarmEntityCache
     internal void Complete(string entityType, string id, Leaving marker, WarmView[] views)
     {
         var entity = new WarmEntity(Intern(entityType), id, views);
-        if (entity.Bytes > _budgetBytes || !_slots.TryUpdate((entityType, id), entity, marker))
+        if (entity.Bytes > _budgetBytes || Volatile.Read(ref _closed) != 0 || !_slots.TryUpdate((entityType, id), entity, marker))
         {
             _slots.TryRemove(new KeyValuePair<(string, string), Slot>((entityType, id), marker));
+            return;
+        }
+
+        if (Volatile.Read(ref _closed) != 0)
+        {
+            // Closed while it went in: Close's sweep may have run before it, so it goes again here.
+            if (_slots.TryRemove(new KeyValuePair<(string, string), Slot>((entityType, id), entity)))
+            {
+                entity.Gone = true;
+            }
+
             return;
         }
 
