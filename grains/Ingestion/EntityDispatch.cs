@@ -315,6 +315,31 @@ internal struct OutcomeMerge
 
     public void Fail() => _failed = true;
 
+    /// <summary>
+    /// This event's outcome once the entity calls that failed were made again with the same events
+    /// (<paramref name="retry"/>: the merge of those calls only, which cover every entity whose call had failed): what
+    /// the other entities answered before, with what the retried ones answer now. An entity that had applied the event
+    /// before its call failed answers DUPLICATE now.
+    /// </summary>
+    public readonly OutcomeMerge WithRetry(OutcomeMerge retry)
+    {
+        if (!_failed || !retry.Reached)
+        {
+            return this;
+        }
+
+        var merged = this;
+        merged._failed = retry._failed;
+        merged._rejection ??= retry._rejection;
+        if (retry._applied.Reached)
+        {
+            // Exact: an ApplyOutcomeMerge's result orders its outcomes (accepted, then duplicate, then late only).
+            merged._applied.Add(retry._applied.Result);
+        }
+
+        return merged;
+    }
+
     /// <summary>False for an event no entity call covered (it was not dispatched).</summary>
     public readonly bool Reached => _reached || _failed;
 
