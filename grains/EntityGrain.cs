@@ -7,6 +7,7 @@ using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
 using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Diagnostics;
+using OrleansFeatures.Grains.Ingestion;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.Grains.Serving;
 using OrleansFeatures.Grains.State;
@@ -24,8 +25,11 @@ public sealed partial class EntityGrain(
     WarmEntityCache warmCache,
     WarmTier warmTier,
     TimeProvider clock,
-    ILogger<EntityGrain> logger) : Grain, IEntityGrain, IInPlaceCheckpoint
+    ILogger<EntityGrain> logger) : Grain, IEntityGrain, IInPlaceCheckpoint, IGrainMigrationParticipant
 {
+    // The key under which a stopping silo's activation tells the next one what its final write left in storage.
+    private const string HandOverKey = "of.entity.handover";
+
     // Checkpoint receipts: this activation's identity (random) with the views' apply sequence.
     private readonly EntityViews _entity = new(Random.Shared.NextInt64(1, long.MaxValue));
 
@@ -45,6 +49,10 @@ public sealed partial class EntityGrain(
     private long _previousEpoch;
     private long _previousSequence;
 
+    // On the activation a gracefully stopping silo handed over: what the previous activation's final write left in
+    // storage, checked against what this one reads. On the stopping activation: what it hands over.
+    private EntityHandOver? _handOver;
+
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _grainKey = this.GetPrimaryKeyString();
@@ -53,10 +61,23 @@ public sealed partial class EntityGrain(
         // Before storage is read, so before anything is applied: no silo serves a warm copy of this entity from now on.
         await warmTier.InvalidateAsync(_entityType, _entityId);
         _store = new EntityStateStore(
-            ServiceProvider.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name), this.GetGrainId(), this.GetPrimaryKeyString(), logger);
+            ServiceProvider.GetRequiredKeyedService<IGrainStorage>(FeatureStoreStorage.Name), this.GetGrainId(), this.GetPrimaryKeyString(), logger,
+            ServiceProvider.GetService<IngestionLane>());
         await _store.ReadAsync();
         _previousEpoch = _store.State.WrittenByEpoch;
         _previousSequence = _store.State.WrittenThroughSequence;
+        if (_handOver is { } handOver)
+        {
+            // Handed over by a stopping silo after its final write: storage must hold that write, or this activation
+            // would serve and apply on top of an older state than the one the previous activation acknowledged.
+            if (handOver.WrittenByEpoch != _previousEpoch || handOver.WrittenThroughSequence != _previousSequence)
+            {
+                throw new InvalidOperationException(
+                    $"entity {_grainKey} was handed over written by epoch {handOver.WrittenByEpoch} through apply {handOver.WrittenThroughSequence}, but storage holds epoch {_previousEpoch} through {_previousSequence}; retry");
+            }
+
+            LogHandedOver(logger, _grainKey, handOver.WrittenByEpoch, handOver.WrittenThroughSequence);
+        }
         LogActivated(logger, this.GetPrimaryKeyString(), _entity.Epoch, _previousEpoch, _previousSequence);
         var definitions = catalog.Current.Version > 0 ? catalog.Current : await catalog.RefreshAsync(cancellationToken);
         await SyncViewsAsync(definitions);
@@ -191,6 +212,19 @@ public sealed partial class EntityGrain(
                 await PersistAsync();
             }
 
+            if (reason.ReasonCode == DeactivationReasonCode.ShuttingDown && !cancellationToken.IsCancellationRequested && AnotherSiloIsActive())
+            {
+                // The silo is stopping gracefully and everything applied is written: hand the entity over now, to a
+                // silo placement picks among the active ones, instead of on its next call. Orleans moves the activation
+                // once this method returns (live migration): calls queued here and calls that reach this silo later
+                // are forwarded to the new activation, which reads the state just written. No warm copy stays on a
+                // silo that is going away (the next activation's invalidation would not reach it: it is not active).
+                AbandonWarmTier(leaving);
+                _handOver = new EntityHandOver(_store.State.WrittenByEpoch, _store.State.WrittenThroughSequence);
+                MigrateOnIdle();
+                return;
+            }
+
             EnterWarmTier(leaving);
         }
         catch (Exception exception)
@@ -228,6 +262,42 @@ public sealed partial class EntityGrain(
         }
 
         warmCache.Complete(_entityType, _entityId, leaving, views);
+    }
+
+    /// <summary>
+    /// Whether a silo other than this one is active, i.e. a stop can hand this entity over (with none, Orleans would
+    /// fail to place it and log an error per entity: the last silo's entities just deactivate).
+    /// </summary>
+    private bool AnotherSiloIsActive()
+    {
+        var self = ServiceProvider.GetRequiredService<ILocalSiloDetails>().SiloAddress;
+        foreach (var (silo, member) in ServiceProvider.GetRequiredService<IClusterMembershipService>().CurrentSnapshot.Members)
+        {
+            if (member.Status == SiloStatus.Active && !silo.Equals(self))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Called by Orleans as the activation leaves a stopping silo (after <see cref="OnDeactivateAsync"/>): what its final write left in storage.</summary>
+    void IGrainMigrationParticipant.OnDehydrate(IDehydrationContext dehydrationContext)
+    {
+        if (_handOver is { } handOver && dehydrationContext.TryAddValue(HandOverKey, handOver))
+        {
+            FeatureStoreMetrics.EntitiesHandedOver.Add(1);
+        }
+    }
+
+    /// <summary>Called by Orleans on the silo the entity was handed over to, before <see cref="OnActivateAsync"/>.</summary>
+    void IGrainMigrationParticipant.OnRehydrate(IRehydrationContext rehydrationContext)
+    {
+        if (rehydrationContext.TryGetValue<EntityHandOver>(HandOverKey, out var handOver))
+        {
+            _handOver = handOver;
+        }
     }
 
     private void AbandonWarmTier(WarmEntityCache.Leaving? leaving)
@@ -412,6 +482,9 @@ public sealed partial class EntityGrain(
     [LoggerMessage(Level = LogLevel.Debug, Message = "Entity {Key} activated as epoch {Epoch}; its state was written by epoch {WrittenBy} through apply {Through}")]
     private static partial void LogActivated(ILogger logger, string key, long epoch, long writtenBy, long through);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Entity {Key} handed over by a stopping silo, its state written by epoch {Epoch} through apply {Through}")]
+    private static partial void LogHandedOver(ILogger logger, string key, long epoch, long through);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Entity {Key} asked to checkpoint a receipt of an earlier activation (epoch {Epoch}, apply {Sequence}): written {Written}")]
     private static partial void LogEarlierReceipt(ILogger logger, string key, long epoch, long sequence, bool written);
 
@@ -422,3 +495,7 @@ public sealed partial class EntityGrain(
     private static partial void LogDeactivationFlushFailed(ILogger logger, Exception exception, string key);
 
 }
+
+/// <summary>What a gracefully stopping silo's activation of an entity left in storage when it handed the entity over.</summary>
+[GenerateSerializer, Immutable, Alias("of.EntityHandOver")]
+public sealed record EntityHandOver([property: Id(0)] long WrittenByEpoch, [property: Id(1)] long WrittenThroughSequence);

@@ -333,6 +333,7 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
 
     private void ConsumeLoop(TaskCompletionSource started)
     {
+        LowerPriority();
         var config = new ConsumerConfig(_options.CreateClientConfig())
         {
             GroupId = _options.ConsumerGroup,
@@ -594,6 +595,35 @@ internal sealed partial class KafkaQueueAdapterReceiver : IQueueAdapterReceiver
             LogCommitFailed(_logger, exception, _partition.Topic, _partition.Partition.Value, requested);
         }
     }
+
+    /// <summary>
+    /// The consume thread copies every message out of librdkafka: below request handling in OS priority, like the
+    /// ingestion lane's workers (<see cref="KafkaStreamOptions.ConsumeThreadNice"/>). A refusal is logged and counted;
+    /// the partition is read all the same.
+    /// </summary>
+    private void LowerPriority()
+    {
+        if (_options.ConsumeThreadNice <= 0 || !ThreadNice.IsSupported)
+        {
+            return;
+        }
+
+        if (ThreadNice.TryLowerCurrent(_options.ConsumeThreadNice, out var nice, out var error))
+        {
+            LogConsumeThreadNice(_logger, _partition.Topic, _partition.Partition.Value, nice);
+        }
+        else
+        {
+            KafkaStreamMetrics.ConsumeThreadPriorityFailures.Add(1);
+            LogConsumeThreadNiceFailed(_logger, _partition.Topic, _partition.Partition.Value, error!);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Kafka {Topic}[{Partition}]: consume thread runs at nice {Nice}")]
+    private static partial void LogConsumeThreadNice(ILogger logger, string topic, int partition, int nice);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka {Topic}[{Partition}]: the consume thread's priority could not be lowered ({Error}); it runs at the process's priority")]
+    private static partial void LogConsumeThreadNiceFailed(ILogger logger, string topic, int partition, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka {Topic}[{Partition}]: {Code} {Reason}")]
     private static partial void LogKafkaError(ILogger logger, string topic, int partition, Confluent.Kafka.ErrorCode code, string reason);

@@ -59,6 +59,13 @@ public sealed class KafkaStreamOptions
     /// </summary>
     public TimeSpan FetchWaitMax { get; set; } = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>
+    /// How many nice steps below the process's own OS priority each partition's consume thread runs (Linux; 0 keeps it
+    /// at the process's priority). The feature store sets it from <c>FeatureStore:Ingestion:WorkerNice</c>, so reading
+    /// partitions yields the cores to request handling when they are contended, as the ingestion lane's workers do.
+    /// </summary>
+    public int ConsumeThreadNice { get; set; }
+
     /// <summary>How long start-up waits for topic metadata, and a receiver for its group's committed offset.</summary>
     public TimeSpan MetadataTimeout { get; set; } = TimeSpan.FromSeconds(15);
 

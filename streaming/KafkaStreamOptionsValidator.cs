@@ -55,6 +55,11 @@ internal sealed class KafkaStreamOptionsValidator(KafkaStreamOptions options, st
             throw new OrleansConfigurationException($"{prefix}: FeatureStore:Kafka:FetchWaitMax must be between 1 ms and 5 seconds, was {options.FetchWaitMax}.");
         }
 
+        if (options.ConsumeThreadNice is < 0 or > ThreadNice.Max)
+        {
+            throw new OrleansConfigurationException($"{prefix}: FeatureStore:Ingestion:WorkerNice (the Kafka consume threads' nice) must be between 0 and {ThreadNice.Max}, was {options.ConsumeThreadNice}.");
+        }
+
         foreach (var (topic, count) in options.Partitions)
         {
             if (!options.Topics.Contains(topic, StringComparer.Ordinal))

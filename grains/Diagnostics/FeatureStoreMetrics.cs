@@ -27,13 +27,17 @@ public static class FeatureStoreMetrics
     public static readonly Counter<long> DurableFallbackReads = Meter.CreateCounter<long>(InstrumentNames.DurableFallbackReads, "{entity}", "Entity reads answered from durable state, marked stale, because the entity's grain failed with a cluster failure or did not answer in time (tag reason)");
     public static readonly Counter<long> DurableFallbackFailures = Meter.CreateCounter<long>(InstrumentNames.DurableFallbackFailures, "{entity}", "Entity reads whose grain could not answer and whose durable state could not be read either (the read then waited for the grain)");
     public static readonly Counter<long> StaleAnswers = Meter.CreateCounter<long>(InstrumentNames.StaleAnswers, "{answer}", "Lookups (tag rpc) answered with at least one entity read from durable state and marked stale");
+    public static readonly Counter<long> EntitiesHandedOver = Meter.CreateCounter<long>(InstrumentNames.EntitiesHandedOver, "{entity}", "Entities a gracefully stopping silo handed over to another silo (written, then moved there live before their next call)");
     public static readonly Counter<long> StorageFailures = Meter.CreateCounter<long>(InstrumentNames.StorageFailures, "{commit}", "Grain storage commits that failed");
     public static readonly Histogram<double> StorageCommitDuration = Meter.CreateHistogram<double>(InstrumentNames.StorageCommitDuration, "ms", "Time to commit one group of grain state writes");
     public static readonly Histogram<int> StorageWritesPerCommit = Meter.CreateHistogram<int>(InstrumentNames.StorageWritesPerCommit, "{write}", "Grain state writes grouped into one commit");
     public static readonly Counter<long> PartitionDeliveries = Meter.CreateCounter<long>(InstrumentNames.PartitionDeliveries, "{delivery}", "Deliveries of a stream partition to its ingester");
     public static readonly Counter<long> PartitionEntityCalls = Meter.CreateCounter<long>(InstrumentNames.PartitionEntityCalls, "{call}", "Entity grain calls made by partition ingesters (one per entity and source per delivery)");
     public static readonly Counter<long> PartitionAppliesInPlace = Meter.CreateCounter<long>(InstrumentNames.PartitionAppliesInPlace, "{apply}", "Entity batches a partition ingester applied in place, without a grain call (the entity was active on its silo)");
-    public static readonly Histogram<double> IngestionLaneWait = Meter.CreateHistogram<double>(InstrumentNames.IngestionLaneWait, "ms", "Time ingestion work waited for a worker of the silo's ingestion lane (recorded only when it waited)");
+    public static readonly Histogram<double> IngestionLaneWait = Meter.CreateHistogram<double>(InstrumentNames.IngestionLaneWait, "ms", "Time a work item of the silo's ingestion lane waited from being queued to starting on a worker thread");
+    public static readonly Histogram<double> IngestionLaneQueueFullWait = Meter.CreateHistogram<double>(InstrumentNames.IngestionLaneQueueFullWait, "ms", "Time ingestion work waited for room in the ingestion lane's bounded queue (recorded only when it was full)");
+    public static readonly Counter<long> IngestionLaneFailures = Meter.CreateCounter<long>(InstrumentNames.IngestionLaneFailures, "{item}", "Ingestion lane work items that threw (the exception goes to the awaiting caller)");
+    public static readonly Counter<long> IngestionLanePriorityFailures = Meter.CreateCounter<long>(InstrumentNames.IngestionLanePriorityFailures, "{thread}", "Ingestion lane worker threads whose lower OS priority (FeatureStore:Ingestion:WorkerNice) could not be set; they run at the process's priority");
     public static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>(InstrumentNames.Checkpoints, "{checkpoint}", "Partition checkpoints (every entity a partition touched made durable)");
     public static readonly Counter<long> CheckpointFailures = Meter.CreateCounter<long>(InstrumentNames.CheckpointFailures, "{checkpoint}", "Partition checkpoints that could not make every entity durable; the partition's commits stop until restart");
     public static readonly Counter<long> CheckpointsInPlace = Meter.CreateCounter<long>(InstrumentNames.CheckpointsInPlace, "{entity}", "Entities a partition checkpoint made durable in place, without a grain call (the entity was active on its silo)");
@@ -118,6 +122,7 @@ public static class InstrumentNames
     public const string DurableFallbackReads = "orleansfeatures.entity_reads.stale";
     public const string DurableFallbackFailures = "orleansfeatures.entity_reads.stale_failures";
     public const string StaleAnswers = "orleansfeatures.lookups.stale";
+    public const string EntitiesHandedOver = "orleansfeatures.entities.handed_over";
     public const string StorageFailures = "orleansfeatures.storage.failures";
     public const string StorageCommitDuration = "orleansfeatures.storage.commit.duration";
     public const string StorageWritesPerCommit = "orleansfeatures.storage.commit.writes";
@@ -125,6 +130,9 @@ public static class InstrumentNames
     public const string PartitionEntityCalls = "orleansfeatures.ingest.entity_calls";
     public const string PartitionAppliesInPlace = "orleansfeatures.ingest.applies_in_place";
     public const string IngestionLaneWait = "orleansfeatures.ingest.lane.wait";
+    public const string IngestionLaneQueueFullWait = "orleansfeatures.ingest.lane.queue_full_wait";
+    public const string IngestionLaneFailures = "orleansfeatures.ingest.lane.failures";
+    public const string IngestionLanePriorityFailures = "orleansfeatures.ingest.lane.priority_failures";
     public const string Checkpoints = "orleansfeatures.ingest.checkpoints";
     public const string CheckpointFailures = "orleansfeatures.ingest.checkpoint.failures";
     public const string CheckpointReplays = "orleansfeatures.ingest.checkpoint.replays";

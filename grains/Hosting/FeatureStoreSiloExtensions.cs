@@ -177,7 +177,11 @@ public static class FeatureStoreSiloExtensions
     {
         silo.Services.AddKeyedSingleton<IKafkaMessageMapper, FeatureEventKafkaMapper>(KafkaProviderName);
         silo.Services.AddSingleton(sp => new KafkaEventProducer(sp.GetRequiredService<IOptionsMonitor<KafkaStreamOptions>>().Get(KafkaProviderName)));
-        return silo.AddKafkaStreams(KafkaProviderName, configure, configurePulling);
+        silo.AddKafkaStreams(KafkaProviderName, configure, configurePulling);
+        // The consume threads yield the cores to request handling as the ingestion lane's workers do: one setting.
+        silo.Services.AddOptions<KafkaStreamOptions>(KafkaProviderName)
+            .Configure<IOptions<IngestionOptions>>((kafka, ingestion) => kafka.ConsumeThreadNice = ingestion.Value.WorkerNice);
+        return silo;
     }
 
     /// <summary>
@@ -212,6 +216,7 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddSingleton<LocalEntityIndex>();
         silo.Services.AddSingleton<WarmEntityCache>();
         silo.Services.AddSingleton<WarmTier>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, WarmTierStop>();
         silo.AddPlacementDirector<SiloPinnedPlacement, SiloPinnedPlacementDirector>();
         silo.Services.AddSingleton<EntityFeatureReader>();
         silo.Services.AddOptions<ServingOptions>().ValidateOnStart();
@@ -229,6 +234,8 @@ public static class FeatureStoreSiloExtensions
         silo.Services.AddOptions<IngestionOptions>().ValidateOnStart();
         silo.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IngestionOptions>, IngestionOptionsValidator>());
         silo.Services.AddSingleton<IngestionLane>();
+        // A participant is resolved when the silo starts: the lane's workers start (and log their priority) with it.
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<IngestionLane>());
         silo.Services.AddHostedService<DefinitionRefreshService>();
         // W3C trace context travels with grain calls, so a request's trace reaches the grains and writes it causes.
         silo.AddActivityPropagation();

@@ -134,27 +134,15 @@ internal sealed class EntityDispatch
         List<((string GrainKey, string Source) Key, ArraySegment<int> Indexes)>? remote = null;
         if (receipts is not null && applyInPlace is not null)
         {
-            // The CPU of a delivery is here, on this turn: it runs on one of the silo's ingestion workers. Grain calls
-            // for the rest are made after the worker is released, so no worker waits for another silo.
-            using (lane is null ? default(IngestionLane.Lease?) : await lane.EnterAsync(cancellationToken))
+            // The CPU of a delivery: on one of the silo's ingestion worker threads (below request handling in priority)
+            // while this turn waits. Grain calls for the rest are made back on the turn, so no worker waits for a silo.
+            if (lane is null)
             {
-                for (var group = 0; group < _order.Count; group++)
-                {
-                    var key = _order[group];
-                    var indexes = segments[group];
-                    var applied = applyInPlace.TryGetByGrainKey(key.GrainKey, out var views) ? ApplyInPlace(views, key, indexes) : 0;
-                    if (applied > 0)
-                    {
-                        inPlace++;
-                    }
-
-                    if (applied < indexes.Count)
-                    {
-                        // Refused part-way (the activation is going, or syncing): the rest goes to the grain. Two
-                        // receipts of two activations make the checkpoint apply all of them again, which is exact.
-                        (remote ??= []).Add((key, indexes.Slice(applied)));
-                    }
-                }
+                ApplyLocal();
+            }
+            else
+            {
+                await lane.RunAsync(static apply => { apply(); return true; }, (Action)ApplyLocal, cancellationToken);
             }
         }
         else
@@ -175,9 +163,30 @@ internal sealed class EntityDispatch
         await Task.WhenAll(calls);
         return new DispatchResult(merged, failures, receipts, inPlace);
 
+        void ApplyLocal()
+        {
+            for (var group = 0; group < _order.Count; group++)
+            {
+                var key = _order[group];
+                var indexes = segments[group];
+                var applied = applyInPlace!.TryGetByGrainKey(key.GrainKey, out var views) ? ApplyInPlace(views, key, indexes) : 0;
+                if (applied > 0)
+                {
+                    inPlace++;
+                }
+
+                if (applied < indexes.Count)
+                {
+                    // Refused part-way (the activation is going, or syncing): the rest goes to the grain. Two receipts of
+                    // two activations make the checkpoint apply all of them again, which is exact.
+                    (remote ??= []).Add((key, indexes.Slice(applied)));
+                }
+            }
+        }
+
         int ApplyInPlace(EntityViews views, (string GrainKey, string Source) key, ArraySegment<int> indexes)
         {
-            // One scratch array for the whole delivery: applies in place run one after another on this turn.
+            // One scratch array for the whole delivery: applies in place run one after another, on one worker.
             if (scratch.Length < indexes.Count)
             {
                 scratch = new EventOutcome[Math.Max(indexes.Count, 2 * scratch.Length)];
@@ -305,6 +314,31 @@ internal struct OutcomeMerge
     }
 
     public void Fail() => _failed = true;
+
+    /// <summary>
+    /// This event's outcome once the entity calls that failed were made again with the same events
+    /// (<paramref name="retry"/>: the merge of those calls only, which cover every entity whose call had failed): what
+    /// the other entities answered before, with what the retried ones answer now. An entity that had applied the event
+    /// before its call failed answers DUPLICATE now.
+    /// </summary>
+    public readonly OutcomeMerge WithRetry(OutcomeMerge retry)
+    {
+        if (!_failed || !retry.Reached)
+        {
+            return this;
+        }
+
+        var merged = this;
+        merged._failed = retry._failed;
+        merged._rejection ??= retry._rejection;
+        if (retry._applied.Reached)
+        {
+            // Exact: an ApplyOutcomeMerge's result orders its outcomes (accepted, then duplicate, then late only).
+            merged._applied.Add(retry._applied.Result);
+        }
+
+        return merged;
+    }
 
     /// <summary>False for an event no entity call covered (it was not dispatched).</summary>
     public readonly bool Reached => _reached || _failed;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -53,7 +54,7 @@ public sealed partial class EventRouter(
     /// <summary>Entity grain calls one push keeps in flight.</summary>
     private const int MaxCallsInFlight = 256;
 
-    /// <summary>The reason every event gets when the call to its entity fails: the entity may have applied and written it.</summary>
+    /// <summary>The reason every event gets when the call to its entity failed, and failed again when made again: the entity may have applied and written it.</summary>
     public const string GrainFailureReason = "outcome unknown: its entity call failed mid-way; retry with the same event id";
 
     private readonly LogThrottle _grainFailureLog = new(TimeSpan.FromSeconds(10));
@@ -159,21 +160,63 @@ public sealed partial class EventRouter(
         CancellationToken cancellationToken)
     {
         var result = await dispatch.RunAsync(grainFactory, registryVersion, events, MaxCallsInFlight, cancellationToken, freshness: freshness).ConfigureAwait(false);
-        if (result.Failures.Count > 0)
+        var outcomes = result.Outcomes;
+        var failures = result.Failures;
+        if (failures.Count > 0)
         {
-            FeatureStoreMetrics.BackgroundFailures.Add(result.Failures.Count);
+            // The same-id retry the API asks of callers, made here first: the events go again to each entity whose call
+            // failed, which answers for each exactly what it holds (DUPLICATE when the failed call had applied it), so
+            // the answer is definite. De-duplication makes it safe whatever the failed call did.
+            var firstFailures = failures;
+            var started = Stopwatch.GetTimestamp();
+            for (var attempt = 0; failures.Count > 0 && Stopwatch.GetElapsedTime(started) + EntityRetry.Delay(attempt) < EntityRetryBudget; attempt++)
+            {
+                DispatchResult retry;
+                try
+                {
+                    await Task.Delay(EntityRetry.Delay(attempt), cancellationToken).ConfigureAwait(false);
+                    retry = await dispatch.Only(failures.Select(f => f.GrainKey))
+                        .RunAsync(grainFactory, registryVersion, events, MaxCallsInFlight, cancellationToken, freshness: freshness).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // The caller gave up (its deadline): what is still failing stays unknown.
+                    break;
+                }
+                for (var i = 0; i < outcomes.Length; i++)
+                {
+                    outcomes[i] = outcomes[i].WithRetry(retry.Outcomes[i]);
+                }
+
+                failures = retry.Failures;
+            }
+
+            FeatureStoreMetrics.BackgroundFailures.Add(firstFailures.Count);
             if (_grainFailureLog.TryEnter(out var suppressed))
             {
-                var (grainKey, error) = result.Failures[0];
-                LogGrainFailed(logger, error, grainKey, result.Failures.Count - 1, suppressed);
+                var (grainKey, error) = failures.Count > 0 ? failures[0] : firstFailures[0];
+                if (failures.Count > 0)
+                {
+                    LogGrainFailed(logger, error, grainKey, firstFailures.Count, failures.Count, suppressed);
+                }
+                else
+                {
+                    LogGrainRetried(logger, error, grainKey, firstFailures.Count, suppressed);
+                }
             }
         }
 
         foreach (var (index, _) in routed)
         {
-            results[index] = result.Outcomes[index].ToResult();
+            results[index] = outcomes[index].ToResult();
         }
     }
+
+    /// <summary>How long a push keeps calling again an entity whose call failed before it answers its events UNKNOWN_OUTCOME.</summary>
+    internal static readonly TimeSpan EntityRetryBudget = TimeSpan.FromSeconds(2);
+
+    /// <summary>The store's back-off rule for an entity call of a push made again: 50 ms doubling to 400 ms.</summary>
+    private static readonly RetryBackoff EntityRetry = new(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(400));
 
     /// <summary>
     /// Kafka mode: each valid event goes to its source topic, keyed by its first entity id; acknowledged by the broker.
@@ -211,6 +254,9 @@ public sealed partial class EventRouter(
     [LoggerMessage(Level = LogLevel.Error, Message = "Producing an event to topic {Topic} failed; reported as {Outcome}")]
     private static partial void LogProduceFailed(ILogger logger, Exception exception, string topic, string outcome);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Entity {GrainKey} (and {Others} more of this push) failed to apply pushed events; they are reported as of unknown outcome ({Suppressed} such failures not logged in the previous 10 s)")]
-    private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey, int others, long suppressed);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Entity calls of a push failed ({Failed} entities) and {Unknown} still failed when called again with the same events for up to 2 s, e.g. entity {GrainKey}; their events are reported as of unknown outcome ({Suppressed} such pushes not logged in the previous 10 s)")]
+    private static partial void LogGrainFailed(ILogger logger, Exception exception, string grainKey, int failed, int unknown, long suppressed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Entity calls of a push failed ({Failed} entities, e.g. entity {GrainKey}) and answered when called again with the same events ({Suppressed} such pushes not logged in the previous 10 s)")]
+    private static partial void LogGrainRetried(ILogger logger, Exception exception, string grainKey, int failed, long suppressed);
 }

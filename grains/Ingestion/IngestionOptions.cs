@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using OrleansFeatures.Streaming.Kafka;
 
 namespace OrleansFeatures.Grains.Ingestion;
 
@@ -32,10 +33,20 @@ public sealed class IngestionOptions
     public int MaxUncheckpointedEntities { get; set; } = 100_000;
 
     /// <summary>
-    /// Ingestion workers per silo (<see cref="IngestionLane"/>): how many deliveries are applied in place at once,
-    /// over all partitions the silo reads. Default half the cores (at least 1), so lookups keep the rest.
+    /// Ingestion worker threads per silo (<see cref="IngestionLane"/>): dedicated threads, not the .NET thread pool that
+    /// serves requests, that run ingestion's CPU work (applying deliveries in place, packing and serializing entity
+    /// writes). Default half the cores (at least 1), so requests keep the rest.
     /// </summary>
     public int Workers { get; set; } = DefaultWorkers;
+
+    /// <summary>
+    /// How many nice steps below the process's own OS priority the lane's workers and the Kafka consume threads run
+    /// (Linux): when the cores are contended the kernel runs request handling first. 0 keeps them at the process's
+    /// priority. Raising a nice value needs no privilege; where it fails, a warning is logged and counted.
+    /// </summary>
+    public int WorkerNice { get; set; } = DefaultWorkerNice;
+
+    public const int DefaultWorkerNice = 10;
 
     /// <summary>
     /// True (default): a partition ingester applies events to entities active on its own silo without a grain call,
@@ -64,6 +75,11 @@ public sealed class IngestionOptionsValidator : IValidateOptions<IngestionOption
         if (options.Workers is < 1 or > IngestionOptions.MaxWorkers)
         {
             (failures ??= []).Add($"FeatureStore:Ingestion:Workers is {options.Workers}; it must be between 1 and {IngestionOptions.MaxWorkers}");
+        }
+
+        if (options.WorkerNice is < 0 or > ThreadNice.Max)
+        {
+            (failures ??= []).Add($"FeatureStore:Ingestion:WorkerNice is {options.WorkerNice}; it must be between 0 and {ThreadNice.Max}");
         }
 
         if (options.MaxEntityCallsInFlight < 1)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -180,6 +181,7 @@ public sealed partial class EntityFeatureReader(
             calls[m] = EntityGrains.Get(grainFactory, EntityKey.Format(entityType, ids[misses[m]])).Read(registryVersion, features, nowMs);
         }
 
+        var started = Stopwatch.GetTimestamp();
         var all = Task.WhenAll(calls);
         if (_durableFallbackAfter is not { } after)
         {
@@ -187,27 +189,24 @@ public sealed partial class EntityFeatureReader(
         }
         else
         {
-            try
-            {
-                await all.WaitAsync(after);
-            }
-            catch (Exception) when (!all.IsCompletedSuccessfully)
-            {
-                // A call failed or has not answered: each one is looked at below.
-                if (!all.IsCompleted)
-                {
-                    Observe(all);
-                }
-            }
+            await WaitAsync(all, after);
         }
 
         List<int>? fallback = null;
+        List<int>? again = null;
         for (var m = 0; m < calls.Length; m++)
         {
             var call = calls[m];
             if (call.IsCompletedSuccessfully)
             {
                 Fill(readings, misses[m], features.Count, call.Result);
+            }
+            else if (call.IsFaulted && ClusterFailure.Classify(call.Exception!) == ClusterFailureKind.Rejected)
+            {
+                // Refused by the silo the call reached, which also invalidated this silo's directory cache entry for
+                // the entity (a stopping silo that no longer takes messages, an activation that moved): made once more,
+                // the call finds where the entity is now, e.g. the activation a graceful stop handed it to.
+                (again ??= []).Add(m);
             }
             else if (!call.IsCompleted || call.IsCanceled || ClusterFailure.Classify(call.Exception!) != ClusterFailureKind.None)
             {
@@ -220,7 +219,53 @@ public sealed partial class EntityFeatureReader(
             }
         }
 
+        if (again is not null)
+        {
+            var retries = new Task<FeatureValueDto[]>[again.Count];
+            for (var k = 0; k < again.Count; k++)
+            {
+                var m = again[k];
+                retries[k] = calls[m] = EntityGrains.Get(grainFactory, EntityKey.Format(entityType, ids[misses[m]])).Read(registryVersion, features, nowMs);
+            }
+
+            FeatureStoreMetrics.EntityReadsByGrainCall.Add(again.Count);
+            await WaitAsync(Task.WhenAll(retries), _durableFallbackAfter!.Value - Stopwatch.GetElapsedTime(started));
+            foreach (var m in again)
+            {
+                var call = calls[m];
+                if (call.IsCompletedSuccessfully)
+                {
+                    Fill(readings, misses[m], features.Count, call.Result);
+                }
+                else if (!call.IsCompleted || call.IsCanceled || ClusterFailure.Classify(call.Exception!) != ClusterFailureKind.None)
+                {
+                    (fallback ??= []).Add(m);
+                }
+                else
+                {
+                    await call;
+                }
+            }
+        }
+
         return fallback is null ? null : await ReadDurableAsync(registryVersion, entityType, ids, misses, calls, fallback, features, nowMs, readings);
+    }
+
+    /// <summary>Waits for <paramref name="all"/> for at most <paramref name="budget"/>; its calls are looked at one by one afterwards.</summary>
+    private static async Task WaitAsync(Task all, TimeSpan budget)
+    {
+        try
+        {
+            await all.WaitAsync(budget > TimeSpan.Zero ? budget : TimeSpan.Zero);
+        }
+        catch (Exception) when (!all.IsCompletedSuccessfully)
+        {
+            // A call failed or has not answered: each one is looked at by the caller.
+            if (!all.IsCompleted)
+            {
+                Observe(all);
+            }
+        }
     }
 
     private static void Fill(FeatureReading[] readings, int entity, int width, FeatureValueDto[] values)

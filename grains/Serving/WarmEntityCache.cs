@@ -26,13 +26,22 @@ namespace OrleansFeatures.Grains.Serving;
 /// </summary>
 public sealed class WarmEntityCache
 {
-    /// <summary>Estimated fixed bytes of an entry besides its packed views: the entry, its dictionary slot and queue node.</summary>
-    internal const int EntryOverheadBytes = 120;
+    /// <summary>
+    /// Heap bytes of an entry besides its id string and its packed bytes: the entry object (56: the type and id, the view
+    /// name and the packed bytes or views array, two flags), its dictionary node (56: the key, the slot, the chain link,
+    /// the hash) and its share of the dictionary's bucket array and of the eviction queue (~8 each, both at most twice
+    /// the entries). The entity type is the tier's one shared string for it. Checked against a measured heap by
+    /// <c>WarmEntityCacheAccountingTests</c>.
+    /// </summary>
+    internal const int EntryOverheadBytes = 136;
 
-    /// <summary>Estimated bytes per view besides its packed bytes (array header, the view's slot).</summary>
-    internal const int ViewOverheadBytes = 40;
+    /// <summary>Bytes per view besides its packed bytes when an entity has more than one (its slot in the views array).</summary>
+    internal const int ViewOverheadBytes = 24;
 
     private readonly ConcurrentDictionary<(string EntityType, string Id), Slot> _slots = new();
+
+    // One string per entity type for every key and entry, not one per entity (an activation parses its own).
+    private readonly ConcurrentDictionary<string, string> _entityTypes = new(StringComparer.Ordinal);
 
     // Second chance: entries in insertion order; a read sets the entry's bit, eviction gives a set bit one more round.
     private readonly Queue<WarmEntity> _order = new();
@@ -41,6 +50,7 @@ public sealed class WarmEntityCache
     private readonly DefinitionCatalog _catalog;
     private long _bytes;
     private long _count;
+    private int _closed;
 
     public WarmEntityCache(DefinitionCatalog catalog, Microsoft.Extensions.Options.IOptions<ServingOptions> options)
     {
@@ -79,7 +89,7 @@ public sealed class WarmEntityCache
             return false;
         }
 
-        if (!ReadCopies(definitions, entityType, entity.Views, features, nowMs, into))
+        if (!ReadCopies(definitions, entityType, entity, features, nowMs, into))
         {
             // A view's copy was written for features this silo's definition of the same version lists otherwise: the
             // stored state (matched by name and signature, as an activation does) answers instead.
@@ -98,7 +108,7 @@ public sealed class WarmEntityCache
     /// <paramref name="into"/> partly written, when a copy's version is the definition's but its features (fingerprint)
     /// are not.
     /// </summary>
-    internal static bool ReadCopies(ActiveDefinitions definitions, string entityType, WarmView[] views, FeatureRefList features, long nowMs, Span<FeatureReading> into)
+    private static bool ReadCopies(ActiveDefinitions definitions, string entityType, WarmEntity entity, FeatureRefList features, long nowMs, Span<FeatureReading> into)
     {
         // A service's features mostly come from one view in a row: open a view once per run, not once per feature.
         string? viewName = null;
@@ -114,7 +124,7 @@ public sealed class WarmEntityCache
                 readable = false;
                 if (compiled is not null
                     && string.Equals(compiled.Definition.EntityType, entityType, StringComparison.Ordinal)
-                    && Find(views, compiled) is { } packed)
+                    && entity.Find(compiled.Definition.Name) is { } packed)
                 {
                     copy = new PackedViewReader(packed);
                     if (copy.ViewVersion == compiled.Definition.Version)
@@ -170,19 +180,6 @@ public sealed class WarmEntityCache
         }
     }
 
-    private static byte[]? Find(WarmView[] views, CompiledFeatureView compiled)
-    {
-        foreach (var view in views)
-        {
-            if (string.Equals(view.Name, compiled.Definition.Name, StringComparison.Ordinal))
-            {
-                return view.Packed;
-            }
-        }
-
-        return null;
-    }
-
     private static FeatureViewState? Restore(WarmView[] views, CompiledFeatureView compiled)
     {
         foreach (var view in views)
@@ -194,6 +191,25 @@ public sealed class WarmEntityCache
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// The silo is stopping: every warm copy here is dropped and none enters from now on, so activations elsewhere need
+    /// not reach this silo to invalidate one (<see cref="WarmTier.InvalidateAsync"/> skips a silo that is no longer
+    /// active). Called before the silo tells the cluster it is shutting down (<see cref="WarmTierStop"/>). Leaving markers
+    /// stay: they still send this silo's readers of a deactivating entity to its grain.
+    /// </summary>
+    internal void Close()
+    {
+        // A full fence: a Complete that found the tier open put its copy before this, so the sweep below finds it.
+        Interlocked.Exchange(ref _closed, 1);
+        foreach (var (key, slot) in _slots)
+        {
+            if (slot is WarmEntity && _slots.TryRemove(new KeyValuePair<(string, string), Slot>(key, slot)))
+            {
+                Forget(slot);
+            }
+        }
     }
 
     /// <summary>The entity is deactivating on this silo (its grain, or the next activation, answers).</summary>
@@ -211,7 +227,7 @@ public sealed class WarmEntityCache
         }
 
         var marker = new Leaving();
-        var key = (entityType, id);
+        var key = (Intern(entityType), id);
         while (true)
         {
             if (_slots.TryGetValue(key, out var old))
@@ -236,10 +252,21 @@ public sealed class WarmEntityCache
     /// </summary>
     internal void Complete(string entityType, string id, Leaving marker, WarmView[] views)
     {
-        var entity = new WarmEntity((entityType, id), views);
-        if (entity.Bytes > _budgetBytes || !_slots.TryUpdate((entityType, id), entity, marker))
+        var entity = new WarmEntity(Intern(entityType), id, views);
+        if (entity.Bytes > _budgetBytes || Volatile.Read(ref _closed) != 0 || !_slots.TryUpdate((entityType, id), entity, marker))
         {
             _slots.TryRemove(new KeyValuePair<(string, string), Slot>((entityType, id), marker));
+            return;
+        }
+
+        if (Volatile.Read(ref _closed) != 0)
+        {
+            // Closed while it went in: Close's sweep may have run before it, so it goes again here.
+            if (_slots.TryRemove(new KeyValuePair<(string, string), Slot>((entityType, id), entity)))
+            {
+                entity.Gone = true;
+            }
+
             return;
         }
 
@@ -252,6 +279,8 @@ public sealed class WarmEntityCache
             EvictLocked();
         }
     }
+
+    private string Intern(string entityType) => _entityTypes.TryGetValue(entityType, out var shared) ? shared : _entityTypes.GetOrAdd(entityType, entityType);
 
     /// <summary>The deactivation could not write its state: readers go to storage through the next activation, as before.</summary>
     internal void Abandon(string entityType, string id, Leaving marker) =>
@@ -333,27 +362,68 @@ public sealed class WarmEntityCache
     /// </summary>
     internal readonly record struct WarmView(string Name, int Version, byte[] Packed);
 
-    private sealed class WarmEntity((string EntityType, string Id) key, WarmView[] views) : Slot
+    /// <summary>
+    /// A warm entity: one object besides its id and packed bytes. One view (the common case) is held as its name (the
+    /// definition's string) and read copy, without a views array; several as the array.
+    /// </summary>
+    private sealed class WarmEntity : Slot
     {
-        public (string EntityType, string Id) Key { get; } = key;
+        private readonly string _entityType;
+        private readonly string _id;
+        private readonly string? _view;
 
-        public long Bytes { get; } = EstimateBytes(views);
+        // The one view's read copy (byte[]) when _view is set, otherwise every view (WarmView[]).
+        private readonly object _packed;
+
+        public WarmEntity(string entityType, string id, WarmView[] views)
+        {
+            _entityType = entityType;
+            _id = id;
+            if (views.Length == 1)
+            {
+                _view = views[0].Name;
+                _packed = views[0].Packed;
+            }
+            else
+            {
+                _packed = views;
+            }
+        }
 
         public volatile bool Referenced;
 
         public volatile bool Gone;
 
-        public WarmView[] Views { get; } = views;
+        public (string EntityType, string Id) Key => (_entityType, _id);
 
-        private static long EstimateBytes(WarmView[] views)
+        /// <summary>Estimated heap bytes of this entry, everything it alone holds included (the same every time).</summary>
+        public long Bytes => EntryOverheadBytes + StringBytes(_id) + (_view is not null
+            ? ArrayBytes(((byte[])_packed).Length)
+            : ((WarmView[])_packed).Sum(v => ViewOverheadBytes + ArrayBytes(v.Packed.Length)) + ArrayBytes(0));
+
+        public byte[]? Find(string view)
         {
-            long bytes = EntryOverheadBytes;
-            foreach (var view in views)
+            if (_view is not null)
             {
-                bytes += ViewOverheadBytes + view.Packed.Length;
+                return string.Equals(_view, view, StringComparison.Ordinal) ? (byte[])_packed : null;
             }
 
-            return bytes;
+            foreach (var candidate in (WarmView[])_packed)
+            {
+                if (string.Equals(candidate.Name, view, StringComparison.Ordinal))
+                {
+                    return candidate.Packed;
+                }
+            }
+
+            return null;
         }
+
+        // A string's and an array's heap size on 64-bit .NET: header and length (a string's ends with a NUL), to 8 bytes.
+        private static long StringBytes(string s) => Align(22 + (2L * s.Length));
+
+        private static long ArrayBytes(int length) => Align(24L + length);
+
+        private static long Align(long bytes) => (bytes + 7) & ~7L;
     }
 }

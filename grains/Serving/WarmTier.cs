@@ -24,9 +24,9 @@ public sealed partial class WarmTier(
 
     /// <summary>
     /// Removes the entity's warm copy (or leaving marker) here and on every other active silo, and returns once each
-    /// silo has done so. A silo that does not answer in time fails the activation, unless membership has declared it
-    /// dead meanwhile (its tier died with it): a copy that might still be served must not outlive the activation's
-    /// first apply.
+    /// silo has done so. A silo that does not answer in time fails the activation, unless membership says it is no
+    /// longer active meanwhile (dead: its tier died with it; stopping: it closed its tier before it said so): a copy that
+    /// might still be served must not outlive the activation's first apply.
     /// </summary>
     public Task InvalidateAsync(string entityType, string id)
     {
@@ -61,14 +61,15 @@ public sealed partial class WarmTier(
             {
                 await call.WaitAsync(RemoteInvalidationTimeout).ConfigureAwait(false);
             }
-            catch (Exception exception) when (membership.CurrentSnapshot.GetSiloStatus(silo) is not SiloStatus.Active and not SiloStatus.ShuttingDown and not SiloStatus.Stopping and not SiloStatus.Joining)
+            catch (Exception exception) when (membership.CurrentSnapshot.GetSiloStatus(silo) is not SiloStatus.Active)
             {
+                // Dead, or stopping: a stopping silo closed its warm tier before it told the cluster (WarmTierStop).
                 LogDeadSiloSkipped(logger, entityType, id, silo, exception.GetType().Name);
             }
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Warm copy of {EntityType}/{Id} on silo {Silo}: not invalidated ({Error}), the silo is no longer in the cluster")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Warm copy of {EntityType}/{Id} on silo {Silo}: not invalidated ({Error}), the silo is no longer active")]
     private static partial void LogDeadSiloSkipped(ILogger logger, string entityType, string id, SiloAddress silo, string error);
 }
 
@@ -90,6 +91,21 @@ internal sealed class WarmTierGrain(WarmEntityCache cache) : Grain, IWarmTierGra
     }
 }
 
+/// <summary>
+/// Closes this silo's warm tier as its stop begins (the first stage to stop), before membership says it is shutting
+/// down: from then on other silos' activations skip it (<see cref="WarmTier.InvalidateAsync"/>), and it must hold no copy
+/// they could have invalidated.
+/// </summary>
+internal sealed class WarmTierStop(WarmEntityCache cache) : ILifecycleParticipant<ISiloLifecycle>
+{
+    public void Participate(ISiloLifecycle lifecycle) =>
+        lifecycle.Subscribe(nameof(WarmTierStop), ServiceLifecycleStage.Active, _ => Task.CompletedTask, _ =>
+        {
+            cache.Close();
+            return Task.CompletedTask;
+        });
+}
+
 /// <summary>Places a grain on the silo its key names (<see cref="SiloAddress.ToParsableString"/>), or nowhere.</summary>
 [GenerateSerializer, Immutable, Alias("of.SiloPinnedPlacement")]
 public sealed class SiloPinnedPlacement : PlacementStrategy
@@ -100,14 +116,21 @@ public sealed class SiloPinnedPlacement : PlacementStrategy
 [AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
 public sealed class SiloPinnedPlacementAttribute() : PlacementAttribute(SiloPinnedPlacement.Instance);
 
-internal sealed class SiloPinnedPlacementDirector : IPlacementDirector
+/// <remarks>
+/// The silo must be active in membership, not among the placement context's compatible silos: those are the silos whose
+/// grain manifest this silo has fetched, which it does only once membership shows them active, so for a moment after
+/// a silo joins it is active, can hold entities (and warm copies), and is not yet "compatible". Requiring that made
+/// every activation in the cluster fail its warm-tier invalidation in that moment. Every silo of this store hosts this
+/// grain type.
+/// </remarks>
+internal sealed class SiloPinnedPlacementDirector(IClusterMembershipService membership) : IPlacementDirector
 {
     public Task<SiloAddress> OnAddActivation(PlacementStrategy strategy, PlacementTarget target, IPlacementContext context)
     {
         var silo = SiloAddress.FromParsableString(target.GrainIdentity.Key.ToString()!);
-        if (Array.IndexOf(context.GetCompatibleSilos(target), silo) < 0)
+        if (membership.CurrentSnapshot.GetSiloStatus(silo) != SiloStatus.Active)
         {
-            throw new SiloUnavailableException($"silo {silo} named by {target.GrainIdentity} is not in the cluster");
+            throw new SiloUnavailableException($"silo {silo} named by {target.GrainIdentity} is not active in the cluster");
         }
 
         return Task.FromResult(silo);

@@ -4,6 +4,7 @@ using Orleans.Runtime;
 using Orleans.Storage;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Grains.Diagnostics;
+using OrleansFeatures.Grains.Ingestion;
 using OrleansFeatures.Grains.Serving;
 
 namespace OrleansFeatures.Grains.State;
@@ -14,9 +15,11 @@ namespace OrleansFeatures.Grains.State;
 /// Owned by the entity grain and called from its turns or from a partition ingester's checkpoint in place, always under
 /// the grain's write lock (events may be applied to the views meanwhile, see <see cref="WriteAsync"/>); works on any <see cref="IGrainStorage"/>, so it is tested
 /// without a cluster (<c>EntityStateStoreTests</c>). The order and why a crash anywhere is safe:
-/// <c>docs/architecture.md</c>, "Durability".
+/// <c>docs/architecture.md</c>, "Durability". Given the silo's <see cref="IngestionLane"/>, a write packs and serializes
+/// the state on one of its worker threads (below request handling in priority) while the caller waits; the storage
+/// write itself is awaited off the lane.
 /// </summary>
-internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId grainId, string key, ILogger logger)
+internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId grainId, string key, ILogger logger, IngestionLane? lane = null)
 {
     /// <summary>A view seals its open de-duplication ids into a segment once it holds this many (see <see cref="WriteAsync"/>).</summary>
     internal const int SealThreshold = 512;
@@ -150,6 +153,61 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
         // fails all the same, like a failed main write, so nothing is acknowledged on a storage that just failed.
         await SealSegmentsAsync(entity);
 
+        // The commit point. A failure here leaves memory ahead of storage: the caller must not acknowledge anything
+        // and must reload (the entity grain deactivates).
+        var views = entity.Views;
+        long sequence;
+        try
+        {
+            Task write;
+            (write, sequence) = lane is null
+                ? PackAndStartWrite(entity, epoch)
+                : await lane.RunAsync(static s => s.Store.PackAndStartWrite(s.Entity, s.Epoch), (Store: this, Entity: entity, Epoch: epoch));
+            await write;
+        }
+        catch
+        {
+            lock (entity.Gate)
+            {
+                foreach (var (_, view) in views)
+                {
+                    view.Packed = false;
+                }
+            }
+
+            throw;
+        }
+
+        // The views packed above are marked on the views themselves (no list per write); the same dictionary is walked,
+        // so a view added meanwhile was not packed and is not marked.
+        lock (entity.Gate)
+        {
+            foreach (var (name, view) in views)
+            {
+                if (view.Packed)
+                {
+                    view.Packed = false;
+                    view.WrittenAt = Math.Max(view.WrittenAt, sequence);
+                    Main.Views[name] = Released;
+                }
+            }
+
+            entity.MarkWrittenLocked(sequence);
+        }
+
+        if (Main.SegmentsToDelete.Count > 0)
+        {
+            await DeleteSegmentsAsync(Main.SegmentsToDelete);
+        }
+    }
+
+    /// <summary>
+    /// Packs the views under the entity's lock into the main state (with the apply sequence they hold) and starts its
+    /// write, which serializes it: the CPU of a write, run on the ingestion lane when there is one. Returns the write
+    /// to await and the sequence it makes durable.
+    /// </summary>
+    private (Task Write, long Sequence) PackAndStartWrite(EntityViews entity, long epoch)
+    {
         // Segments this write stops referencing, deleted once it is durable. Found per changed entry, not by
         // comparing every reference before and after: a busy view may reference a hundred segments.
         List<string>? dropped = null;
@@ -223,46 +281,8 @@ internal sealed partial class EntityStateStore(IGrainStorage storage, GrainId gr
 
         Main.WrittenByEpoch = epoch;
         Main.WrittenThroughSequence = sequence;
-        // The commit point. A failure here leaves memory ahead of storage: the caller must not acknowledge anything
-        // and must reload (the entity grain deactivates).
-        try
-        {
-            await storage.WriteStateAsync(MainStateName, grainId, _main);
-        }
-        catch
-        {
-            lock (entity.Gate)
-            {
-                foreach (var (_, view) in views)
-                {
-                    view.Packed = false;
-                }
-            }
-
-            throw;
-        }
-
-        // The views packed above are marked on the views themselves (no list per write); the same dictionary is walked,
-        // so a view added meanwhile was not packed and is not marked.
-        lock (entity.Gate)
-        {
-            foreach (var (name, view) in views)
-            {
-                if (view.Packed)
-                {
-                    view.Packed = false;
-                    view.WrittenAt = Math.Max(view.WrittenAt, sequence);
-                    Main.Views[name] = Released;
-                }
-            }
-
-            entity.MarkWrittenLocked(sequence);
-        }
-
-        if (Main.SegmentsToDelete.Count > 0)
-        {
-            await DeleteSegmentsAsync(Main.SegmentsToDelete);
-        }
+        // Started here (the storage serializes the state before its first await), awaited by the caller.
+        return (storage.WriteStateAsync(MainStateName, grainId, _main), sequence);
     }
 
     /// <summary>

@@ -413,9 +413,9 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         var (scaleP50, scaleP99) = await scaling.StopAsync();
         Report("before", baseline, baseP50, baseP99);
         Windows(baseline);
-        Report("worker SIGKILL", killed, killP50, killP99);
+        Report("worker SIGKILL", killed, killP50, killP99, baseP99);
         Windows(killed);
-        Report("graceful scale-in", scaling, scaleP50, scaleP99);
+        Report("graceful scale-in", scaling, scaleP50, scaleP99, baseP99);
         Windows(scaling);
         await AssertCountsAsync(firstClient, expected);
 
@@ -448,8 +448,21 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         Step("second gateway stopped");
         await Task.Delay(1_000);
         var (rollP50, rollP99) = await rolling.StopAsync();
-        Report("rolling restart of 3 silos", rolling, rollP50, rollP99);
+        Report("rolling restart of 3 silos", rolling, rollP50, rollP99, baseP99);
         Windows(rolling);
+        using (var scrape = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
+        {
+            // Why the serving gateways answered entities stale (by reason: no_answer within 1 s, rejected, ...).
+            foreach (var silo in new[] { third, fourth })
+            {
+                var text = await scrape.GetStringAsync(new Uri(silo.HttpAddress, "metrics"));
+                foreach (var line in text.Split('\n').Where(l => l.StartsWith("orleansfeatures_entity_reads_stale", StringComparison.Ordinal)))
+                {
+                    output.WriteLine($"    gateway :{silo.GrpcPort} {line}");
+                }
+            }
+        }
+
         await PushAsync(fourthClient, "d", 20);
         await AssertCountsAsync(fourthClient, expected);
 
@@ -462,29 +475,22 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         Step("fourth gateway killed");
         await Task.Delay(10_000);
         var (gkP50, gkP99) = await gatewayKilled.StopAsync();
-        Report("gateway SIGKILL", gatewayKilled, gkP50, gkP99);
+        Report("gateway SIGKILL", gatewayKilled, gkP50, gkP99, baseP99);
         Windows(gatewayKilled);
         await AssertCountsAsync(thirdClient, expected);
 
-        // With the shipped client's default policy (no retry added by this test), no lookup fails across a graceful
-        // scale-in or a rolling restart. Across a SIGKILL, a lookup of an entity of the dead silo fails until the
-        // cluster declares it dead (5.7-8.9 s here), which can outlast the client's four 2 s attempts: one lookup in
-        // about six runs did (docs/operations.md, "When a silo dies"; issue #24 keeps the target of 0 open). Since such
-        // entities are answered from durable state, marked stale, after 1 s, one clean run failed none; until repeated
-        // runs hold 0 the tolerance stays. Such a failure must be UNAVAILABLE, the status the client's policy and
-        // callers treat as "try again".
-        Assert.Equal(0, scaling.Failed);
-        Assert.Equal(0, rolling.Failed);
-        foreach (var phase in new[] { killed, gatewayKilled })
-        {
-            Assert.InRange(phase.Failed, 0, 2);
-            Assert.All(phase.Failures, failure => Assert.StartsWith(nameof(StatusCode.Unavailable), failure, StringComparison.Ordinal));
-        }
+        // With the shipped client's default policy (no retry added by this test), no lookup fails in any phase: a
+        // killed silo's entities are answered from durable state, marked stale, after at most 1 s (before that, a lookup
+        // of one failed until the cluster declared the silo dead, 5.7-8.9 s here, in about one run of six), and a
+        // stopping silo hands its entities over (docs/architecture.md, "When a silo is lost or stops"). The test allowed
+        // two UNAVAILABLE failures per SIGKILL until four complete runs in a row held 0 (docs/benchmarks.md, "Cluster").
+        Assert.All(new[] { killed, scaling, rolling, gatewayKilled }, phase => Assert.Equal(0, phase.Failed));
     }
 
-    private void Report(string phase, ContinuousLookups lookups, double p50, double p99)
+    private void Report(string phase, ContinuousLookups lookups, double p50, double p99, double baseP99 = 0)
     {
-        output.WriteLine($"{phase}: {lookups.Count} lookups, {lookups.Failed} failed (shipped client, default policy), {lookups.Stale} answered stale, p50 {p50:0.0} ms, p99 {p99:0.0} ms");
+        var ratio = baseP99 > 0 ? $" ({p99 / baseP99:0.0}x before)" : "";
+        output.WriteLine($"{phase}: {lookups.Count} lookups, {lookups.Failed} failed (shipped client, default policy), {lookups.Stale} answered stale, p50 {p50:0.0} ms, p99 {p99:0.0} ms{ratio}");
         foreach (var failure in lookups.Failures.GroupBy(f => f.Length > 120 ? f[..120] : f).Take(5))
         {
             output.WriteLine($"  {failure.Count()} x {failure.Key}");

@@ -82,6 +82,26 @@ public class ApplyInPlaceTests
         Assert.True(during <= views.WrittenThrough);
     }
 
+    [Fact]
+    public async Task A_delivery_applies_in_place_on_the_silos_ingestion_lane_while_the_ingesting_turn_waits()
+    {
+        await using var cluster = await FeatureStoreCluster.StartWithControlledStorageAsync();
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
+        var (key, grain, index, views) = await ActivateAsync(cluster, version, "lane1");
+        var lane = cluster.Silos[0].ServiceProvider.GetRequiredService<IngestionLane>();
+        var threads = new List<string?>();
+        views.BeforeApplyInPlace = _ => threads.Add(Thread.CurrentThread.Name);
+        FeatureEvent?[] events = [TestDefinitions.Click("e1", Now - 2_000, "click", 1), TestDefinitions.Click("e2", Now - 1_000, "click", 1)];
+
+        var result = await DispatchAsync(cluster, version, key, index, events, lane);
+
+        Assert.Equal(2, threads.Count);
+        Assert.All(threads, name => Assert.StartsWith("ingest-lane-", name));
+        Assert.Equal(1, result.AppliedInPlace);
+        Assert.Equal([RoutedEventStatus.Accepted, RoutedEventStatus.Accepted], result.Outcomes.Select(o => o.ToResult().Status));
+        Assert.Equal(ScalarValue.FromInt64(2), (await grain.Read(version, Clicks, Now))[0].Value);
+    }
+
     private static readonly FeatureRefList AllFeatures = new(["activity", "activity", "activity"], ["clicks_1h", "amount_24h", "last_kind"]);
 
     // The delivery's event at this position is the first one the activation refuses.
@@ -204,7 +224,7 @@ public class ApplyInPlaceTests
 
     /// <summary>Every event of <paramref name="events"/> to the one entity, not durable, applied in place where the activation takes it.</summary>
     private static Task<DispatchResult> DispatchAsync(
-        InProcessTestCluster cluster, long version, string key, LocalEntityIndex index, FeatureEvent?[] events)
+        InProcessTestCluster cluster, long version, string key, LocalEntityIndex index, FeatureEvent?[] events, IngestionLane? lane = null)
     {
         var dispatch = new EntityDispatch();
         for (var i = 0; i < events.Length; i++)
@@ -215,7 +235,7 @@ public class ApplyInPlaceTests
         // The silo's own clock, so events applied in place and by the grain get the same arrival rule.
         var clock = cluster.Silos[0].ServiceProvider.GetRequiredService<TimeProvider>();
         return dispatch.RunAsync(
-            cluster.Client, version, events, maxInFlight: 4, CancellationToken.None, durable: false, applyInPlace: index, clock: clock);
+            cluster.Client, version, events, maxInFlight: 4, CancellationToken.None, durable: false, applyInPlace: index, lane: lane, clock: clock);
     }
 
     /// <summary>

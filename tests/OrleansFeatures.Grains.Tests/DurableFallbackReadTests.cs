@@ -70,6 +70,32 @@ public sealed class DurableFallbackReadTests
     }
 
     [Fact]
+    public async Task A_call_rejected_once_is_made_again_and_answered_live_not_stale()
+    {
+        var fault = new ReadFault();
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null, configure: silo =>
+        {
+            silo.Services.Configure<ServingOptions>(o => o.LocalReads = false);
+            silo.Services.AddSingleton(fault);
+            silo.AddOutgoingGrainCallFilter<ReadFaultFilter>();
+        });
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
+        await cluster.Client.GetGrain<IEntityGrain>(EntityKey.Format("user", "u1"))
+            .ApplyEvents(version, TestDefinitions.Source, [Click("u1", "e1", Now - 5_000, "click", 3)]);
+        var reader = cluster.Silos[0].ServiceProvider.GetRequiredService<EntityFeatureReader>();
+        // As a silo that stopped taking messages refuses a call (and invalidates the caller's directory cache entry).
+        fault.Create = () => Internal<OrleansMessageRejectionException>("Silo stopping");
+        fault.Remaining = 1;
+        var readings = new FeatureReading[Features.Count];
+
+        var stale = await reader.ReadAsync(version, "user", ["u1"], Features, Now, readings);
+
+        Assert.Null(stale);
+        Assert.Equal(ScalarValue.FromInt64(1), readings[1].Value);
+        Assert.Equal(-1, fault.Remaining);
+    }
+
+    [Fact]
     public async Task A_grains_own_failure_is_not_answered_from_durable_state()
     {
         var fault = new ReadFault();
@@ -137,6 +163,9 @@ public sealed class DurableFallbackReadTests
     {
         public volatile Func<Exception>? Create;
         public volatile bool Silent;
+
+        /// <summary>How many more reads <see cref="Create"/> fails (decremented by each read it meets).</summary>
+        public int Remaining = int.MaxValue;
     }
 
     private sealed class ReadFaultFilter(ReadFault fault) : IOutgoingGrainCallFilter
@@ -145,7 +174,7 @@ public sealed class DurableFallbackReadTests
         {
             if (context.InterfaceMethod?.Name == nameof(IEntityGrain.Read) && context.InterfaceMethod.DeclaringType == typeof(IEntityGrain))
             {
-                if (fault.Create is { } create)
+                if (fault.Create is { } create && Interlocked.Decrement(ref fault.Remaining) >= 0)
                 {
                     throw create();
                 }

@@ -5,6 +5,7 @@ using Orleans.Storage;
 using Orleans.Serialization;
 using OrleansFeatures.Core.Definitions;
 using OrleansFeatures.Core.Engine;
+using OrleansFeatures.Grains.Ingestion;
 using OrleansFeatures.Grains.Serving;
 using OrleansFeatures.Grains.State;
 using OrleansFeatures.Grains.Storage;
@@ -87,6 +88,43 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Given_the_ingestion_lane_a_write_packs_and_serializes_on_its_threads_and_awaits_storage_off_them()
+    {
+        var (entity, live) = NewEntity();
+        entity.Apply(TestDefinitions.Source, TestDefinitions.Click("e1", Now, "click", 1), NoArrivalCap, out _, out var applied);
+        using var lane = new IngestionLane(workers: 1, workerNice: 0, capacity: 16);
+        var recording = new ThreadRecordingStorage(_storage);
+        var store = await OpenStoreAsync(recording, lane);
+
+        await store.WriteAsync(entity, epoch: 1);
+
+        // The main state was packed and handed to storage (which serializes before its first await) on the lane.
+        Assert.Equal([EntityStateStore.MainStateName], recording.Writes.Select(w => w.StateName));
+        Assert.StartsWith("ingest-lane-", recording.Writes[0].Thread);
+        Assert.False(Thread.CurrentThread.Name?.StartsWith("ingest-lane-", StringComparison.Ordinal) ?? false);
+        Assert.False(live.Dirty);
+        Assert.True(applied <= entity.WrittenThrough);
+        Assert.Equal(applied, (await OpenStoreAsync()).State.WrittenThroughSequence);
+        Assert.Equal(0, lane.Failed);
+    }
+
+    [Fact]
+    public async Task A_write_that_fails_on_the_lane_leaves_the_views_unwritten_and_counts_the_failure()
+    {
+        var (entity, live) = NewEntity();
+        entity.Apply(TestDefinitions.Source, TestDefinitions.Click("e1", Now, "click", 1), NoArrivalCap, out _, out var applied);
+        using var lane = new IngestionLane(workers: 1, workerNice: 0, capacity: 16);
+        var store = await OpenStoreAsync(new ThreadRecordingStorage(_storage, failWrites: true), lane);
+
+        await Assert.ThrowsAsync<IOException>(() => store.WriteAsync(entity, epoch: 1));
+
+        Assert.Equal(1, lane.Failed);
+        Assert.True(live.Dirty);
+        Assert.True(applied > entity.WrittenThrough);
+        Assert.True(entity.HasUnwritten);
+    }
+
+    [Fact]
     public async Task An_apply_while_the_main_state_is_being_written_stays_unwritten_and_the_next_write_holds_it()
     {
         var (entity, live) = NewEntity();
@@ -155,9 +193,9 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
         return (entity, live);
     }
 
-    private async Task<EntityStateStore> OpenStoreAsync(IGrainStorage? storage = null)
+    private async Task<EntityStateStore> OpenStoreAsync(IGrainStorage? storage = null, IngestionLane? lane = null)
     {
-        var store = new EntityStateStore(storage ?? _storage, _id, "user/u1", NullLogger.Instance);
+        var store = new EntityStateStore(storage ?? _storage, _id, "user/u1", NullLogger.Instance, lane);
         await store.ReadAsync();
         return store;
     }
@@ -167,4 +205,34 @@ public sealed class EntityStateStoreTests : IAsyncLifetime
         var loaded = DefinitionLoader.Load([new DefinitionDocument("test.yaml", TestDefinitions.Yaml)]);
         return new CompiledFeatureView(loaded.Set!.FeatureViews[View]);
     }
+}
+
+/// <summary>
+/// Storage that records which thread started each write (the synchronous part of a write, where storage serializes),
+/// or fails it there, as a serializer that throws would.
+/// </summary>
+internal sealed class ThreadRecordingStorage(IGrainStorage inner, bool failWrites = false) : IGrainStorage
+{
+    public List<(string StateName, string? Thread)> Writes { get; } = [];
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        inner.ReadStateAsync(stateName, grainId, grainState);
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        lock (Writes)
+        {
+            Writes.Add((stateName, Thread.CurrentThread.Name));
+        }
+
+        if (failWrites)
+        {
+            throw new IOException("serializing failed");
+        }
+
+        return inner.WriteStateAsync(stateName, grainId, grainState);
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        inner.ClearStateAsync(stateName, grainId, grainState);
 }

@@ -33,6 +33,8 @@ public class FeatureStoreSiloOptionsTests
     [Theory]
     [InlineData("Workers", 0)]
     [InlineData("Workers", 1_025)]
+    [InlineData("WorkerNice", -1)]
+    [InlineData("WorkerNice", 20)]
     [InlineData("MaxEntityCallsInFlight", 0)]
     [InlineData("MaxUncheckpointedEntities", 0)]
     public void An_ingestion_limit_out_of_range_is_refused_naming_its_setting(string setting, int value)

@@ -1,4 +1,7 @@
+using System.Collections.Immutable;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Runtime;
+using Orleans.Runtime.Placement;
 using Orleans.TestingHost;
 using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Core.Events;
@@ -238,6 +241,101 @@ public class WarmTierTests
         }
 
         Assert.True(remoteDrops > 0);
+    }
+
+    [Fact]
+    public async Task A_stopping_silo_drops_its_warm_copies_and_activations_elsewhere_apply_without_it()
+    {
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null, silos: 3);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
+        var victim = cluster.Silos[2];
+        var silos = cluster.Silos.Select(s => Services(s.ServiceProvider)).ToArray();
+        await Poll.UntilAsync(() => Task.FromResult(silos.All(s => s.Catalog.Current.Version >= version)), ok => ok, TimeSpan.FromSeconds(10), "every silo to load the definitions");
+        var ids = Enumerable.Range(0, 5).Select(e => $"s{e}").ToArray();
+        foreach (var id in ids)
+        {
+            PlantWarmCopy(silos[2], id, clicks: 1);
+        }
+
+        await cluster.StopSiloAsync(victim);
+
+        // Closed as its stop began, before the cluster saw it stopping: nothing it held can be served any more.
+        Assert.Equal(0, silos[2].Warm.Count);
+        Assert.All(ids, id => Assert.False(silos[2].Warm.TryRead(version, "user", id, Features, Now, new FeatureReading[Features.Count])));
+        foreach (var id in ids)
+        {
+            await ApplyAsync(cluster, version, id, TestDefinitions.Click($"{id}-a", Now - Minute, "click", 1));
+            var readings = new FeatureReading[Features.Count];
+            await silos[0].Reader.ReadAsync(version, "user", [id], Features, Now, readings);
+            Assert.Equal(ScalarValue.FromInt64(1), readings[1].Value);
+        }
+    }
+
+    [Fact]
+    public async Task A_closed_warm_tier_takes_no_copy_and_keeps_its_leaving_markers()
+    {
+        await using var cluster = await FeatureStoreCluster.StartAsync(databasePath: null);
+        var version = await TestDefinitions.ApplyAsync(cluster.Client);
+        var silo = Silo(cluster);
+        await Poll.UntilAsync(() => Task.FromResult(silo.Catalog.Current.Version >= version), ok => ok, TimeSpan.FromSeconds(10), "the silo to load the definitions");
+        PlantWarmCopy(silo, "before", clicks: 1);
+        var leaving = silo.Warm.BeginLeaving("user", "leaving")!;
+
+        silo.Warm.Close();
+
+        Assert.Equal(0, silo.Warm.Count);
+        Assert.False(silo.Warm.TryRead(version, "user", "before", Features, Now, new FeatureReading[Features.Count]));
+        // A deactivation under way still sends this silo's readers to its grain, and its copy is not kept.
+        Assert.True(silo.Warm.IsLeaving("user", "leaving"));
+        var view = silo.Catalog.Current.FindView("activity")!;
+        silo.Warm.Complete("user", "leaving", leaving, [new WarmEntityCache.WarmView("activity", view.Definition.Version, EngineStateMapper.PackForRead(new FeatureViewState(view)))]);
+        Assert.False(silo.Warm.IsLeaving("user", "leaving"));
+        Assert.Equal(0, silo.Warm.Count);
+        PlantWarmCopy(silo, "after", clicks: 1);
+        Assert.False(silo.Warm.TryRead(version, "user", "after", Features, Now, new FeatureReading[Features.Count]));
+    }
+
+    [Fact]
+    public async Task A_silos_warm_tier_is_reached_once_membership_says_it_is_active_before_its_grain_manifest_arrives()
+    {
+        var joined = SiloAddress.New(System.Net.IPAddress.Loopback, 11_112, 2);
+        var stopping = SiloAddress.New(System.Net.IPAddress.Loopback, 11_113, 3);
+        var membership = new FixedMembership(new ClusterMembershipSnapshot(
+            ImmutableDictionary<SiloAddress, ClusterMember>.Empty
+                .Add(joined, new ClusterMember(joined, SiloStatus.Active, "joined"))
+                .Add(stopping, new ClusterMember(stopping, SiloStatus.ShuttingDown, "stopping")),
+            new MembershipVersion(7)));
+        var director = new SiloPinnedPlacementDirector(membership);
+        // The placing silo has no grain manifest of the joined silo yet: it is not among the compatible silos.
+        var context = new NoCompatibleSilos();
+
+        Assert.Equal(joined, await director.OnAddActivation(SiloPinnedPlacement.Instance, Target(joined), context));
+        await Assert.ThrowsAsync<SiloUnavailableException>(() => director.OnAddActivation(SiloPinnedPlacement.Instance, Target(stopping), context));
+
+        static PlacementTarget Target(SiloAddress silo) =>
+            new(GrainId.Create("warmtier", silo.ToParsableString()), [], default, 0);
+    }
+
+    private sealed class FixedMembership(ClusterMembershipSnapshot snapshot) : IClusterMembershipService
+    {
+        public ClusterMembershipSnapshot CurrentSnapshot => snapshot;
+
+        public IAsyncEnumerable<ClusterMembershipSnapshot> MembershipUpdates => throw new NotSupportedException();
+
+        public ValueTask Refresh(MembershipVersion minimumVersion = default, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+        public Task<bool> TryKill(SiloAddress siloAddress) => throw new NotSupportedException();
+    }
+
+    private sealed class NoCompatibleSilos : IPlacementContext
+    {
+        public SiloAddress LocalSilo => SiloAddress.New(System.Net.IPAddress.Loopback, 11_111, 1);
+
+        public SiloStatus LocalSiloStatus => SiloStatus.Active;
+
+        public SiloAddress[] GetCompatibleSilos(PlacementTarget target) => [];
+
+        public IReadOnlyDictionary<ushort, SiloAddress[]> GetCompatibleSilosWithVersions(PlacementTarget target) => new Dictionary<ushort, SiloAddress[]>();
     }
 
     [Fact]

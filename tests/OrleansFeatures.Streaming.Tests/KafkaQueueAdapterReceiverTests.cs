@@ -37,6 +37,30 @@ public class KafkaQueueAdapterReceiverTests
     }
 
     [Fact]
+    public async Task The_consume_thread_runs_ConsumeThreadNice_steps_below_the_thread_that_started_it()
+    {
+        Assert.True(ThreadNice.IsSupported, "these tests run on Linux");
+        const string topic = "niced";
+        using var kafka = new MockKafkaCluster();
+        await ProduceToBusiestPartitionAsync(kafka, topic, messages: 1);
+        var options = Options(kafka, topic);
+        options.ConsumeThreadNice = 6;
+        var own = ThreadNice.Read(ThreadNice.CurrentThreadId());
+        var (receiver, deadLetters) = await StartAsync(options, new TopicPartition(topic, 0), new FanOutMapper(streamsPerMessage: 1));
+        using var _ = deadLetters;
+
+        // The kernel keeps a thread's name to 15 bytes: "kafka-niced-0".
+        var consumeThreads = Directory.GetDirectories("/proc/self/task")
+            .Where(task => File.ReadAllText(Path.Combine(task, "comm")).Trim() == $"kafka-{topic}-0")
+            .Select(task => ThreadNice.Read(int.Parse(Path.GetFileName(task), CultureInfo.InvariantCulture)))
+            .ToList();
+        await receiver.Shutdown(TimeSpan.FromSeconds(10));
+
+        Assert.NotNull(own);
+        Assert.Equal([Math.Min(ThreadNice.Max, own.Value + 6)], consumeThreads);
+    }
+
+    [Fact]
     public async Task A_full_buffer_pauses_the_partition_and_every_message_still_arrives_once_in_order()
     {
         const string topic = "back-pressure";

@@ -1,0 +1,65 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using OrleansFeatures.Grains.Definitions;
+using OrleansFeatures.Grains.Interfaces;
+using OrleansFeatures.Grains.Serving;
+using OrleansFeatures.TestInfrastructure;
+using Xunit.Abstractions;
+
+namespace OrleansFeatures.Grains.Tests;
+
+[CollectionDefinition(nameof(WarmEntityCacheAccountingTests), DisableParallelization = true)]
+public sealed class WarmEntityCacheAccountingCollection;
+
+/// <summary>
+/// The warm tier's byte budget counts what its entries really hold: its estimate per entry against the live heap that
+/// 20,000 entries add, measured after full collections. Not run in parallel: the heap is process-wide.
+/// </summary>
+[Collection(nameof(WarmEntityCacheAccountingTests))]
+public class WarmEntityCacheAccountingTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void The_tier_estimate_of_an_entry_matches_the_heap_it_holds_within_ten_percent()
+    {
+        const int Entries = 20_000;
+        var tier = new WarmEntityCache(
+            new DefinitionCatalog(null!, NullLogger<DefinitionCatalog>.Instance),
+            Options.Create(new ServingOptions { WarmTierMiB = 1024 }));
+        Add(tier, "warm-up", 400);
+        var estimateBefore = tier.Bytes;
+        var heapBefore = LiveHeap();
+
+        // Read copies of the sizes a 20-feature entity leaves (~450 B), ids as an activation parses them from its key.
+        for (var i = 0; i < Entries; i++)
+        {
+            Add(tier, EntityKey.Parse(EntityKey.Format("user", $"user-{i}")).EntityId, 400 + (i % 100));
+        }
+
+        var measured = (LiveHeap() - heapBefore) / (double)Entries;
+        var estimated = (tier.Bytes - estimateBefore) / (double)Entries;
+        GC.KeepAlive(tier);
+        output.WriteLine($"per entry: {measured:0} B measured, {estimated:0} B estimated");
+
+        Assert.Equal(Entries + 1, tier.Count);
+        Assert.InRange(measured / estimated, 0.9, 1.1);
+    }
+
+    private static void Add(WarmEntityCache tier, string id, int packedBytes)
+    {
+        // The entity type as each activation parses it: its own string, which the tier replaces by its shared one.
+        var entityType = EntityKey.Parse(EntityKey.Format("user", id)).EntityType;
+        var leaving = tier.BeginLeaving(entityType, id)!;
+        tier.Complete(entityType, id, leaving, [new WarmEntityCache.WarmView("activity", 1, new byte[packedBytes])]);
+    }
+
+    private static long LiveHeap()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+
+        return GC.GetTotalMemory(forceFullCollection: false);
+    }
+}
