@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using OrleansFeatures.Core.Engine;
 using OrleansFeatures.Grains.Definitions;
 using OrleansFeatures.Grains.Interfaces;
 using OrleansFeatures.Grains.Serving;
@@ -23,7 +24,7 @@ public class WarmEntityCacheAccountingTests(ITestOutputHelper output)
     {
         const int Entries = 20_000;
         var tier = new WarmEntityCache(
-            new DefinitionCatalog(null!, NullLogger<DefinitionCatalog>.Instance),
+            new DefinitionCatalog(null!, FeatureTypeCatalog.Empty, NullLogger<DefinitionCatalog>.Instance),
             Options.Create(new ServingOptions { WarmTierMiB = 1024 }));
         Add(tier, "warm-up", 400);
         var estimateBefore = tier.Bytes;
