@@ -126,7 +126,23 @@ public sealed class ClusterEndToEndTests(ITestOutputHelper output)
         await traffic;
         await midPushing;
 
-        await AssertCountsAsync(client, expected);
+        try
+        {
+            await AssertCountsAsync(client, expected);
+        }
+        catch
+        {
+            foreach (var (silo, name) in new[] { (gateway, "gateway"), (workers[0], "killed"), (workers[1], "worker") })
+            {
+                foreach (var line in silo.Output.Split('\n').Where(l => !l.Contains("HealthCheck", StringComparison.Ordinal)).TakeLast(60))
+                {
+                    output.WriteLine($"DIAG {name}: {line}");
+                }
+            }
+
+            throw;
+        }
+
         // Every user had a push in flight when the worker died, a third of them on it. Whether one of those calls had
         // reached the silo (and so answers UNKNOWN_OUTCOME) depends on timing: a call sent after the kill waits for
         // the silo to be declared dead and lands on its entity's next activation.
