@@ -36,7 +36,13 @@ public sealed class ClusterShutdownEndToEndTests(ITestOutputHelper output)
         await using var balancer = new TcpLoadBalancer(gateway.GrpcPort);
         using var client = new GatewayClient(balancer.Address);
         var check = new Grpc.Health.V1.HealthCheckRequest();
-        await client.Health.CheckAsync(check);
+        // grpc.health knows the gateway from its first health publication, which follows readiness by a moment
+        // (HealthPublishOnStart); on a loaded machine the first call can come before it and answer NotFound.
+        await Poll.UntilAsync(
+            async () => (await client.Health.CheckAsync(check)).Status,
+            status => status == Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving,
+            TimeSpan.FromSeconds(10),
+            "grpc.health to answer SERVING");
         await client.Health.CheckAsync(check);
         Assert.Equal(1, balancer.Connections);
 
