@@ -185,7 +185,26 @@ public sealed partial class EntityFeatureReader(
         var all = Task.WhenAll(calls);
         if (_durableFallbackAfter is not { } after)
         {
-            await all;
+            try
+            {
+                await all;
+            }
+            catch (Exception) when (!all.IsCompletedSuccessfully && Array.Exists(calls, c => c.IsFaulted && CallAgain(c)))
+            {
+                // Without the durable fallback, a call that reached a silo which stopped (or refused it) is made once
+                // more: the failure invalidated this silo's directory cache entry for the entity, so the second call
+                // finds the activation a graceful stop handed it to. Any other failure, or a second one, fails the read.
+                for (var m = 0; m < calls.Length; m++)
+                {
+                    if (calls[m].IsFaulted && CallAgain(calls[m]))
+                    {
+                        calls[m] = EntityGrains.Get(grainFactory, EntityKey.Format(entityType, ids[misses[m]])).Read(registryVersion, features, nowMs);
+                        FeatureStoreMetrics.EntityReadsByGrainCall.Add(1);
+                    }
+                }
+
+                await Task.WhenAll(calls);
+            }
         }
         else
         {
@@ -250,6 +269,9 @@ public sealed partial class EntityFeatureReader(
 
         return fallback is null ? null : await ReadDurableAsync(registryVersion, entityType, ids, misses, calls, fallback, features, nowMs, readings);
     }
+
+    private static bool CallAgain(Task call) =>
+        ClusterFailure.Classify(call.Exception!) is ClusterFailureKind.Rejected or ClusterFailureKind.SiloUnavailable;
 
     /// <summary>Waits for <paramref name="all"/> for at most <paramref name="budget"/>; its calls are looked at one by one afterwards.</summary>
     private static async Task WaitAsync(Task all, TimeSpan budget)

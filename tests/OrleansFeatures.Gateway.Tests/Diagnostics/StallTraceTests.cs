@@ -34,7 +34,9 @@ public sealed class StallTraceTests
         var lookup = requests[1].Split(',');
         Assert.Equal("L", lookup[0]);
         Assert.InRange(long.Parse(lookup[1]), StallTrace.UnixMicros() - 60_000_000, StallTrace.UnixMicros());
-        Assert.True(long.Parse(lookup[2]) >= 30_000, $"the lookup took at least 30 ms, recorded {lookup[2]} us");
+        // Task.Delay(30) is timed by the runtime's timer, the trace by the stopwatch: it may end a fraction early by the
+        // latter's clock (29.8 ms was recorded once in CI).
+        Assert.True(long.Parse(lookup[2]) >= 25_000, $"the lookup took about 30 ms, recorded {lookup[2]} us");
         Assert.Equal("I", requests[2].Split(',')[0]);
     }
 
