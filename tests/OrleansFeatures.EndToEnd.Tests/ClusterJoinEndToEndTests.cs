@@ -82,7 +82,8 @@ public sealed class ClusterJoinEndToEndTests(ITestOutputHelper output)
         {
             var expected = status switch
             {
-                EventStatus.Accepted => [EventStatus.Duplicate],
+                // DUPLICATE first: an interrupted call had applied it and the store's own same-id retry said so.
+                EventStatus.Accepted or EventStatus.Duplicate => [EventStatus.Duplicate],
                 EventStatus.Failed => [EventStatus.Accepted],
                 _ => new[] { EventStatus.Accepted, EventStatus.Duplicate },
             };
@@ -101,6 +102,6 @@ public sealed class ClusterJoinEndToEndTests(ITestOutputHelper output)
             Assert.All(Enumerable.Range(0, chunk.Length), i => Assert.Equal(users[chunk[i]], counts.Entities[i].Values[0].Value.Int64Value));
         }
 
-        Assert.All(answers, a => Assert.Equal(EventStatus.Accepted, a.Status));
+        Assert.All(answers, a => Assert.Contains(a.Status, new[] { EventStatus.Accepted, EventStatus.Duplicate }));
     }
 }
